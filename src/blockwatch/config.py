@@ -1,0 +1,24 @@
+"""Defaults that several stages share."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import platformdirs
+
+
+def default_db_path() -> Path:
+    """The store used when no --db is given (BLOCKWATCH_DB overrides)."""
+    env = os.environ.get("BLOCKWATCH_DB")
+    if env:
+        return Path(env)
+    return Path(platformdirs.user_data_dir("blockwatch")) / "blockwatch.duckdb"
+
+
+def shared_data_dir() -> Path:
+    """Where the shared real-data folder is expected (BLOCKWATCH_SHARED_DATA overrides)."""
+    env = os.environ.get("BLOCKWATCH_SHARED_DATA")
+    if env:
+        return Path(env)
+    return Path(__file__).resolve().parents[3] / "shared" / "data"

@@ -1,0 +1,68 @@
+"""The one exception tree of blockwatch.
+
+    BlockwatchError
+    ├── MalformedMeasurement(source, line, reason)   a record we cannot read as a measurement
+    ├── InputError(path, reason)                     a file or directory we cannot read at all
+    ├── FingerprintError(source, row, reason)        a bad row in a blockpage fingerprint table
+    ├── StoreError(reason)                           the DuckDB store refused an operation
+    ├── ProbeError(reason)                           the probe could not run (not: a site failed)
+    ├── ControlError(reason)                         the control helper could not answer
+    ├── ScenarioError(key, reason)                   a lab scenario file is wrong
+    └── LabError(reason)                             the lab could not build or run its network
+
+Every subclass carries the data needed to name the culprit; code always raises
+``... from exc`` so the original cause stays visible.
+"""
+
+from __future__ import annotations
+
+
+class BlockwatchError(Exception):
+    """Base of every error blockwatch raises on purpose."""
+
+
+class MalformedMeasurement(BlockwatchError):
+    def __init__(self, source: str, line: int | None, reason: str) -> None:
+        self.source = source
+        self.line = line
+        self.reason = reason
+        where = f"{source}:{line}" if line is not None else source
+        super().__init__(f"{where}: {reason}")
+
+
+class InputError(BlockwatchError):
+    def __init__(self, path: str, reason: str) -> None:
+        self.path = path
+        self.reason = reason
+        super().__init__(f"{path}: {reason}")
+
+
+class FingerprintError(BlockwatchError):
+    def __init__(self, source: str, row: int, reason: str) -> None:
+        self.source = source
+        self.row = row
+        self.reason = reason
+        super().__init__(f"{source}: row {row}: {reason}")
+
+
+class StoreError(BlockwatchError):
+    pass
+
+
+class ProbeError(BlockwatchError):
+    pass
+
+
+class ControlError(BlockwatchError):
+    pass
+
+
+class ScenarioError(BlockwatchError):
+    def __init__(self, key: str, reason: str) -> None:
+        self.key = key
+        self.reason = reason
+        super().__init__(f"{key}: {reason}")
+
+
+class LabError(BlockwatchError):
+    pass

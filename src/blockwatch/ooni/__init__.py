@@ -1,0 +1,1 @@
+"""OONI's measurement data format: parse and emit."""

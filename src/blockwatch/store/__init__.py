@@ -1,0 +1,1 @@
+"""Storage: DuckDB file, idempotent ingest, queries, export."""
