@@ -1,0 +1,149 @@
+"""What `make demo` runs: the lab's Pakistan-2024-X scenario end to end.
+
+lab run -> verdicts -> events (ours and OONI's CUSUM) -> score against ground truth ->
+evidence report for the X event -> dashboard. Where this machine cannot build the lab
+(not root, no nftables/iproute2), it says so and falls back to the real OONI data in
+../shared/data: ingest, verdicts, events.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import sys
+from collections import Counter
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+from blockwatch.config import shared_data_dir
+from blockwatch.errors import BlockwatchError
+
+REPO = Path(__file__).resolve().parents[2]
+SCENARIO = REPO / "scenarios" / "pk-2024-x.toml"
+console = Console()
+
+
+def lab_missing() -> str | None:
+    """Why the lab cannot run here, or None."""
+    if os.geteuid() != 0:
+        return "the lab needs root (CAP_NET_ADMIN) to build network namespaces"
+    for tool in ("ip", "nft", "tc"):
+        if shutil.which(tool) is None:
+            return f"the lab needs `{tool}` (nftables/iproute2; `make demo` installs them as root)"
+    return None
+
+
+def print_verdict_summary(db: Path) -> None:
+    from blockwatch.store.store import Store, VerdictFilter
+
+    with Store(db, read_only=True) as store:
+        verdicts = store.verdicts(VerdictFilter())
+    if not verdicts:
+        console.print("[yellow]no verdicts in the store[/]")
+        return
+    counts: Counter[tuple[str, str, str, str]] = Counter(
+        (v.probe_cc, v.domain or "-", v.outcome, v.method or "") for v in verdicts
+    )
+    table = Table(title=f"Verdicts per country and domain ({len(verdicts)} measurements)")
+    for col in ("country", "domain", "outcome", "method", "count"):
+        table.add_column(col)
+    for (cc, domain, outcome, method), n in sorted(counts.items()):
+        table.add_row(cc, domain, outcome, method, str(n))
+    console.print(table)
+
+
+def compute_events(db: Path) -> list:
+    from blockwatch.analysis.events import detect_events
+    from blockwatch.store.store import Store, VerdictFilter
+
+    with Store(db) as store:
+        events = detect_events(store.verdicts(VerdictFilter()))
+        store.replace_events(events)
+    return events
+
+
+def print_events(events: list) -> None:
+    from blockwatch.analysis.commands import render_events_table
+
+    console.print(render_events_table(events))
+
+
+def demo_real_data(db: Path) -> int:
+    data = shared_data_dir() / "ooni"
+    if not data.is_dir():
+        console.print(f"[yellow]no OONI measurements at {data}: nothing to analyse[/]")
+        return 0
+    from blockwatch.store.store import Store
+
+    console.rule("Ingesting the real OONI measurements in ../shared/data")
+    with Store(db) as store:
+        report = store.ingest([data], progress=True)
+    console.print(report.summary())
+    print_verdict_summary(db)
+    print_events(compute_events(db))
+    return 0
+
+
+def demo_lab(out: Path, db: Path, serve: bool, port: int) -> int:
+    from blockwatch.lab.run import run_scenario
+    from blockwatch.lab.score import render_score, score_run
+
+    console.rule(f"Lab: {SCENARIO.name} (a real censored network in namespaces)")
+    summary = run_scenario(SCENARIO, out, db=db, progress=True)
+    console.print(summary)
+    console.rule("Events found")
+    events = compute_events(db)
+    print_events(events)
+    console.rule("Score against the lab's ground truth (ours vs OONI's CUSUM)")
+    render_score(score_run(out), console)
+    from blockwatch.web.report import write_report
+
+    x_events = [e for e in events if e.kind == "censorship" and e.probe_asn is None]
+    x_events.sort(key=lambda e: (e.domain != "x.com", e.start))
+    if x_events:
+        report = write_report(db, out / "evidence-x.html", event_id=x_events[0].event_id)
+        console.print(f"evidence report for {x_events[0].domain}: {report}")
+    if serve:
+        from blockwatch.web.app import serve as serve_dashboard
+
+        console.print(f"dashboard: http://127.0.0.1:{port}/  (Ctrl-C to stop)")
+        serve_dashboard(db, "127.0.0.1", port)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="blockwatch-demo", description=__doc__)
+    parser.add_argument("--out", type=Path, default=Path("demo-out"))
+    parser.add_argument("--db", type=Path, default=None)
+    parser.add_argument("--port", type=int, default=8642)
+    parser.add_argument(
+        "--no-serve",
+        action="store_true",
+        default=os.environ.get("BLOCKWATCH_DEMO_SERVE") == "0",
+        help="stop after the report instead of serving the dashboard",
+    )
+    args = parser.parse_args(argv)
+    args.out.mkdir(parents=True, exist_ok=True)
+    db = args.db or args.out / "blockwatch.duckdb"
+    # A demo is a fresh run: stale results from an earlier run would mix into the events.
+    for stale in (db, db.with_suffix(db.suffix + ".wal")):
+        stale.unlink(missing_ok=True)
+    try:
+        reason = lab_missing()
+        if reason is None and SCENARIO.exists():
+            return demo_lab(args.out, db, serve=not args.no_serve, port=args.port)
+        console.print(f"[yellow]lab not available: {reason or 'no scenario file'}[/]")
+        console.print("falling back to the real OONI data in ../shared/data")
+        return demo_real_data(db)
+    except BlockwatchError as exc:
+        console.print(f"[bold red]error:[/] {exc}")
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
