@@ -1,0 +1,225 @@
+"""The store's tables: DDL generated from the record dataclasses, plus measurements and bookkeeping.
+
+Verdict and Event (analysis/records.py) are the schema of their tables; this module turns their
+type hints into DuckDB column types, and converts records to rows and back, so the table layout
+is written once. ``docs/schema.md`` documents the result and a test keeps the two in step.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from datetime import UTC, datetime
+from typing import Any, Final, Literal
+
+import orjson
+
+from blockwatch.analysis.records import Event, NetworkSpan, Verdict
+
+SCHEMA_VERSION: Final = 1
+
+MEASUREMENT_COLUMNS: Final = (
+    ("measurement_id", "VARCHAR PRIMARY KEY"),
+    ("report_id", "VARCHAR"),
+    ("test_name", "VARCHAR"),
+    ("input", "VARCHAR"),
+    ("domain", "VARCHAR"),
+    ("probe_cc", "VARCHAR"),
+    ("probe_asn", "VARCHAR"),
+    ("measured_at", "TIMESTAMP"),
+    ("source", "VARCHAR"),
+    ("raw", "BLOB"),
+)
+
+# One row per input file: resumable ingest skips unchanged complete files and, inside a
+# partly ingested file, the lines already committed.
+INGEST_FILE_COLUMNS: Final = (
+    ("path", "VARCHAR PRIMARY KEY"),
+    ("size", "BIGINT"),
+    ("mtime_ns", "BIGINT"),
+    ("lines_done", "BIGINT"),
+    ("complete", "BOOLEAN"),
+    ("updated_at", "TIMESTAMP"),
+)
+
+META_COLUMNS: Final = (("key", "VARCHAR PRIMARY KEY"), ("value", "VARCHAR"))
+
+PRIMARY_KEYS: Final = {"verdicts": "measurement_id", "events": "event_id"}
+
+
+def _strip_optional(hint: Any) -> tuple[Any, bool]:
+    """(the type inside ``X | None``, whether None was allowed)."""
+    origin = typing.get_origin(hint)
+    if origin in (typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(hint) if a is not type(None)]
+        if len(args) == 1:
+            return args[0], True
+    return hint, False
+
+
+def sql_type(hint: Any) -> str:
+    """The DuckDB type of one dataclass field's type hint."""
+    inner, _ = _strip_optional(hint)
+    origin = typing.get_origin(inner)
+    if inner is str or origin is Literal:
+        return "VARCHAR"
+    if inner is bool:
+        return "BOOLEAN"
+    if inner is int:
+        return "BIGINT"
+    if inner is float:
+        return "DOUBLE"
+    if inner is datetime:
+        return "TIMESTAMP"
+    if origin is tuple:
+        item = typing.get_args(inner)[0]
+        # Nested records (an event's networks) are stored as JSON text: they are read back
+        # whole and never filtered on.
+        return "VARCHAR[]" if item is str else "VARCHAR"
+    raise TypeError(f"no column type for {hint!r}")
+
+
+def record_columns(cls: type) -> list[tuple[str, str]]:
+    """(name, DuckDB type) for each field of a record dataclass, in field order."""
+    hints = typing.get_type_hints(cls)
+    cols = []
+    for f in dataclasses.fields(cls):
+        decl = sql_type(hints[f.name])
+        if PRIMARY_KEYS.get(_table_of(cls)) == f.name:
+            decl += " PRIMARY KEY"
+        cols.append((f.name, decl))
+    return cols
+
+
+def _table_of(cls: type) -> str:
+    return {Verdict: "verdicts", Event: "events"}[cls]
+
+
+def _create(table: str, columns: typing.Iterable[tuple[str, str]]) -> str:
+    body = ",\n  ".join(f'"{name}" {decl}' for name, decl in columns)
+    return f"CREATE TABLE IF NOT EXISTS {table} (\n  {body}\n)"
+
+
+def ddl() -> list[str]:
+    """Every statement that creates the store's tables (idempotent)."""
+    return [
+        _create("meta", META_COLUMNS),
+        _create("measurements", MEASUREMENT_COLUMNS),
+        _create("verdicts", record_columns(Verdict)),
+        _create("events", record_columns(Event)),
+        _create("ingest_files", INGEST_FILE_COLUMNS),
+    ]
+
+
+def table_columns() -> dict[str, list[tuple[str, str]]]:
+    """Table name -> (column, declaration) list, as ddl() creates them (used by the doc test)."""
+    return {
+        "measurements": list(MEASUREMENT_COLUMNS),
+        "verdicts": record_columns(Verdict),
+        "events": record_columns(Event),
+        "ingest_files": list(INGEST_FILE_COLUMNS),
+        "meta": list(META_COLUMNS),
+    }
+
+
+# --- record <-> row ---------------------------------------------------------------------------
+
+
+def to_db_time(value: datetime | None) -> datetime | None:
+    """Aware datetime -> naive UTC (the TIMESTAMP columns hold UTC)."""
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        return value
+    return value.astimezone(UTC).replace(tzinfo=None)
+
+
+def from_db_time(value: datetime | None) -> datetime | None:
+    return None if value is None else value.replace(tzinfo=UTC)
+
+
+def _networks_json(spans: tuple[NetworkSpan, ...]) -> str:
+    return orjson.dumps(
+        [
+            {
+                "probe_asn": s.probe_asn,
+                "start": iso_z(s.start),
+                "end": iso_z(s.end),
+                "availability": s.availability,
+            }
+            for s in spans
+        ]
+    ).decode()
+
+
+def _networks_from_json(text: str | None) -> tuple[NetworkSpan, ...]:
+    if not text:
+        return ()
+    return tuple(
+        NetworkSpan(
+            probe_asn=n["probe_asn"],
+            start=parse_iso(n["start"]),
+            end=parse_iso(n["end"]) if n["end"] else None,
+            availability=float(n["availability"]),
+        )
+        for n in orjson.loads(text)
+    )
+
+
+def iso_z(value: datetime | None) -> str | None:
+    """ISO-8601 UTC with a Z, the one time format of every export."""
+    if value is None:
+        return None
+    if value.tzinfo is not None:
+        value = value.astimezone(UTC).replace(tzinfo=None)
+    return value.isoformat(timespec="seconds" if not value.microsecond else "microseconds") + "Z"
+
+
+def parse_iso(text: str) -> datetime:
+    value = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def record_to_row(record: Verdict | Event) -> tuple[Any, ...]:
+    """One record as the tuple of its table's columns."""
+    row: list[Any] = []
+    for f in dataclasses.fields(record):
+        value = getattr(record, f.name)
+        if isinstance(value, datetime):
+            value = to_db_time(value)
+        elif f.name == "networks":
+            value = _networks_json(value)
+        elif isinstance(value, tuple):
+            value = list(value)
+        row.append(value)
+    return tuple(row)
+
+
+_EVENT_TIMES: Final = frozenset({"start", "end"})
+
+
+def row_to_verdict(row: tuple[Any, ...]) -> Verdict:
+    values = dict(zip(VERDICT_FIELDS, row, strict=True))
+    values["measured_at"] = from_db_time(values["measured_at"])
+    values["evidence"] = tuple(values["evidence"] or ())
+    return Verdict(**values)
+
+
+def row_to_event(row: tuple[Any, ...]) -> Event:
+    values = dict(zip(EVENT_FIELDS, row, strict=True))
+    for name in _EVENT_TIMES:
+        values[name] = from_db_time(values[name])
+    values["methods"] = tuple(values["methods"] or ())
+    values["measurements"] = tuple(values["measurements"] or ())
+    values["networks"] = _networks_from_json(values["networks"])
+    return Event(**values)
+
+
+VERDICT_FIELDS: Final = tuple(f.name for f in dataclasses.fields(Verdict))
+EVENT_FIELDS: Final = tuple(f.name for f in dataclasses.fields(Event))
+
+
+def column_list(names: typing.Iterable[str]) -> str:
+    """Quoted column names ("end" and "input" are SQL keywords)."""
+    return ", ".join(f'"{n}"' for n in names)

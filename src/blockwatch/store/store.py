@@ -1,0 +1,283 @@
+"""Store: one DuckDB file holding measurements, verdicts, events and ingest bookkeeping.
+
+DuckDB lets one process write a file; readers in other processes open it read-only (the web
+dashboard). Every write here is one transaction, so a crash leaves the file as of the last
+commit; ingest relies on that plus the measurement_id primary key to be resumable.
+"""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Iterable, Iterator, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, Final
+
+import duckdb
+import orjson
+
+from blockwatch.analysis.records import Event, Verdict
+from blockwatch.config import default_db_path
+from blockwatch.errors import StoreError
+from blockwatch.store import schema
+from blockwatch.store.queries import EventFilter, VerdictFilter, event_where, verdict_where
+
+if TYPE_CHECKING:
+    from blockwatch.store.ingest import IngestReport
+
+_ORDER_VERDICTS: Final = " ORDER BY measured_at, measurement_id"
+_ORDER_EVENTS: Final = " ORDER BY start, event_id"
+
+
+def _unnest_insert(table: str, columns: Sequence[tuple[str, str]], verb: str) -> str:
+    """INSERT fed by one list parameter per column: DuckDB converts each list in C, which
+    is ~20x faster than executemany (one statement per row)."""
+    names = schema.column_list(c for c, _ in columns)
+    parts = []
+    for _, decl in columns:
+        base = decl.replace(" PRIMARY KEY", "")
+        parts.append(f"unnest(?::{base}[])")
+    return f"{verb} INTO {table} ({names}) SELECT * FROM (SELECT {', '.join(parts)})"
+
+
+_INSERT_MEASUREMENTS: Final = _unnest_insert(
+    "measurements", schema.MEASUREMENT_COLUMNS, "INSERT OR IGNORE"
+)
+_INSERT_VERDICTS: Final = _unnest_insert(
+    "verdicts", schema.record_columns(Verdict), "INSERT OR IGNORE"
+)
+_INSERT_EVENTS: Final = _unnest_insert("events", schema.record_columns(Event), "INSERT")
+
+
+def columns_of(rows: Sequence[Sequence[Any]], width: int) -> list[list[Any]]:
+    """Row tuples -> one list per column (the shape the unnest inserts take)."""
+    if not rows:
+        return [[] for _ in range(width)]
+    return [list(col) for col in zip(*rows, strict=True)]
+
+
+class Store:
+    """The blockwatch store over one DuckDB file (created with its tables when absent)."""
+
+    def __init__(self, path: str | Path | None = None, read_only: bool = False) -> None:
+        self.path = Path(path) if path is not None else default_db_path()
+        self.read_only = read_only
+        if read_only and not self.path.exists():
+            raise StoreError(f"no store at {self.path} (run `blockwatch ingest` first)")
+        if not read_only:
+            try:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise StoreError(f"cannot create {self.path.parent}: {exc}") from exc
+        try:
+            self._con = duckdb.connect(str(self.path), read_only=read_only)
+        except duckdb.Error as exc:
+            raise StoreError(f"cannot open store {self.path}: {exc}") from exc
+        if read_only:
+            self._check_tables()
+        else:
+            self._create_tables()
+
+    # --- lifecycle ------------------------------------------------------------------------
+
+    def _create_tables(self) -> None:
+        with self.transaction() as con:
+            for statement in schema.ddl():
+                con.execute(statement)
+            con.execute(
+                "INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)",
+                [str(schema.SCHEMA_VERSION)],
+            )
+
+    def _check_tables(self) -> None:
+        rows = self._con.execute("SELECT table_name FROM duckdb_tables()").fetchall()
+        found = {r[0] for r in rows}
+        missing = set(schema.table_columns()) - found
+        if missing:
+            raise StoreError(f"{self.path} is not a blockwatch store (missing {sorted(missing)})")
+
+    def close(self) -> None:
+        self._con.close()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def connect_read_only(self) -> duckdb.DuckDBPyConnection:
+        """A cursor on this store for callers' own SELECTs (DuckDB cannot open the same file
+        twice in one process with different modes, so this shares our connection)."""
+        return self._con.cursor()
+
+    class _Tx:
+        def __init__(self, con: duckdb.DuckDBPyConnection, path: Path) -> None:
+            self.con = con
+            self.path = path
+
+        def __enter__(self) -> duckdb.DuckDBPyConnection:
+            self.con.execute("BEGIN TRANSACTION")
+            return self.con
+
+        def __exit__(
+            self,
+            exc_type: type[BaseException] | None,
+            exc: BaseException | None,
+            tb: TracebackType | None,
+        ) -> None:
+            if exc_type is None:
+                try:
+                    self.con.execute("COMMIT")
+                except duckdb.Error as err:
+                    raise StoreError(f"{self.path}: commit failed: {err}") from err
+                return
+            self.con.execute("ROLLBACK")
+            if isinstance(exc, duckdb.Error):
+                raise StoreError(f"{self.path}: {exc}") from exc
+
+    def transaction(self) -> Store._Tx:
+        """One transaction: committed on success, rolled back on any exception."""
+        if self.read_only:
+            raise StoreError(f"{self.path} is open read-only")
+        return Store._Tx(self._con, self.path)
+
+    # --- writes -----------------------------------------------------------------------------
+
+    def ingest(
+        self,
+        paths: Iterable[str | Path],
+        progress: bool = True,
+        fingerprints: Any = None,
+        batch_size: int | None = None,
+    ) -> IngestReport:
+        """Read OONI files/directories into the store; see blockwatch.store.ingest."""
+        from blockwatch.store.ingest import ingest_paths
+
+        return ingest_paths(
+            self,
+            [Path(p) for p in paths],
+            progress=progress,
+            fingerprints=fingerprints,
+            batch_size=batch_size,
+        )
+
+    def ingest_documents(self, documents: Iterable[Any], fingerprints: Any = None) -> IngestReport:
+        """Ingest measurements as they are produced (RawDocument or plain dicts)."""
+        from blockwatch.store.ingest import ingest_documents
+
+        return ingest_documents(self, documents, fingerprints=fingerprints)
+
+    def write_batch(
+        self,
+        measurement_rows: Sequence[tuple[Any, ...]],
+        verdict_rows: Sequence[tuple[Any, ...]],
+        file_progress: Sequence[tuple[str, int, int, int, bool]] = (),
+    ) -> int:
+        """Insert measurements and their verdicts and record file progress, in one
+        transaction; rows already present are skipped. Returns measurements added."""
+        now = datetime.now(UTC).replace(tzinfo=None)
+        with self.transaction() as con:
+            added = 0
+            if measurement_rows:
+                cols = columns_of(measurement_rows, len(schema.MEASUREMENT_COLUMNS))
+                result = con.execute(_INSERT_MEASUREMENTS, cols).fetchone()
+                added = int(result[0]) if result else 0
+            if verdict_rows:
+                cols = columns_of(verdict_rows, len(schema.VERDICT_FIELDS))
+                con.execute(_INSERT_VERDICTS, cols)
+            for path, size, mtime_ns, lines_done, complete in file_progress:
+                con.execute(
+                    "INSERT OR REPLACE INTO ingest_files VALUES (?, ?, ?, ?, ?, ?)",
+                    [path, size, mtime_ns, lines_done, complete, now],
+                )
+        return added
+
+    def add_verdicts(self, verdicts: Iterable[Verdict]) -> int:
+        """Insert (or replace) verdicts, adding a minimal measurement row for each one that has
+        none: synthetic data for tests and benchmarks. Returns the number of verdicts written."""
+        rows = [schema.record_to_row(v) for v in verdicts]
+        if not rows:
+            return 0
+        ids = [r[0] for r in rows]
+        # A measurement row without raw JSON: raw_measurement() then returns None.
+        minimal = [
+            (v[0], None, v[6], v[4], v[5], v[2], v[3], v[1], "add_verdicts", None) for v in rows
+        ]
+        with self.transaction() as con:
+            con.execute("DELETE FROM verdicts WHERE measurement_id IN (SELECT unnest(?))", [ids])
+            con.execute(_INSERT_VERDICTS, columns_of(rows, len(schema.VERDICT_FIELDS)))
+            con.execute(_INSERT_MEASUREMENTS, columns_of(minimal, len(schema.MEASUREMENT_COLUMNS)))
+        return len(rows)
+
+    def replace_events(self, events: Iterable[Event], scope: EventFilter | None = None) -> int:
+        """Replace the events matching ``scope`` (all events when None) with ``events``, in
+        one transaction so readers never see a half-written set. Returns events written."""
+        rows = [schema.record_to_row(e) for e in events]
+        where, params = event_where(scope or EventFilter())
+        with self.transaction() as con:
+            con.execute("DELETE FROM events" + where, params)
+            if rows:
+                con.execute(_INSERT_EVENTS, columns_of(rows, len(schema.EVENT_FIELDS)))
+        return len(rows)
+
+    # --- reads ------------------------------------------------------------------------------
+
+    def verdicts(self, filter: VerdictFilter | None = None) -> list[Verdict]:
+        """Verdicts matching the filter, oldest first."""
+        return list(self.iter_verdicts(filter))
+
+    def iter_verdicts(
+        self, filter: VerdictFilter | None = None, chunk: int = 10_000
+    ) -> Iterator[Verdict]:
+        """Verdicts matching the filter, oldest first, fetched in chunks (for big exports)."""
+        f = filter or VerdictFilter()
+        where, params = verdict_where(f)
+        sql = f"SELECT {schema.column_list(schema.VERDICT_FIELDS)} FROM verdicts{where}"
+        sql += _ORDER_VERDICTS
+        if f.limit is not None:
+            sql += " LIMIT ?"
+            params.append(max(0, int(f.limit)))
+        cur = self._con.cursor()
+        try:
+            cur.execute(sql, params)
+            while rows := cur.fetchmany(chunk):
+                yield from (schema.row_to_verdict(r) for r in rows)
+        finally:
+            cur.close()
+
+    def events(self, filter: EventFilter | None = None) -> list[Event]:
+        """Events matching the filter, by start time."""
+        where, params = event_where(filter or EventFilter())
+        sql = f"SELECT {schema.column_list(schema.EVENT_FIELDS)} FROM events{where}"
+        rows = self._con.execute(sql + _ORDER_EVENTS, params).fetchall()
+        return [schema.row_to_event(r) for r in rows]
+
+    def raw_measurement(self, measurement_id: str) -> dict[str, Any] | None:
+        """The measurement as it was ingested, or None (unknown id, or synthetic row)."""
+        row = self._con.execute(
+            "SELECT raw FROM measurements WHERE measurement_id = ?", [measurement_id]
+        ).fetchone()
+        if row is None or row[0] is None:
+            return None
+        doc: dict[str, Any] = orjson.loads(zlib.decompress(row[0]))
+        return doc
+
+    def count(self, table: str) -> int:
+        """Rows in one of the store's tables."""
+        if table not in schema.table_columns():
+            raise StoreError(f"no table {table!r}")
+        row = self._con.execute(f"SELECT count(*) FROM {table}").fetchone()
+        return int(row[0]) if row else 0
+
+    def file_progress(self) -> dict[str, tuple[int, int, int, bool]]:
+        """path -> (size, mtime_ns, lines_done, complete) for every file ingest has seen."""
+        rows = self._con.execute(
+            "SELECT path, size, mtime_ns, lines_done, complete FROM ingest_files"
+        ).fetchall()
+        return {r[0]: (r[1], r[2], r[3], r[4]) for r in rows}
