@@ -1,9 +1,122 @@
-"""CLI commands of this stage (registered by blockwatch.cli)."""
+"""CLI commands of the store: `blockwatch ingest` and `blockwatch verdicts`."""
 
 from __future__ import annotations
 
+import sys
+from datetime import datetime
+from pathlib import Path
+
 import typer
+from rich.console import Console
+from rich.table import Table
+
+from blockwatch.clierrors import cli_errors
+from blockwatch.store.export import FORMATS, write_verdicts
+from blockwatch.store.ingest import IngestReport
+from blockwatch.store.queries import VerdictFilter
+from blockwatch.store.schema import iso_z, parse_iso
+from blockwatch.store.store import Store
+
+ERRORS_SHOWN = 20
+TABLE_ROWS = 200
+
+DB_HELP = "Store file (default: BLOCKWATCH_DB or the user data directory)."
+
+
+def _time(value: str | None, name: str) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        return parse_iso(value)
+    except ValueError as exc:
+        raise typer.BadParameter(
+            f"{value!r} is not a date or ISO-8601 time", param_hint=name
+        ) from exc
+
+
+def print_report(report: IngestReport, console: Console) -> None:
+    """The ingest summary, then each bad record as file:line: reason (up to a cap)."""
+    rate = report.read / report.seconds if report.seconds > 0 else 0.0
+    console.print(
+        f"files: {report.files} ({report.files_skipped} unchanged, skipped)  "
+        f"read: {report.read}  added: {report.added}  duplicates: {report.duplicates}  "
+        f"malformed: {report.malformed}  analysis failed: {report.analysis_failed}  "
+        f"in {report.seconds:.1f}s ({rate:,.0f} records/s)",
+        highlight=False,
+    )
+    for err in report.errors[:ERRORS_SHOWN]:
+        console.print(f"  {err}", highlight=False, markup=False)
+    hidden = report.malformed + report.analysis_failed - min(len(report.errors), ERRORS_SHOWN)
+    if hidden > 0:
+        console.print(f"  ... and {hidden} more", highlight=False)
+
+
+def ingest(
+    paths: list[Path] = typer.Argument(..., help="OONI files or directories to ingest."),
+    db: Path | None = typer.Option(None, "--db", help=DB_HELP),
+    fingerprints: Path | None = typer.Option(
+        None, "--fingerprints", help="Blockpage fingerprint table (OONI CSV format)."
+    ),
+    progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar."),
+) -> None:
+    """Read OONI measurements into the store (idempotent, resumable); report bad records."""
+    with cli_errors(), Store(db) as store:
+        report = store.ingest(paths, progress=progress, fingerprints=fingerprints)
+    print_report(report, Console(stderr=False, soft_wrap=True))
+
+
+def _table(verdicts: list, more: bool, console: Console) -> None:
+    table = Table("measured at", "cc", "asn", "domain", "outcome", "method", "conf.", "confirmed")
+    for v in verdicts:
+        table.add_row(
+            iso_z(v.measured_at),
+            v.probe_cc,
+            v.probe_asn,
+            v.domain,
+            v.outcome,
+            v.method or "",
+            f"{v.confidence:.2f}",
+            "yes" if v.confirmed else "",
+        )
+    console.print(table)
+    if more:
+        console.print(f"(first {len(verdicts)} shown: use --limit or --format jsonl for all)")
+
+
+def verdicts(
+    db: Path | None = typer.Option(None, "--db", help=DB_HELP),
+    country: str | None = typer.Option(None, "--country", help="Probe country code, e.g. PK."),
+    asn: str | None = typer.Option(None, "--asn", help="Probe network, e.g. AS17557."),
+    domain: str | None = typer.Option(None, "--domain", help="Target host name."),
+    since: str | None = typer.Option(None, "--since", help="From this date/time (UTC)."),
+    until: str | None = typer.Option(None, "--until", help="Before this date/time (UTC)."),
+    outcome: str | None = typer.Option(None, "--outcome", help="ok|blocked|down|inconclusive"),
+    limit: int | None = typer.Option(None, "--limit", min=0, help="At most this many."),
+    fmt: str = typer.Option("table", "--format", help="table | jsonl | csv"),
+) -> None:
+    """List verdicts from the store, filtered, as a table, JSONL or CSV."""
+    if fmt not in FORMATS:
+        raise typer.BadParameter(f"must be one of {', '.join(FORMATS)}", param_hint="--format")
+    shown = limit if limit is not None or fmt != "table" else TABLE_ROWS + 1
+    flt = VerdictFilter(
+        country=country,
+        asn=asn,
+        domain=domain,
+        since=_time(since, "--since"),
+        until=_time(until, "--until"),
+        outcome=outcome,
+        limit=shown,
+    )
+    with cli_errors(), Store(db or None, read_only=True) as store:
+        if fmt == "table":
+            found = store.verdicts(flt)
+            more = limit is None and len(found) > TABLE_ROWS
+            _table(found[:TABLE_ROWS] if more else found, more, Console())
+        else:
+            write_verdicts(store.iter_verdicts(flt), fmt, sys.stdout)
 
 
 def register(app: typer.Typer) -> None:
     """Add this stage's commands to the main app."""
+    app.command("ingest")(ingest)
+    app.command("verdicts")(verdicts)
