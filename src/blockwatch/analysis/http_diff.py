@@ -1,0 +1,139 @@
+"""Comparing the probe's HTTP response with the control's (OONI Web Connectivity rules).
+
+- body proportion min(a, b) / max(a, b) matches above 0.7 (both known, probe not truncated);
+- status codes equal;
+- headers match when the two share a header name outside the common set every server
+  sends (or neither has any uncommon header);
+- titles match when a word of five or more characters of the control's title appears in
+  the probe's.
+No diff when the status matches and any of body, headers or title match.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+BODY_PROPORTION_THRESHOLD = 0.7
+TITLE_WORD_MIN = 5
+
+# Header names nearly every server sends; sharing them says nothing about the origin.
+COMMON_HEADERS = frozenset(
+    [
+        "date",
+        "content-type",
+        "server",
+        "cache-control",
+        "vary",
+        "set-cookie",
+        "location",
+        "expires",
+        "x-powered-by",
+        "content-encoding",
+        "last-modified",
+        "accept-ranges",
+        "pragma",
+        "x-frame-options",
+        "etag",
+        "x-content-type-options",
+        "age",
+        "via",
+        "p3p",
+        "x-xss-protection",
+        "content-language",
+        "cf-ray",
+        "strict-transport-security",
+        "link",
+        "x-varnish",
+        "content-length",
+        "connection",
+        "transfer-encoding",
+        "keep-alive",
+        "alt-svc",
+        "access-control-allow-origin",
+        "referrer-policy",
+        "content-security-policy",
+    ]
+)
+_TITLE = re.compile(r"<title[^>]*>([^<]{0,4096})", re.IGNORECASE)
+
+
+@dataclass(frozen=True, slots=True)
+class HttpDiff:
+    body_proportion: float | None
+    body_length_match: bool | None
+    status_code_match: bool | None
+    headers_match: bool | None
+    title_match: bool | None
+
+    @property
+    def differs(self) -> bool:
+        """OONI's http-diff: the status differs, or none of body/headers/title match."""
+        if self.status_code_match is False:
+            return True
+        if self.status_code_match is None:
+            return False
+        return not (self.body_length_match or self.headers_match or self.title_match)
+
+
+def title_of(body: str) -> str:
+    m = _TITLE.search(body[:65536])
+    return m.group(1).strip() if m else ""
+
+
+def body_proportion(probe_len: int, control_len: int) -> float | None:
+    if probe_len <= 0 or control_len <= 0:
+        return 0.0 if (probe_len > 0) != (control_len > 0) else None
+    return min(probe_len, control_len) / max(probe_len, control_len)
+
+
+def headers_match(probe: Mapping[str, Any], control: Mapping[str, Any]) -> bool | None:
+    if not control:
+        return None
+    ours = {k.lower() for k in probe} - COMMON_HEADERS
+    theirs = {k.lower() for k in control} - COMMON_HEADERS
+    if not ours and not theirs:
+        return True
+    return bool(ours & theirs)
+
+
+def title_match(probe_title: str, control_title: str | None) -> bool | None:
+    if not control_title:
+        return None
+    words = [w for w in control_title.split() if len(w) >= TITLE_WORD_MIN]
+    if not words:
+        return None
+    probe_words = {w.lower() for w in probe_title.split()}
+    return any(w.lower() in probe_words for w in words)
+
+
+def compare(
+    *,
+    probe_status: int | None,
+    probe_headers: Mapping[str, Any],
+    probe_body: str,
+    probe_body_length: int,
+    probe_truncated: bool,
+    control_status: int | None,
+    control_headers: Mapping[str, Any],
+    control_body_length: int | None,
+    control_title: str | None,
+) -> HttpDiff:
+    """All four comparisons; None where a side lacks the data."""
+    proportion = None
+    length_match = None
+    if control_body_length is not None and not probe_truncated:
+        proportion = body_proportion(probe_body_length, control_body_length)
+        length_match = None if proportion is None else proportion > BODY_PROPORTION_THRESHOLD
+    status_match = None
+    if probe_status is not None and control_status is not None:
+        status_match = probe_status == control_status
+    return HttpDiff(
+        body_proportion=proportion,
+        body_length_match=length_match,
+        status_code_match=status_match,
+        headers_match=headers_match(probe_headers, control_headers),
+        title_match=title_match(title_of(probe_body), control_title),
+    )

@@ -1,0 +1,255 @@
+"""Flat observations read out of web_connectivity test keys (probe and control side).
+
+Each function takes the raw test keys and returns small records; nothing is copied that
+the verdict does not need. Every value from the measurement is untrusted: wrong types are
+skipped (the verdict then sees "no observation"), never raised as TypeError.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from dataclasses import dataclass, field
+from typing import Any
+
+# DNS engines whose answers come from the network under test. DoH goes through an
+# encrypted resolver abroad, so the censor cannot rewrite it: it is not probe evidence.
+UNTRUSTED_ENGINES = frozenset({"doh", "dot"})
+
+
+@dataclass(slots=True)
+class DnsObservation:
+    """The probe's own-network DNS results for one host name."""
+
+    hostname: str
+    addrs: list[str] = field(default_factory=list)
+    asns: dict[str, int] = field(default_factory=dict)
+    failures: list[str] = field(default_factory=list)
+    engines: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class Endpoint:
+    """One TCP connect or TLS handshake outcome (failure None = success)."""
+
+    ip: str
+    port: int
+    failure: str | None
+    server_name: str | None = None
+    no_tls_verify: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class HttpObservation:
+    """One HTTP request (OONI lists the last request of a redirect chain first)."""
+
+    url: str
+    failure: str | None
+    status: int | None
+    headers: dict[str, Any]
+    body: str
+    body_length: int
+    body_truncated: bool
+    transaction_id: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class ControlObservation:
+    """What the uncensored control saw."""
+
+    dns_failure: str | None
+    addrs: list[str]
+    asns: dict[str, int]
+    tcp: dict[str, str | None]  # "ip:port" -> failure
+    tls: dict[str, str | None]
+    http_failure: str | None
+    http_status: int | None
+    http_headers: dict[str, Any]
+    http_body_length: int | None
+    http_title: str | None
+
+
+def _list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
+
+
+def _dict(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _str(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+def _int(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def probe_dns(tk: dict[str, Any], hostname: str) -> DnsObservation:
+    """The answers and failures of the probe's own resolvers (system, UDP) for ``hostname``."""
+    obs = DnsObservation(hostname)
+    for q in _list(tk.get("queries")):
+        if not isinstance(q, dict):
+            continue
+        engine = _str(q.get("engine")) or "system"
+        if engine in UNTRUSTED_ENGINES:
+            continue
+        qhost = _str(q.get("hostname"))
+        if qhost is not None and hostname and qhost.lower().rstrip(".") != hostname:
+            continue
+        obs.engines.append(engine)
+        failure = _str(q.get("failure"))
+        if failure:
+            obs.failures.append(failure)
+        for ans in _list(q.get("answers")):
+            if not isinstance(ans, dict):
+                continue
+            addr = _str(ans.get("ipv4")) or _str(ans.get("ipv6"))
+            if addr and addr not in obs.asns:
+                obs.addrs.append(addr)
+                obs.asns[addr] = _int(ans.get("asn")) or 0
+    return obs
+
+
+def tcp_connects(tk: dict[str, Any]) -> list[Endpoint]:
+    out: list[Endpoint] = []
+    for entry in _list(tk.get("tcp_connect")):
+        if not isinstance(entry, dict):
+            continue
+        ip, port = _str(entry.get("ip")), _int(entry.get("port"))
+        status = _dict(entry.get("status"))
+        if ip is None or port is None:
+            continue
+        failure = _str(status.get("failure"))
+        if failure is None and status.get("success") is False:
+            failure = "unknown_failure"
+        out.append(Endpoint(ip, port, failure))
+    return out
+
+
+def tls_handshakes(tk: dict[str, Any]) -> list[Endpoint]:
+    out: list[Endpoint] = []
+    for entry in _list(tk.get("tls_handshakes")):
+        if not isinstance(entry, dict):
+            continue
+        ip, port = split_endpoint(_str(entry.get("address")) or "")
+        out.append(
+            Endpoint(
+                ip,
+                port,
+                _str(entry.get("failure")),
+                server_name=_str(entry.get("server_name")),
+                no_tls_verify=entry.get("no_tls_verify") is True,
+            )
+        )
+    return out
+
+
+def split_endpoint(address: str) -> tuple[str, int]:
+    """ "1.2.3.4:443" or "[::1]:443" -> (ip, port); port 0 when absent."""
+    host, sep, port = address.rpartition(":")
+    if not sep:
+        return address, 0
+    host = host.strip("[]")
+    return host, int(port) if port.isdigit() else 0
+
+
+def decode_body(body: Any) -> str:
+    """OONI bodies are text, or {"format": "base64", "data": ...} for binary ones."""
+    if isinstance(body, str):
+        return body
+    if isinstance(body, dict) and body.get("format") == "base64":
+        data = body.get("data")
+        if isinstance(data, str):
+            try:
+                return base64.b64decode(data, validate=False).decode("utf-8", "replace")
+            except (binascii.Error, ValueError):
+                return ""
+    return ""
+
+
+def header_dict(raw: Any) -> dict[str, Any]:
+    """Headers: OONI's name -> value dict, or headers_list [[name, value], ...]."""
+    if isinstance(raw, dict):
+        return raw
+    out: dict[str, Any] = {}
+    for pair in _list(raw):
+        if isinstance(pair, list) and len(pair) == 2 and isinstance(pair[0], str):
+            out.setdefault(pair[0], decode_body(pair[1]) if isinstance(pair[1], dict) else pair[1])
+    return out
+
+
+def http_requests(tk: dict[str, Any]) -> list[HttpObservation]:
+    out: list[HttpObservation] = []
+    for entry in _list(tk.get("requests")):
+        if not isinstance(entry, dict):
+            continue
+        req = _dict(entry.get("request"))
+        resp = _dict(entry.get("response"))
+        body = decode_body(resp.get("body"))
+        status = _int(resp.get("code"))
+        headers = header_dict(resp.get("headers") or resp.get("headers_list"))
+        out.append(
+            HttpObservation(
+                url=_str(req.get("url")) or "",
+                failure=_str(entry.get("failure")),
+                status=status if status else None,
+                headers=headers,
+                body=body,
+                body_length=len(body),
+                body_truncated=resp.get("body_is_truncated") is True,
+                transaction_id=_int(entry.get("transaction_id")),
+            )
+        )
+    return out
+
+
+def control(tk: dict[str, Any]) -> ControlObservation | None:
+    """The control's view, or None when the control is missing or itself failed."""
+    if _str(tk.get("control_failure")):
+        return None
+    ctrl = tk.get("control")
+    if not isinstance(ctrl, dict) or not ctrl:
+        return None
+    dns = _dict(ctrl.get("dns"))
+    addrs = [a for a in _list(dns.get("addrs")) if isinstance(a, str)]
+    asns: dict[str, int] = {}
+    for ip, info in _dict(ctrl.get("ip_info")).items():
+        asn = _int(_dict(info).get("asn"))
+        if asn:
+            asns[ip] = asn
+    http = _dict(ctrl.get("http_request"))
+    status = _int(http.get("status_code"))
+    length = _int(http.get("body_length"))
+    return ControlObservation(
+        dns_failure=_str(dns.get("failure")),
+        addrs=addrs,
+        asns=asns,
+        tcp={k: _str(_dict(v).get("failure")) for k, v in _dict(ctrl.get("tcp_connect")).items()},
+        tls={k: _str(_dict(v).get("failure")) for k, v in _dict(ctrl.get("tls_handshake")).items()},
+        http_failure=_str(http.get("failure")),
+        http_status=status if status and status > 0 else None,
+        http_headers=_dict(http.get("headers")),
+        http_body_length=length if length is not None and length >= 0 else None,
+        http_title=_str(http.get("title")),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class BodyRead:
+    """One body read of the HTTP transfer (our probe records these as network_events)."""
+
+    t: float
+    num_bytes: int
+    transaction_id: int | None
+
+
+def body_reads(tk: dict[str, Any]) -> list[BodyRead]:
+    out: list[BodyRead] = []
+    for ev in _list(tk.get("network_events")):
+        if not isinstance(ev, dict) or ev.get("operation") != "read":
+            continue
+        n, t = ev.get("num_bytes"), ev.get("t")
+        if isinstance(n, int) and isinstance(t, int | float) and not isinstance(n, bool):
+            out.append(BodyRead(float(t), n, _int(ev.get("transaction_id"))))
+    return out

@@ -1,0 +1,297 @@
+"""The verdict of one measurement: ok, blocked (and how), down, or inconclusive.
+
+Pure rules over the observations of ``blockwatch.analysis.observations``; no I/O. The
+order of the rules is the order of a connection: a known blockpage (DNS or HTTP) first,
+then DNS, then the fetch (TCP -> TLS -> HTTP) compared with the control. Never "blocked"
+without a working control, except on a fingerprint match (a known blockpage is proof).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from blockwatch.analysis import observations as obs
+from blockwatch.analysis.dns_consistency import NO_SUCH_NAME, check
+from blockwatch.analysis.fingerprints import Fingerprint, FingerprintTable
+from blockwatch.analysis.records import Outcome, Verdict
+from blockwatch.analysis.stages import locate_failure, method_for
+from blockwatch.analysis.throttling import goodput, is_throttled
+from blockwatch.errors import BlockwatchError, MalformedMeasurement
+from blockwatch.ooni.measurement import Measurement, parse_measurement
+
+OONI_BLOCKED = frozenset({"dns", "tcp_ip", "http-failure", "http-diff"})
+WEB_CONNECTIVITY = "web_connectivity"
+
+
+@dataclass(slots=True)
+class Decision:
+    outcome: Outcome
+    method: str | None = None
+    confidence: float = 0.0
+    evidence: list[str] = field(default_factory=list)
+    fingerprint: Fingerprint | None = None
+
+
+def analyze(m: Measurement, fingerprints: FingerprintTable | None = None) -> Verdict:
+    """One verdict for one measurement (pure, fast)."""
+    tk = m.test_keys
+    ooni = normalise_blocking(tk.get("blocking") if tk else None)
+    if m.test_name != WEB_CONNECTIVITY:
+        d = Decision("inconclusive", evidence=[f"test {m.test_name} is not analysed yet"])
+    elif not tk:
+        d = Decision("inconclusive", evidence=["the measurement has no test keys"])
+    else:
+        table = fingerprints if fingerprints is not None else FingerprintTable.default()
+        try:
+            d = decide(tk, m.domain, table)
+        except BlockwatchError:
+            raise
+        except (TypeError, ValueError, AttributeError, KeyError, IndexError) as exc:
+            # Observations tolerate wrong types; this is the last net for shapes we missed.
+            raise MalformedMeasurement(m.source, m.line, f"unusable test keys: {exc}") from exc
+    fp = d.fingerprint
+    return Verdict(
+        measurement_id=m.measurement_id,
+        measured_at=m.measured_at,
+        probe_cc=m.probe_cc,
+        probe_asn=m.probe_asn,
+        input=m.input,
+        domain=m.domain,
+        test_name=m.test_name,
+        outcome=d.outcome,
+        method=d.method,
+        confidence=round(d.confidence, 3),
+        confirmed=fp is not None and not fp.is_false_positive and d.outcome == "blocked",
+        evidence=tuple(d.evidence),
+        fingerprint=fp.name if fp is not None else None,
+        ooni_blocking=ooni,
+        ooni_disagrees=disagrees(d.outcome, ooni),
+    )
+
+
+def analyze_document(
+    doc: Any,
+    source: str = "-",
+    line: int | None = None,
+    fingerprints: FingerprintTable | None = None,
+) -> Verdict:
+    """Parse and analyse one decoded JSON document (raises MalformedMeasurement)."""
+    return analyze(parse_measurement(doc, source, line), fingerprints)
+
+
+def normalise_blocking(value: Any) -> str | None:
+    """OONI's stored test_keys.blocking as one of dns/tcp_ip/http-failure/http-diff/false."""
+    if value is False:
+        return "false"
+    if isinstance(value, str) and value:
+        return value
+    return None
+
+
+def disagrees(outcome: str, ooni: str | None) -> bool:
+    """True when one side calls it blocking and the other does not (inconclusive never counts)."""
+    if ooni is None or outcome == "inconclusive" or (ooni != "false" and ooni not in OONI_BLOCKED):
+        return False
+    return (outcome == "blocked") != (ooni in OONI_BLOCKED)
+
+
+# -- the rules ------------------------------------------------------------------------
+
+
+def decide(tk: dict[str, Any], host: str, table: FingerprintTable) -> Decision:
+    ctrl = obs.control(tk)
+    dns = obs.probe_dns(tk, host)
+    tls = obs.tls_handshakes(tk)
+    requests = obs.http_requests(tk)
+    final = requests[0] if requests else None
+
+    hit = _dns_fingerprint(dns, table)
+    if hit is not None:
+        return hit
+    page_fp = _page_fingerprint(requests, table)
+
+    if ctrl is None:
+        return _without_control(tk, final, page_fp, host, tls)
+
+    tls_proven = frozenset(
+        t.ip for t in tls if t.failure is None and not t.no_tls_verify and t.server_name == host
+    )
+    dv = check(dns, ctrl, tls_proven)
+    ctrl_addrs = ", ".join(ctrl.addrs[:3]) or "nothing"
+
+    if page_fp is not None and not page_fp[0].is_false_positive:
+        fp, where = page_fp
+        method = "dns.blockpage_ip" if dv.consistency == "inconsistent" else "http.blockpage"
+        return Decision("blocked", method, 0.95, [_fp_evidence(fp, where)], fp)
+
+    if not dns.addrs and dns.failures:
+        failure = dns.failures[0]
+        if dv.consistency == "nxdomain_both" or ctrl.dns_failure or not ctrl.addrs:
+            why = ctrl.dns_failure or "no addresses"
+            return Decision(
+                "down",
+                None,
+                0.8,
+                [f"probe resolver failed ({failure}) and so did the control ({why})"],
+            )
+        ev = [f"probe resolver failed with {failure}, control answered {ctrl_addrs}"]
+        if failure in NO_SUCH_NAME:
+            return Decision("blocked", "dns.nxdomain", 0.85, ev)
+        if failure == "generic_timeout_error":
+            return Decision("blocked", "dns.timeout", 0.6, ev)
+        return Decision("blocked", "dns.inconsistent", 0.6, ev)
+
+    if dv.bogons:
+        ev = [
+            f"probe resolver answered {_describe(dv.bogons, dns.asns)} (bogon), "
+            f"control answered {_describe(ctrl.addrs, ctrl.asns)}"
+        ]
+        return Decision("blocked", "dns.bogon", 0.9, ev)
+
+    dns_bad = dv.consistency == "inconsistent"
+    dns_ev = (
+        f"probe resolver answered {_describe(dv.suspicious, dns.asns)}, "
+        f"control answered {_describe(ctrl.addrs, ctrl.asns)} (no address or AS in common)"
+    )
+    if final is not None and final.failure is None and final.status is not None:
+        return _compare_page(tk, final, ctrl, page_fp, dns_bad, dns_ev)
+    return _probe_failed(tk, final, ctrl, dns_bad, dns_ev, tls)
+
+
+def _dns_fingerprint(dns: obs.DnsObservation, table: FingerprintTable) -> Decision | None:
+    for addr in dns.addrs:
+        fp = table.match_dns(addr)
+        if fp is not None and not fp.is_false_positive:
+            ev = [f"probe resolver answered {addr}: {_fp_evidence(fp, 'dns')}"]
+            return Decision("blocked", "dns.blockpage_ip", 0.95, ev, fp)
+    return None
+
+
+def _page_fingerprint(
+    requests: list[obs.HttpObservation], table: FingerprintTable
+) -> tuple[Fingerprint, str] | None:
+    for req in requests:
+        fp = table.match_headers(req.headers)
+        if fp is not None:
+            return fp, f"header.{fp.location_found.split('.', 1)[1]}"
+        fp = table.match_body(req.body)
+        if fp is not None:
+            return fp, "body"
+    return None
+
+
+def _fp_evidence(fp: Fingerprint, where: str) -> str:
+    scope = f"scope {fp.scope}" if fp.scope else "no scope"
+    return f"{where} matches known blockpage fingerprint {fp.name} ({scope})"
+
+
+def _describe(addrs: Any, asns: dict[str, int]) -> str:
+    parts = [f"{a} (AS{asns[a]})" if asns.get(a) else a for a in list(addrs)[:3]]
+    return ", ".join(parts) or "nothing"
+
+
+def _without_control(
+    tk: dict[str, Any],
+    final: obs.HttpObservation | None,
+    page_fp: tuple[Fingerprint, str] | None,
+    host: str,
+    tls: list[obs.Endpoint],
+) -> Decision:
+    why = obs._str(tk.get("control_failure")) or "missing"
+    if page_fp is not None and not page_fp[0].is_false_positive:
+        fp, where = page_fp
+        return Decision("blocked", "http.blockpage", 0.9, [_fp_evidence(fp, where)], fp)
+    if (
+        final is not None
+        and final.failure is None
+        and final.status is not None
+        and final.url.startswith("https://")
+        and any(t.failure is None and not t.no_tls_verify and t.server_name == host for t in tls)
+    ):
+        # A page fetched over TLS with the site's valid certificate is the site itself.
+        ev = [f"control failed ({why}); probe fetched status {final.status} over valid TLS"]
+        return Decision("ok", None, 0.6, ev)
+    return Decision("inconclusive", None, 0.0, [f"control failed ({why}): nothing to compare"])
+
+
+def _compare_page(
+    tk: dict[str, Any],
+    final: obs.HttpObservation,
+    ctrl: obs.ControlObservation,
+    page_fp: tuple[Fingerprint, str] | None,
+    dns_bad: bool,
+    dns_ev: str,
+) -> Decision:
+    from blockwatch.analysis.http_diff import compare
+
+    g = goodput(obs.body_reads(tk), final.transaction_id)
+    if is_throttled(g) and g is not None:
+        return Decision("blocked", "throttled", 0.8, [f"body arrived at a crawl: {g.describe()}"])
+    if ctrl.http_failure is not None or ctrl.http_status is None:
+        ev = [f"probe fetched status {final.status}; control failed ({ctrl.http_failure})"]
+        if dns_bad:
+            return Decision("blocked", "dns.inconsistent", 0.6, [dns_ev, *ev])
+        return Decision("inconclusive", None, 0.2, ev)
+    diff = compare(
+        probe_status=final.status,
+        probe_headers=final.headers,
+        probe_body=final.body,
+        probe_body_length=final.body_length,
+        probe_truncated=final.body_truncated,
+        control_status=ctrl.http_status,
+        control_headers=ctrl.http_headers,
+        control_body_length=ctrl.http_body_length,
+        control_title=ctrl.http_title,
+    )
+    if page_fp is not None:  # a known non-censorship page (e.g. a CDN's CAPTCHA)
+        fp, where = page_fp
+        ev = [f"{where} matches {fp.name}, a known page that is not censorship"]
+        return Decision("ok", None, 0.6, ev, fp)
+    summary = (
+        f"probe got status {final.status}, {final.body_length} bytes; control got "
+        f"{ctrl.http_status}, {ctrl.http_body_length} bytes"
+    )
+    if diff.differs:
+        if dns_bad:
+            return Decision("blocked", "dns.inconsistent", 0.75, [dns_ev, summary])
+        return Decision("blocked", "http.diff", 0.5, [f"page differs from the control: {summary}"])
+    ev = [f"page matches the control: {summary}"]
+    if dns_bad:
+        ev.insert(0, dns_ev + ", yet the page matched (CDN or transparent proxy)")
+    return Decision("ok", None, 0.8 if not dns_bad else 0.6, ev)
+
+
+def _probe_failed(
+    tk: dict[str, Any],
+    final: obs.HttpObservation | None,
+    ctrl: obs.ControlObservation,
+    dns_bad: bool,
+    dns_ev: str,
+    tls: list[obs.Endpoint],
+) -> Decision:
+    located = locate_failure(final, obs.tcp_connects(tk), tls)
+    if located is None:
+        return Decision(
+            "inconclusive", None, 0.0, ["the probe fetched nothing and recorded no error"]
+        )
+    stage, failure, where = located
+    probe_ev = f"probe {stage} {where} failed with {failure}"
+    if ctrl.http_failure is not None:
+        return Decision("down", None, 0.7, [probe_ev, f"control failed too ({ctrl.http_failure})"])
+    ok_ev = f"control fetched status {ctrl.http_status}"
+    if dns_bad:
+        return Decision("blocked", "dns.inconsistent", 0.75, [dns_ev, probe_ev])
+    if failure == "generic_timeout_error" and stage == "http" and final is not None:
+        g = goodput(obs.body_reads(tk), final.transaction_id)
+        if (g is not None and g.num_bytes > 0) or (final.status and final.body_truncated):
+            ev = [
+                f"probe got status {final.status} then the body timed out"
+                + (f" after {g.describe()}" if g else " mid-transfer"),
+                f"control fetched the whole body ({ctrl.http_body_length} bytes)",
+            ]
+            return Decision("blocked", "throttled", 0.6, ev)
+    method = method_for(stage, failure)
+    if method is None:
+        return Decision("inconclusive", None, 0.2, [probe_ev, ok_ev])
+    return Decision("blocked", method, 0.75, [probe_ev, ok_ev])
