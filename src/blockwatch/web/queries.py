@@ -1,0 +1,399 @@
+"""Every query the dashboard and the report make, over a read-only DuckDB connection.
+
+The server never writes: the connection is opened with ``read_only=True`` (a shared file
+lock, so other readers can open the store while we serve it). Every value reaching SQL is a
+bound parameter; the only text spliced into SQL comes from fixed whitelists (bucket sizes).
+Aggregation happens in DuckDB (GROUP BY time_bucket) and lists are limited, so pages stay fast
+on millions of verdicts.
+"""
+
+from __future__ import annotations
+
+import threading
+import zlib
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import orjson
+
+from blockwatch.errors import BlockwatchError, StoreError
+
+PAGE_SIZE = 100
+LIST_LIMIT = 500
+# Bucket sizes a timeline may use, smallest first: name -> (DuckDB interval, length).
+BUCKETS: dict[str, tuple[str, timedelta]] = {
+    "1h": ("INTERVAL 1 HOUR", timedelta(hours=1)),
+    "6h": ("INTERVAL 6 HOUR", timedelta(hours=6)),
+    "1d": ("INTERVAL 1 DAY", timedelta(days=1)),
+    "7d": ("INTERVAL 7 DAY", timedelta(days=7)),
+}
+MAX_BUCKETS = 150
+
+
+class FilterError(BlockwatchError):
+    """A filter value we cannot use (a bad date, an unknown bucket size)."""
+
+    def __init__(self, name: str, reason: str) -> None:
+        self.name = name
+        self.reason = reason
+        super().__init__(f"filter {name}: {reason}")
+
+
+def _parse_time(name: str, value: str | None, *, end: bool) -> datetime | None:
+    if value is None or value.strip() == "":
+        return None
+    text = value.strip()
+    try:
+        if len(text) == 10:
+            day = date.fromisoformat(text)
+            # A date-only upper bound includes that whole day.
+            when = datetime(day.year, day.month, day.day) + (timedelta(days=1) if end else
+                                                             timedelta())
+        else:
+            when = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError as exc:
+        raise FilterError(name, "expected a date YYYY-MM-DD or an ISO 8601 time") from exc
+    if when.tzinfo is not None:
+        when = when.astimezone(UTC).replace(tzinfo=None)
+    return when
+
+
+@dataclass(frozen=True, slots=True)
+class Filters:
+    """A date range [start, end) in naive UTC, either side open."""
+
+    start: datetime | None = None
+    end: datetime | None = None
+
+    @classmethod
+    def parse(cls, start: str | None, end: str | None) -> Filters:
+        f = cls(_parse_time("from", start, end=False), _parse_time("to", end, end=True))
+        if f.start and f.end and f.start >= f.end:
+            raise FilterError("to", "must be after from")
+        return f
+
+    def sql(self, column: str = "measured_at") -> tuple[str, list[Any]]:
+        parts, params = ["TRUE"], []
+        if self.start is not None:
+            parts.append(f"{column} >= ?")
+            params.append(self.start)
+        if self.end is not None:
+            parts.append(f"{column} < ?")
+            params.append(self.end)
+        return " AND ".join(parts), params
+
+    def events_sql(self) -> tuple[str, list[Any]]:
+        """Events overlapping the range."""
+        parts, params = ["TRUE"], []
+        if self.end is not None:
+            parts.append('"start" < ?')
+            params.append(self.end)
+        if self.start is not None:
+            parts.append('("end" IS NULL OR "end" >= ?)')
+            params.append(self.start)
+        return " AND ".join(parts), params
+
+    def query_string(self) -> str:
+        parts = []
+        if self.start:
+            parts.append(f"from={self.start.date().isoformat()}")
+        if self.end:
+            parts.append(f"to={(self.end - timedelta(seconds=1)).date().isoformat()}")
+        return "&".join(parts)
+
+
+def choose_bucket(start: datetime, end: datetime, requested: str | None = None) -> str:
+    """The smallest bucket keeping the chart under MAX_BUCKETS bars, unless one is asked."""
+    if requested:
+        if requested not in BUCKETS:
+            raise FilterError("bucket", f"one of {', '.join(BUCKETS)}")
+        return requested
+    span = max(end - start, timedelta(hours=1))
+    for name, (_, length) in BUCKETS.items():
+        if span / length <= MAX_BUCKETS:
+            return name
+    return "7d"
+
+
+def _event_row(row: dict[str, Any]) -> dict[str, Any]:
+    row = dict(row)
+    nets = row.get("networks")
+    row["networks"] = orjson.loads(nets) if nets else []
+    row["methods"] = list(row.get("methods") or [])
+    row["n_measurements"] = len(row.get("measurements") or [])
+    row.pop("measurements", None)
+    return row
+
+
+EVENT_COLUMNS = (
+    'event_id, kind, probe_cc, probe_asn, domain, "start", "end", methods, availability,'
+    " confidence, measurements, networks, parent_event_id"
+)
+VERDICT_COLUMNS = (
+    "measurement_id, measured_at, probe_cc, probe_asn, input, domain, test_name, outcome,"
+    " method, confidence, confirmed, evidence, fingerprint, ooni_blocking, ooni_disagrees"
+)
+
+
+class Queries:
+    """The dashboard's read path: one read-only connection, one cursor per thread."""
+
+    def __init__(self, db_path: Path) -> None:
+        self.db_path = Path(db_path)
+        if not self.db_path.is_file():
+            raise StoreError(f"{self.db_path}: no such store (run ingest/analysis first)")
+        try:
+            self._conn = duckdb.connect(str(self.db_path), read_only=True)
+        except duckdb.Error as exc:
+            raise StoreError(f"{self.db_path}: cannot open read-only: {exc}") from exc
+        self._local = threading.local()
+
+    def close(self) -> None:
+        self._conn.close()
+
+    def _cursor(self) -> duckdb.DuckDBPyConnection:
+        cur = getattr(self._local, "cursor", None)
+        if cur is None:
+            cur = self._conn.cursor()
+            self._local.cursor = cur
+        return cur
+
+    def rows(self, sql: str, params: list[Any] | None = None) -> list[dict[str, Any]]:
+        try:
+            res = self._cursor().execute(sql, params or [])
+            cols = [d[0] for d in res.description]
+            return [dict(zip(cols, r, strict=True)) for r in res.fetchall()]
+        except duckdb.Error as exc:
+            raise StoreError(f"query failed: {exc}") from exc
+
+    def iter_rows(self, sql: str, params: list[Any], batch: int = 10_000):
+        """Yield (columns, rows) batches: CSV export streams without holding everything."""
+        cur = self._conn.cursor()
+        try:
+            res = cur.execute(sql, params)
+            cols = [d[0] for d in res.description]
+            while chunk := res.fetchmany(batch):
+                yield cols, chunk
+        except duckdb.Error as exc:
+            raise StoreError(f"query failed: {exc}") from exc
+        finally:
+            cur.close()
+
+    # -- overview ------------------------------------------------------------------------
+
+    def data_range(self) -> tuple[datetime | None, datetime | None]:
+        row = self.rows("SELECT min(measured_at) lo, max(measured_at) hi FROM verdicts")[0]
+        return row["lo"], row["hi"]
+
+    def countries(self, f: Filters) -> list[dict[str, Any]]:
+        where, params = f.sql()
+        return self.rows(
+            f"""SELECT probe_cc, count(*) AS n,
+                   count(*) FILTER (WHERE outcome = 'blocked') AS blocked,
+                   count(DISTINCT probe_asn) AS networks, count(DISTINCT domain) AS domains,
+                   min(measured_at) AS first, max(measured_at) AS last
+                FROM verdicts WHERE {where} GROUP BY probe_cc ORDER BY probe_cc""",
+            params,
+        )
+
+    def events(
+        self,
+        f: Filters,
+        *,
+        cc: str | None = None,
+        asn: str | None = None,
+        domain: str | None = None,
+        kind: str | None = None,
+        ongoing: bool = False,
+        top_level: bool = False,
+        limit: int = LIST_LIMIT,
+    ) -> list[dict[str, Any]]:
+        where, params = f.events_sql()
+        for col, val in (("probe_cc", cc), ("probe_asn", asn), ("domain", domain), ("kind", kind)):
+            if val is not None:
+                where += f" AND {col} = ?"
+                params.append(val)
+        if ongoing:
+            where += ' AND "end" IS NULL'
+        if top_level:
+            where += " AND parent_event_id IS NULL"
+        rows = self.rows(
+            f'SELECT {EVENT_COLUMNS} FROM events WHERE {where} ORDER BY "start" DESC, event_id'
+            " LIMIT ?",
+            [*params, limit],
+        )
+        return [_event_row(r) for r in rows]
+
+    # -- a country -----------------------------------------------------------------------
+
+    def has_country(self, cc: str) -> bool:
+        return bool(self.rows("SELECT 1 FROM verdicts WHERE probe_cc = ? LIMIT 1", [cc])) or bool(
+            self.rows("SELECT 1 FROM events WHERE probe_cc = ? LIMIT 1", [cc])
+        )
+
+    def country_networks(self, cc: str, f: Filters) -> list[dict[str, Any]]:
+        where, params = f.sql()
+        return self.rows(
+            f"""SELECT probe_asn, count(*) AS n,
+                   count(*) FILTER (WHERE outcome = 'blocked') AS blocked,
+                   count(DISTINCT domain) FILTER (WHERE outcome = 'blocked') AS domains_blocked,
+                   min(measured_at) AS first, max(measured_at) AS last
+                FROM verdicts WHERE probe_cc = ? AND {where}
+                GROUP BY probe_asn ORDER BY blocked DESC, probe_asn LIMIT ?""",
+            [cc, *params, LIST_LIMIT],
+        )
+
+    def country_domains(self, cc: str, f: Filters) -> list[dict[str, Any]]:
+        where, params = f.sql()
+        return self.rows(
+            f"""SELECT domain, count(*) AS n,
+                   count(*) FILTER (WHERE outcome = 'blocked') AS blocked,
+                   count(DISTINCT probe_asn) FILTER (WHERE outcome = 'blocked') AS networks_blocked,
+                   mode(method) FILTER (WHERE outcome = 'blocked') AS top_method
+                FROM verdicts WHERE probe_cc = ? AND {where}
+                GROUP BY domain ORDER BY blocked * 1.0 / count(*) DESC, domain LIMIT ?""",
+            [cc, *params, LIST_LIMIT],
+        )
+
+    # -- timelines -----------------------------------------------------------------------
+
+    def span(self, where: str, params: list[Any], f: Filters) -> tuple[datetime, datetime] | None:
+        fw, fp = f.sql()
+        row = self.rows(
+            f"SELECT min(measured_at) lo, max(measured_at) hi FROM verdicts WHERE {where} AND {fw}",
+            [*params, *fp],
+        )[0]
+        if row["lo"] is None:
+            return None
+        return f.start or row["lo"], f.end or row["hi"] + timedelta(seconds=1)
+
+    def timeline(
+        self, where: str, params: list[Any], f: Filters, bucket: str, by_network: bool = True
+    ) -> list[dict[str, Any]]:
+        """Counts per (network, bucket, outcome, method) for the rows matching ``where``."""
+        interval = BUCKETS[bucket][0]
+        fw, fp = f.sql()
+        key = "probe_asn" if by_network else "'all'"
+        return self.rows(
+            f"""SELECT {key} AS series, time_bucket({interval}, measured_at) AS bucket,
+                   outcome, method, count(*) AS n
+                FROM verdicts WHERE {where} AND {fw}
+                GROUP BY ALL ORDER BY series, bucket""",
+            [*params, *fp],
+        )
+
+    # -- a network -----------------------------------------------------------------------
+
+    def network_domains(self, asn: str, f: Filters) -> list[dict[str, Any]]:
+        where, params = f.sql()
+        return self.rows(
+            f"""SELECT probe_cc, domain, count(*) AS n,
+                   count(*) FILTER (WHERE outcome = 'blocked') AS blocked,
+                   count(*) FILTER (WHERE outcome = 'down') AS down,
+                   mode(method) FILTER (WHERE outcome = 'blocked') AS top_method
+                FROM verdicts WHERE probe_asn = ? AND {where}
+                GROUP BY probe_cc, domain
+                ORDER BY blocked * 1.0 / count(*) DESC, domain LIMIT ?""",
+            [asn, *params, LIST_LIMIT],
+        )
+
+    def has_network(self, asn: str) -> bool:
+        return bool(self.rows("SELECT 1 FROM verdicts WHERE probe_asn = ? LIMIT 1", [asn])) or bool(
+            self.rows("SELECT 1 FROM events WHERE probe_asn = ? LIMIT 1", [asn])
+        )
+
+    # -- an event ------------------------------------------------------------------------
+
+    def event(self, event_id: str) -> dict[str, Any] | None:
+        rows = self.rows(f"SELECT {EVENT_COLUMNS} FROM events WHERE event_id = ?", [event_id])
+        return _event_row(rows[0]) if rows else None
+
+    def child_events(self, event_id: str) -> list[dict[str, Any]]:
+        rows = self.rows(
+            f"SELECT {EVENT_COLUMNS} FROM events WHERE parent_event_id = ? ORDER BY probe_asn",
+            [event_id],
+        )
+        return [_event_row(r) for r in rows]
+
+    def event_measurements(
+        self, event_id: str, *, limit: int | None = PAGE_SIZE, offset: int = 0
+    ) -> list[dict[str, Any]]:
+        """The supporting measurements' verdicts, oldest first."""
+        sql = f"""SELECT {VERDICT_COLUMNS} FROM verdicts WHERE measurement_id IN
+                   (SELECT unnest(measurements) FROM events WHERE event_id = ?)
+                  ORDER BY measured_at, measurement_id"""
+        params: list[Any] = [event_id]
+        if limit is not None:
+            sql += " LIMIT ? OFFSET ?"
+            params += [limit, offset]
+        return self.rows(sql, params)
+
+    # -- a measurement -------------------------------------------------------------------
+
+    def verdict(self, measurement_id: str) -> dict[str, Any] | None:
+        rows = self.rows(
+            f"SELECT {VERDICT_COLUMNS} FROM verdicts WHERE measurement_id = ?", [measurement_id]
+        )
+        if not rows:
+            return None
+        row = rows[0]
+        row["evidence"] = list(row["evidence"] or [])
+        return row
+
+    def raw_measurement(self, measurement_id: str) -> dict[str, Any] | None:
+        rows = self.rows(
+            "SELECT raw FROM measurements WHERE measurement_id = ?", [measurement_id]
+        )
+        if not rows or rows[0]["raw"] is None:
+            return None
+        try:
+            return orjson.loads(zlib.decompress(rows[0]["raw"]))
+        except (zlib.error, orjson.JSONDecodeError) as exc:
+            raise StoreError(f"measurement {measurement_id}: raw JSON unreadable") from exc
+
+    def raw_measurements(self, ids: list[str]) -> dict[str, bytes]:
+        """Decompressed raw JSON bytes by id (the report hashes them)."""
+        if not ids:
+            return {}
+        rows = self.rows(
+            "SELECT measurement_id, raw FROM measurements WHERE measurement_id IN"
+            " (SELECT unnest(?::VARCHAR[]))",
+            [ids],
+        )
+        return {r["measurement_id"]: zlib.decompress(r["raw"]) for r in rows if r["raw"]}
+
+    def events_of_measurement(self, measurement_id: str) -> list[dict[str, Any]]:
+        return self.rows(
+            'SELECT event_id, kind, probe_asn, domain, "start", "end" FROM events'
+            " WHERE list_contains(measurements, ?) ORDER BY \"start\"",
+            [measurement_id],
+        )
+
+    # -- exports -------------------------------------------------------------------------
+
+    def verdicts_where(
+        self,
+        f: Filters,
+        *,
+        cc: str | None = None,
+        asn: str | None = None,
+        domain: str | None = None,
+        outcome: str | None = None,
+        method: str | None = None,
+        ids: list[str] | None = None,
+    ) -> tuple[str, list[Any]]:
+        where, params = f.sql()
+        for col, val in (
+            ("probe_cc", cc), ("probe_asn", asn), ("domain", domain),
+            ("outcome", outcome), ("method", method),
+        ):
+            if val:
+                where += f" AND {col} = ?"
+                params.append(val)
+        if ids is not None:
+            where += " AND measurement_id IN (SELECT unnest(?::VARCHAR[]))"
+            params.append(ids)
+        return where, params

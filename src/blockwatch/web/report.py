@@ -1,0 +1,289 @@
+"""The evidence report: one self-contained HTML document (or its PDF) per event or target.
+
+It states what was measured, where, when and how, explains the method in plain words, lists
+every supporting measurement by id, embeds the timeline charts as inline SVG and the stylesheet
+inline, and gives a SHA-256 over the exact data it rests on.
+
+The checksum is over canonical JSONL: one line per supporting measurement, in measurement_id
+order, ``{"raw": <raw measurement or null>, "verdict": <verdict row>}`` serialized by orjson
+with sorted keys and times as ISO-8601 Z. ``blockwatch report --verify FILE --db STORE``
+recomputes it from the store; ``--data-out rows.jsonl`` writes those exact bytes, so
+``sha256sum rows.jsonl`` gives the same digest without blockwatch.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import shutil
+import subprocess
+import tempfile
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from blockwatch.errors import BlockwatchError
+from blockwatch.web.queries import VERDICT_COLUMNS, Filters, Queries
+
+STATIC_CSS = Path(__file__).parent / "static" / "style.css"
+CHROMIUM_CANDIDATES = ("/usr/bin/chromium", "/usr/bin/chromium-browser")
+META_ID = "blockwatch-report"
+
+
+class ReportError(BlockwatchError):
+    """The report cannot be made or checked (unknown scope, no chromium for PDF, ...)."""
+
+
+@dataclass(slots=True)
+class Report:
+    slug: str
+    html: str
+    sha256: str
+    measurement_ids: list[str]
+
+
+def _canon_verdict(row: dict[str, Any]) -> dict[str, Any]:
+    out = dict(row)
+    out["evidence"] = list(out.get("evidence") or [])
+    return out
+
+
+def canonical_lines(q: Queries, ids: list[str]) -> Iterator[bytes]:
+    """The canonical JSONL the checksum is computed over (see the module docstring)."""
+    ids = sorted(set(ids))
+    for start in range(0, len(ids), 5000):
+        chunk = ids[start:start + 5000]
+        verdicts = {
+            r["measurement_id"]: r
+            for r in q.rows(
+                f"SELECT {VERDICT_COLUMNS} FROM verdicts WHERE measurement_id IN"
+                " (SELECT unnest(?::VARCHAR[]))",
+                [chunk],
+            )
+        }
+        raws = q.raw_measurements(chunk)
+        for mid in chunk:
+            v = verdicts.get(mid)
+            raw = orjson.loads(raws[mid]) if mid in raws else None
+            line = {"measurement_id": mid, "raw": raw,
+                    "verdict": _canon_verdict(v) if v else None}
+            yield orjson.dumps(
+                line, option=orjson.OPT_SORT_KEYS | orjson.OPT_NAIVE_UTC | orjson.OPT_UTC_Z
+            ) + b"\n"
+
+
+def data_sha256(q: Queries, ids: list[str]) -> str:
+    h = hashlib.sha256()
+    for line in canonical_lines(q, ids):
+        h.update(line)
+    return h.hexdigest()
+
+
+def _scope(
+    q: Queries, event_id: str | None, country: str | None, domain: str | None, f: Filters
+) -> tuple[dict[str, Any], list[dict[str, Any]], list[str]]:
+    """(scope description, events shown, supporting measurement ids)."""
+    if event_id is not None:
+        ev = q.event(event_id)
+        if ev is None:
+            raise ReportError(f"no event {event_id!r} in the store")
+        rows = q.rows("SELECT measurements FROM events WHERE event_id = ?", [event_id])
+        ids = list(rows[0]["measurements"] or [])
+        events = [ev, *q.child_events(event_id)]
+        scope = {"event_id": event_id, "probe_cc": ev["probe_cc"], "domain": ev["domain"],
+                 "probe_asn": ev["probe_asn"]}
+        return scope, events, ids
+    if not country or not domain:
+        raise ReportError("a report needs --event ID, or --country CC with --domain D")
+    where, params = q.verdicts_where(f, cc=country, domain=domain)
+    ids = [r["measurement_id"] for r in
+           q.rows(f"SELECT measurement_id FROM verdicts WHERE {where}", params)]
+    if not ids:
+        raise ReportError(f"no measurements of {domain!r} in {country!r} for this range")
+    events = [e for e in q.events(f, cc=country, domain=domain)]
+    scope = {"probe_cc": country, "domain": domain, "from": f.start, "to": f.end}
+    return scope, events, ids
+
+
+def build(
+    q: Queries,
+    *,
+    event_id: str | None = None,
+    country: str | None = None,
+    domain: str | None = None,
+    f: Filters | None = None,
+) -> Report:
+    """Collect the data, checksum it and render the document."""
+    from blockwatch.web import views
+    from blockwatch.web.app import dumps, make_templates
+    from blockwatch.web.pages import charts, legend
+
+    f = f or Filters()
+    scope, events, ids = _scope(q, event_id, country, domain, f)
+    digest = data_sha256(q, ids)
+    where, params = q.verdicts_where(Filters(), ids=ids)
+    verdicts = q.rows(
+        f"SELECT {VERDICT_COLUMNS} FROM verdicts WHERE {where} ORDER BY measured_at,"
+        " measurement_id", params)
+    if event_id is not None:
+        tl = views.event(q, event_id)["timeline"]
+    else:
+        tl = views.domain(q, country or "", domain or "", f, None)["timeline"]
+    first = min((v["measured_at"] for v in verdicts), default=None)
+    last = max((v["measured_at"] for v in verdicts), default=None)
+    sample_raw = next(iter(q.raw_measurements(ids[:1]).values()), None)
+    software = None
+    if sample_raw:
+        doc = orjson.loads(sample_raw)
+        software = f"{doc.get('software_name', '?')} {doc.get('software_version', '')}".strip()
+    meta = {"scope": scope, "sha256": digest, "measurement_ids": sorted(set(ids)),
+            "algorithm": "sha256 over canonical JSONL (see methodology)"}
+    # JSON inside <script type="application/json"> is data, never run; "<" is escaped
+    # so no measured text can close the element.
+    meta_json = dumps(meta).decode().replace("<", "\\u003c").replace(">", "\\u003e")
+    slug = f"event-{event_id}" if event_id else f"{country}-{domain}"
+    page = make_templates().get_template("report.html").render(
+        scope=scope,
+        events=events,
+        verdicts=verdicts,
+        n=len(ids),
+        outcomes=Counter(v["outcome"] for v in verdicts).most_common(),
+        methods=Counter(v["method"] for v in verdicts if v["method"]).most_common(),
+        networks=sorted({v["probe_asn"] for v in verdicts if v["probe_asn"]}),
+        inputs=sorted({v["input"] for v in verdicts if v["input"]}),
+        test_names=sorted({v["test_name"] for v in verdicts if v["test_name"]}),
+        first=first,
+        last=last,
+        software=software,
+        sha256=digest,
+        charts=charts(tl),
+        legend=legend(tl),
+        css=STATIC_CSS.read_text(),
+        meta_json=meta_json,
+        meta_id=META_ID,
+        generated=datetime.now(UTC).replace(microsecond=0),
+        slug=slug,
+    )
+    return Report(slug, page, digest, sorted(set(ids)))
+
+
+def chromium_path() -> str | None:
+    for path in CHROMIUM_CANDIDATES:
+        if Path(path).is_file():
+            return path
+    return shutil.which("chromium")
+
+
+def html_to_pdf(page: str, timeout: float = 90.0) -> bytes:
+    """Print the HTML to PDF with headless chromium (the document needs nothing external)."""
+    exe = chromium_path()
+    if exe is None:
+        raise ReportError("PDF output needs chromium (apt-get install chromium); use .html")
+    with tempfile.TemporaryDirectory(prefix="blockwatch-pdf-") as tmp:
+        src, out = Path(tmp) / "report.html", Path(tmp) / "report.pdf"
+        src.write_text(page, encoding="utf-8")
+        cmd = [
+            exe, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+            "--no-first-run", "--disable-background-networking", "--disable-component-update",
+            "--disable-sync", "--disable-extensions", f"--user-data-dir={tmp}/profile",
+            "--no-pdf-header-footer", f"--print-to-pdf={out}", src.as_uri(),
+        ]
+        try:
+            subprocess.run(cmd, capture_output=True, timeout=timeout, check=False)
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            raise ReportError(f"chromium could not print the PDF: {exc}") from exc
+        if not out.is_file() or out.stat().st_size == 0:
+            raise ReportError("chromium produced no PDF")
+        return out.read_bytes()
+
+
+def write(doc: Report, out_path: Path) -> Path:
+    out_path = Path(out_path)
+    suffix = out_path.suffix.lower()
+    if suffix not in (".html", ".htm", ".pdf"):
+        raise ReportError(f"{out_path}: the output must end in .html or .pdf")
+    try:
+        out_path.parent.mkdir(parents=True, exist_ok=True)
+        if suffix == ".pdf":
+            out_path.write_bytes(html_to_pdf(doc.html))
+        else:
+            out_path.write_text(doc.html, encoding="utf-8")
+    except OSError as exc:
+        raise ReportError(f"cannot write {out_path}: {exc}") from exc
+    return out_path
+
+
+def write_report(
+    db_path: str | Path,
+    out_path: str | Path,
+    event_id: str | None = None,
+    country: str | None = None,
+    domain: str | None = None,
+    date_from: str | None = None,
+    date_to: str | None = None,
+) -> Path:
+    """Write the evidence report for an event, or for a domain in a country, to .html/.pdf."""
+    q = Queries(Path(db_path))
+    try:
+        doc = build(q, event_id=event_id, country=country, domain=domain,
+                    f=Filters.parse(date_from, date_to))
+        return write(doc, Path(out_path))
+    finally:
+        q.close()
+
+
+def write_data(db_path: str | Path, report_path: str | Path, out: str | Path) -> str:
+    """Write the canonical JSONL a report's checksum is over; returns its SHA-256."""
+    ids = read_meta(Path(report_path))["measurement_ids"]
+    q = Queries(Path(db_path))
+    h = hashlib.sha256()
+    try:
+        with Path(out).open("wb") as fh:
+            for line in canonical_lines(q, ids):
+                fh.write(line)
+                h.update(line)
+    finally:
+        q.close()
+    return h.hexdigest()
+
+
+def read_meta(report_path: Path) -> dict[str, Any]:
+    """The scope, ids and checksum embedded in a report written by :func:`build`."""
+    try:
+        text = Path(report_path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ReportError(f"{report_path}: cannot read an HTML report: {exc}") from exc
+    m = re.search(rf'<script type="application/json" id="{META_ID}">(.*?)</script>', text, re.S)
+    if not m:
+        raise ReportError(f"{report_path}: not a blockwatch HTML report (no embedded data)")
+    try:
+        return orjson.loads(m.group(1))
+    except orjson.JSONDecodeError as exc:
+        raise ReportError(f"{report_path}: embedded data unreadable") from exc
+
+
+@dataclass(frozen=True, slots=True)
+class Verification:
+    stated: str
+    recomputed: str
+    measurements: int
+
+    @property
+    def ok(self) -> bool:
+        return self.stated == self.recomputed
+
+
+def verify(report_path: str | Path, db_path: str | Path) -> Verification:
+    """Recompute a report's checksum from the store, over the ids the report lists."""
+    meta = read_meta(Path(report_path))
+    q = Queries(Path(db_path))
+    try:
+        digest = data_sha256(q, list(meta["measurement_ids"]))
+    finally:
+        q.close()
+    return Verification(meta["sha256"], digest, len(meta["measurement_ids"]))
