@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gzip
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -22,26 +21,6 @@ def qa_documents(ooni_data: Path) -> list[dict[str, Any]]:
     if not docs:
         pytest.skip(f"no QA measurements in {ooni_data / 'qa'}")
     return docs
-
-
-def distinct_copies(
-    docs: list[dict[str, Any]], n: int, tag: str = "copy"
-) -> Iterator[dict[str, Any]]:
-    """n real measurements, cycling through docs, each with its own report_id (so its own id)."""
-    for i in range(n):
-        doc = dict(docs[i % len(docs)])
-        doc.pop("measurement_uid", None)
-        doc["report_id"] = f"{tag}-{i:07d}"
-        yield doc
-
-
-def write_jsonl(path: Path, docs: Iterator[dict[str, Any]] | list[dict[str, Any]]) -> Path:
-    """Write documents one per line (gzip when the name ends in .gz)."""
-    opener: Any = gzip.open if path.name.endswith(".gz") else open
-    with opener(path, "wb") as fh:
-        for doc in docs:
-            fh.write(orjson.dumps(doc) + b"\n")
-    return path
 
 
 @pytest.fixture

@@ -28,6 +28,9 @@ if TYPE_CHECKING:
 
 DEFAULT_BATCH: Final = 2_000
 MAX_ERRORS_KEPT: Final = 10_000  # the counts stay exact; only the list is capped
+# OONI probes cap each body at 512 KiB, so a record this large is junk or an attack: it is
+# reported and skipped without being decoded.
+MAX_RECORD_BYTES: Final = 16 * 1024 * 1024
 ZLIB_LEVEL: Final = 1  # level 1 compresses OONI JSON to ~26%, level 6 to ~23% at half speed
 
 
@@ -246,7 +249,7 @@ def ingest_paths(
             bar.next_file(path.name, uncompressed_size(path))
             last = done
             try:
-                for item in iter_file(path):
+                for item in iter_file(path, max_line_bytes=MAX_RECORD_BYTES):
                     line = item.line if item.line is not None else 0
                     if item.line is not None and item.line <= done:
                         continue  # committed by an earlier, interrupted run

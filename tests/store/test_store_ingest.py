@@ -1,0 +1,119 @@
+"""Ingest of real OONI data: idempotent, exactly once per measurement, resumable per file."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+from storehelpers import distinct_copies, write_jsonl
+
+from blockwatch.errors import MalformedMeasurement
+from blockwatch.ooni.measurement import measurement_id
+from blockwatch.ooni.reader import RawDocument, iter_documents
+from blockwatch.store.store import Store
+
+MEASUREMENT_DIRS = ("qa", "manual", "fastpath", "explorer")
+
+
+@pytest.fixture(scope="session")
+def real_dirs(ooni_data: Path) -> list[Path]:
+    dirs = [ooni_data / d for d in MEASUREMENT_DIRS if (ooni_data / d).is_dir()]
+    if not dirs:
+        pytest.skip(f"no measurement folders under {ooni_data}")
+    return dirs
+
+
+def _distinct_ids(paths: list[Path]) -> set[str]:
+    ids = set()
+    for item in iter_documents(paths):
+        if isinstance(item, RawDocument) and "test_name" in item.doc:
+            ids.add(measurement_id(item.doc))
+    return ids
+
+
+def test_real_ooni_data_is_stored_once_and_reingest_adds_nothing(
+    store: Store, real_dirs: list[Path], tmp_path: Path
+) -> None:
+    first = store.ingest(real_dirs, progress=False)
+    expected = _distinct_ids(real_dirs)
+    assert first.added == len(expected) == store.count("measurements")
+    assert first.added + first.duplicates + first.malformed == first.read
+    assert first.analysis_failed == 0, first.errors[:3]
+    assert store.count("verdicts") == first.added
+
+    again = store.ingest(real_dirs, progress=False)
+    assert (again.added, again.read, again.files_skipped) == (0, 0, first.files)
+
+    # The same bytes under other names are read again, and every one is a duplicate.
+    copy = tmp_path / "copy"
+    shutil.copytree(real_dirs[0], copy)
+    third = store.ingest([copy], progress=False)
+    assert third.read > 0
+    assert third.added == 0
+    assert third.duplicates == third.read - third.malformed
+    assert store.count("measurements") == len(expected)
+
+
+def test_raw_measurement_returns_the_document_as_ingested(
+    store: Store, qa_documents: list[dict[str, Any]], tmp_path: Path
+) -> None:
+    docs = list(distinct_copies(qa_documents, 5))
+    store.ingest([write_jsonl(tmp_path / "five.jsonl", docs)], progress=False)
+    for doc in docs:
+        assert store.raw_measurement(measurement_id(doc)) == doc
+
+
+def test_an_interrupted_file_resumes_after_its_last_committed_line(
+    store: Store, qa_documents: list[dict[str, Any]], tmp_path: Path
+) -> None:
+    path = write_jsonl(tmp_path / "m.jsonl", list(distinct_copies(qa_documents, 300)))
+    store.ingest([path], progress=False, batch_size=50)
+    # Make the store look as if a crash hit after line 120 was committed.
+    con = store.connect_read_only()
+    con.execute(
+        "DELETE FROM verdicts WHERE measurement_id IN (SELECT measurement_id FROM "
+        "measurements WHERE CAST(split_part(source, ':', -1) AS INT) > 120)"
+    )
+    con.execute("DELETE FROM measurements WHERE CAST(split_part(source, ':', -1) AS INT) > 120")
+    con.execute("UPDATE ingest_files SET lines_done = 120, complete = false")
+    assert store.count("measurements") == 120
+
+    resumed = store.ingest([path], progress=False, batch_size=50)
+    assert (resumed.read, resumed.added, resumed.duplicates) == (180, 180, 0)
+    assert store.count("measurements") == store.count("verdicts") == 300
+
+
+def test_an_appended_file_is_read_again_and_only_new_lines_are_added(
+    store: Store, qa_documents: list[dict[str, Any]], tmp_path: Path
+) -> None:
+    docs = list(distinct_copies(qa_documents, 40))
+    path = write_jsonl(tmp_path / "grow.jsonl", docs[:25])
+    store.ingest([path], progress=False)
+    write_jsonl(path, docs)
+    report = store.ingest([path], progress=False)
+    assert (report.read, report.added, report.duplicates) == (40, 15, 25)
+    assert store.count("measurements") == 40
+
+
+def test_the_same_measurement_twice_in_one_file_is_one_row(
+    store: Store, qa_documents: list[dict[str, Any]], tmp_path: Path
+) -> None:
+    doc = qa_documents[0]
+    report = store.ingest([write_jsonl(tmp_path / "twice.jsonl", [doc, doc])], progress=False)
+    assert (report.added, report.duplicates) == (1, 1)
+
+
+def test_ingest_documents_takes_dicts_and_raw_documents_idempotently(
+    store: Store, qa_documents: list[dict[str, Any]]
+) -> None:
+    docs = list(distinct_copies(qa_documents, 30))
+    items: list[Any] = docs[:20] + [RawDocument("probe", i, d) for i, d in enumerate(docs[20:])]
+    items.append(MalformedMeasurement("probe", 99, "not valid JSON"))
+    first = store.ingest_documents(items)
+    assert (first.read, first.added, first.malformed) == (31, 30, 1)
+    assert str(first.errors[0]) == "probe:99: not valid JSON"
+    second = store.ingest_documents(docs)
+    assert (second.added, second.duplicates) == (0, 30)
+    assert store.count("verdicts") == 30
