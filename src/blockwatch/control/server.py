@@ -1,0 +1,155 @@
+"""The control helper's HTTP server: OONI's test-helper protocol over plain HTTP/1.1.
+
+GET (any path) is the health check; POST carries a control request. Requests are
+bounded (head and body size, read time, concurrent work); a malformed request gets a
+clear 400, never a crash. One request per connection.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Callable
+from typing import Any
+
+import orjson
+
+from blockwatch import __version__
+from blockwatch.control.helper import Helper, HelperConfig
+from blockwatch.errors import ControlError
+
+MAX_HEAD = 1 << 14
+READ_TIMEOUT = 10.0
+MAX_CONNECTIONS = 512
+_REASONS = {
+    200: "OK",
+    400: "Bad Request",
+    404: "Not Found",
+    405: "Method Not Allowed",
+    413: "Payload Too Large",
+    431: "Request Header Fields Too Large",
+    503: "Service Unavailable",
+    504: "Gateway Timeout",
+}
+
+
+class ControlServer:
+    """``async with ControlServer(config, host, port) as server: server.url``."""
+
+    def __init__(self, config: HelperConfig | None = None, host: str = "127.0.0.1", port: int = 0):
+        self.helper = Helper(config)
+        self.host = host
+        self.port = port
+        self._server: asyncio.Server | None = None
+        self._work = asyncio.Semaphore(self.helper.config.max_concurrent)
+        self._waiting = 0
+        self._connections = 0
+
+    @property
+    def url(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}/"
+
+    async def start(self) -> None:
+        self._server = await asyncio.start_server(self._serve, self.host, self.port, limit=MAX_HEAD)
+        self.port = self._server.sockets[0].getsockname()[1]
+
+    async def close(self) -> None:
+        if self._server is not None:
+            self._server.close()
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self._server.wait_closed(), 2)
+
+    async def __aenter__(self) -> ControlServer:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def serve_forever(self, ready: Callable[[str], None] | None = None) -> None:
+        await self.start()
+        if ready:
+            ready(self.url)
+        assert self._server is not None
+        async with self._server:
+            await self._server.serve_forever()
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self._connections += 1
+        try:
+            if self._connections > MAX_CONNECTIONS:
+                await _respond(writer, 503, {"error": "too many connections"})
+                return
+            status, body = await self._dispatch(reader)
+            await _respond(writer, status, body)
+        except Exception:
+            pass  # the peer went away or misbehaved; nothing to answer
+        finally:
+            self._connections -= 1
+            writer.transport.abort()
+
+    async def _dispatch(self, reader: asyncio.StreamReader) -> tuple[int, dict[str, Any]]:
+        try:
+            async with asyncio.timeout(READ_TIMEOUT):
+                head = await reader.readuntil(b"\r\n\r\n")
+        except (asyncio.LimitOverrunError, ValueError):
+            return 431, {"error": "request head too large"}
+        except (TimeoutError, asyncio.IncompleteReadError):
+            return 400, {"error": "incomplete request"}
+        lines = head.decode("latin-1").split("\r\n")
+        parts = lines[0].split(" ")
+        if len(parts) != 3 or not parts[2].startswith("HTTP/1."):
+            return 400, {"error": "malformed request line"}
+        method = parts[0]
+        headers = {}
+        for line in lines[1:]:
+            if ":" in line:
+                key, _, value = line.partition(":")
+                headers[key.strip().lower()] = value.strip()
+        if method in ("GET", "HEAD"):
+            return 200, {"status": "ok", "software": "blockwatch", "version": __version__}
+        if method != "POST":
+            return 405, {"error": "use GET for health, POST for control requests"}
+        length_text = headers.get("content-length", "")
+        if not length_text.isdigit():
+            return 400, {"error": "POST needs a Content-Length"}
+        length = int(length_text)
+        if length > self.helper.config.max_request_bytes:
+            return 413, {"error": f"request larger than {self.helper.config.max_request_bytes}"}
+        try:
+            async with asyncio.timeout(READ_TIMEOUT):
+                raw = await reader.readexactly(length)
+            payload = orjson.loads(raw)
+        except (TimeoutError, asyncio.IncompleteReadError):
+            return 400, {"error": "incomplete request body"}
+        except orjson.JSONDecodeError as exc:
+            return 400, {"error": f"request body is not JSON: {exc}"}
+        if self._waiting >= 4 * self.helper.config.max_concurrent:
+            return 503, {"error": "busy"}
+        self._waiting += 1
+        try:
+            await self._work.acquire()
+        finally:
+            self._waiting -= 1
+        try:
+            return 200, await self.helper.handle(payload)
+        except ControlError as exc:
+            return 400, {"error": str(exc)}
+        except TimeoutError:
+            return 504, {"error": "control measurement took too long"}
+        finally:
+            self._work.release()
+
+
+async def _respond(writer: asyncio.StreamWriter, status: int, body: dict[str, Any]) -> None:
+    data = orjson.dumps(body)
+    head = (
+        f"HTTP/1.1 {status} {_REASONS.get(status, 'Error')}\r\n"
+        "Content-Type: application/json\r\n"
+        f"Content-Length: {len(data)}\r\n"
+        "Connection: close\r\n\r\n"
+    )
+    writer.write(head.encode() + data)
+    async with asyncio.timeout(READ_TIMEOUT):
+        await writer.drain()

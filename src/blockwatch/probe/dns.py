@@ -1,0 +1,190 @@
+"""DNS step: the system resolver (getaddrinfo) and a direct DNS-over-UDP query (dnspython).
+
+Each lookup returns one :class:`DNSQuery` with OONI's fields (engine, resolver, answers,
+rcode, failure, t0, t). Nothing raises: a failed lookup is a record with a failure string.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import dns.asyncquery
+import dns.flags
+import dns.message
+import dns.rcode
+import dns.rdatatype
+
+from blockwatch.probe import failures
+from blockwatch.probe.addresses import endpoint
+from blockwatch.probe.clock import Clock
+
+MAX_ANSWERS = 64  # a hostile resolver must not blow up the record
+AsnLookup = Callable[[str], tuple[int, str | None]]
+
+_RCODE_FAILURE = {
+    dns.rcode.NXDOMAIN: failures.DNS_NXDOMAIN,
+    dns.rcode.SERVFAIL: failures.DNS_SERVFAIL,
+    dns.rcode.REFUSED: failures.DNS_REFUSED,
+}
+
+
+@dataclass(slots=True)
+class DNSQuery:
+    """One DNS lookup as OONI records it."""
+
+    engine: str  # "system" (getaddrinfo) or "udp"
+    hostname: str
+    query_type: str  # "A", "AAAA", or "ANY" for getaddrinfo
+    resolver_address: str | None
+    t0: float
+    t: float = 0.0
+    failure: str | None = None
+    rcode: int | None = None
+    addresses: list[str] = field(default_factory=list)
+    cnames: list[str] = field(default_factory=list)
+
+    def to_ooni(self, asn_of: AsnLookup | None = None) -> dict[str, Any]:
+        answers: list[dict[str, Any]] = []
+        for addr in self.addresses:
+            asn, org = asn_of(addr) if asn_of else (0, None)
+            kind = "AAAA" if ":" in addr else "A"
+            answers.append(
+                {
+                    "answer_type": kind,
+                    "ipv6" if kind == "AAAA" else "ipv4": addr,
+                    "asn": asn,
+                    "as_org_name": org,
+                    "ttl": None,
+                }
+            )
+        answers.extend({"answer_type": "CNAME", "hostname": c, "ttl": None} for c in self.cnames)
+        return {
+            "engine": self.engine,
+            "hostname": self.hostname,
+            "query_type": self.query_type,
+            "resolver_address": self.resolver_address,
+            "resolver_hostname": None,
+            "resolver_port": None,
+            "answers": answers or None,
+            "rcode": self.rcode,
+            "failure": self.failure,
+            "t0": self.t0,
+            "t": self.t,
+        }
+
+
+async def system_lookup(hostname: str, *, timeout: float, clock: Clock) -> DNSQuery:
+    """Resolve with the OS resolver (getaddrinfo), as a user's browser would."""
+    query = DNSQuery("system", hostname, "ANY", None, t0=clock.now())
+    loop = asyncio.get_running_loop()
+    try:
+        async with asyncio.timeout(timeout):
+            infos = await loop.getaddrinfo(
+                hostname, 443, type=socket.SOCK_STREAM, proto=socket.IPPROTO_TCP
+            )
+        seen: list[str] = []
+        for info in infos:
+            addr = str(info[4][0])
+            if addr not in seen:
+                seen.append(addr)
+        query.addresses = seen[:MAX_ANSWERS]
+        if not seen:
+            query.failure = failures.DNS_NO_ANSWER
+    except Exception as exc:
+        query.failure = failures.failure_string(exc)
+    query.t = clock.now()
+    return query
+
+
+async def udp_lookup(
+    hostname: str,
+    qtype: str,
+    resolver: tuple[str, int],
+    *,
+    timeout: float,
+    clock: Clock,
+    source_ip: str | None = None,
+) -> DNSQuery:
+    """Ask one resolver directly over UDP; the first reply counts, as OONI's does."""
+    ip, port = resolver
+    query = DNSQuery("udp", hostname, qtype, endpoint(ip, port), t0=clock.now())
+    try:
+        message = dns.message.make_query(hostname, qtype, want_dnssec=False)
+        message.flags |= dns.flags.RD
+        reply = await dns.asyncquery.udp(
+            message,
+            ip,
+            timeout=timeout,
+            port=port,
+            source=source_ip if source_ip and (":" in source_ip) == (":" in ip) else None,
+            raise_on_truncation=False,
+        )
+        query.rcode = reply.rcode()
+        if query.rcode in _RCODE_FAILURE:
+            query.failure = _RCODE_FAILURE[query.rcode]
+        elif query.rcode != dns.rcode.NOERROR:
+            query.failure = failures.DNS_MISBEHAVING
+        else:
+            wanted = dns.rdatatype.from_text(qtype)
+            for rrset in reply.answer:
+                for rdata in rrset:
+                    if rrset.rdtype == wanted and len(query.addresses) < MAX_ANSWERS:
+                        query.addresses.append(rdata.address)
+                    elif rrset.rdtype == dns.rdatatype.CNAME and len(query.cnames) < 8:
+                        query.cnames.append(str(rdata.target).rstrip("."))
+            if not query.addresses:
+                query.failure = failures.DNS_NO_ANSWER
+    except Exception as exc:
+        query.failure = failures.failure_string(exc)
+    query.t = clock.now()
+    return query
+
+
+async def lookup_all(
+    hostname: str,
+    *,
+    resolver: tuple[str, int] | None,
+    system: bool,
+    timeout: float,
+    clock: Clock,
+    source_ip: str | None = None,
+) -> list[DNSQuery]:
+    """The probe's DNS phase: getaddrinfo and UDP A/AAAA queries, concurrently."""
+    jobs = []
+    if system:
+        jobs.append(system_lookup(hostname, timeout=timeout, clock=clock))
+    if resolver is not None:
+        for qtype in ("A", "AAAA"):
+            jobs.append(
+                udp_lookup(
+                    hostname, qtype, resolver, timeout=timeout, clock=clock, source_ip=source_ip
+                )
+            )
+    return list(await asyncio.gather(*jobs))
+
+
+def addresses_of(queries: list[DNSQuery]) -> list[str]:
+    """Every distinct address the lookups returned, IPv4 first, in answer order."""
+    out: list[str] = []
+    for q in queries:
+        for addr in q.addresses:
+            if addr not in out:
+                out.append(addr)
+    return sorted(out, key=lambda a: ":" in a)
+
+
+def dns_failure(queries: list[DNSQuery]) -> str | None:
+    """OONI's ``dns_experiment_failure``: the failure when no lookup returned an address."""
+    if any(q.addresses for q in queries) or not queries:
+        return None
+    for q in queries:
+        if q.failure == failures.DNS_NXDOMAIN:
+            return q.failure
+    for q in queries:
+        if q.query_type != "AAAA" and q.failure:
+            return q.failure
+    return queries[0].failure

@@ -1,0 +1,223 @@
+"""HTTP step: one HTTP/1.1 request over a stream the probe opened, body capped.
+
+The response body is read up to ``body_cap`` bytes (``body_is_truncated`` beyond it);
+every read is kept as a (t, num_bytes) sample, merged so at most ~64 remain, for
+OONI's ``network_events`` (the analyzer computes goodput from them to spot throttling).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from blockwatch.probe import failures
+from blockwatch.probe.clock import Clock
+
+MAX_HEADER_BYTES = 1 << 16
+MAX_HEADERS = 100
+MAX_EVENTS = 64
+READ_SIZE = 1 << 14
+_TITLE = re.compile(rb"<title[^>]*>(.*?)</title", re.IGNORECASE | re.DOTALL)
+
+
+@dataclass(slots=True)
+class HTTPExchange:
+    """One request and its response (OONI ``requests`` entry plus its read events)."""
+
+    url: str
+    method: str
+    request_headers: list[tuple[str, str]]
+    transaction_id: int
+    t0: float
+    t: float = 0.0
+    failure: str | None = None
+    address: str | None = None
+    x_transport: str = "tcp"
+    status_code: int | None = None
+    response_headers: list[tuple[str, str]] = field(default_factory=list)
+    body: bytes = b""
+    body_is_truncated: bool = False
+    reads: list[list[float]] = field(default_factory=list)  # [t, num_bytes]
+
+    @property
+    def title(self) -> str:
+        match = _TITLE.search(self.body[: 1 << 16])
+        return match.group(1).decode("utf-8", "replace").strip()[:512] if match else ""
+
+    def header(self, name: str) -> str | None:
+        for key, value in reversed(self.response_headers):
+            if key.lower() == name.lower():
+                return value
+        return None
+
+    def record_read(self, t: float, num_bytes: int) -> None:
+        self.reads.append([t, num_bytes])
+        if len(self.reads) >= 2 * MAX_EVENTS:
+            # Merge neighbours: keeps the goodput curve while bounding the record.
+            merged = []
+            for i in range(0, len(self.reads), 2):
+                pair = self.reads[i : i + 2]
+                merged.append([pair[-1][0], sum(p[1] for p in pair)])
+            self.reads = merged
+
+    def to_ooni(self) -> dict[str, Any]:
+        response: dict[str, Any] = {
+            "code": self.status_code or 0,
+            "headers": {k: v for k, v in self.response_headers},
+            "headers_list": [[k, v] for k, v in self.response_headers],
+            "body": _body_value(self.body),
+            "body_is_truncated": self.body_is_truncated,
+            "body_length": len(self.body),
+            "x_title": self.title,
+        }
+        return {
+            "failure": self.failure,
+            "request": {
+                "url": self.url,
+                "method": self.method,
+                "headers": {k: v for k, v in self.request_headers},
+                "headers_list": [[k, v] for k, v in self.request_headers],
+                "body": "",
+                "tor": {"is_tor": False, "exit_ip": None, "exit_name": None},
+                "x_transport": self.x_transport,
+            },
+            "response": response,
+            "address": self.address,
+            "transaction_id": self.transaction_id,
+            "t0": self.t0,
+            "t": self.t,
+        }
+
+    def network_events(self) -> list[dict[str, Any]]:
+        return [
+            {
+                "operation": "read",
+                "num_bytes": int(n),
+                "t": t,
+                "transaction_id": self.transaction_id,
+                "address": self.address,
+                "proto": "tcp",
+                "failure": None,
+            }
+            for t, n in self.reads
+        ]
+
+
+def _body_value(body: bytes) -> str | dict[str, str]:
+    try:
+        return body.decode("utf-8")
+    except UnicodeDecodeError:
+        return {"format": "base64", "data": base64.b64encode(body).decode()}
+
+
+async def exchange(
+    reader: asyncio.StreamReader,
+    writer: asyncio.StreamWriter,
+    record: HTTPExchange,
+    *,
+    target: str,
+    timeout: float,
+    body_cap: int,
+    clock: Clock,
+    body: bytes = b"",
+) -> HTTPExchange:
+    """Send ``record``'s request (path ``target``) and read the response into ``record``.
+
+    Closes the stream. On failure the record keeps what arrived before it.
+    """
+    try:
+        async with asyncio.timeout(timeout):
+            head = f"{record.method} {target} HTTP/1.1\r\n"
+            head += "".join(f"{k}: {v}\r\n" for k, v in record.request_headers)
+            writer.write((head + "\r\n").encode("latin-1") + body)
+            await writer.drain()
+            await _read_head(reader, record)
+            await _read_body(reader, record, body_cap, clock)
+    except Exception as exc:
+        record.failure = failures.failure_string(exc)
+    finally:
+        writer.transport.abort()  # Connection: close; no lingering on hostile peers
+    record.t = clock.now()
+    return record
+
+
+async def _read_head(reader: asyncio.StreamReader, record: HTTPExchange) -> None:
+    try:
+        raw = await reader.readuntil(b"\r\n\r\n")
+    except asyncio.LimitOverrunError as exc:
+        raise ValueError("response head too long") from exc
+    except asyncio.IncompleteReadError as exc:
+        raise EOFError("connection closed before the response head") from exc
+    if len(raw) > MAX_HEADER_BYTES:
+        raise ValueError("response head too long")
+    lines = raw.decode("latin-1").split("\r\n")
+    parts = lines[0].split(" ", 2)
+    if len(parts) < 2 or not parts[0].startswith("HTTP/") or not parts[1].isdigit():
+        raise ValueError(f"bad status line {lines[0][:80]!r}")
+    record.status_code = int(parts[1])
+    for line in lines[1 : MAX_HEADERS + 1]:
+        if ":" in line:
+            key, _, value = line.partition(":")
+            record.response_headers.append((key.strip(), value.strip()))
+
+
+async def _read_body(
+    reader: asyncio.StreamReader, record: HTTPExchange, cap: int, clock: Clock
+) -> None:
+    if record.method == "HEAD" or record.status_code in (204, 304):
+        return
+    chunks: list[bytes] = []
+    size = 0
+
+    async def take(n: int, exact: bool) -> bytes:
+        nonlocal size
+        data = await (reader.readexactly(n) if exact else reader.read(n))
+        if data:
+            record.record_read(clock.now(), len(data))
+        return data
+
+    encoding = (record.header("Transfer-Encoding") or "").lower()
+    length_text = record.header("Content-Length")
+    if "chunked" in encoding:
+        while size < cap:
+            line = await reader.readline()
+            if not line:
+                raise EOFError("connection closed inside a chunked body")
+            chunk_len = int(line.split(b";", 1)[0].strip() or b"0", 16)
+            if chunk_len == 0:
+                break
+            want = min(chunk_len, cap - size)
+            while want > 0:
+                data = await take(min(want, READ_SIZE), exact=False)
+                if not data:
+                    raise EOFError("connection closed inside a chunk")
+                chunks.append(data)
+                size += len(data)
+                want -= len(data)
+            if size >= cap:
+                record.body_is_truncated = True
+                break
+            await reader.readexactly(2)
+    else:
+        remaining = int(length_text) if length_text and length_text.isdigit() else None
+        while remaining is None or remaining > 0:
+            want = READ_SIZE if remaining is None else min(READ_SIZE, remaining)
+            data = await take(min(want, cap + 1 - size), exact=False)
+            if not data:
+                if remaining is not None:
+                    raise EOFError("connection closed before Content-Length bytes")
+                break
+            chunks.append(data)
+            size += len(data)
+            if remaining is not None:
+                remaining -= len(data)
+            if size > cap:
+                record.body_is_truncated = True
+                break
+    body = b"".join(chunks)
+    record.body = body[:cap]
+    if size >= cap and (remaining_after := size - cap) >= 0 and remaining_after > 0:
+        record.body_is_truncated = True

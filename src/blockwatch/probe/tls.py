@@ -1,0 +1,110 @@
+"""TLS step: a handshake with SNI over a connected socket, verified against a CA store.
+
+Verification failures are recorded as OONI failures (``ssl_invalid_hostname``,
+``ssl_unknown_authority``...), not raised: a certificate for another name is evidence.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import functools
+import socket
+import ssl
+from dataclasses import dataclass, field
+from typing import Any
+
+from blockwatch.probe import failures
+from blockwatch.probe.addresses import endpoint
+from blockwatch.probe.clock import Clock
+
+STREAM_LIMIT = 1 << 16  # longest line (status, header) a peer may send
+
+
+@dataclass(slots=True)
+class TLSHandshake:
+    """One TLS handshake (OONI ``tls_handshakes`` entry)."""
+
+    ip: str
+    port: int
+    server_name: str
+    t0: float
+    t: float = 0.0
+    failure: str | None = None
+    tls_version: str | None = None
+    cipher_suite: str | None = None
+    negotiated_protocol: str | None = None
+    peer_certificates: list[bytes] = field(default_factory=list)
+
+    def to_ooni(self) -> dict[str, Any]:
+        return {
+            "address": endpoint(self.ip, self.port),
+            "server_name": self.server_name,
+            "failure": self.failure,
+            "tls_version": self.tls_version,
+            "cipher_suite": self.cipher_suite,
+            "negotiated_protocol": self.negotiated_protocol,
+            "no_tls_verify": False,
+            "peer_certificates": [
+                {"format": "base64", "data": base64.b64encode(c).decode()}
+                for c in self.peer_certificates
+            ],
+            "t0": self.t0,
+            "t": self.t,
+        }
+
+
+@functools.lru_cache(maxsize=8)
+def client_context(ca_file: str | None) -> ssl.SSLContext:
+    """A verifying client context (system store, or only ``ca_file``), cached per CA file."""
+    ctx = ssl.create_default_context(cafile=ca_file) if ca_file else ssl.create_default_context()
+    ctx.set_alpn_protocols(["http/1.1"])  # we speak HTTP/1.1 over whatever we negotiate
+    return ctx
+
+
+async def tls_handshake(
+    sock: socket.socket,
+    server_name: str,
+    *,
+    timeout: float,
+    clock: Clock,
+    ca_file: str | None = None,
+) -> tuple[TLSHandshake, tuple[asyncio.StreamReader, asyncio.StreamWriter] | None]:
+    """Handshake over ``sock`` (consumed either way); return the record and, on success,
+    the stream pair to speak HTTP over."""
+    ip, port = sock.getpeername()[:2]
+    record = TLSHandshake(ip, port, server_name, t0=clock.now())
+    try:
+        async with asyncio.timeout(timeout):
+            reader, writer = await asyncio.open_connection(
+                sock=sock,
+                ssl=client_context(ca_file),
+                server_hostname=server_name,
+                ssl_handshake_timeout=timeout + 5,  # our own deadline fires first
+                limit=STREAM_LIMIT,
+            )
+    except BaseException as exc:
+        sock.close()
+        if isinstance(exc, asyncio.CancelledError | KeyboardInterrupt | SystemExit):
+            raise
+        record.failure = failures.failure_string(exc)
+        record.t = clock.now()
+        return record, None
+    record.t = clock.now()
+    tls = writer.get_extra_info("ssl_object")
+    if tls is not None:
+        record.tls_version = tls.version()
+        cipher = tls.cipher()
+        record.cipher_suite = cipher[0] if cipher else None
+        record.negotiated_protocol = tls.selected_alpn_protocol()
+        der = tls.getpeercert(binary_form=True)
+        if der:
+            record.peer_certificates = [der]
+    return record, (reader, writer)
+
+
+async def cleartext_streams(
+    sock: socket.socket,
+) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    """Wrap a connected socket into streams without TLS (for http:// URLs)."""
+    return await asyncio.open_connection(sock=sock, limit=STREAM_LIMIT)

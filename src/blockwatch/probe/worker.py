@@ -1,0 +1,86 @@
+"""A long-lived probe for the lab: ``python -m blockwatch.probe.worker --config FILE.json``.
+
+Runs inside a network namespace (``ip netns exec``). Protocol, one JSON object per line:
+stdin ``{"urls": [...], "start_time": ISO-8601, "report_id": str}`` per round; stdout one
+OONI measurement per URL, then ``{"done": true}``. EOF on stdin: exit 0. A bad round
+line gets ``{"done": true, "error": "..."}`` and the worker keeps serving.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from blockwatch.errors import ProbeError
+from blockwatch.probe.runner import ProbeConfig, measure_urls
+
+
+def load_config(path: Path) -> ProbeConfig:
+    try:
+        data = orjson.loads(path.read_bytes())
+    except (OSError, orjson.JSONDecodeError) as exc:
+        raise ProbeError(f"cannot read probe config {path}: {exc}") from exc
+    if not isinstance(data, dict):
+        raise ProbeError(f"{path}: probe config must be a JSON object")
+    return ProbeConfig.from_dict(data)
+
+
+def _emit(obj: dict[str, Any]) -> None:
+    sys.stdout.buffer.write(orjson.dumps(obj) + b"\n")
+    sys.stdout.buffer.flush()
+
+
+def _parse_round(line: bytes) -> tuple[list[str], datetime | None, str | None]:
+    data = orjson.loads(line)
+    if not isinstance(data, dict) or not isinstance(data.get("urls"), list):
+        raise ValueError('a round is {"urls": [...], "start_time": ..., "report_id": ...}')
+    urls = [str(u) for u in data["urls"]]
+    start = data.get("start_time")
+    start_time = datetime.fromisoformat(str(start).replace("Z", "+00:00")) if start else None
+    report_id = data.get("report_id")
+    return urls, start_time, str(report_id) if report_id else None
+
+
+async def serve(config: ProbeConfig) -> None:
+    """Read rounds from stdin until EOF, measuring each and answering on stdout."""
+    loop = asyncio.get_running_loop()
+    while True:
+        line = await loop.run_in_executor(None, sys.stdin.buffer.readline)
+        if not line:
+            return
+        if not line.strip():
+            continue
+        try:
+            urls, start_time, report_id = _parse_round(line)
+        except (ValueError, orjson.JSONDecodeError) as exc:
+            _emit({"done": True, "error": str(exc)})
+            continue
+        async for doc in measure_urls(urls, config, start_time=start_time, report_id=report_id):
+            _emit(doc)
+        _emit({"done": True})
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m blockwatch.probe.worker")
+    parser.add_argument("--config", type=Path, required=True, help="ProbeConfig as JSON")
+    args = parser.parse_args(argv)
+    try:
+        config = load_config(args.config)
+    except ProbeError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    try:
+        asyncio.run(serve(config))
+    except KeyboardInterrupt:
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
