@@ -1,9 +1,70 @@
-"""CLI commands of this stage (registered by blockwatch.cli)."""
+"""`blockwatch probe`: measure URLs from this network (registered by blockwatch.cli)."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import typer
+from rich.console import Console
+
+from blockwatch.clierrors import cli_errors
+from blockwatch.errors import ProbeError
+
+
+def probe(
+    url: list[str] = typer.Option([], "--url", help="A URL to measure (repeatable)."),
+    list_file: Path | None = typer.Option(
+        None, "--list", help="Citizen Lab test-list CSV (url, category_code, ...) or URL lines."
+    ),
+    control: str | None = typer.Option(None, "--control", help="Control helper URL."),
+    resolver: str = typer.Option("8.8.8.8", "--resolver", help="DNS-over-UDP resolver ip[:port]."),
+    system_dns: bool = typer.Option(True, "--system-dns/--no-system-dns", help="Also getaddrinfo."),
+    cc: str = typer.Option("ZZ", "--cc", help="Probe country code."),
+    asn: str = typer.Option("AS0", "--asn", help="Probe network (AS12345)."),
+    geoip_db: Path | None = typer.Option(None, "--geoip-db", help="MaxMind ASN .mmdb file."),
+    ca_file: Path | None = typer.Option(None, "--ca-file", help="Trust this CA bundle only."),
+    concurrency: int = typer.Option(16, "--concurrency", min=1, max=512),
+    timeout: float = typer.Option(1.0, "--timeout-scale", help="Multiply every timeout."),
+    out: Path = typer.Option(Path("measurements.jsonl"), "--out", help="OONI JSONL output."),
+    db: Path | None = typer.Option(None, "--db", help="Store file (default: user data dir)."),
+    no_store: bool = typer.Option(False, "--no-store", help="Do not ingest into the store."),
+    progress: bool = typer.Option(True, "--progress/--no-progress"),
+) -> None:
+    """Measure URLs the way OONI's Web Connectivity does; write OONI JSONL; show verdicts."""
+    from blockwatch.probe.config import ProbeConfig, Timeouts
+    from blockwatch.probe.session import run_session, verdict_table
+    from blockwatch.probe.testlist import read_url_list
+
+    console = Console()
+    with cli_errors():
+        urls = list(dict.fromkeys(url))
+        if list_file is not None:
+            urls += [u for u in read_url_list(list_file) if u not in urls]
+        if not urls:
+            raise ProbeError("nothing to measure: give --url or --list")
+        asn_text = asn if asn.upper().startswith("AS") else f"AS{asn}"
+        config = ProbeConfig(
+            control_url=control,
+            resolver=resolver or None,
+            system_resolver=system_dns,
+            probe_cc=cc.upper(),
+            probe_asn=asn_text.upper(),
+            ca_file=str(ca_file) if ca_file else None,
+            geoip_db=str(geoip_db) if geoip_db else None,
+            concurrency=concurrency,
+            timeouts=Timeouts().scaled(timeout),
+        )
+        result = run_session(
+            urls, config, out, db=db, store=not no_store, console=console, progress=progress
+        )
+        console.print(verdict_table(result.verdicts))
+        stored = "" if result.ingested is None else f", {result.ingested} new in the store"
+        console.print(f"{len(result.documents)} measurements written to {out}{stored}")
+        if result.interrupted:
+            console.print("interrupted: kept every finished measurement")
+            raise typer.Exit(130)
 
 
 def register(app: typer.Typer) -> None:
     """Add this stage's commands to the main app."""
+    app.command("probe")(probe)

@@ -1,0 +1,111 @@
+"""A probe run from the command line: progress bar, JSONL out, verdict table, store ingest.
+
+Every finished measurement is written (and flushed) as it arrives, so Ctrl-C keeps them;
+the verdicts and the ingest then cover exactly what was written.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import orjson
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from blockwatch.analysis.records import Verdict
+from blockwatch.errors import BlockwatchError
+from blockwatch.probe.runner import ProbeConfig, measure_urls
+
+
+@dataclass
+class SessionResult:
+    out: Path
+    documents: list[dict[str, Any]] = field(default_factory=list)
+    verdicts: list[Verdict] = field(default_factory=list)
+    interrupted: bool = False
+    ingested: int | None = None
+
+
+def run_session(
+    urls: list[str],
+    config: ProbeConfig,
+    out: Path,
+    *,
+    db: Path | None = None,
+    store: bool = True,
+    console: Console | None = None,
+    progress: bool = True,
+) -> SessionResult:
+    """Measure ``urls``, write ``out`` (OONI JSONL), analyse, and ingest unless ``store``
+    is False. KeyboardInterrupt stops measuring and keeps what finished."""
+    console = console or Console(stderr=True)
+    result = SessionResult(out)
+    try:
+        fh = out.open("wb")
+    except OSError as exc:
+        raise BlockwatchError(f"cannot write {out}: {exc}") from exc
+    bar = Progress(
+        TextColumn("measuring"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TextColumn("{task.fields[last]}"),
+        console=console,
+        disable=not progress,
+    )
+
+    async def measure() -> None:
+        task = bar.add_task("probe", total=len(urls), last="")
+        async for doc in measure_urls(urls, config):
+            fh.write(orjson.dumps(doc) + b"\n")
+            fh.flush()
+            result.documents.append(doc)
+            bar.update(task, advance=1, last=str(doc.get("input", ""))[:60])
+
+    with fh, bar:
+        try:
+            asyncio.run(measure())
+        except KeyboardInterrupt:
+            result.interrupted = True
+    result.verdicts = analyse(result.documents, str(out))
+    if store and result.documents:
+        from blockwatch.ooni.reader import RawDocument
+        from blockwatch.store.store import Store
+
+        with Store(db) as st:
+            report = st.ingest_documents(
+                RawDocument(str(out), i + 1, d) for i, d in enumerate(result.documents)
+            )
+        result.ingested = report.added
+    return result
+
+
+def analyse(documents: list[dict[str, Any]], source: str) -> list[Verdict]:
+    """The Foundation analyzer's verdict for each document (what `blockwatch ingest` gives)."""
+    from blockwatch.analysis.verdict import analyze_document
+
+    out = []
+    for i, doc in enumerate(documents):
+        try:
+            out.append(analyze_document(doc, source, i + 1))
+        except BlockwatchError:
+            continue  # unreadable record: the ingest reports it; the table skips it
+    return out
+
+
+def verdict_table(verdicts: list[Verdict]) -> Table:
+    table = Table("input", "outcome", "method", "conf.", "evidence", title="verdicts")
+    colours = {"ok": "green", "blocked": "red", "down": "yellow", "inconclusive": "dim"}
+    for v in verdicts:
+        table.add_row(
+            v.input,
+            f"[{colours.get(v.outcome, 'white')}]{v.outcome}[/]",
+            v.method or "",
+            f"{v.confidence:.2f}",
+            v.evidence[0] if v.evidence else "",
+        )
+    return table
