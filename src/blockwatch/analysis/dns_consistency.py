@@ -1,9 +1,11 @@
 """Is the probe's DNS answer one the uncensored control could have given? (OONI's rules.)
 
-Consistent when any address, or any non-zero ASN, is shared with the control; when both
-sides got NXDOMAIN; or when a TLS handshake to the address validated the site's
-certificate (only the real site, or a proxy holding its key, can do that). A bogon the
-control does not give is tampering whatever else holds.
+Each of the probe's own resolvers (system, UDP) is judged on its own: its answer is
+consistent when any address, or any non-zero ASN, is shared with the control. NXDOMAIN on
+both sides is consistent (the name does not exist). A bogon the control does not give is
+tampering whatever else holds. Addresses whose TLS handshake validated the site's
+certificate are reported separately ("proven"): only the site, or a proxy holding its
+key, can do that, so they excuse an otherwise inconsistent answer.
 """
 
 from __future__ import annotations
@@ -24,34 +26,27 @@ NO_SUCH_NAME = NXDOMAIN_FAILURES | {"android_dns_cache_no_data", "dns_no_answer"
 class DnsVerdict:
     consistency: Consistency
     bogons: tuple[str, ...]  # probe answers that are bogons the control does not give
-    suspicious: tuple[str, ...]  # probe answers neither shared, same-ASN, nor TLS-proven
+    suspicious: tuple[str, ...]  # answers of inconsistent resolvers, not shared with control
 
 
-def check(
-    probe: DnsObservation,
-    ctrl: ControlObservation,
-    tls_proven: frozenset[str] = frozenset(),
-) -> DnsVerdict:
+def check(probe: DnsObservation, ctrl: ControlObservation) -> DnsVerdict:
+    """Judge the probe's answers against the control's (see the module docstring)."""
     control_addrs = set(ctrl.addrs)
-    bogons = tuple(a for a in probe.addrs if is_bogon(a) and a not in control_addrs)
     if not probe.addrs:
         if ctrl.dns_failure in NXDOMAIN_FAILURES and any(
             f in NXDOMAIN_FAILURES for f in probe.failures
         ):
             return DnsVerdict("nxdomain_both", (), ())
         return DnsVerdict("no_data", (), ())
-    control_asns = {asn for asn in ctrl.asns.values() if asn}
-    suspicious = tuple(
-        a
-        for a in probe.addrs
-        if a not in control_addrs
-        and not (probe.asns.get(a) and probe.asns[a] in control_asns)
-        and a not in tls_proven
-    )
-    shared = any(
-        a in control_addrs or (probe.asns.get(a) and probe.asns[a] in control_asns)
-        for a in probe.addrs
-    )
-    if bogons or not (shared or len(suspicious) < len(probe.addrs)):
-        return DnsVerdict("inconsistent", bogons, suspicious)
-    return DnsVerdict("consistent", (), suspicious)
+    bogons = tuple(a for a in probe.addrs if is_bogon(a) and a not in control_addrs)
+    # ip_info also describes the probe's addresses (the control connects to them too):
+    # only the ASNs of the control's own answers count.
+    control_asns = {ctrl.asns[a] for a in ctrl.addrs if ctrl.asns.get(a)}
+    suspicious: list[str] = []
+    for addrs, _ in probe.engines.values():
+        shared = any(a in control_addrs or (probe.asns.get(a, 0) in control_asns) for a in addrs)
+        if addrs and not shared:
+            suspicious.extend(a for a in addrs if a not in suspicious)
+    if bogons or suspicious:
+        return DnsVerdict("inconsistent", bogons, tuple(suspicious))
+    return DnsVerdict("consistent", (), ())

@@ -51,10 +51,6 @@ COMMON_HEADERS = frozenset(
         "connection",
         "transfer-encoding",
         "keep-alive",
-        "alt-svc",
-        "access-control-allow-origin",
-        "referrer-policy",
-        "content-security-policy",
     ]
 )
 _TITLE = re.compile(r"<title[^>]*>([^<]{0,4096})", re.IGNORECASE)
@@ -92,6 +88,8 @@ def body_proportion(probe_len: int, control_len: int) -> float | None:
 def headers_match(probe: Mapping[str, Any], control: Mapping[str, Any]) -> bool | None:
     if not control:
         return None
+    if not probe:
+        return False  # a response with no headers at all is nothing like a real server's
     ours = {k.lower() for k in probe} - COMMON_HEADERS
     theirs = {k.lower() for k in control} - COMMON_HEADERS
     if not ours and not theirs:

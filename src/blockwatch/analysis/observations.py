@@ -19,13 +19,21 @@ UNTRUSTED_ENGINES = frozenset({"doh", "dot"})
 
 @dataclass(slots=True)
 class DnsObservation:
-    """The probe's own-network DNS results for one host name."""
+    """The probe's own-network DNS results for one host name, overall and per engine."""
 
     hostname: str
     addrs: list[str] = field(default_factory=list)
     asns: dict[str, int] = field(default_factory=dict)
-    failures: list[str] = field(default_factory=list)
-    engines: list[str] = field(default_factory=list)
+    # engine -> (addresses it answered, failures it reported), in first-seen order
+    engines: dict[str, tuple[list[str], list[str]]] = field(default_factory=dict)
+
+    def failed_engines(self) -> list[tuple[str, str]]:
+        """(engine, first failure) of each engine that produced no address at all."""
+        return [(e, fails[0]) for e, (addrs, fails) in self.engines.items() if not addrs and fails]
+
+    @property
+    def failures(self) -> list[str]:
+        return [f for _, fails in self.engines.values() for f in fails]
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +59,7 @@ class HttpObservation:
     body_length: int
     body_truncated: bool
     transaction_id: int | None
+    address: str | None = None  # "ip:port" the request went to (our probe records it)
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,18 +106,49 @@ def probe_dns(tk: dict[str, Any], hostname: str) -> DnsObservation:
         qhost = _str(q.get("hostname"))
         if qhost is not None and hostname and qhost.lower().rstrip(".") != hostname:
             continue
-        obs.engines.append(engine)
+        addrs, failures = obs.engines.setdefault(engine, ([], []))
         failure = _str(q.get("failure"))
         if failure:
-            obs.failures.append(failure)
+            failures.append(failure)
         for ans in _list(q.get("answers")):
             if not isinstance(ans, dict):
                 continue
             addr = _str(ans.get("ipv4")) or _str(ans.get("ipv6"))
-            if addr and addr not in obs.asns:
+            if not addr:
+                continue
+            addrs.append(addr)
+            if addr not in obs.asns:
                 obs.addrs.append(addr)
                 obs.asns[addr] = _int(ans.get("asn")) or 0
     return obs
+
+
+def other_host_failures(tk: dict[str, Any], hostname: str) -> list[tuple[str, str]]:
+    """(host, failure) of lookups of other names (redirect targets) that got no address."""
+    seen: dict[str, tuple[bool, str | None]] = {}
+    for q in _list(tk.get("queries")):
+        if not isinstance(q, dict) or _str(q.get("engine")) in UNTRUSTED_ENGINES:
+            continue
+        qhost = (_str(q.get("hostname")) or "").lower().rstrip(".")
+        if not qhost or qhost == hostname:
+            continue
+        answered, failure = seen.get(qhost, (False, None))
+        answered = answered or any(
+            isinstance(a, dict) and (a.get("ipv4") or a.get("ipv6"))
+            for a in _list(q.get("answers"))
+        )
+        seen[qhost] = (answered, failure or _str(q.get("failure")))
+    return [(h, f) for h, (ok, f) in seen.items() if not ok and f]
+
+
+def ip_of_transaction(tk: dict[str, Any], transaction_id: int | None) -> str | None:
+    """The address a request was sent to, via the TCP connect of the same transaction."""
+    if transaction_id is None:
+        return None
+    for entry in _list(tk.get("tcp_connect")):
+        if isinstance(entry, dict) and entry.get("transaction_id") == transaction_id:
+            return _str(entry.get("ip"))
+    return None
 
 
 def tcp_connects(tk: dict[str, Any]) -> list[Endpoint]:
@@ -199,6 +239,7 @@ def http_requests(tk: dict[str, Any]) -> list[HttpObservation]:
                 body_length=len(body),
                 body_truncated=resp.get("body_is_truncated") is True,
                 transaction_id=_int(entry.get("transaction_id")),
+                address=_str(entry.get("address")),
             )
         )
     return out

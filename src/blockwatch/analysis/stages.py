@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from blockwatch.analysis.dns_consistency import NO_SUCH_NAME
 from blockwatch.analysis.observations import Endpoint, HttpObservation
 
 TIMEOUT = "generic_timeout_error"
@@ -55,6 +56,12 @@ def locate_failure(
 
 def method_for(stage: str, failure: str) -> str | None:
     """The verdict method of a failure at a stage (None: not evidence of interference)."""
+    if stage == "dns":
+        if failure == TIMEOUT:
+            return "dns.timeout"
+        if failure in NO_SUCH_NAME:
+            return "dns.nxdomain"
+        return "dns.inconsistent"
     if failure in TLS_MITM:
         return "tls.mitm"
     if stage == "tcp":

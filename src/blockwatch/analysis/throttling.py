@@ -25,28 +25,30 @@ MIN_BYTES = 16 * 1024
 class Goodput:
     num_bytes: int
     seconds: float
+    timed_bytes: int  # the bytes that arrived within ``seconds``
 
     @property
     def rate(self) -> float:
-        return self.num_bytes / self.seconds if self.seconds > 0 else float("inf")
+        return self.timed_bytes / self.seconds if self.seconds > 0 else float("inf")
 
     def describe(self) -> str:
         return f"{self.num_bytes} body bytes in {self.seconds:.2f} s ({self.rate / 1024:.1f} KiB/s)"
 
 
 def goodput(reads: list[BodyRead], transaction_id: int | None = None) -> Goodput | None:
-    """Bytes and time from the first to the last body read (of one transaction if given)."""
+    """Body bytes and the time from the first to the last read (of one transaction if given).
+
+    ``num_bytes`` is the whole body seen; the rate uses the bytes after the first read,
+    since the first read's bytes arrived before its timestamp.
+    """
     if transaction_id is not None:
         chosen = [r for r in reads if r.transaction_id == transaction_id]
         reads = chosen or reads
-    reads = [r for r in reads if r.num_bytes > 0]
+    reads = sorted((r for r in reads if r.num_bytes > 0), key=lambda r: r.t)
     if len(reads) < 2:
         return None
-    first = min(r.t for r in reads)
-    last = max(r.t for r in reads)
-    # The first read's bytes arrived before its timestamp: count the time, not those bytes.
-    total = sum(r.num_bytes for r in reads) - min(reads, key=lambda r: r.t).num_bytes
-    return Goodput(total, last - first)
+    total = sum(r.num_bytes for r in reads)
+    return Goodput(total, reads[-1].t - reads[0].t, total - reads[0].num_bytes)
 
 
 def is_throttled(g: Goodput | None) -> bool:

@@ -12,14 +12,21 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from blockwatch.analysis import observations as obs
-from blockwatch.analysis.dns_consistency import NO_SUCH_NAME, check
+from blockwatch.analysis.dns_consistency import NO_SUCH_NAME, NXDOMAIN_FAILURES, check
 from blockwatch.analysis.fingerprints import Fingerprint, FingerprintTable
+from blockwatch.analysis.http_diff import compare
 from blockwatch.analysis.records import Outcome, Verdict
-from blockwatch.analysis.stages import locate_failure, method_for
+from blockwatch.analysis.stages import TIMEOUT, locate_failure, method_for
 from blockwatch.analysis.throttling import goodput, is_throttled
 from blockwatch.errors import BlockwatchError, MalformedMeasurement
 from blockwatch.ooni.measurement import Measurement, parse_measurement
 
+# Techniques whose traffic shows up as another method: an RST (or ICMP unreachable)
+# answering the SYN is, to the probe, a refused connection. The lab's score uses this.
+TECHNIQUE_OBSERVED_AS: dict[str, frozenset[str]] = {
+    "tcp.reset": frozenset({"tcp.reset", "tcp.refused"}),
+    "dns.bogon": frozenset({"dns.bogon", "dns.blockpage_ip"}),
+}
 OONI_BLOCKED = frozenset({"dns", "tcp_ip", "http-failure", "http-diff"})
 WEB_CONNECTIVITY = "web_connectivity"
 
@@ -80,6 +87,11 @@ def analyze_document(
     return analyze(parse_measurement(doc, source, line), fingerprints)
 
 
+def detects(technique: str, method: str | None) -> bool:
+    """Whether a verdict method counts as detecting a lab technique (same vocabulary)."""
+    return method is not None and method in TECHNIQUE_OBSERVED_AS.get(technique, {technique})
+
+
 def normalise_blocking(value: Any) -> str | None:
     """OONI's stored test_keys.blocking as one of dns/tcp_ip/http-failure/http-diff/false."""
     if value is False:
@@ -100,6 +112,7 @@ def disagrees(outcome: str, ooni: str | None) -> bool:
 
 
 def decide(tk: dict[str, Any], host: str, table: FingerprintTable) -> Decision:
+    """The rules, in the order of a connection (see the module docstring)."""
     ctrl = obs.control(tk)
     dns = obs.probe_dns(tk, host)
     tls = obs.tls_handshakes(tk)
@@ -110,53 +123,81 @@ def decide(tk: dict[str, Any], host: str, table: FingerprintTable) -> Decision:
     if hit is not None:
         return hit
     page_fp = _page_fingerprint(requests, table)
-
     if ctrl is None:
         return _without_control(tk, final, page_fp, host, tls)
 
-    tls_proven = frozenset(
-        t.ip for t in tls if t.failure is None and not t.no_tls_verify and t.server_name == host
-    )
-    dv = check(dns, ctrl, tls_proven)
-    ctrl_addrs = ", ".join(ctrl.addrs[:3]) or "nothing"
-
+    dv = check(dns, ctrl)
+    dns_bad = dv.consistency == "inconsistent"
     if page_fp is not None and not page_fp[0].is_false_positive:
         fp, where = page_fp
-        method = "dns.blockpage_ip" if dv.consistency == "inconsistent" else "http.blockpage"
+        method = "dns.blockpage_ip" if dns_bad else "http.blockpage"
         return Decision("blocked", method, 0.95, [_fp_evidence(fp, where)], fp)
 
-    if not dns.addrs and dns.failures:
-        failure = dns.failures[0]
-        if dv.consistency == "nxdomain_both" or ctrl.dns_failure or not ctrl.addrs:
-            why = ctrl.dns_failure or "no addresses"
-            return Decision(
-                "down",
-                None,
-                0.8,
-                [f"probe resolver failed ({failure}) and so did the control ({why})"],
-            )
-        ev = [f"probe resolver failed with {failure}, control answered {ctrl_addrs}"]
-        if failure in NO_SUCH_NAME:
-            return Decision("blocked", "dns.nxdomain", 0.85, ev)
-        if failure == "generic_timeout_error":
-            return Decision("blocked", "dns.timeout", 0.6, ev)
-        return Decision("blocked", "dns.inconsistent", 0.6, ev)
-
+    failed = _dns_failure(dns, ctrl, dv.consistency)
+    if failed is not None:
+        return failed
     if dv.bogons:
         ev = [
             f"probe resolver answered {_describe(dv.bogons, dns.asns)} (bogon), "
             f"control answered {_describe(ctrl.addrs, ctrl.asns)}"
         ]
         return Decision("blocked", "dns.bogon", 0.9, ev)
+    if dns_bad and ctrl.dns_failure in NXDOMAIN_FAILURES:
+        # The name does not exist for the control, yet the probe's resolver answers it.
+        ev = [
+            f"probe resolver answered {_describe(dv.suspicious, dns.asns)} for a name the "
+            f"control finds does not exist ({ctrl.dns_failure})"
+        ]
+        return Decision("blocked", "dns.inconsistent", 0.6, ev)
 
-    dns_bad = dv.consistency == "inconsistent"
     dns_ev = (
-        f"probe resolver answered {_describe(dv.suspicious, dns.asns)}, "
-        f"control answered {_describe(ctrl.addrs, ctrl.asns)} (no address or AS in common)"
+        f"probe resolver answered {_describe(dv.suspicious, dns.asns)}, control answered "
+        f"{_describe(ctrl.addrs, ctrl.asns)} (no address or AS in common)"
     )
+    flow = _Flow(tk, host, final, ctrl, tls, dv.suspicious if dns_bad else (), dns_ev)
     if final is not None and final.failure is None and final.status is not None:
-        return _compare_page(tk, final, ctrl, page_fp, dns_bad, dns_ev)
-    return _probe_failed(tk, final, ctrl, dns_bad, dns_ev, tls)
+        broken_chain = 300 <= final.status < 400 and not (
+            ctrl.http_status is not None and 300 <= ctrl.http_status < 400
+        )
+        if not broken_chain:
+            return _compare_page(flow, page_fp)
+    return _probe_failed(flow)
+
+
+@dataclass(frozen=True, slots=True)
+class _Flow:
+    """What the fetch-stage rules need, gathered once."""
+
+    tk: dict[str, Any]
+    host: str
+    final: obs.HttpObservation | None
+    ctrl: obs.ControlObservation
+    tls: list[obs.Endpoint]
+    suspicious: tuple[str, ...]  # non-empty: the probe's DNS is inconsistent
+    dns_ev: str
+
+
+def _dns_failure(
+    dns: obs.DnsObservation, ctrl: obs.ControlObservation, consistency: str
+) -> Decision | None:
+    """A probe resolver that gave no address at all, judged against the control."""
+    failed = dns.failed_engines()
+    if not failed:
+        return None
+    engine, failure = failed[0]
+    if consistency == "nxdomain_both" or ctrl.dns_failure or not ctrl.addrs:
+        if dns.addrs:
+            return None  # another resolver answered; the name's fate is decided below
+        why = ctrl.dns_failure or "no addresses"
+        ev = [f"probe resolver failed ({failure}) and so did the control ({why})"]
+        return Decision("down", None, 0.8, ev)
+    ctrl_addrs = _describe(ctrl.addrs, ctrl.asns)
+    ev = [f"probe resolver ({engine}) failed with {failure}, control answered {ctrl_addrs}"]
+    if failure in NO_SUCH_NAME:
+        return Decision("blocked", "dns.nxdomain", 0.85, ev)
+    if failure == TIMEOUT:
+        return Decision("blocked", "dns.timeout", 0.6, ev)
+    return Decision("blocked", "dns.inconsistent", 0.6, ev)
 
 
 def _dns_fingerprint(dns: obs.DnsObservation, table: FingerprintTable) -> Decision | None:
@@ -215,23 +256,16 @@ def _without_control(
     return Decision("inconclusive", None, 0.0, [f"control failed ({why}): nothing to compare"])
 
 
-def _compare_page(
-    tk: dict[str, Any],
-    final: obs.HttpObservation,
-    ctrl: obs.ControlObservation,
-    page_fp: tuple[Fingerprint, str] | None,
-    dns_bad: bool,
-    dns_ev: str,
-) -> Decision:
-    from blockwatch.analysis.http_diff import compare
-
-    g = goodput(obs.body_reads(tk), final.transaction_id)
+def _compare_page(flow: _Flow, page_fp: tuple[Fingerprint, str] | None) -> Decision:
+    final, ctrl = flow.final, flow.ctrl
+    assert final is not None
+    g = goodput(obs.body_reads(flow.tk), final.transaction_id)
     if is_throttled(g) and g is not None:
         return Decision("blocked", "throttled", 0.8, [f"body arrived at a crawl: {g.describe()}"])
     if ctrl.http_failure is not None or ctrl.http_status is None:
         ev = [f"probe fetched status {final.status}; control failed ({ctrl.http_failure})"]
-        if dns_bad:
-            return Decision("blocked", "dns.inconsistent", 0.6, [dns_ev, *ev])
+        if flow.suspicious:
+            return Decision("blocked", "dns.inconsistent", 0.6, [flow.dns_ev, *ev])
         return Decision("inconclusive", None, 0.2, ev)
     diff = compare(
         probe_status=final.status,
@@ -244,7 +278,7 @@ def _compare_page(
         control_body_length=ctrl.http_body_length,
         control_title=ctrl.http_title,
     )
-    if page_fp is not None:  # a known non-censorship page (e.g. a CDN's CAPTCHA)
+    if page_fp is not None:  # only false-positive rows get here, e.g. a CDN's CAPTCHA
         fp, where = page_fp
         ev = [f"{where} matches {fp.name}, a known page that is not censorship"]
         return Decision("ok", None, 0.6, ev, fp)
@@ -253,36 +287,57 @@ def _compare_page(
         f"{ctrl.http_status}, {ctrl.http_body_length} bytes"
     )
     if diff.differs:
-        if dns_bad:
-            return Decision("blocked", "dns.inconsistent", 0.75, [dns_ev, summary])
+        if flow.suspicious:
+            return Decision("blocked", "dns.inconsistent", 0.75, [flow.dns_ev, summary])
         return Decision("blocked", "http.diff", 0.5, [f"page differs from the control: {summary}"])
     ev = [f"page matches the control: {summary}"]
-    if dns_bad:
-        ev.insert(0, dns_ev + ", yet the page matched (CDN or transparent proxy)")
-    return Decision("ok", None, 0.8 if not dns_bad else 0.6, ev)
+    if not flow.suspicious:
+        return Decision("ok", None, 0.8, ev)
+    # DNS disagreed with the control but the page matched: a CDN or a transparent proxy,
+    # unless the addresses the probe's resolver gave are the ones that failed.
+    served = (
+        obs.split_endpoint(final.address)[0]
+        if final.address
+        else obs.ip_of_transaction(flow.tk, final.transaction_id)
+    )
+    proven = {t.ip for t in flow.tls if t.failure is None and t.server_name == flow.host}
+    if served is None or served in flow.suspicious or set(flow.suspicious) <= proven:
+        ev.insert(0, flow.dns_ev + ", yet the page from that address matched")
+        return Decision("ok", None, 0.6, ev)
+    broken = [
+        f"{e.ip}:{e.port} {e.failure}"
+        for e in [*obs.tcp_connects(flow.tk), *flow.tls]
+        if e.failure and e.ip in flow.suspicious
+    ]
+    why = f"; connecting there failed ({', '.join(broken[:2])})" if broken else ""
+    return Decision("blocked", "dns.inconsistent", 0.7 if broken else 0.5, [flow.dns_ev + why])
 
 
-def _probe_failed(
-    tk: dict[str, Any],
-    final: obs.HttpObservation | None,
-    ctrl: obs.ControlObservation,
-    dns_bad: bool,
-    dns_ev: str,
-    tls: list[obs.Endpoint],
-) -> Decision:
-    located = locate_failure(final, obs.tcp_connects(tk), tls)
-    if located is None:
-        return Decision(
-            "inconclusive", None, 0.0, ["the probe fetched nothing and recorded no error"]
+def _probe_failed(flow: _Flow) -> Decision:
+    final, ctrl, tk = flow.final, flow.ctrl, flow.tk
+    if final is None and isinstance(tk.get("http_experiment_failure"), str):
+        # Legacy measurements may keep only the summary failure, without a request entry.
+        final = obs.HttpObservation(
+            flow.host, tk["http_experiment_failure"], None, {}, "", 0, False, None
         )
+    located = locate_failure(final, obs.tcp_connects(tk), flow.tls)
+    if located is None:
+        for host, failure in obs.other_host_failures(tk, flow.host):
+            located = ("dns", failure, f"lookup of {host} (a redirect target)")
+            break
+    if located is None:
+        if ctrl.http_failure is not None:
+            ev = ["the probe fetched nothing", f"control failed too ({ctrl.http_failure})"]
+            return Decision("down", None, 0.5, ev)
+        return Decision("inconclusive", None, 0.0, ["the probe fetched nothing, no error"])
     stage, failure, where = located
     probe_ev = f"probe {stage} {where} failed with {failure}"
     if ctrl.http_failure is not None:
         return Decision("down", None, 0.7, [probe_ev, f"control failed too ({ctrl.http_failure})"])
     ok_ev = f"control fetched status {ctrl.http_status}"
-    if dns_bad:
-        return Decision("blocked", "dns.inconsistent", 0.75, [dns_ev, probe_ev])
-    if failure == "generic_timeout_error" and stage == "http" and final is not None:
+    if flow.suspicious:
+        return Decision("blocked", "dns.inconsistent", 0.75, [flow.dns_ev, probe_ev])
+    if failure == TIMEOUT and stage == "http" and final is not None:
         g = goodput(obs.body_reads(tk), final.transaction_id)
         if (g is not None and g.num_bytes > 0) or (final.status and final.body_truncated):
             ev = [
