@@ -17,6 +17,7 @@ from fastapi.responses import StreamingResponse
 from blockwatch.analysis.records import EVENT_JSONL_FIELDS, VERDICT_JSONL_FIELDS
 from blockwatch.store.schema import iso_z
 from blockwatch.web import views
+from blockwatch.web.app import JSON
 from blockwatch.web.params import BucketParam, PageParam, filters, queries
 from blockwatch.web.queries import PAGE_SIZE, Filters, Queries
 
@@ -27,54 +28,54 @@ Opt = Annotated[str | None, Query()]
 
 
 @router.get("/overview", summary="Countries and ongoing events")
-def api_overview(q: Q, f: F) -> dict[str, Any]:
-    return views.overview(q, f)
+def api_overview(q: Q, f: F) -> JSON:
+    return JSON(views.overview(q, f))
 
 
 @router.get("/countries/{cc}", summary="A country: its networks, domains, events")
-def api_country(cc: str, q: Q, f: F) -> dict[str, Any]:
-    return views.country(q, cc, f)
+def api_country(cc: str, q: Q, f: F) -> JSON:
+    return JSON(views.country(q, cc, f))
 
 
 @router.get("/countries/{cc}/domains/{domain}", summary="A domain's timeline per network")
-def api_domain(cc: str, domain: str, q: Q, f: F, bucket: BucketParam = None) -> dict[str, Any]:
+def api_domain(cc: str, domain: str, q: Q, f: F, bucket: BucketParam = None) -> JSON:
     data = views.domain(q, cc, domain, f, bucket)
     data["timeline"] = views.timeline_json(data["timeline"])
-    return data
+    return JSON(data)
 
 
 @router.get("/networks/{asn}", summary="A network (ASN): domains, events, timeline")
-def api_network(asn: str, q: Q, f: F, bucket: BucketParam = None) -> dict[str, Any]:
+def api_network(asn: str, q: Q, f: F, bucket: BucketParam = None) -> JSON:
     data = views.network(q, asn, f, bucket)
     data["timeline"] = views.timeline_json(data["timeline"])
-    return data
+    return JSON(data)
 
 
 @router.get("/events/{event_id}", summary="An event: networks, span, methods, measurements")
-def api_event(event_id: str, q: Q, page: PageParam = 1) -> dict[str, Any]:
+def api_event(event_id: str, q: Q, page: PageParam = 1) -> JSON:
     data = views.event(q, event_id, page)
     data["timeline"] = views.timeline_json(data["timeline"])
-    return data
+    return JSON(data)
 
 
 @router.get("/measurements/{measurement_id}", summary="A measurement: observations, verdicts")
-def api_measurement(measurement_id: str, q: Q) -> dict[str, Any]:
-    return views.measurement(q, measurement_id)
+def api_measurement(measurement_id: str, q: Q) -> JSON:
+    return JSON(views.measurement(q, measurement_id))
 
 
 @router.get("/events", summary="Events overlapping the range")
 def api_events(
     q: Q, f: F, cc: Opt = None, asn: Opt = None, domain: Opt = None, kind: Opt = None,
     limit: Annotated[int, Query(ge=1, le=5000)] = 500,
-) -> dict[str, Any]:
-    return {"events": q.events(f, cc=cc, asn=asn, domain=domain, kind=kind, limit=limit)}
+) -> JSON:
+    return JSON({"events": q.events(f, cc=cc, asn=asn, domain=domain, kind=kind, limit=limit)})
 
 
 @router.get("/verdicts", summary="Verdicts matching the filter, a page at a time")
 def api_verdicts(
     q: Q, f: F, cc: Opt = None, asn: Opt = None, domain: Opt = None, outcome: Opt = None,
     method: Opt = None, page: PageParam = 1,
-) -> dict[str, Any]:
+) -> JSON:
     where, params = q.verdicts_where(f, cc=cc, asn=asn, domain=domain, outcome=outcome,
                                      method=method)
     cols = ", ".join(f'"{c}"' for c in VERDICT_JSONL_FIELDS)
@@ -83,7 +84,7 @@ def api_verdicts(
         " LIMIT ? OFFSET ?",
         [*params, PAGE_SIZE, (page - 1) * PAGE_SIZE],
     )
-    return {"page": page, "page_size": PAGE_SIZE, "verdicts": rows}
+    return JSON({"page": page, "page_size": PAGE_SIZE, "verdicts": rows})
 
 
 def _csv_cell(value: Any) -> Any:

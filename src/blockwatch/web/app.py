@@ -125,7 +125,7 @@ def build_app(db_path: str | Path) -> FastAPI:
         if wants_json(request):
             return JSON({"error": title, "detail": message}, status_code=status)
         html = app.state.templates.get_template("error.html").render(
-            title=title, message=message, status=status, qs=""
+            title=title, message=message, status=status, qs="", filterable=False
         )
         return HTMLResponse(html, status_code=status)
 

@@ -175,9 +175,13 @@ def timeline_svg(series: Series, t0: datetime, t1: datetime, bucket: timedelta) 
     for frac, label in ((0.0, "0%"), (0.5, "50%"), (1.0, "100%")):
         yy = TOP + ph * (1 - frac)
         out.append(f'<text x="{LEFT - 4}" y="{yy + 4:.1f}" class="ylab">{label}</text>')
-    for t in _ticks(t0, t1):
+    ticks = _ticks(t0, t1)
+    for i, t in enumerate(ticks):
+        # The outer labels hug the plot's edges so they are not cut off.
+        anchor = "start" if i == 0 else "end" if i == len(ticks) - 1 else "middle"
         out.append(
-            f'<text x="{x(t):.1f}" y="{H - 6}" class="xlab">{escape(_fmt(t, span))}</text>'
+            f'<text x="{x(t):.1f}" y="{H - 6}" class="xlab" text-anchor="{anchor}">'
+            f"{escape(_fmt(t, span))}</text>"
         )
     out.append("</svg>")
     return "".join(out)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-from datetime import timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
@@ -26,6 +25,7 @@ def _render(request: Request, name: str, f: Filters | None = None, **ctx: Any) -
         from_=request.query_params.get("from", ""),
         to=request.query_params.get("to", ""),
         path=request.url.path,
+        filterable=f is not None,
         **ctx,
     )
     return HTMLResponse(html)
@@ -117,5 +117,3 @@ def scope_report(
         raise views.NotFound("report format", fmt)
     return _download(report.build(q, country=cc, domain=domain, f=f), fmt)
 
-
-__all__ = ["router", "timedelta"]

@@ -29,6 +29,7 @@ import orjson
 
 from blockwatch.errors import BlockwatchError
 from blockwatch.web.queries import VERDICT_COLUMNS, Filters, Queries
+from blockwatch.web.views import NotFound
 
 STATIC_CSS = Path(__file__).parent / "static" / "style.css"
 CHROMIUM_CANDIDATES = ("/usr/bin/chromium", "/usr/bin/chromium-browser")
@@ -91,7 +92,7 @@ def _scope(
     if event_id is not None:
         ev = q.event(event_id)
         if ev is None:
-            raise ReportError(f"no event {event_id!r} in the store")
+            raise NotFound("event", event_id)
         rows = q.rows("SELECT measurements FROM events WHERE event_id = ?", [event_id])
         ids = list(rows[0]["measurements"] or [])
         events = [ev, *q.child_events(event_id)]
@@ -104,7 +105,7 @@ def _scope(
     ids = [r["measurement_id"] for r in
            q.rows(f"SELECT measurement_id FROM verdicts WHERE {where}", params)]
     if not ids:
-        raise ReportError(f"no measurements of {domain!r} in {country!r} for this range")
+        raise NotFound("measurements of", f"{country}/{domain} in this range")
     events = [e for e in q.events(f, cc=country, domain=domain)]
     scope = {"probe_cc": country, "domain": domain, "from": f.start, "to": f.end}
     return scope, events, ids

@@ -111,7 +111,7 @@ def country(q: Queries, cc: str, f: Filters) -> dict[str, Any]:
 def domain(q: Queries, cc: str, dom: str, f: Filters, bucket: str | None) -> dict[str, Any]:
     events = [e for e in q.events(f, cc=cc) if e["domain"] in (dom, None)]
     tl = _timeline(q, "probe_cc = ? AND domain = ?", [cc, dom], f, bucket, events, dom)
-    if not tl["series"] and not events:
+    if not tl["series"] and not any(e["domain"] == dom for e in events):
         raise NotFound("domain", f"{cc}/{dom}")
     return {
         "probe_cc": cc,
@@ -153,7 +153,8 @@ def event(q: Queries, event_id: str, page: int = 1) -> dict[str, Any]:
         where, params = "probe_cc = ? AND probe_asn = ?", [ev["probe_cc"], ev["probe_asn"]]
     shown = [ev, *children]
     tl = _timeline(q, where, params, window, None, shown, ev["domain"])
-    networks = ev["networks"] or [
+    networks = [{**n, "start": _naive(n.get("start")), "end": _naive(n.get("end"))}
+                for n in ev["networks"]] or [
         {"probe_asn": c["probe_asn"], "start": c["start"], "end": c["end"],
          "availability": c["availability"]} for c in children
     ]
