@@ -29,6 +29,7 @@ BEHAVIOURS = (
     "tls_mitm",  # handshake with a certificate for another name
     "endless",  # 200 with a body that never ends
     "trickle",  # 200, one byte per second
+    "slow",  # the real page, at about 32 KiB/s
 )
 
 
@@ -123,6 +124,8 @@ class Origin:
             page = Page(200, BLOCKPAGE, [("Content-Type", "text/html")])
         else:
             page = self.pages.get(host) or Page(404, b"<html><title>Not found</title></html>")
+        if act == "slow":
+            return await _send_slowly(writer, page)
         reason = {200: "OK", 301: "Moved", 302: "Found", 404: "Not Found"}.get(page.status, "X")
         out = f"HTTP/1.1 {page.status} {reason}\r\n"
         out += "".join(f"{k}: {v}\r\n" for k, v in page.headers)
@@ -132,6 +135,15 @@ class Origin:
         with contextlib.suppress(Exception):
             if writer.can_write_eof():
                 writer.write_eof()
+
+
+async def _send_slowly(writer: asyncio.StreamWriter, page: Page) -> None:
+    head = f"HTTP/1.1 {page.status} OK\r\nContent-Length: {len(page.body)}\r\n"
+    writer.write((head + "".join(f"{k}: {v}\r\n" for k, v in page.headers) + "\r\n").encode())
+    for i in range(0, len(page.body), 4096):
+        writer.write(page.body[i : i + 4096])
+        await writer.drain()
+        await asyncio.sleep(0.125)  # 4 KiB per 1/8 s: 32 KiB/s, a throttled link
 
 
 def _reset(writer: asyncio.StreamWriter) -> None:
