@@ -36,6 +36,7 @@ class HelperConfig:
     """Caps and policy of the control helper."""
 
     allow_private: bool = False
+    allow_addresses: tuple[str, ...] = ()  # exceptions to the guard (an operator's own origin)
     resolver: str | None = None  # "ip[:port]" for DNS over UDP; None: getaddrinfo
     timeouts: Timeouts = field(
         default_factory=lambda: Timeouts(dns=4, connect=5, tls=5, http=10, total=30)
@@ -58,7 +59,7 @@ class Helper:
         self._resolver = parse_host_port(self.config.resolver, 53) if self.config.resolver else None
 
     def allowed(self, ip: str) -> bool:
-        return self.config.allow_private or is_public(ip)
+        return self.config.allow_private or is_public(ip) or ip in self.config.allow_addresses
 
     async def resolve(self, host: str, clock: Clock) -> tuple[list[str], str | None]:
         t = self.config.timeouts
