@@ -82,6 +82,6 @@ def method_for(stage: str, failure: str) -> str | None:
         return "http.reset"
     if failure == TIMEOUT:
         return "http.timeout"
-    if failure.startswith(("http_invalid_redirect", "http_unexpected")):
-        return "http.diff"
+    # Anything else (a broken redirect Location, a probe-side decoding bug, ...) is the
+    # site's or the probe's own fault as far as we can tell: not evidence of interference.
     return None

@@ -51,7 +51,7 @@ def analyze(m: Measurement, fingerprints: FingerprintTable | None = None) -> Ver
     else:
         table = fingerprints if fingerprints is not None else FingerprintTable.default()
         try:
-            d = decide(tk, m.domain, table)
+            d = decide(tk, m.domain, table, url=m.input)
         except BlockwatchError:
             raise
         except (TypeError, ValueError, AttributeError, KeyError, IndexError) as exc:
@@ -111,7 +111,7 @@ def disagrees(outcome: str, ooni: str | None) -> bool:
 # -- the rules ------------------------------------------------------------------------
 
 
-def decide(tk: dict[str, Any], host: str, table: FingerprintTable) -> Decision:
+def decide(tk: dict[str, Any], host: str, table: FingerprintTable, url: str = "") -> Decision:
     """The rules, in the order of a connection (see the module docstring)."""
     ctrl = obs.control(tk)
     dns = obs.probe_dns(tk, host)
@@ -154,7 +154,7 @@ def decide(tk: dict[str, Any], host: str, table: FingerprintTable) -> Decision:
         f"probe resolver answered {_describe(dv.suspicious, dns.asns)}, control answered "
         f"{_describe(ctrl.addrs, ctrl.asns)} (no address or AS in common)"
     )
-    flow = _Flow(tk, host, final, ctrl, tls, dv.suspicious if dns_bad else (), dns_ev)
+    flow = _Flow(tk, host, url, final, ctrl, tls, dv.suspicious if dns_bad else (), dns_ev)
     if final is not None and final.failure is None and final.status is not None:
         broken_chain = 300 <= final.status < 400 and not (
             ctrl.http_status is not None and 300 <= ctrl.http_status < 400
@@ -170,6 +170,7 @@ class _Flow:
 
     tk: dict[str, Any]
     host: str
+    url: str
     final: obs.HttpObservation | None
     ctrl: obs.ControlObservation
     tls: list[obs.Endpoint]
@@ -318,7 +319,7 @@ def _probe_failed(flow: _Flow) -> Decision:
     if final is None and isinstance(tk.get("http_experiment_failure"), str):
         # Legacy measurements may keep only the summary failure, without a request entry.
         final = obs.HttpObservation(
-            flow.host, tk["http_experiment_failure"], None, {}, "", 0, False, None
+            flow.url, tk["http_experiment_failure"], None, {}, "", 0, False, None
         )
     located = locate_failure(final, obs.tcp_connects(tk), flow.tls)
     if located is None:

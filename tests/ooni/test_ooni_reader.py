@@ -1,0 +1,143 @@
+"""Reading OONI files: every format we accept, and bad records reported in place."""
+
+from __future__ import annotations
+
+import gzip
+from pathlib import Path
+
+import orjson
+import pytest
+
+from blockwatch.errors import InputError, MalformedMeasurement
+from blockwatch.ooni.reader import RawDocument, iter_documents
+
+UID = "20201029043459.005820_RU_webconnectivity_604f1cb2579d144d"
+
+
+def _qa_docs(ooni_data: Path, n: int) -> list[dict]:
+    files = sorted((ooni_data / "qa").glob("*.json"))[:n]
+    return [orjson.loads(f.read_bytes()) for f in files]
+
+
+def _split(items: list) -> tuple[list[RawDocument], list[MalformedMeasurement]]:
+    docs = [i for i in items if isinstance(i, RawDocument)]
+    errs = [i for i in items if isinstance(i, MalformedMeasurement)]
+    return docs, errs
+
+
+def test_a_directory_of_single_measurement_files_yields_one_document_per_file(ooni_data):
+    docs, errs = _split(list(iter_documents([ooni_data / "qa"])))
+    assert len(docs) == 50 and errs == []
+    assert all(d.line is None and d.doc["test_name"] == "web_connectivity" for d in docs)
+    assert docs[0].source.endswith("badSSLWithExpiredCertificate.json")  # sorted walk
+
+
+def test_explorer_api_responses_are_unwrapped_to_the_raw_measurement(ooni_data):
+    name = f"measurement_meta__measurement_uid-{UID}_full-true.json"
+    [item] = list(iter_documents([ooni_data / "explorer" / name]))
+    assert isinstance(item, RawDocument)
+    assert item.doc["test_name"] == "web_connectivity"
+    assert item.doc["input"] == "http://www.pokerroom.com/"
+    assert (
+        item.doc["measurement_uid"] == UID
+    )
+    assert isinstance(item.doc["test_keys"], dict)
+
+
+def test_jsonl_content_saved_as_json_yields_each_line_with_its_number(ooni_data):
+    items = list(iter_documents([ooni_data / "manual" / "oonireport_testmeasurement.json"]))
+    docs, errs = _split(items)
+    assert errs == [] and [d.line for d in docs] == [1, 2]
+    assert {d.doc["test_name"] for d in docs} == {"urlgetter"}
+
+
+def test_jsonc_comment_lines_are_ignored(ooni_data):
+    path = ooni_data / "manual" / "20230706183840.201925_PK_webconnectivity_19f5e0d803cbaea7.jsonc"
+    [item] = list(iter_documents([path]))
+    assert isinstance(item, RawDocument) and item.doc["blocking"] == "dns"
+
+
+def test_ooni_raw_layout_of_gzipped_jsonl_is_walked(ooni_data, tmp_path):
+    docs = _qa_docs(ooni_data, 5)
+    folder = tmp_path / "20240212" / "20" / "IT" / "webconnectivity"
+    folder.mkdir(parents=True)
+    with gzip.open(folder / "2024021220_IT_webconnectivity.n0.0.jsonl.gz", "wb") as fh:
+        fh.write(b"".join(orjson.dumps(d) + b"\n" for d in docs[:3]))
+    (folder / "extra.json.gz").write_bytes(gzip.compress(orjson.dumps(docs[3])))
+    (folder / "notes.txt").write_text("not a measurement file")
+    got, errs = _split(list(iter_documents([tmp_path])))
+    assert errs == []
+    assert [d.doc["input"] for d in got] == [d["input"] for d in docs[:4]]
+    assert [d.line for d in got] == [1, 2, 3, None]
+
+
+def test_bad_lines_are_reported_in_place_and_good_lines_around_them_survive(ooni_data, tmp_path):
+    good = [orjson.dumps(d) for d in _qa_docs(ooni_data, 3)]
+    lines = [good[0], b"{not json", b"[1, 2, 3]", b"42", b"", good[1], b'"text"', good[2]]
+    path = tmp_path / "mixed.jsonl"
+    path.write_bytes(b"\n".join(lines) + b"\n")
+    items = list(iter_documents([path]))
+    kinds = [(type(i).__name__, i.line) for i in items]
+    assert kinds == [
+        ("RawDocument", 1),
+        ("MalformedMeasurement", 2),
+        ("MalformedMeasurement", 3),
+        ("MalformedMeasurement", 4),
+        ("RawDocument", 6),
+        ("MalformedMeasurement", 7),
+        ("RawDocument", 8),
+    ]
+    assert "not valid JSON" in items[1].reason
+    assert "found list" in items[2].reason and "found int" in items[3].reason
+    assert str(items[1]).startswith(f"{path}:2: ")
+
+
+def test_a_truncated_gzip_yields_the_lines_before_the_cut_then_one_error(ooni_data, tmp_path):
+    docs = _qa_docs(ooni_data, 8)
+    blob = gzip.compress(b"".join(orjson.dumps(d) + b"\n" for d in docs))
+    path = tmp_path / "cut.jsonl.gz"
+    path.write_bytes(blob[: len(blob) * 2 // 3])
+    items = list(iter_documents([path]))
+    good, errs = _split(items)
+    assert 1 <= len(good) < 8 and len(errs) == 1
+    assert items[-1] is errs[0] and errs[0].line == len(good) + 1
+    assert [d.doc["input"] for d in good] == [d["input"] for d in docs[: len(good)]]
+
+
+def test_a_line_over_the_cap_is_reported_without_being_loaded(ooni_data, tmp_path):
+    doc = _qa_docs(ooni_data, 1)[0]
+    huge = orjson.dumps({**doc, "padding": "x" * 100_000})
+    path = tmp_path / "big.jsonl"
+    path.write_bytes(huge + b"\n" + orjson.dumps(doc) + b"\n")
+    items = list(iter_documents([path], max_line_bytes=50_000))
+    assert isinstance(items[0], MalformedMeasurement) and "cap" in items[0].reason
+    assert items[0].line == 1
+    assert isinstance(items[1], RawDocument) and items[1].line == 2
+
+
+def test_a_50_mib_body_is_read_but_a_smaller_cap_rejects_it(tmp_path):
+    doc = {
+        "test_name": "web_connectivity",
+        "measurement_start_time": "2024-01-01 00:00:00",
+        "test_keys": {"requests": [{"response": {"body": "a" * (50 * 1024 * 1024)}}]},
+    }
+    path = tmp_path / "body.jsonl"
+    path.write_bytes(orjson.dumps(doc) + b"\n")
+    [item] = list(iter_documents([path]))
+    assert isinstance(item, RawDocument)
+    [item] = list(iter_documents([path], max_line_bytes=1 << 20))
+    assert isinstance(item, MalformedMeasurement)
+
+
+def test_deeply_nested_json_becomes_a_malformed_measurement(tmp_path):
+    path = tmp_path / "deep.jsonl"
+    path.write_bytes(b'{"a":' * 100_000 + b"1" + b"}" * 100_000 + b"\n{}\n")
+    items = list(iter_documents([path]))
+    assert isinstance(items[0], MalformedMeasurement) and items[0].line == 1
+    assert isinstance(items[1], RawDocument) and items[1].doc == {}
+
+
+def test_a_missing_path_raises_input_error(tmp_path):
+    with pytest.raises(InputError) as info:
+        list(iter_documents([tmp_path / "nope.jsonl"]))
+    assert "nope.jsonl" in str(info.value)
