@@ -1,0 +1,114 @@
+"""`blockwatch probe` and the lab worker as processes, against the loopback internet;
+the round trip through `blockwatch ingest` gives the probe's own verdicts."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import orjson
+
+from blockwatch.analysis.verdict import analyze_document
+from blockwatch.probe.testing.dnsserver import NXDOMAIN
+from blockwatch.probe.testing.loopnet import BLOCKPAGE_IP, LoopNet
+from blockwatch.store.store import Store
+
+
+async def run(*args: str, stdin: bytes | None = None, timeout: float = 60) -> tuple[int, str]:
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        *args,
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+        env={"COLUMNS": "200", "PATH": "/usr/bin:/bin"},
+    )
+    out, _ = await asyncio.wait_for(proc.communicate(stdin), timeout)
+    return proc.returncode or 0, out.decode()
+
+
+async def censored_urls(net: LoopNet) -> dict[str, str]:
+    """Sites censored by the ISP resolver (the CLI probe does not bind a source address)."""
+    urls = {
+        "ok": await net.site("fine.test"),
+        "nxdomain": await net.site("gone-for-you.test"),
+        "bogon": await net.site("bogon.test"),
+        "blockpage": await net.site("news.test"),
+    }
+    net.isp_dns.zone["gone-for-you.test"] = NXDOMAIN
+    net.isp_dns.zone["bogon.test"] = ["127.0.0.99"]
+    await net.blockpage_server(port=urlsplit(urls["blockpage"]).port or 80)
+    net.isp_dns.zone["news.test"] = [BLOCKPAGE_IP]
+    return urls
+
+
+async def test_probe_command_writes_ooni_jsonl_shows_verdicts_and_round_trips_ingest(
+    net: LoopNet, tmp_path: Path
+) -> None:
+    assert net.control is not None
+    urls = await censored_urls(net)
+    test_list = tmp_path / "list.csv"
+    test_list.write_text(
+        "url,category_code,category_description,date_added,source,notes\n"
+        + "".join(f"{u},NEWS,News,2024-01-01,test,\n" for u in list(urls.values())[1:])
+    )
+    out = tmp_path / "m.jsonl"
+    code, text = await run(
+        "-m", "blockwatch", "probe", "--url", urls["ok"], "--list", str(test_list),
+        "--control", net.control.url, "--resolver", net.isp_dns.address, "--no-system-dns",
+        "--cc", "PK", "--asn", "17557", "--ca-file", net.ca.ca_file, "--concurrency", "4",
+        "--timeout-scale", "0.2", "--out", str(out), "--db", str(tmp_path / "a.duckdb"),
+        "--no-progress",
+    )  # fmt: skip
+    assert code == 0, text
+    docs = [orjson.loads(line) for line in out.read_bytes().splitlines()]
+    assert sorted(d["input"] for d in docs) == sorted(urls.values())
+    assert {d["probe_cc"] for d in docs} == {"PK"} and {d["probe_asn"] for d in docs} == {"AS17557"}
+    mine = {d["input"]: analyze_document(d) for d in docs}
+    expected = {
+        urls["ok"]: ("ok", None),
+        urls["nxdomain"]: ("blocked", "dns.nxdomain"),
+        urls["bogon"]: ("blocked", "dns.bogon"),
+        urls["blockpage"]: ("blocked", "dns.blockpage_ip"),
+    }
+    assert {u: (v.outcome, v.method) for u, v in mine.items()} == expected
+    for method in ("dns.nxdomain", "dns.bogon", "dns.blockpage_ip"):
+        assert method in text  # the verdict table
+    code, text = await run(
+        "-m", "blockwatch", "ingest", str(out), "--db", str(tmp_path / "b.duckdb"), "--no-progress"
+    )  # fmt: skip
+    assert code == 0, text
+    for db in ("a.duckdb", "b.duckdb"):
+        with Store(tmp_path / db, read_only=True) as store:
+            stored = {v.input: (v.outcome, v.method) for v in store.verdicts()}
+        assert stored == expected, db
+
+
+async def test_worker_answers_each_round_then_done_and_exits_on_eof(
+    net: LoopNet, tmp_path: Path
+) -> None:
+    urls = await censored_urls(net)
+    config = net.probe_config()
+    data = config.to_dict()
+    config_file = tmp_path / "probe.json"
+    config_file.write_bytes(orjson.dumps(data))
+    rounds = b"".join(
+        orjson.dumps({"urls": [urls[k]], "start_time": t, "report_id": f"r-{k}"}) + b"\n"
+        for k, t in (("ok", "2024-02-17T12:00:00Z"), ("nxdomain", "2024-02-17T18:00:00Z"))
+    )
+    code, text = await run(
+        "-m", "blockwatch.probe.worker", "--config", str(config_file),
+        stdin=rounds + b"this is not json\n",
+    )  # fmt: skip
+    assert code == 0, text
+    lines = [orjson.loads(line) for line in text.splitlines()]
+    assert [set(x) == {"done"} for x in lines[1::2][:2]] == [True, True]
+    first, second = lines[0], lines[2]
+    assert first["measurement_start_time"] == "2024-02-17 12:00:00"
+    assert first["report_id"] == "r-ok"
+    assert analyze_document(first).outcome == "ok"
+    assert second["measurement_start_time"] == "2024-02-17 18:00:00"
+    assert analyze_document(second).method == "dns.nxdomain"
+    assert lines[4]["done"] is True and "error" in lines[4]
