@@ -1,0 +1,218 @@
+"""Censorship or outage? (DESIGN §5)
+
+A censor picks targets; an outage takes everything. A bucket is an outage of a network when
+most of the targets it measured failed at once *including targets that are normally
+reachable there*, or when most of its measurements failed on the control side too (the
+analyzer's "down", or an inconclusive measurement whose control request failed). A bucket is
+an outage of a site when that site is "down" (control fails too) on the networks measuring
+it. A collapse in a network's measurement volume while its neighbours keep measuring is an
+outage too (the probes in a shutdown cannot report). Outage buckets are reported as outage
+events and hidden from the censorship detector, so they can never become censorship.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from statistics import median
+
+from blockwatch.analysis.grouping import methods_of, stable_event_id
+from blockwatch.analysis.records import Event, Verdict
+from blockwatch.analysis.series import Cell, Grid, Series, SeriesKey
+
+NetKey = tuple[str, str]  # (probe_cc, probe_asn)
+SiteKey = tuple[str, str]  # (probe_cc, domain)
+
+
+@dataclass(frozen=True, slots=True)
+class OutageParams:
+    """Thresholds of the outage rules (shares are of targets or measurements in a bucket)."""
+
+    most_targets: float = 0.8  # "most targets at once"
+    clean_share: float = 0.2  # a target blocked less than this over the data is normally up
+    control_failed: float = 0.5  # share of measurements failing on the control side too
+    min_targets: int = 2  # one target failing is that target's business, not the network's
+    volume_floor: float = 0.2  # a bucket below this share of the usual volume has collapsed
+    volume_min: float = 5.0  # volume collapse needs a usual volume of at least this many
+
+
+@dataclass(slots=True)
+class Outages:
+    """Outage buckets per network and per site, and the outage events built from them."""
+
+    networks: dict[NetKey, set[int]] = field(default_factory=dict)
+    sites: dict[SiteKey, set[int]] = field(default_factory=dict)
+    events: list[Event] = field(default_factory=list)
+
+    def masked(self, key: SeriesKey, index: int) -> bool:
+        cc, asn, domain = key
+        return index in self.networks.get((cc, asn), ()) or index in self.sites.get(
+            (cc, domain), ()
+        )
+
+
+def _by_network(series: dict[SeriesKey, Series]) -> dict[NetKey, dict[str, Series]]:
+    out: dict[NetKey, dict[str, Series]] = {}
+    for (cc, asn, domain), cells in series.items():
+        out.setdefault((cc, asn), {})[domain] = cells
+    return out
+
+
+def _clean_domains(per_domain: dict[str, Series], p: OutageParams) -> set[str]:
+    clean = set()
+    for domain, cells in per_domain.items():
+        n = sum(c.n for c in cells.values())
+        k = sum(c.k for c in cells.values())
+        if n and k / n < p.clean_share:
+            clean.add(domain)
+    return clean
+
+
+def _network_outage(cells: dict[str, Cell], clean: set[str], p: OutageParams) -> bool:
+    measured = {d: c for d, c in cells.items() if c.total}
+    if len(measured) < p.min_targets:
+        return False
+    failing = {d for d, c in measured.items() if c.failing * 2 >= c.total}
+    total = sum(c.total for c in measured.values())
+    control = sum(len(c.down) + len(c.failed) for c in measured.values())
+    if control >= p.control_failed * total and len(failing) >= p.min_targets:
+        return True
+    clean_here = clean & measured.keys()
+    if not clean_here or len(failing) < p.most_targets * len(measured):
+        return False
+    return len(failing & clean_here) >= p.most_targets * len(clean_here)
+
+
+def _volume_collapses(
+    by_net: dict[NetKey, dict[str, Series]], p: OutageParams
+) -> dict[NetKey, set[int]]:
+    volume: dict[NetKey, dict[int, int]] = {}
+    for net, per_domain in by_net.items():
+        counts: dict[int, int] = {}
+        for cells in per_domain.values():
+            for i, c in cells.items():
+                counts[i] = counts.get(i, 0) + c.total
+        volume[net] = counts
+    usual = {net: median(c.values()) for net, c in volume.items() if c}
+    out: dict[NetKey, set[int]] = {}
+    for net, counts in volume.items():
+        if usual.get(net, 0) < p.volume_min:
+            continue
+        peers = [
+            other
+            for other in volume
+            if other != net and other[0] == net[0] and usual.get(other, 0) >= p.volume_min
+        ]
+        lo, hi = min(counts), max(counts)
+        for i in range(lo, hi + 1):
+            if counts.get(i, 0) >= p.volume_floor * usual[net]:
+                continue
+            # Only a collapse if the neighbours kept measuring (else the whole lab/test paused).
+            if any(volume[o].get(i, 0) >= 0.5 * usual[o] for o in peers):
+                out.setdefault(net, set()).add(i)
+    return out
+
+
+def _runs(indices: Iterable[int], data: Iterable[int]) -> list[list[int]]:
+    """Group outage indices into runs not interrupted by a non-outage bucket that has data."""
+    flagged = set(indices)
+    runs: list[list[int]] = []
+    current: list[int] = []
+    for i in sorted(set(data) | flagged):
+        if i in flagged:
+            current.append(i)
+        elif current:
+            runs.append(current)
+            current = []
+    if current:
+        runs.append(current)
+    return runs
+
+
+def _outage_event(
+    cc: str,
+    asn: str | None,
+    domain: str | None,
+    run: list[int],
+    cells: list[Cell],
+    grid: Grid,
+    ongoing: bool,
+) -> Event:
+    verdicts: list[Verdict] = [v for c in cells for v in (*c.ok, *c.blocked, *c.down, *c.failed)]
+    failing = [v for c in cells for v in (*c.blocked, *c.down, *c.failed)]
+    times = [v.measured_at for v in verdicts]
+    start: datetime = min(times) if times else grid.at(run[0])
+    end: datetime | None = max(times) if times else grid.at(run[-1] + 1)
+    ok = sum(len(c.ok) for c in cells)
+    total = len(verdicts)
+    return Event(
+        event_id=stable_event_id("outage", cc, asn, domain, start),
+        kind="outage",
+        probe_cc=cc,
+        probe_asn=asn,
+        domain=domain,
+        start=start,
+        end=None if ongoing else end,
+        methods=methods_of(failing),
+        availability=round(ok / total, 3) if total else 0.0,
+        confidence=round(len(failing) / total, 3) if total else 0.5,
+        measurements=tuple(v.measurement_id for v in sorted(failing, key=_order)),
+    )
+
+
+def _order(v: Verdict) -> tuple[datetime, str]:
+    return (v.measured_at, v.measurement_id)
+
+
+def detect_outages(
+    series: dict[SeriesKey, Series], grid: Grid, params: OutageParams | None = None
+) -> Outages:
+    """Outage buckets and outage events (network-wide: domain None; site-wide: ASN None)."""
+    p = params or OutageParams()
+    result = Outages()
+    by_net = _by_network(series)
+    collapses = _volume_collapses(by_net, p)
+    for (cc, asn), per_domain in sorted(by_net.items()):
+        clean = _clean_domains(per_domain, p)
+        indices = sorted({i for cells in per_domain.values() for i in cells})
+        flagged = {
+            i
+            for i in indices
+            if _network_outage(
+                {d: cells[i] for d, cells in per_domain.items() if i in cells}, clean, p
+            )
+        }
+        flagged |= collapses.get((cc, asn), set())
+        if not flagged:
+            continue
+        result.networks[(cc, asn)] = flagged
+        last = indices[-1]
+        for run in _runs(flagged, indices):
+            cells = [c for i in run for cells in per_domain.values() if (c := cells.get(i))]
+            result.events.append(
+                _outage_event(cc, asn, None, run, cells, grid, ongoing=run[-1] >= last)
+            )
+    by_site: dict[SiteKey, dict[int, list[Cell]]] = {}
+    for (cc, _asn, domain), cells in series.items():
+        for i, c in cells.items():
+            by_site.setdefault((cc, domain), {}).setdefault(i, []).append(c)
+    for (cc, domain), buckets in sorted(by_site.items()):
+        flagged = set()
+        for i, cells in buckets.items():
+            total = sum(c.total for c in cells)
+            down = sum(len(c.down) for c in cells)
+            if total and down >= p.control_failed * total:
+                flagged.add(i)
+        if not flagged:
+            continue
+        result.sites[(cc, domain)] = flagged
+        last = max(buckets)
+        for run in _runs(flagged, buckets):
+            cells = [c for i in run for c in buckets[i]]
+            if sum(len(c.down) for c in cells) < 2:
+                continue  # one stray "down" is not an outage worth reporting
+            result.events.append(
+                _outage_event(cc, None, domain, run, cells, grid, ongoing=run[-1] >= last)
+            )
+    return result
