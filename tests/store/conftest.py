@@ -8,9 +8,8 @@ from typing import Any
 
 import orjson
 import pytest
-from typer.testing import CliRunner
+from storehelpers import Cli
 
-from blockwatch.cli import app
 from blockwatch.store.store import Store
 
 
@@ -32,16 +31,6 @@ def db(tmp_path: Path) -> Path:
 def store(db: Path) -> Iterator[Store]:
     with Store(db) as s:
         yield s
-
-
-class Cli:
-    """Runs `blockwatch ...` in-process through Typer, as a user would type it."""
-
-    def __init__(self) -> None:
-        self.runner = CliRunner()
-
-    def __call__(self, *args: str | Path) -> Any:
-        return self.runner.invoke(app, [str(a) for a in args], catch_exceptions=False)
 
 
 @pytest.fixture

@@ -8,6 +8,9 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+from typer.testing import CliRunner
+
+from blockwatch.cli import app
 
 
 def distinct_copies(
@@ -28,3 +31,13 @@ def write_jsonl(path: Path, docs: Iterable[dict[str, Any]]) -> Path:
         for doc in docs:
             fh.write(orjson.dumps(doc) + b"\n")
     return path
+
+
+class Cli:
+    """Runs `blockwatch ...` in-process through Typer, as a user would type it."""
+
+    def __init__(self) -> None:
+        self.runner = CliRunner()
+
+    def __call__(self, *args: str | Path) -> Any:
+        return self.runner.invoke(app, [str(a) for a in args], catch_exceptions=False)

@@ -8,6 +8,7 @@ commit; ingest relies on that plus the measurement_id primary key to be resumabl
 from __future__ import annotations
 
 import zlib
+from base64 import b64encode
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -31,13 +32,18 @@ _ORDER_EVENTS: Final = " ORDER BY start, event_id"
 
 
 def _unnest_insert(table: str, columns: Sequence[tuple[str, str]], verb: str) -> str:
-    """INSERT fed by one list parameter per column: DuckDB converts each list in C, which
-    is ~20x faster than executemany (one statement per row)."""
+    """INSERT fed by one list parameter per column: DuckDB converts each list in C, ~20x faster
+    than executemany (one statement per row). BLOBs travel as base64 text: DuckDB converts a
+    list of Python bytes ~2.5x slower than the same data as base64 strings (bench: 2 KB blobs,
+    11k rows/s as bytes, 28k/s as base64, 70k/s through pyarrow, which is not worth its size)."""
     names = schema.column_list(c for c, _ in columns)
     parts = []
     for _, decl in columns:
         base = decl.replace(" PRIMARY KEY", "")
-        parts.append(f"unnest(?::{base}[])")
+        if base == "BLOB":
+            parts.append("from_base64(unnest(?::VARCHAR[]))")
+        else:
+            parts.append(f"unnest(?::{base}[])")
     return f"{verb} INTO {table} ({names}) SELECT * FROM (SELECT {', '.join(parts)})"
 
 
@@ -51,10 +57,15 @@ _INSERT_EVENTS: Final = _unnest_insert("events", schema.record_columns(Event), "
 
 
 def columns_of(rows: Sequence[Sequence[Any]], width: int) -> list[list[Any]]:
-    """Row tuples -> one list per column (the shape the unnest inserts take)."""
+    """Row tuples -> one list per column (the shape the unnest inserts take); bytes become
+    base64 text (see _unnest_insert), None stays None."""
     if not rows:
         return [[] for _ in range(width)]
-    return [list(col) for col in zip(*rows, strict=True)]
+    cols = [list(col) for col in zip(*rows, strict=True)]
+    for i, col in enumerate(cols):
+        if any(isinstance(v, bytes) for v in col):
+            cols[i] = [None if v is None else b64encode(v).decode("ascii") for v in col]
+    return cols
 
 
 class Store:
