@@ -65,14 +65,16 @@ def group_by_country(
     ):
         members.sort(key=lambda e: (e.start, e.probe_asn or ""))
         cluster: list[Event] = []
-        reach: datetime | None = None
+        reach: datetime | None = None  # the cluster's latest end; None once one is ongoing
         for e in members:
             if cluster and reach is not None and e.start > reach + join_gap:
                 _emit(kind, cc, domain, cluster, sizes, parents, children)
                 cluster = []
+            if not cluster:
+                reach = e.end
+            elif reach is not None:
+                reach = None if e.end is None else max(reach, e.end)
             cluster.append(e)
-            end = e.end or datetime.max.replace(tzinfo=e.start.tzinfo)
-            reach = end if reach is None or len(cluster) == 1 else max(reach, end)
         if cluster:
             _emit(kind, cc, domain, cluster, sizes, parents, children)
     return parents + children

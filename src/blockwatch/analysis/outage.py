@@ -74,9 +74,11 @@ def _network_outage(cells: dict[str, Cell], clean: set[str], p: OutageParams) ->
     if len(measured) < p.min_targets:
         return False
     failing = {d for d, c in measured.items() if c.failing * 2 >= c.total}
-    total = sum(c.total for c in measured.values())
-    control = sum(len(c.down) + len(c.failed) for c in measured.values())
-    if control >= p.control_failed * total and len(failing) >= p.min_targets:
+    # Control side failing on most targets: the network (or our path to the world) is down.
+    control = {d for d, c in measured.items() if (len(c.down) + len(c.failed)) * 2 >= c.total}
+    if len(control) >= max(p.min_targets, p.control_failed * len(measured)) and len(
+        failing
+    ) >= p.most_targets * len(measured):
         return True
     clean_here = clean & measured.keys()
     if not clean_here or len(failing) < p.most_targets * len(measured):
@@ -194,8 +196,10 @@ def detect_outages(
                 _outage_event(cc, asn, None, run, cells, grid, ongoing=run[-1] >= last)
             )
     by_site: dict[SiteKey, dict[int, list[Cell]]] = {}
-    for (cc, _asn, domain), cells in series.items():
+    for (cc, asn, domain), cells in series.items():
         for i, c in cells.items():
+            if i in result.networks.get((cc, asn), ()):
+                continue  # already explained by the network's outage
             by_site.setdefault((cc, domain), {}).setdefault(i, []).append(c)
     for (cc, domain), buckets in sorted(by_site.items()):
         flagged = set()

@@ -9,6 +9,7 @@ few measurements a day).
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -86,16 +87,28 @@ def round_ticks(times: Iterable[datetime]) -> list[datetime]:
 
 
 def _regular_step(ticks: Sequence[datetime]) -> timedelta | None:
-    """The round interval when the ticks sit on a regular clock (most gaps equal), else None."""
+    """The round interval when the ticks sit on a regular clock, else None.
+
+    The step is the smallest common gap; the clock is regular when nearly every gap is a whole
+    multiple of it (a missing round, as in an outage, is still on the clock).
+    """
     gaps = [b - a for a, b in pairwise(ticks)]
     if len(gaps) < 3:
         return None
-    typical = median(gaps)
-    close = sum(1 for g in gaps if abs(g - typical) <= typical * 0.02 + SAME_ROUND)
-    # Gaps that are whole multiples of the step are missing rounds (an outage), still regular.
-    multiples = sum(1 for g in gaps if abs(g / typical - round(g / typical)) < 0.02 and g > typical)
-    if close + multiples >= 0.9 * len(gaps) and close >= 0.5 * len(gaps):
-        return timedelta(seconds=round(typical.total_seconds() / 60) * 60)
+    minutes = Counter(round(g.total_seconds() / 60) for g in gaps)
+    common = [m for m, c in minutes.items() if m > 0 and c >= 0.25 * len(gaps)]
+    if not common:
+        return None
+    step = min(common)
+    tolerance = max(step * 0.02, SAME_ROUND.total_seconds() / 60)
+    on_clock = sum(
+        1
+        for m, c in minutes.items()
+        if abs(m - round(m / step) * step) <= tolerance
+        for _ in range(c)
+    )
+    if on_clock >= 0.9 * len(gaps):
+        return timedelta(minutes=step)
     return None
 
 
@@ -118,7 +131,9 @@ def choose_grid(verdicts: Sequence[Verdict]) -> Grid:
         if gaps:
             typical_gaps.append(median(gaps))
     typical = median(typical_gaps) if typical_gaps else DAY
-    step = next((s for s in LADDER if s >= 2 * typical), LADDER[-1])
+    # Off-clock data (OONI's volunteers) gets at least a day: shorter cells would mostly be
+    # empty, and a day is the unit people ask about.
+    step = max(DAY, next((s for s in LADDER if s >= typical), LADDER[-1]))
     return grid_with_step(verdicts, step)
 
 
