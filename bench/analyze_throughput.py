@@ -2,7 +2,7 @@
 
 Builds a temp JSONL file of real OONI measurements (every measurement under
 /work/shared/data/ooni up to 64 KiB, repeated with distinct report_ids to --n lines), then
-times on one core (DuckDB limited to one thread):
+times on one core (CPU time of this process; DuckDB limited to one thread):
 
   1. orjson parsing alone (the ceiling),
   2. parse + verdict (orjson, parse_measurement, analyze),
@@ -40,7 +40,7 @@ from blockwatch.store.store import Store
 MAX_DOC_BYTES = 64 * 1024
 TARGET_VERDICT = 0.40
 TARGET_INGEST = 0.25
-console = Console()
+console = Console(width=120)
 
 
 def real_measurements(root: Path) -> list[dict[str, Any]]:
@@ -110,13 +110,17 @@ def stage_ingest(path: Path, db: Path) -> int:
 
 
 def timed(label: str, fn: Callable[[], int]) -> float:
+    """Run one stage; returns measurements per CPU-second of this process (one core: DuckDB
+    is limited to one thread), which other work on a shared machine does not distort."""
     with console.status(f"{label} ..."):
-        t0 = time.perf_counter()
+        w0, c0 = time.perf_counter(), time.process_time()
         n = fn()
-        seconds = time.perf_counter() - t0
-    rate = n / seconds
-    console.print(f"{label:<44} {n:>9,} in {seconds:7.1f}s  {rate:>9,.0f} measurements/s")
-    return rate
+        wall, cpu = time.perf_counter() - w0, time.process_time() - c0
+    console.print(
+        f"{label:<36} {n:>8,} in {cpu:6.1f} s CPU  {n / cpu:>8,.0f}/s"
+        f"  (wall {wall:6.1f} s, {n / wall:>8,.0f}/s)"
+    )
+    return n / cpu
 
 
 def profile_verdict(path: Path, lines: int = 10_000) -> None:

@@ -112,3 +112,32 @@ async def test_worker_answers_each_round_then_done_and_exits_on_eof(
     assert second["measurement_start_time"] == "2024-02-17 18:00:00"
     assert analyze_document(second).method == "dns.nxdomain"
     assert lines[4]["done"] is True and "error" in lines[4]
+
+
+async def test_ctrl_c_stops_cleanly_and_keeps_every_finished_measurement(
+    net: LoopNet, tmp_path: Path
+) -> None:
+    import signal
+
+    assert net.control is not None
+    fast = [await net.site(f"fast{i}.test") for i in range(3)]
+    slow = [await net.site(f"slow{i}.test", behaviour="trickle", victim=None) for i in range(2)]
+    out = tmp_path / "m.jsonl"
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "blockwatch", "probe",
+        *(a for u in fast + slow for a in ("--url", u)),
+        "--control", net.control.url, "--resolver", net.isp_dns.address, "--no-system-dns",
+        "--concurrency", "5", "--out", str(out), "--no-store", "--no-progress",
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+    )  # fmt: skip
+    for _ in range(100):  # wait until the fast ones are written
+        await asyncio.sleep(0.1)
+        if out.exists() and len(out.read_bytes().splitlines()) >= 3:
+            break
+    proc.send_signal(signal.SIGINT)
+    text = (await asyncio.wait_for(proc.communicate(), 20))[0].decode()
+    assert proc.returncode == 130, text
+    assert "interrupted" in text
+    docs = [orjson.loads(line) for line in out.read_bytes().splitlines()]
+    assert sorted(d["input"] for d in docs) == sorted(fast)
+    assert all(analyze_document(d).outcome == "ok" for d in docs)

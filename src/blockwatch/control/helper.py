@@ -21,7 +21,7 @@ from blockwatch.probe.config import Timeouts, parse_host_port
 from blockwatch.probe.flows import fetch, parse_target
 from blockwatch.probe.geoip import AsnDatabase
 from blockwatch.probe.tcp import tcp_connect
-from blockwatch.probe.tls import tls_handshake
+from blockwatch.probe.tls import cleartext_streams, tls_handshake
 
 FLAG_RESOLVED_BY_PROBE = 1
 FLAG_RESOLVED_BY_TH = 2
@@ -87,28 +87,26 @@ class Helper:
         endpoints = list(dict.fromkeys([*probe_endpoints, *((a, target.port) for a in addrs)]))
         endpoints = endpoints[: self.config.max_endpoints]
 
-        async def probe_endpoint(ip: str, port: int) -> tuple[str, dict, dict | None]:
+        async def probe_endpoint(ip: str, port: int) -> tuple[str, dict, dict | None, Any]:
             key = endpoint(ip, port)
             if not self.allowed(ip):
                 refused = {"status": False, "failure": failures.PRIVATE_TARGET}
-                return key, refused, None
+                return key, refused, None, None
             tcp, sock = await tcp_connect(ip, port, timeout=t.connect, clock=clock)
             tcp_entry = {"status": sock is not None, "failure": tcp.failure}
-            if sock is None or target.scheme != "https":
-                if sock is not None:
-                    sock.close()
-                return key, tcp_entry, None
+            if sock is None:
+                return key, tcp_entry, None, None
+            if target.scheme != "https":
+                return key, tcp_entry, None, await cleartext_streams(sock)
             tls, streams = await tls_handshake(
                 sock, target.host, timeout=t.tls, clock=clock, ca_file=self.config.ca_file
             )
-            if streams is not None:
-                streams[1].transport.abort()
             tls_entry = {
                 "server_name": target.host,
                 "status": tls.failure is None,
                 "failure": tls.failure,
             }
-            return key, tcp_entry, tls_entry
+            return key, tcp_entry, tls_entry, streams
 
         cache = {target.host: addrs}
 
@@ -117,21 +115,37 @@ class Helper:
                 cache[host] = (await self.resolve(host, clock))[0]
             return cache[host]
 
-        results, hops = await asyncio.gather(
-            asyncio.gather(*(probe_endpoint(ip, port) for ip, port in endpoints)),
-            fetch(
-                url,
-                resolve=resolve_hop,
-                allow=self.allowed,
-                timeouts=t,
-                clock=clock,
-                body_cap=self.config.body_cap,
-                max_redirects=self.config.max_redirects,
-                user_agent=headers.pop("User-Agent", DEFAULT_UA),
-                ca_file=self.config.ca_file,
-                extra_headers=headers,
-                ids=itertools.count(1),
-            ),
+        results = await asyncio.gather(*(probe_endpoint(ip, port) for ip, port in endpoints))
+        # The first hop goes over the first of the helper's *own* endpoints that worked:
+        # one handshake fewer, and never over an address only the probe's resolver gave.
+        own = {endpoint(a, target.port) for a in addrs}
+        first = next(((r[3], r[0]) for r in results if r[3] is not None and r[0] in own), None)
+        for r in results:
+            if r[3] is not None and (first is None or r[3] is not first[0]):
+                r[3][1].transport.abort()
+        first_failure = None
+        if first is None:
+            mine = [r for r in results if r[0] in own]
+            first_failure = (
+                next((r[2]["failure"] for r in mine if r[2] and r[2]["failure"]), None)
+                or next((r[1]["failure"] for r in mine if r[1]["failure"]), None)
+                or dns_failure
+                or failures.DNS_NO_ANSWER
+            )
+        hops = await fetch(
+            url,
+            resolve=resolve_hop,
+            allow=self.allowed,
+            timeouts=t,
+            clock=clock,
+            body_cap=self.config.body_cap,
+            max_redirects=self.config.max_redirects,
+            user_agent=headers.pop("User-Agent", DEFAULT_UA),
+            ca_file=self.config.ca_file,
+            first=first,
+            first_failure=first_failure,
+            extra_headers=headers,
+            ids=itertools.count(1),
         )
         final = hops[-1]
         http_request = {
@@ -143,7 +157,7 @@ class Helper:
             "status_code": final.status_code if final.failure is None else -1,
         }
         probe_ips = {ip for ip, _ in probe_endpoints}
-        tls_ok = {split_endpoint(k)[0] for k, _, tls in results if tls and tls["status"]}
+        tls_ok = {split_endpoint(r[0])[0] for r in results if r[2] and r[2]["status"]}
         ip_info = {}
         for ip in dict.fromkeys([*probe_ips, *addrs]):
             flags = (FLAG_RESOLVED_BY_PROBE if ip in probe_ips else 0) | (
@@ -156,8 +170,8 @@ class Helper:
             ip_info[ip] = {"asn": asn, "flags": flags}
         return {
             "dns": {"failure": dns_failure, "addrs": addrs},
-            "tcp_connect": {k: tcp for k, tcp, _ in results},
-            "tls_handshake": {k: tls for k, _, tls in results if tls is not None},
+            "tcp_connect": {r[0]: r[1] for r in results},
+            "tls_handshake": {r[0]: r[2] for r in results if r[2] is not None},
             "http_request": http_request,
             "ip_info": ip_info,
         }

@@ -1,0 +1,139 @@
+"""Probe throughput: 1,000 URLs against local origins at concurrency 1, 16 and 64.
+
+Origins (half HTTP, half HTTPS with a test CA) and the resolvers run in one child process,
+the control helper in another (it is a remote service in real use); the probe runs here.
+Prints URLs/s and the probe's peak RSS.
+Run: .venv/bin/python bench/probe_throughput.py [--urls 1000] [--levels 1,16,64]
+Targets: >= 50 URLs/s at concurrency 64 on 2 cores; peak RSS <= 300 MB.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import orjson
+import psutil
+
+SITES = 100
+
+
+async def serve(folder: Path) -> None:
+    from blockwatch.probe.testing.loopnet import LoopNet
+
+    net = await LoopNet.start(folder, control=False)
+    urls = [await net.site(f"s{i}.bench", tls=i % 2 == 1) for i in range(SITES)]
+    info = {
+        "urls": urls,
+        "resolver": net.isp_dns.address,
+        "ca_file": net.ca.ca_file,
+    }
+    sys.stdout.write(orjson.dumps(info).decode() + "\n")
+    sys.stdout.flush()
+    await asyncio.get_running_loop().run_in_executor(None, sys.stdin.read)  # until parent ends
+    await net.close()
+
+
+async def serve_control(resolver: str, ca_file: str) -> None:
+    from blockwatch.control.helper import HelperConfig
+    from blockwatch.control.server import ControlServer
+    from blockwatch.probe.config import Timeouts
+
+    timeouts = Timeouts(dns=2, connect=2, tls=2, http=5, total=15)
+    config = HelperConfig(allow_private=True, resolver=resolver, ca_file=ca_file, timeouts=timeouts)
+    server = ControlServer(config, "127.0.0.1", 0)
+    await server.start()
+    sys.stdout.write(server.url + "\n")
+    sys.stdout.flush()
+    await asyncio.get_running_loop().run_in_executor(None, sys.stdin.read)
+    await server.close()
+
+
+async def measure(urls: list[str], info: dict, concurrency: int) -> tuple[float, dict[str, int]]:
+    from blockwatch.analysis.verdict import analyze_document
+    from blockwatch.probe.runner import ProbeConfig, Timeouts, measure_urls
+
+    config = ProbeConfig(
+        control_url=info["control"],
+        resolver=info["resolver"],
+        system_resolver=False,
+        ca_file=info["ca_file"],
+        concurrency=concurrency,
+        timeouts=Timeouts(dns=2, connect=2, tls=2, http=5, control=10, total=20),
+    )
+    outcomes: dict[str, int] = {}
+    started = time.monotonic()
+    async for doc in measure_urls(urls, config):
+        v = analyze_document(doc)
+        outcomes[v.outcome] = outcomes.get(v.outcome, 0) + 1
+    return time.monotonic() - started, outcomes
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--urls", type=int, default=1000)
+    parser.add_argument("--levels", default="1,16,64")
+    parser.add_argument("--serve", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--serve-control", nargs=2, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.serve:
+        asyncio.run(serve(args.serve))
+        return
+    if args.serve_control:
+        asyncio.run(serve_control(*args.serve_control))
+        return
+    folder = Path(tempfile.mkdtemp(prefix="bw-bench-"))
+    child = subprocess.Popen(
+        [sys.executable, __file__, "--serve", str(folder)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    helper = None
+    try:
+        assert child.stdout is not None
+        info = orjson.loads(child.stdout.readline())
+        helper = subprocess.Popen(
+            [sys.executable, __file__, "--serve-control", info["resolver"], info["ca_file"]],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        assert helper.stdout is not None
+        info["control"] = helper.stdout.readline().strip()
+        base = info["urls"]
+        urls = [f"{base[i % len(base)]}page{i}" for i in range(args.urls)]
+        procs = [psutil.Process(), child, helper]
+        print(f"probe throughput: {len(urls)} URLs over {len(base)} local sites (half HTTPS)")
+        print(f"{'concurrency':>11} {'seconds':>8} {'URLs/s':>8} {'peak RSS MB':>12}  outcomes")
+        for level in [int(x) for x in args.levels.split(",")]:
+            cpu0 = [sum(psutil.Process(p.pid).cpu_times()[:2]) for p in procs]
+            seconds, outcomes = asyncio.run(measure(urls, info, level))
+            cpu = [
+                sum(psutil.Process(p.pid).cpu_times()[:2]) - c
+                for p, c in zip(procs, cpu0, strict=True)
+            ]
+            peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+            rate = len(urls) / seconds
+            print(f"{level:>11} {seconds:>8.1f} {rate:>8.1f} {peak:>12.1f}  {outcomes}")
+            print(
+                f"{'':>11} CPU s: probe {cpu[0]:.1f}, origins+DNS {cpu[1]:.1f}, helper {cpu[2]:.1f}"
+            )
+        rss = [psutil.Process(p.pid).memory_info().rss / 2**20 for p in (child, helper)]
+        print(f"(origins+DNS process RSS {rss[0]:.0f} MB, control helper RSS {rss[1]:.0f} MB)")
+    finally:
+        for proc in (child, helper):
+            if proc is not None and proc.stdin:
+                proc.stdin.close()
+            if proc is not None:
+                proc.wait(timeout=10)
+
+
+if __name__ == "__main__":
+    main()
