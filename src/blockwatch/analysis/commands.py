@@ -1,9 +1,155 @@
-"""CLI commands of this stage (registered by blockwatch.cli)."""
+"""CLI commands of the analysis stage: `blockwatch events` (registered by blockwatch.cli)."""
 
 from __future__ import annotations
 
+import re
+import sys
+from collections.abc import Iterable, Sequence
+from datetime import datetime, timedelta
+from pathlib import Path
+
 import typer
+from rich.table import Table
+
+from blockwatch.analysis.records import Event
+from blockwatch.clierrors import cli_errors
+
+DB_HELP = "Store file (default: BLOCKWATCH_DB or the user data directory)."
+KINDS = ("censorship", "outage")
+_DURATION = re.compile(r"^(\d+)\s*([mhd])$")
+
+
+def parse_bucket(value: str | None) -> timedelta | None:
+    """'6h', '1d', '30m' -> timedelta; None -> None (chosen from the data)."""
+    if value is None:
+        return None
+    match = _DURATION.match(value.strip().lower())
+    if not match or int(match.group(1)) == 0:
+        raise typer.BadParameter("use a duration like 30m, 6h or 1d", param_hint="--bucket")
+    unit = {"m": "minutes", "h": "hours", "d": "days"}[match.group(2)]
+    return timedelta(**{unit: int(match.group(1))})
+
+
+def select_events(
+    events: Iterable[Event],
+    *,
+    asn: str | None = None,
+    domain: str | None = None,
+    since: datetime | None = None,
+    kind: str | None = None,
+) -> list[Event]:
+    """The events matching the filters (None: any); ``since`` keeps events still running then."""
+    from blockwatch.store.queries import normalize_asn
+
+    want_asn = normalize_asn(asn)
+    return [
+        e
+        for e in events
+        if (want_asn is None or e.probe_asn == want_asn)
+        and (domain is None or e.domain == domain.lower())
+        and (since is None or e.end is None or e.end >= since)
+        and (kind is None or e.kind == kind)
+    ]
+
+
+def _when(t: datetime | None) -> str:
+    return "ongoing" if t is None else t.strftime("%Y-%m-%d %H:%M")
+
+
+def _ordered(events: Sequence[Event]) -> list[tuple[Event, bool]]:
+    """Country events each followed by their network events; the rest in start order."""
+    by_parent: dict[str, list[Event]] = {}
+    ids = {e.event_id for e in events}
+    for e in events:
+        if e.parent_event_id and e.parent_event_id in ids:
+            by_parent.setdefault(e.parent_event_id, []).append(e)
+    out: list[tuple[Event, bool]] = []
+    for e in sorted(events, key=lambda e: (e.start, e.kind, e.domain or "", e.probe_asn or "")):
+        if e.parent_event_id and e.parent_event_id in ids:
+            continue
+        out.append((e, False))
+        out.extend((child, True) for child in by_parent.get(e.event_id, []))
+    return out
+
+
+def render_events_table(events: Sequence[Event], title: str | None = None) -> Table:
+    """Events as a rich table: each country event with its networks indented beneath."""
+    table = Table(title=title or f"Events ({len(events)})")
+    for col in ("kind", "cc", "network", "domain", "start", "end", "methods", "avail.", "conf.",
+                "meas."):  # fmt: skip
+        table.add_column(col, justify="right" if col in ("avail.", "conf.", "meas.") else "left")
+    for e, child in _ordered(events):
+        if child:
+            network = f"└ {e.probe_asn}"
+        elif e.probe_asn is None:
+            network = f"{len(e.networks)} networks" if e.networks else "all"
+        else:
+            network = e.probe_asn
+        table.add_row(
+            e.kind,
+            e.probe_cc,
+            network,
+            e.domain or "(whole network)",
+            _when(e.start),
+            _when(e.end),
+            ", ".join(e.methods),
+            f"{e.availability:.2f}",
+            f"{e.confidence:.2f}",
+            str(len(e.measurements)),
+            style="dim" if child else ("yellow" if e.kind == "outage" else None),
+        )
+    return table
+
+
+def events(
+    db: Path | None = typer.Option(None, "--db", help=DB_HELP),
+    country: str | None = typer.Option(None, "--country", help="Probe country code, e.g. PK."),
+    asn: str | None = typer.Option(None, "--asn", help="Only this network, e.g. AS17557."),
+    domain: str | None = typer.Option(None, "--domain", help="Only this target host name."),
+    since: str | None = typer.Option(None, "--since", help="Events running at or after (UTC)."),
+    kind: str | None = typer.Option(None, "--kind", help="censorship | outage"),
+    fmt: str = typer.Option("table", "--format", help="table | jsonl"),
+    bucket: str | None = typer.Option(
+        None, "--bucket", help="Time bucket, e.g. 6h or 1d (default: from the data's density)."
+    ),
+    stored: bool = typer.Option(
+        False, "--stored", help="List the events already in the store; do not recompute."
+    ),
+) -> None:
+    """Detect events from the stored verdicts (censorship vs outage), store and list them."""
+    from blockwatch.store.commands import _time
+    from blockwatch.store.queries import EventFilter, VerdictFilter
+    from blockwatch.store.store import Store
+
+    if fmt not in ("table", "jsonl"):
+        raise typer.BadParameter("must be table or jsonl", param_hint="--format")
+    if kind is not None and kind not in KINDS:
+        raise typer.BadParameter("must be censorship or outage", param_hint="--kind")
+    since_at = _time(since, "--since")
+    step = parse_bucket(bucket)
+    with cli_errors():
+        if stored:
+            with Store(db, read_only=True) as store:
+                found = store.events(EventFilter(country=country))
+        else:
+            from blockwatch.analysis.events import detect_events
+
+            # Detection needs every network and target of a country (outage rules compare
+            # targets), so only --country narrows what is recomputed; the rest filters output.
+            with Store(db) as store:
+                found = detect_events(store.verdicts(VerdictFilter(country=country)), bucket=step)
+                store.replace_events(found, EventFilter(country=country))
+        shown = select_events(found, asn=asn, domain=domain, since=since_at, kind=kind)
+    if fmt == "jsonl":
+        from blockwatch.store.export import write_events
+
+        write_events(shown, "jsonl", sys.stdout)
+        return
+    from rich.console import Console
+
+    Console().print(render_events_table(shown))
 
 
 def register(app: typer.Typer) -> None:
     """Add this stage's commands to the main app."""
+    app.command("events")(events)
