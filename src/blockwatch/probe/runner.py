@@ -60,6 +60,20 @@ async def measure_url(
         keys = _failed_keys("generic_timeout_error")
     except ValueError as exc:  # not an http(s) URL: recorded, never raised mid-run
         keys = _failed_keys(f"unknown_failure: {exc}")
+    runtime = time.monotonic() - started
+    return envelope(url, config, keys, start=start, report_id=report_id, runtime=runtime)
+
+
+def envelope(
+    url: str,
+    config: ProbeConfig,
+    keys: dict[str, Any],
+    *,
+    start: datetime,
+    report_id: str | None,
+    runtime: float,
+) -> dict[str, Any]:
+    """OONI's df-000 base around web_connectivity test keys."""
     return {
         "annotations": {"engine_name": SOFTWARE_NAME, "platform": "linux"},
         "data_format_version": "0.2.0",
@@ -80,7 +94,7 @@ async def measure_url(
         else {},
         "test_name": TEST_NAME,
         "test_version": TEST_VERSION,
-        "test_runtime": round(time.monotonic() - started, 6),
+        "test_runtime": round(runtime, 6),
         "test_keys": keys,
     }
 
@@ -128,7 +142,9 @@ async def measure_urls(
                     url, config, start_time=start_time, report_id=report_id, asn_db=asn_db
                 )
             except Exception as exc:  # a probe bug must not hang the run: record it
-                doc = {"input": url, "test_keys": _failed_keys(f"unknown_failure: {exc!r}")}
+                keys = _failed_keys(f"unknown_failure: {exc!r}")
+                start = start_time or datetime.now(UTC)
+                doc = envelope(url, config, keys, start=start, report_id=report_id, runtime=0.0)
         await queue.put(doc)
 
     tasks: set[asyncio.Task[None]] = set()

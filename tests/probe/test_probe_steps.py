@@ -1,0 +1,58 @@
+"""Single steps and run-wide bounds: getaddrinfo, IP-literal URLs, the total deadline."""
+
+from __future__ import annotations
+
+import time
+
+from blockwatch.analysis.verdict import analyze_document
+from blockwatch.probe.clock import Clock
+from blockwatch.probe.config import ProbeConfig, Timeouts
+from blockwatch.probe.dns import system_lookup
+from blockwatch.probe.runner import measure_url, measure_urls
+from blockwatch.probe.testing.loopnet import LoopNet
+
+
+async def test_system_resolver_answers_from_the_hosts_file() -> None:
+    q = await system_lookup("localhost", timeout=2, clock=Clock())
+    assert q.engine == "system" and q.failure is None and "127.0.0.1" in q.addresses
+
+
+async def test_ip_literal_url_skips_dns_and_is_measured(net: LoopNet) -> None:
+    url = await net.site("literal.test")
+    ip = net.honest_dns.zone["literal.test"][0]
+    literal = url.replace("literal.test", ip)
+    doc = await measure_url(literal, net.probe_config())
+    tk = doc["test_keys"]
+    assert tk["queries"] == [] and tk["tcp_connect"][0]["ip"] == ip
+    assert tk["requests"][0]["response"]["code"] == 404  # no such Host on that origin
+    assert tk["status_code_match"] is True
+    assert analyze_document(doc).outcome == "ok"
+
+
+async def test_total_deadline_bounds_one_url(net: LoopNet) -> None:
+    url = await net.site("forever.test", behaviour="trickle", victim=None)
+    config = net.probe_config(timeouts=Timeouts(dns=1, connect=1, tls=1, http=30, total=1.5))
+    started = time.monotonic()
+    doc = await measure_url(url, config)
+    assert time.monotonic() - started < 2.5
+    assert doc["test_keys"]["http_experiment_failure"] == "generic_timeout_error"
+    assert analyze_document(doc).outcome == "inconclusive"
+
+
+async def test_many_urls_are_each_measured_exactly_once(
+    net: LoopNet,
+) -> None:
+    urls = [await net.site(f"m{i}.test") for i in range(12)]
+    seen = [doc["input"] async for doc in measure_urls(urls, net.probe_config(concurrency=3))]
+    assert sorted(seen) == sorted(urls)
+
+
+def test_probe_config_rejects_unknown_keys_and_builds_timeouts() -> None:
+    import pytest
+
+    from blockwatch.errors import ProbeError
+
+    config = ProbeConfig.from_dict({"resolver": "10.66.2.53:5353", "timeouts": {"dns": 2}})
+    assert config.resolver_address == ("10.66.2.53", 5353) and config.timeouts.dns == 2.0
+    with pytest.raises(ProbeError):
+        ProbeConfig.from_dict({"resolvr": "1.1.1.1"})
