@@ -31,6 +31,9 @@ BUCKETS: dict[str, tuple[str, timedelta]] = {
     "7d": ("INTERVAL 7 DAY", timedelta(days=7)),
 }
 MAX_BUCKETS = 150
+# Up to this many ids, look rows up one by one in the primary-key index (measured: faster
+# than a scan below a few hundred ids on a million rows).
+INDEX_LOOKUP_MAX = 300
 
 
 class FilterError(BlockwatchError):
@@ -318,18 +321,59 @@ class Queries:
         )
         return [_event_row(r) for r in rows]
 
-    def event_measurements(
-        self, event_id: str, *, limit: int | None = PAGE_SIZE, offset: int = 0
+    def event_window(self, ev: dict[str, Any]) -> tuple[datetime, datetime]:
+        """A time range expected to hold an event's measurements (a hint: see by_ids)."""
+        end = ev["end"] or self.data_range()[1] or ev["start"]
+        return ev["start"] - timedelta(days=1), end + timedelta(days=1)
+
+    def _by_ids(
+        self, columns: str, table: str, ids: list[str],
+        window: tuple[datetime, datetime] | None, order: str = "",
     ) -> list[dict[str, Any]]:
-        """The supporting measurements' verdicts, oldest first."""
-        sql = f"""SELECT {VERDICT_COLUMNS} FROM verdicts WHERE measurement_id IN
-                   (SELECT unnest(measurements) FROM events WHERE event_id = ?)
-                  ORDER BY measured_at, measurement_id"""
-        params: list[Any] = [event_id]
-        if limit is not None:
-            sql += " LIMIT ? OFFSET ?"
-            params += [limit, offset]
-        return self.rows(sql, params)
+        """Rows of ``table`` for these ids.
+
+        A few ids go as an IN list of parameters, which DuckDB answers from the primary-key
+        index. Many ids go as a semi-join, which scans the table: a time window that should
+        hold them prunes that scan (DuckDB skips row groups by min/max), and when the window
+        misses some ids we scan everything instead.
+        """
+        ids = sorted(set(ids))
+        if not ids:
+            return []
+        if len(ids) <= INDEX_LOOKUP_MAX:
+            marks = ", ".join("?" * len(ids))
+            return self.rows(
+                f"SELECT {columns} FROM {table} WHERE measurement_id IN ({marks}){order}", ids
+            )
+        sql = f"SELECT {columns} FROM {table} WHERE {{}} measurement_id IN" \
+              f" (SELECT unnest(?::VARCHAR[])){order}"
+        if window is not None:
+            rows = self.rows(sql.format("measured_at BETWEEN ? AND ? AND"), [*window, ids])
+            if len(rows) == len(ids):
+                return rows
+        return self.rows(sql.format(""), [ids])
+
+    def verdicts_by_ids(
+        self, ids: list[str], window: tuple[datetime, datetime] | None = None
+    ) -> list[dict[str, Any]]:
+        """Verdicts of these ids, oldest first."""
+        return self._by_ids(VERDICT_COLUMNS, "verdicts", ids, window,
+                            " ORDER BY measured_at, measurement_id")
+
+    def event_measurements(
+        self, ev: dict[str, Any], *, limit: int = PAGE_SIZE, offset: int = 0
+    ) -> list[dict[str, Any]]:
+        """One page of the supporting measurements' verdicts, oldest first."""
+        ids = self.rows("SELECT measurements FROM events WHERE event_id = ?", [ev["event_id"]])
+        all_ids = list(ids[0]["measurements"] or []) if ids else []
+        # Order all ids cheaply (two columns), then fetch whole rows for one page only.
+        keys = self._by_ids("measurement_id, measured_at", "verdicts", all_ids,
+                            self.event_window(ev), " ORDER BY measured_at, measurement_id")
+        page = keys[offset:offset + limit]
+        if not page:
+            return []
+        window = (page[0]["measured_at"], page[-1]["measured_at"])
+        return self.verdicts_by_ids([r["measurement_id"] for r in page], window)
 
     # -- a measurement -------------------------------------------------------------------
 
@@ -354,15 +398,14 @@ class Queries:
         except (zlib.error, orjson.JSONDecodeError) as exc:
             raise StoreError(f"measurement {measurement_id}: raw JSON unreadable") from exc
 
-    def raw_measurements(self, ids: list[str]) -> dict[str, bytes]:
-        """Decompressed raw JSON bytes by id (the report hashes them)."""
+    def raw_measurements(
+        self, ids: list[str], window: tuple[datetime, datetime] | None = None
+    ) -> dict[str, bytes]:
+        """Decompressed raw JSON bytes by id, for the ids that have them (the report hashes
+        them). ``window`` prunes the scan as in :meth:`_by_ids`."""
         if not ids:
             return {}
-        rows = self.rows(
-            "SELECT measurement_id, raw FROM measurements WHERE measurement_id IN"
-            " (SELECT unnest(?::VARCHAR[]))",
-            [ids],
-        )
+        rows = self._by_ids("measurement_id, raw", "measurements", ids, window)
         return {r["measurement_id"]: zlib.decompress(r["raw"]) for r in rows if r["raw"]}
 
     def events_of_measurement(self, measurement_id: str) -> list[dict[str, Any]]:

@@ -28,7 +28,7 @@ from typing import Any
 import orjson
 
 from blockwatch.errors import BlockwatchError
-from blockwatch.web.queries import VERDICT_COLUMNS, Filters, Queries
+from blockwatch.web.queries import Filters, Queries
 from blockwatch.web.views import NotFound
 
 STATIC_CSS = Path(__file__).parent / "static" / "style.css"
@@ -54,41 +54,47 @@ def _canon_verdict(row: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def canonical_lines(q: Queries, ids: list[str]) -> Iterator[bytes]:
-    """The canonical JSONL the checksum is computed over (see the module docstring)."""
+Window = tuple[datetime, datetime] | None
+
+
+def collect(
+    q: Queries, ids: list[str], window: Window = None
+) -> tuple[list[str], dict[str, dict[str, Any]], dict[str, bytes]]:
+    """(sorted unique ids, verdict rows by id, raw JSON bytes by id) a report rests on."""
     ids = sorted(set(ids))
-    for start in range(0, len(ids), 5000):
-        chunk = ids[start:start + 5000]
-        verdicts = {
-            r["measurement_id"]: r
-            for r in q.rows(
-                f"SELECT {VERDICT_COLUMNS} FROM verdicts WHERE measurement_id IN"
-                " (SELECT unnest(?::VARCHAR[]))",
-                [chunk],
-            )
-        }
-        raws = q.raw_measurements(chunk)
-        for mid in chunk:
-            v = verdicts.get(mid)
-            raw = orjson.loads(raws[mid]) if mid in raws else None
-            line = {"measurement_id": mid, "raw": raw,
-                    "verdict": _canon_verdict(v) if v else None}
-            yield orjson.dumps(
-                line, option=orjson.OPT_SORT_KEYS | orjson.OPT_NAIVE_UTC | orjson.OPT_UTC_Z
-            ) + b"\n"
+    verdicts = {r["measurement_id"]: r for r in q.verdicts_by_ids(ids, window)}
+    times = [v["measured_at"] for v in verdicts.values()]
+    # The verdict times bound the measurements' times exactly: prune the raw scan with them.
+    raw_window = (min(times), max(times)) if times else None
+    raws = q.raw_measurements(ids, raw_window)
+    return ids, verdicts, raws
 
 
-def data_sha256(q: Queries, ids: list[str]) -> str:
+def canonical_lines(
+    ids: list[str], verdicts: dict[str, dict[str, Any]], raws: dict[str, bytes]
+) -> Iterator[bytes]:
+    """The canonical JSONL the checksum is computed over (see the module docstring)."""
+    for mid in sorted(set(ids)):
+        v = verdicts.get(mid)
+        line = {"measurement_id": mid,
+                "raw": orjson.loads(raws[mid]) if mid in raws else None,
+                "verdict": _canon_verdict(v) if v else None}
+        yield orjson.dumps(
+            line, option=orjson.OPT_SORT_KEYS | orjson.OPT_NAIVE_UTC | orjson.OPT_UTC_Z
+        ) + b"\n"
+
+
+def data_sha256(q: Queries, ids: list[str], window: Window = None) -> str:
     h = hashlib.sha256()
-    for line in canonical_lines(q, ids):
+    for line in canonical_lines(*collect(q, ids, window)):
         h.update(line)
     return h.hexdigest()
 
 
 def _scope(
     q: Queries, event_id: str | None, country: str | None, domain: str | None, f: Filters
-) -> tuple[dict[str, Any], list[dict[str, Any]], list[str]]:
-    """(scope description, events shown, supporting measurement ids)."""
+) -> tuple[dict[str, Any], list[dict[str, Any]], list[str], Window]:
+    """(scope description, events shown, supporting measurement ids, a window holding them)."""
     if event_id is not None:
         ev = q.event(event_id)
         if ev is None:
@@ -98,17 +104,18 @@ def _scope(
         events = [ev, *q.child_events(event_id)]
         scope = {"event_id": event_id, "probe_cc": ev["probe_cc"], "domain": ev["domain"],
                  "probe_asn": ev["probe_asn"]}
-        return scope, events, ids
+        return scope, events, ids, q.event_window(ev)
     if not country or not domain:
         raise ReportError("a report needs --event ID, or --country CC with --domain D")
     where, params = q.verdicts_where(f, cc=country, domain=domain)
-    ids = [r["measurement_id"] for r in
-           q.rows(f"SELECT measurement_id FROM verdicts WHERE {where}", params)]
+    keys = q.rows(f"SELECT measurement_id, measured_at FROM verdicts WHERE {where}", params)
+    ids = [r["measurement_id"] for r in keys]
     if not ids:
         raise NotFound("measurements of", f"{country}/{domain} in this range")
     events = [e for e in q.events(f, cc=country, domain=domain)]
     scope = {"probe_cc": country, "domain": domain, "from": f.start, "to": f.end}
-    return scope, events, ids
+    times = [r["measured_at"] for r in keys]
+    return scope, events, ids, (min(times), max(times))
 
 
 def build(
@@ -125,24 +132,25 @@ def build(
     from blockwatch.web.pages import charts, legend
 
     f = f or Filters()
-    scope, events, ids = _scope(q, event_id, country, domain, f)
-    digest = data_sha256(q, ids)
-    where, params = q.verdicts_where(Filters(), ids=ids)
-    verdicts = q.rows(
-        f"SELECT {VERDICT_COLUMNS} FROM verdicts WHERE {where} ORDER BY measured_at,"
-        " measurement_id", params)
+    scope, events, ids, window = _scope(q, event_id, country, domain, f)
+    ids, by_id, raws = collect(q, ids, window)
+    h = hashlib.sha256()
+    for line in canonical_lines(ids, by_id, raws):
+        h.update(line)
+    digest = h.hexdigest()
+    verdicts = sorted(by_id.values(), key=lambda v: (v["measured_at"], v["measurement_id"]))
     if event_id is not None:
-        tl = views.event(q, event_id)["timeline"]
+        tl = views.event_timeline(q, events[0], events[1:])
     else:
         tl = views.domain(q, country or "", domain or "", f, None)["timeline"]
     first = min((v["measured_at"] for v in verdicts), default=None)
     last = max((v["measured_at"] for v in verdicts), default=None)
-    sample_raw = next(iter(q.raw_measurements(ids[:1]).values()), None)
+    sample_raw = next(iter(raws.values()), None)
     software = None
     if sample_raw:
         doc = orjson.loads(sample_raw)
         software = f"{doc.get('software_name', '?')} {doc.get('software_version', '')}".strip()
-    meta = {"scope": scope, "sha256": digest, "measurement_ids": sorted(set(ids)),
+    meta = {"scope": scope, "sha256": digest, "measurement_ids": ids,
             "algorithm": "sha256 over canonical JSONL (see methodology)"}
     # JSON inside <script type="application/json"> is data, never run; "<" is escaped
     # so no measured text can close the element.
@@ -170,7 +178,7 @@ def build(
         generated=datetime.now(UTC).replace(microsecond=0),
         slug=slug,
     )
-    return Report(slug, page, digest, sorted(set(ids)))
+    return Report(slug, page, digest, ids)
 
 
 def chromium_path() -> str | None:
@@ -245,7 +253,7 @@ def write_data(db_path: str | Path, report_path: str | Path, out: str | Path) ->
     h = hashlib.sha256()
     try:
         with Path(out).open("wb") as fh:
-            for line in canonical_lines(q, ids):
+            for line in canonical_lines(*collect(q, ids)):
                 fh.write(line)
                 h.update(line)
     finally:

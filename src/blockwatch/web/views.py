@@ -135,13 +135,10 @@ def network(q: Queries, asn: str, f: Filters, bucket: str | None) -> dict[str, A
     }
 
 
-def event(q: Queries, event_id: str, page: int = 1) -> dict[str, Any]:
-    ev = q.event(event_id)
-    if ev is None:
-        raise NotFound("event", event_id)
-    page = max(1, page)
-    children = q.child_events(event_id)
-    # The chart: the event's series with a margin either side, so before/after is visible.
+def event_timeline(
+    q: Queries, ev: dict[str, Any], children: list[dict[str, Any]]
+) -> dict[str, Any]:
+    """The event's series with a margin either side, so before and after are visible."""
     end = ev["end"] or q.data_range()[1] or ev["start"]
     margin = max((end - ev["start"]) * 0.25, timedelta(days=1))
     window = Filters(ev["start"] - margin, end + margin)
@@ -151,8 +148,15 @@ def event(q: Queries, event_id: str, page: int = 1) -> dict[str, Any]:
             where, params = where + " AND probe_asn = ?", [*params, ev["probe_asn"]]
     else:
         where, params = "probe_cc = ? AND probe_asn = ?", [ev["probe_cc"], ev["probe_asn"]]
-    shown = [ev, *children]
-    tl = _timeline(q, where, params, window, None, shown, ev["domain"])
+    return _timeline(q, where, params, window, None, [ev, *children], ev["domain"])
+
+
+def event(q: Queries, event_id: str, page: int = 1) -> dict[str, Any]:
+    ev = q.event(event_id)
+    if ev is None:
+        raise NotFound("event", event_id)
+    page = max(1, page)
+    children = q.child_events(event_id)
     networks = [{**n, "start": _naive(n.get("start")), "end": _naive(n.get("end"))}
                 for n in ev["networks"]] or [
         {"probe_asn": c["probe_asn"], "start": c["start"], "end": c["end"],
@@ -165,11 +169,11 @@ def event(q: Queries, event_id: str, page: int = 1) -> dict[str, Any]:
         "event": ev,
         "networks": networks,
         "children": children,
-        "timeline": tl,
+        "timeline": event_timeline(q, ev, children),
         "page": page,
         "page_size": PAGE_SIZE,
         "pages": max(1, -(-ev["n_measurements"] // PAGE_SIZE)),
-        "measurements": q.event_measurements(event_id, offset=(page - 1) * PAGE_SIZE),
+        "measurements": q.event_measurements(ev, offset=(page - 1) * PAGE_SIZE),
     }
 
 
