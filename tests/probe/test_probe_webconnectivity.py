@@ -170,3 +170,32 @@ async def test_redirects_are_followed_and_listed_newest_first(net: LoopNet) -> N
     assert reqs[1]["response"]["code"] == 302 and reqs[0]["response"]["code"] == 200
     assert doc["test_keys"]["accessible"] is True
     assert verdict(doc) == ("ok", None)
+
+
+async def test_sni_reset_on_one_name_leaves_other_name_on_same_ip_accessible(
+    net: LoopNet,
+) -> None:
+    blocked, fine = await net.shared_site(
+        ["x.test", "news.test"], censored={"x.test"}, tls=True, behaviour="tls_reset"
+    )
+    config = net.probe_config()
+    doc_blocked, doc_fine = await measure_url(blocked, config), await measure_url(fine, config)
+    ips = {d["test_keys"]["tcp_connect"][0]["ip"] for d in (doc_blocked, doc_fine)}
+    assert len(ips) == 1  # the same address, measured independently
+    assert doc_blocked["test_keys"]["tls_handshakes"][0]["server_name"] == "x.test"
+    assert doc_fine["test_keys"]["tls_handshakes"][0]["server_name"] == "news.test"
+    assert verdict(doc_blocked) == ("blocked", "tls.reset")
+    assert verdict(doc_fine) == ("ok", None)
+
+
+async def test_host_blockpage_on_one_name_leaves_other_name_on_same_ip_accessible(
+    net: LoopNet,
+) -> None:
+    blocked, fine = await net.shared_site(
+        ["x.test", "news.test"], censored={"x.test"}, behaviour="blockpage"
+    )
+    config = net.probe_config()
+    doc_blocked, doc_fine = await measure_url(blocked, config), await measure_url(fine, config)
+    assert doc_blocked["test_keys"]["requests"][0]["request"]["headers"]["Host"].startswith("x.")
+    assert verdict(doc_blocked) == ("blocked", "http.blockpage")
+    assert verdict(doc_fine) == ("ok", None)

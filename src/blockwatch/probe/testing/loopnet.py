@@ -91,6 +91,28 @@ class LoopNet:
         self.honest_dns.zone[name] = [ip]
         return f"{'https' if tls else 'http'}://{name}:{origin.port}/"
 
+    async def shared_site(
+        self, names: list[str], *, censored: set[str], tls: bool = False, behaviour: str
+    ) -> list[str]:
+        """One origin (one IP and port) serving every name in ``names``; the behaviour hits
+        only the ``censored`` names (by SNI for TLS behaviours, by Host for HTTP ones)."""
+        ip = self.allocate_ip()
+        origin = Origin(
+            ip,
+            {n: html_page(f"Welcome to the {n} website") for n in names},
+            tls=self.ca.server_context(names) if tls else None,
+            behaviour=behaviour,
+            victim=PROBE_IP,
+            mitm_tls=self.ca.server_context(["other.test"], "mitm") if tls else None,
+            names=censored,
+        )
+        await origin.start()
+        self.origins.append(origin)
+        for n in names:
+            self.isp_dns.zone[n] = [ip]
+            self.honest_dns.zone[n] = [ip]
+        return [f"{'https' if tls else 'http'}://{n}:{origin.port}/" for n in names]
+
     async def blockpage_server(self, port: int = 0) -> Origin:
         origin = await Origin(BLOCKPAGE_IP, {}, port=port, behaviour="blockpage").start()
         self.origins.append(origin)

@@ -58,52 +58,93 @@ class Origin:
     behaviour: str = "normal"
     victim: str | None = None  # None: the behaviour applies to every peer
     mitm_tls: ssl.SSLContext | None = None
-    _server: asyncio.Server | None = None
+    names: set[str] | None = None  # None: every name; else only these (Host or SNI) suffer
+    _listener: socket.socket | None = None
+    _accepting: asyncio.Task[None] | None = None
     _tasks: set[asyncio.Task[None]] = field(default_factory=set)
 
     async def start(self) -> Origin:
         assert self.behaviour in BEHAVIOURS, self.behaviour
-        self._server = await asyncio.start_server(self._serve, self.host, self.port)
-        self.port = self._server.sockets[0].getsockname()[1]
+        # Our own accept loop: TLS origins peek at the ClientHello (SNI) before deciding
+        # whether to censor, which asyncio.start_server's eager reading would not allow.
+        family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
+        self._listener = socket.socket(family, socket.SOCK_STREAM)
+        self._listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self._listener.bind((self.host, self.port))
+        self._listener.listen(512)
+        self._listener.setblocking(False)
+        self.port = self._listener.getsockname()[1]
+        self._accepting = asyncio.create_task(self._accept_loop())
         return self
 
     async def close(self) -> None:
-        if self._server is not None:
-            self._server.close()
+        if self._accepting is not None:
+            self._accepting.cancel()
+            await asyncio.gather(self._accepting, return_exceptions=True)
+        if self._listener is not None:
+            self._listener.close()
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
 
-    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        task = asyncio.current_task()
-        assert task is not None
-        self._tasks.add(task)
+    def _act(self, peer: str, name: str | None) -> str:
+        if self.victim not in (None, peer):
+            return "normal"
+        if self.names is not None and name not in self.names:
+            return "normal"
+        return self.behaviour
+
+    async def _accept_loop(self) -> None:
+        loop = asyncio.get_running_loop()
+        assert self._listener is not None
+        while True:
+            sock, addr = await loop.sock_accept(self._listener)
+            task = asyncio.create_task(self._serve(sock, addr[0]))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    async def _serve(self, sock: socket.socket, peer: str) -> None:
+        loop = asyncio.get_running_loop()
+        writer: asyncio.StreamWriter | None = None
         try:
-            await self._handle(reader, writer)
+            sock.setblocking(False)
+            ctx = None
+            if self.tls is not None:
+                sni = parse_sni(await _peek(sock))
+                act = self._act(peer, sni)
+                if act in ("tls_reset", "tls_stall", "tls_eof"):
+                    if act == "tls_reset":
+                        sock.setsockopt(
+                            socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0)
+                        )
+                    elif act == "tls_stall":
+                        await asyncio.sleep(3600)
+                    return
+                ctx = self.mitm_tls if act == "tls_mitm" and self.mitm_tls else self.tls
+            reader = asyncio.StreamReader(limit=1 << 16)
+            protocol = asyncio.StreamReaderProtocol(reader)
+            transport, _ = await loop.connect_accepted_socket(
+                lambda: protocol, sock, ssl=ctx, ssl_handshake_timeout=5 if ctx else None
+            )
+            writer = asyncio.StreamWriter(transport, protocol, reader, loop)
+            await self._handle(reader, writer, peer)
         except (OSError, asyncio.IncompleteReadError, ssl.SSLError, asyncio.CancelledError):
             pass
         finally:
-            self._tasks.discard(task)
-            writer.transport.abort()
+            if writer is not None:
+                writer.transport.abort()
+            else:
+                sock.close()
 
-    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        peer = writer.get_extra_info("peername")[0]
-        act = self.behaviour if self.victim in (None, peer) else "normal"
-        if self.tls is not None:
-            if act in ("tls_reset", "tls_stall", "tls_eof"):
-                await reader.read(1)  # the ClientHello has arrived
-                if act == "tls_reset":
-                    _reset(writer)
-                elif act == "tls_stall":
-                    await asyncio.sleep(3600)
-                return
-            ctx = self.mitm_tls if act == "tls_mitm" and self.mitm_tls else self.tls
-            await writer.start_tls(ctx)
+    async def _handle(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, peer: str
+    ) -> None:
         head = await reader.readuntil(b"\r\n\r\n")
         host = ""
         for line in head.decode("latin-1").split("\r\n")[1:]:
             if line.lower().startswith("host:"):
                 host = line.split(":", 1)[1].strip().rsplit(":", 1)[0].lower()
+        act = self._act(peer, host)
         if act == "http_reset":
             _reset(writer)
             return
@@ -144,6 +185,41 @@ async def _send_slowly(writer: asyncio.StreamWriter, page: Page) -> None:
         writer.write(page.body[i : i + 4096])
         await writer.drain()
         await asyncio.sleep(0.125)  # 4 KiB per 1/8 s: 32 KiB/s, a throttled link
+
+
+async def _peek(sock: socket.socket, timeout: float = 5.0) -> bytes:
+    """The bytes waiting on ``sock`` (the ClientHello), without consuming them."""
+    loop = asyncio.get_running_loop()
+    ready = loop.create_future()
+    loop.add_reader(sock.fileno(), lambda: ready.done() or ready.set_result(None))
+    try:
+        await asyncio.wait_for(ready, timeout)
+    finally:
+        loop.remove_reader(sock.fileno())
+    return sock.recv(16384, socket.MSG_PEEK)
+
+
+def parse_sni(hello: bytes) -> str | None:
+    """The server_name of a TLS ClientHello record, or None."""
+    try:
+        if hello[0] != 0x16 or hello[5] != 0x01:
+            return None
+        i = 9 + 2 + 32  # record header, handshake header, client_version, random
+        i += 1 + hello[i]  # session id
+        i += 2 + int.from_bytes(hello[i : i + 2], "big")  # cipher suites
+        i += 1 + hello[i]  # compression methods
+        end = i + 2 + int.from_bytes(hello[i : i + 2], "big")
+        i += 2
+        while i + 4 <= end:
+            kind = int.from_bytes(hello[i : i + 2], "big")
+            size = int.from_bytes(hello[i + 2 : i + 4], "big")
+            if kind == 0:  # server_name: list length, name type, name length, name
+                n = int.from_bytes(hello[i + 7 : i + 9], "big")
+                return hello[i + 9 : i + 9 + n].decode("ascii").lower()
+            i += 4 + size
+    except (IndexError, UnicodeDecodeError):
+        return None
+    return None
 
 
 def _reset(writer: asyncio.StreamWriter) -> None:
