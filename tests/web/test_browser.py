@@ -121,6 +121,11 @@ def test_click_through_from_overview_to_a_measurement_with_chart_csv_and_report(
     assert pg.locator("#our-outcome").inner_text() == "blocked"
     assert pg.locator("#ooni-blocking").inner_text() == "tcp_ip"
     _shot(pg, test_output, "5-measurement")
+
+    pg.click("dd >> a[href^='/network/']")
+    pg.wait_for_url("**/network/AS*")
+    assert pg.locator("svg.timeline").count() == 1
+    _shot(pg, test_output, "6-network")
     assert pg.outside == []
 
 
@@ -134,7 +139,7 @@ def test_a_blockpage_script_in_a_measurement_is_shown_as_text_and_never_runs(
     assert pg.evaluate("window.__pwned") is None
     assert pg.locator("#pwn").count() == 0  # the blockpage's <h1> was not made an element
     assert '<img src=x onerror="window.__pwned=2">' in pg.locator("ul.evidence").inner_text()
-    _shot(pg, test_output, "6-hostile-measurement")
+    _shot(pg, test_output, "7-hostile-measurement")
 
 
 def test_the_evidence_report_renders_offline_with_its_charts(
@@ -150,5 +155,5 @@ def test_the_evidence_report_renders_offline_with_its_charts(
     pg.goto(local.as_uri())
     assert pg.locator("svg.timeline").count() == 3
     assert len(pg.locator("#sha256").inner_text()) == 64
-    _shot(pg, test_output, "7-report")
+    _shot(pg, test_output, "8-report")
     assert [u for u in pg.outside if not u.startswith("file://")] == []
