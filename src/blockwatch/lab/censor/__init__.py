@@ -1,1 +1,1 @@
-"""The lab's censor techniques."""
+"""The lab censor: one agent per ISP (resolver, firewall, middlebox, blockpage server)."""

@@ -1,0 +1,66 @@
+"""The censor's nftables rules as text (pure), and loading them (the one I/O function).
+
+The whole table is replaced atomically on every change, so the rules in force are
+exactly a function of the round's state. Traffic from the vantage (interface ``vp``):
+- tcp.timeout: dropped at the forward hook (the probe's connect times out);
+- tcp.reset: answered with a TCP RST (the probe sees the connection refused);
+- tls.* / http.* / throttled: web ports redirected to the userspace middlebox, which
+  decides per name (SNI or Host), so another name on the same address is untouched;
+- a network outage: everything from the vantage (the control path too) is answered
+  with "host unreachable", as a router does when its uplink is gone.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Iterable
+
+from blockwatch.errors import LabError
+
+TABLE = "bwlab"
+VANTAGE_IF = "vp"
+HTTP_REDIRECT_PORT = 8080
+TLS_REDIRECT_PORT = 8443
+
+
+def _set(name: str, addrs: Iterable[str]) -> str:
+    elems = sorted(set(addrs))
+    body = f"elements = {{ {', '.join(elems)} }}" if elems else ""
+    return f"  set {name} {{ type ipv4_addr; {body} }}\n"
+
+
+def ruleset(down: bool, drop: Iterable[str], reset: Iterable[str], mbox: Iterable[str]) -> str:
+    """The nft script that makes the censor do exactly this."""
+    vp = f'iifname "{VANTAGE_IF}"'
+    cut = f"    {vp} reject with icmpx host-unreachable\n" if down else ""
+    return (
+        f"add table inet {TABLE}\ndelete table inet {TABLE}\n"
+        f"table inet {TABLE} {{\n"
+        + _set("drop4", drop)
+        + _set("reset4", reset)
+        + _set("mbox4", mbox)
+        + "  chain bw_pre {\n    type nat hook prerouting priority dstnat; policy accept;\n"
+        f"    {vp} ip daddr @mbox4 tcp dport 80 redirect to :{HTTP_REDIRECT_PORT}\n"
+        f"    {vp} ip daddr @mbox4 tcp dport 443 redirect to :{TLS_REDIRECT_PORT}\n"
+        "  }\n"
+        "  chain bw_fwd {\n    type filter hook forward priority filter; policy accept;\n"
+        + cut
+        + f"    {vp} ip daddr @drop4 drop\n"
+        f"    {vp} ip daddr @reset4 meta l4proto tcp reject with tcp reset\n"
+        "  }\n"
+        "  chain bw_in {\n    type filter hook input priority filter; policy accept;\n"
+        + cut
+        + "  }\n}\n"
+    )
+
+
+def load(script: str) -> None:
+    """Load an nft script in the current network namespace."""
+    try:
+        done = subprocess.run(
+            ["nft", "-f", "-"], input=script.encode(), capture_output=True, timeout=10
+        )
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise LabError(f"cannot run nft: {exc}") from exc
+    if done.returncode != 0:
+        raise LabError(f"nft refused the censor's rules: {done.stderr.decode(errors='replace')}")

@@ -1,0 +1,266 @@
+"""Running a scenario: build the lab, play every round, write measurements and truth.
+
+``run_scenario`` is the library entry point (``blockwatch lab run`` and ``make demo`` call
+it). Rounds run back to back, as fast as the network allows: virtual time only stamps
+the measurements. All vantages of a round measure at once. Everything is torn down on
+return, on Ctrl-C, on SIGTERM and on errors; after a SIGKILL, ``blockwatch lab down``.
+"""
+
+from __future__ import annotations
+
+import atexit
+import signal
+import sys
+import time
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+import orjson
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from blockwatch.lab import topology
+from blockwatch.lab.agents import Agent
+from blockwatch.lab.clock import Round, round_count, rounds, site_addresses
+from blockwatch.lab.ingest import Ingester
+from blockwatch.lab.pki import LabCA
+from blockwatch.lab.scenario import Scenario, load
+from blockwatch.lab.truth import iso, truth_rows
+
+
+@dataclass
+class RunSummary:
+    scenario: str
+    out_dir: Path
+    seed: int | None
+    rounds: int
+    measurements: int
+    seconds: float
+    truth: dict[str, int] = field(default_factory=dict)
+    ingested: int | None = None  # None: no store
+
+    @property
+    def per_second(self) -> float:
+        return self.measurements / self.seconds if self.seconds > 0 else 0.0
+
+    def __str__(self) -> str:
+        mix = ", ".join(f"{k} {v}" for k, v in sorted(self.truth.items()))
+        stored = "" if self.ingested is None else f"; {self.ingested} new in the store"
+        return (
+            f"{self.scenario}: {self.rounds} rounds, {self.measurements} measurements in "
+            f"{self.seconds:.1f} s ({self.per_second:.1f}/s), seed {self.seed}{stored}; "
+            f"truth: {mix} -> {self.out_dir}"
+        )
+
+
+def run_scenario(
+    path: str | Path,
+    out_dir: str | Path,
+    seed: int | None = None,
+    db: str | Path | None = None,
+    progress: bool = True,
+) -> RunSummary:
+    """Run the scenario at ``path`` end to end; ingest into ``db`` when given."""
+    scenario = load(path)
+    return LabRun(scenario, Path(out_dir), seed, Path(db) if db else None).run(progress)
+
+
+class LabRun:
+    def __init__(self, scenario: Scenario, out: Path, seed: int | None, db: Path | None):
+        self.scenario = scenario
+        self.out = out
+        self.seed = scenario.seed if seed is None else seed
+        self.db = db
+        self.addresses = site_addresses(scenario)
+        self.plan = topology.plan(len(scenario.networks), topology.new_run_id())
+        self.agents: list[Agent] = []
+        self.censors: dict[str, Agent] = {}
+        self.workers: dict[str, Agent] = {}
+        self._torn_down = False
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    def run(self, progress: bool) -> RunSummary:
+        self.out.mkdir(parents=True, exist_ok=True)
+        work = self.out / "lab"
+        work.mkdir(exist_ok=True)
+        previous = {s: signal.signal(s, _raise_interrupt) for s in (signal.SIGTERM, signal.SIGHUP)}
+        atexit.register(self.teardown)
+        started = time.monotonic()
+        try:
+            topology.build(self.plan, list(self.addresses.values()))
+            self._start(work)
+            summary = self._play(progress)
+        finally:
+            self.teardown()
+            atexit.unregister(self.teardown)
+            for s, handler in previous.items():
+                signal.signal(s, handler)
+        summary.seconds = time.monotonic() - started
+        return summary
+
+    def teardown(self) -> None:
+        if self._torn_down:
+            return
+        self._torn_down = True
+        for agent in self.agents:
+            agent.close()
+        topology.teardown(self.plan)
+
+    def _start(self, work: Path) -> None:
+        lab_ca = LabCA.create(work, "lab-ca", "blockwatch lab CA")
+        LabCA.create(work, "censor-ca", "Censor's interception CA")
+        sites = [
+            {"domain": s.domain, "ip": self.addresses[s.domain], "body_bytes": s.body_bytes}
+            for s in self.scenario.sites
+        ]
+        inet_cfg = _write(work / "internet.json", {"sites": sites, "ca_dir": str(work)})
+        self.internet = self._agent(
+            "internet", self.plan.inet, work, "blockwatch.lab.internet", inet_cfg
+        )
+        ctl_args = [
+            "blockwatch", "control", "serve", "--host", topology.CONTROL_IP,
+            "--port", str(topology.CONTROL_PORT), "--allow-private", "--resolver",
+            topology.AUTH_DNS, "--ca-file", str(lab_ca.cert_file), "--max-concurrent", "256",
+        ]  # fmt: skip
+        control = Agent.python("control", self.plan.control, ctl_args, work / "control.log")
+        self.agents.append(control)
+        t = self.scenario.timeout
+        for net, n in zip(self.scenario.networks, self.plan.networks, strict=True):
+            cfg = {
+                "ca_dir": str(work),
+                "upstream_dns": topology.AUTH_DNS,
+                "resolver_host": n.gateway,
+            }
+            path = _write(work / f"censor{n.index}.json", cfg)
+            self.censors[net.name] = self._agent(
+                f"censor {net.name}", n.censor, work, "blockwatch.lab.censor.agent", path
+            )
+        self.internet.reply()
+        for agent in self.censors.values():
+            agent.reply()
+        control.wait_for_log("listening")
+        for net, n in zip(self.scenario.networks, self.plan.networks, strict=True):
+            probe = {
+                "control_url": f"http://{topology.CONTROL_IP}:{topology.CONTROL_PORT}/",
+                "resolver": n.gateway,
+                "system_resolver": True,
+                "probe_cc": self.scenario.country,
+                "probe_asn": f"AS{net.asn}",
+                "probe_network_name": net.name,
+                "ca_file": str(lab_ca.cert_file),
+                "timeouts": {
+                    "dns": t,
+                    "connect": t,
+                    "tls": t,
+                    "http": 2 * t,
+                    "control": 4 * t,
+                    "total": 6 * t,
+                },
+                "concurrency": 32,
+            }
+            path = _write(work / f"probe{n.index}.json", probe)
+            self.workers[net.name] = self._agent(
+                f"probe {net.name}", n.vantage, work, "blockwatch.probe.worker", path
+            )
+
+    def _agent(self, name: str, ns: str, work: Path, module: str, config: Path) -> Agent:
+        log = work / f"{name.replace(' ', '-')}.log"
+        agent = Agent.python(name, ns, [module, "--config", str(config)], log)
+        self.agents.append(agent)
+        return agent
+
+    # -- rounds ----------------------------------------------------------------------------
+
+    def _play(self, show: bool) -> RunSummary:
+        sc = self.scenario
+        total = round_count(sc)
+        summary = RunSummary(sc.name, self.out, self.seed, 0, 0, 0.0)
+        truth: Counter[str] = Counter()
+        applied: dict[str, Any] = {}
+        ingester = Ingester(self.db, self.out / "measurements.jsonl") if self.db else None
+        columns = (
+            TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+            TextColumn("{task.fields[measured]} measurements"), TimeElapsedColumn(),
+        )  # fmt: skip
+        with (
+            (self.out / "measurements.jsonl").open("wb") as meas,
+            (self.out / "truth.jsonl").open("wb") as tru,
+            ThreadPoolExecutor(max(2, len(self.workers))) as pool,
+            Progress(*columns, disable=not show, transient=False) as bar,
+        ):
+            task = bar.add_task(f"lab {sc.name}", total=total, measured=0)
+            for rnd in rounds(sc, self.seed):
+                self._apply(rnd, applied, pool)
+                docs = self._measure(rnd, pool)
+                meas.write(b"".join(orjson.dumps(d) + b"\n" for d in docs))
+                rows = truth_rows(sc, rnd)
+                tru.write(b"".join(orjson.dumps(r) + b"\n" for r in rows))
+                truth.update(r["truth"] for r in rows)
+                if ingester is not None:
+                    ingester.put(docs)
+                summary.rounds += 1
+                summary.measurements += len(docs)
+                bar.update(task, advance=1, measured=summary.measurements)
+        if ingester is not None:
+            summary.ingested = ingester.finish()
+        summary.truth = dict(truth)
+        return summary
+
+    def _apply(self, rnd: Round, applied: dict[str, Any], pool: ThreadPoolExecutor) -> None:
+        """Send each censor (and the internet) its state, when it changed."""
+        jobs = []
+        for name, state in rnd.networks.items():
+            command = {
+                "down": state.down,
+                "blocks": {d: [b.technique, b.rate_bps] for d, b in state.blocks},
+                "addresses": {d: self.addresses[d] for d, _ in state.blocks},
+            }
+            if applied.get(name) != command:
+                applied[name] = command
+                jobs.append(pool.submit(self.censors[name].command, command))
+        down = {"sites_down": sorted({self.addresses[d] for d in rnd.sites_down})}
+        if applied.get("\0internet") != down:
+            applied["\0internet"] = down
+            jobs.append(pool.submit(self.internet.command, down))
+        for job in jobs:
+            job.result()
+
+    def _measure(self, rnd: Round, pool: ThreadPoolExecutor) -> list[dict[str, Any]]:
+        sc = self.scenario
+        urls = sc.urls
+        at = iso(rnd)
+        stamp = rnd.at.strftime("%Y%m%dT%H%M%SZ")
+        jobs = {
+            net.name: pool.submit(
+                self.workers[net.name].measure,
+                urls,
+                at,
+                f"{stamp}_webconnectivity_{sc.country}_{net.asn}_n1_bwlab{rnd.index:05d}",
+            )
+            for net in sc.networks
+        }
+        order = {u: i for i, u in enumerate(urls)}
+        docs: list[dict[str, Any]] = []
+        for job in jobs.values():
+            got = job.result()
+            got.sort(key=lambda d: order.get(str(d.get("input")), len(order)))
+            docs.extend(got)
+        return docs
+
+
+def _write(path: Path, obj: dict[str, Any]) -> Path:
+    path.write_bytes(orjson.dumps(obj, option=orjson.OPT_INDENT_2))
+    return path
+
+
+def _raise_interrupt(signum: int, frame: FrameType | None) -> None:
+    # SIGTERM/SIGHUP become KeyboardInterrupt so the same `finally` tears the lab down.
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+if __name__ == "__main__":  # pragma: no cover - a quick manual entry point
+    print(run_scenario(sys.argv[1], sys.argv[2]))

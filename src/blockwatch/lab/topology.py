@@ -1,0 +1,225 @@
+"""The lab's network: namespaces, veth links, addresses and routes (the I/O edge).
+
+    vantage v<i> ──eth0/vp── censor c<i> ──wan/n<i>── inet ──ctl/eth0── ctl (control helper)
+    10.66.(10+i).2          .1 | 10.66.(110+i).2     .1 origins 10.66.0.x, DNS 10.66.0.53
+
+Every name starts with ``bwlab<run>-``; links are created directly inside namespaces, so
+nothing of the lab ever appears in the host's namespace, and deleting the namespaces
+removes every link. The vantage reaches the control helper through its censor (the
+censor exempts it: no rule matches its address), so an outage of the network cuts the
+control off too and the analyzer says "inconclusive", never "blocked".
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+import shutil
+import signal
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+import orjson
+
+from blockwatch.errors import LabError
+from blockwatch.lab.censor.blockpage import BLOCKPAGE_IP
+from blockwatch.lab.internet import AUTH_DNS
+
+PREFIX = "bwlab"
+REGISTRY = Path("/run/blockwatch-lab")
+NETNS_ETC = Path("/etc/netns")
+CONTROL_IP = "10.66.250.2"
+CONTROL_PORT = 80
+
+
+@dataclass(frozen=True, slots=True)
+class NetworkPlan:
+    index: int
+    vantage: str  # namespace names
+    censor: str
+
+    @property
+    def vantage_ip(self) -> str:
+        return f"10.66.{10 + self.index}.2"
+
+    @property
+    def gateway(self) -> str:  # the censor, and the ISP resolver
+        return f"10.66.{10 + self.index}.1"
+
+    @property
+    def uplink(self) -> tuple[str, str]:  # (inet side, censor side)
+        return f"10.66.{110 + self.index}.1", f"10.66.{110 + self.index}.2"
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    run_id: str
+    inet: str
+    control: str
+    networks: tuple[NetworkPlan, ...]
+
+    @property
+    def namespaces(self) -> list[str]:
+        inner = [ns for n in self.networks for ns in (n.censor, n.vantage)]
+        return [self.inet, self.control, *inner]
+
+
+def new_run_id() -> str:
+    return f"{os.getpid()}x{secrets.token_hex(2)}"
+
+
+def plan(n_networks: int, run_id: str) -> Plan:
+    base = f"{PREFIX}{run_id}-"
+    nets = tuple(NetworkPlan(i, f"{base}v{i}", f"{base}c{i}") for i in range(n_networks))
+    return Plan(run_id, f"{base}inet", f"{base}ctl", nets)
+
+
+def skip_reason() -> str | None:
+    """Why this machine cannot build the lab, or None."""
+    if os.geteuid() != 0:
+        return (
+            "the lab needs CAP_NET_ADMIN: run as root, or inside "
+            "`unshare --user --net --mount --map-root-user` where unprivileged user "
+            "namespaces are allowed"
+        )
+    for tool in ("ip", "nft"):
+        if shutil.which(tool) is None:
+            return f"the lab needs `{tool}` (apt-get install iproute2 nftables)"
+    return None
+
+
+def run(args: list[str], stdin: str | None = None) -> None:
+    try:
+        done = subprocess.run(
+            args, input=stdin.encode() if stdin else None, capture_output=True, timeout=30
+        )
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise LabError(f"cannot run {' '.join(args[:4])}: {exc}") from exc
+    if done.returncode != 0:
+        err = done.stderr.decode(errors="replace").strip()
+        raise LabError(f"`{' '.join(args[:5])}` failed: {err}")
+
+
+def build(p: Plan, site_ips: list[str]) -> None:
+    """Create the namespaces, links, addresses and routes of plan ``p``."""
+    reason = skip_reason()
+    if reason is not None:
+        raise LabError(reason)
+    REGISTRY.mkdir(parents=True, exist_ok=True)
+    (REGISTRY / f"{p.run_id}.json").write_bytes(
+        orjson.dumps({"pid": os.getpid(), "namespaces": p.namespaces})
+    )
+    for ns in p.namespaces:
+        run(["ip", "netns", "add", ns])
+    links = [f"link add name eth0 netns {p.control} type veth peer name ctl netns {p.inet}"]
+    for n in p.networks:
+        links.append(
+            f"link add name vp netns {n.censor} type veth peer name eth0 netns {n.vantage}"
+        )
+        links.append(
+            f"link add name wan netns {n.censor} type veth peer name n{n.index} netns {p.inet}"
+        )
+    run(["ip", "-batch", "-"], "\n".join(links) + "\n")
+
+    inet = ["link set lo up", f"addr add {AUTH_DNS}/32 dev lo"]
+    inet += [f"addr add {ip}/32 dev lo" for ip in sorted(set(site_ips))]
+    inet += ["addr add 10.66.250.1/24 dev ctl", "link set ctl up"]
+    for n in p.networks:
+        inet_ip, censor_ip = n.uplink
+        inet += [
+            f"addr add {inet_ip}/24 dev n{n.index}",
+            f"link set n{n.index} up",
+            f"route add 10.66.{10 + n.index}.0/24 via {censor_ip}",
+        ]
+        _batch(n.censor, [
+            "link set lo up", f"addr add {BLOCKPAGE_IP}/32 dev lo",
+            f"addr add {n.gateway}/24 dev vp", "link set vp up",
+            f"addr add {censor_ip}/24 dev wan", "link set wan up",
+            f"route add default via {inet_ip}",
+        ])  # fmt: skip
+        _batch(n.vantage, [
+            "link set lo up", f"addr add {n.vantage_ip}/24 dev eth0", "link set eth0 up",
+            f"route add default via {n.gateway}",
+        ])  # fmt: skip
+        _forwarding(n.censor)
+        etc = NETNS_ETC / n.vantage
+        etc.mkdir(parents=True, exist_ok=True)
+        # getaddrinfo in the vantage asks the ISP resolver, quickly giving up.
+        (etc / "resolv.conf").write_text(
+            f"nameserver {n.gateway}\noptions timeout:1 attempts:1\n", encoding="utf-8"
+        )
+    _batch(p.inet, inet)
+    _forwarding(p.inet)
+    _batch(p.control, [
+        "link set lo up", f"addr add {CONTROL_IP}/24 dev eth0", "link set eth0 up",
+        "route add default via 10.66.250.1",
+    ])  # fmt: skip
+
+
+def _batch(ns: str, commands: list[str]) -> None:
+    run(["ip", "-n", ns, "-batch", "-"], "\n".join(commands) + "\n")
+
+
+def _forwarding(ns: str) -> None:
+    run(["ip", "netns", "exec", ns, "sysctl", "-qw", "net.ipv4.ip_forward=1"])
+
+
+def destroy(namespaces: list[str]) -> None:
+    """Kill what runs in these namespaces and delete them (never raises)."""
+    for ns in namespaces:
+        _kill_inside(ns)
+        subprocess.run(["ip", "netns", "del", ns], capture_output=True, check=False)
+        shutil.rmtree(NETNS_ETC / ns, ignore_errors=True)
+
+
+def _kill_inside(ns: str) -> None:
+    done = subprocess.run(["ip", "netns", "pids", ns], capture_output=True, check=False)
+    for pid in done.stdout.split():
+        with contextlib.suppress(ProcessLookupError, ValueError, PermissionError):
+            os.kill(int(pid), signal.SIGKILL)
+
+
+def teardown(p: Plan) -> None:
+    destroy(p.namespaces)
+    (REGISTRY / f"{p.run_id}.json").unlink(missing_ok=True)
+
+
+def _live_runs() -> set[str]:
+    """Run ids whose runner process is still alive (their lab is in use)."""
+    live: set[str] = set()
+    for entry in REGISTRY.glob("*.json") if REGISTRY.is_dir() else []:
+        try:
+            pid = int(orjson.loads(entry.read_bytes())["pid"])
+            os.kill(pid, 0)
+        except (OSError, ValueError, KeyError, TypeError, orjson.JSONDecodeError):
+            continue
+        live.add(entry.stem)
+    return live
+
+
+def ours() -> list[str]:
+    """Every lab namespace on this machine (any run)."""
+    done = subprocess.run(["ip", "netns", "list"], capture_output=True, check=False)
+    names = [line.split()[0] for line in done.stdout.decode().splitlines() if line.strip()]
+    return [n for n in names if n.startswith(PREFIX)]
+
+
+def down(force: bool = False) -> list[str]:
+    """Remove the leftovers of lab runs that are gone (all runs with ``force``)."""
+    live = set() if force else _live_runs()
+    removed = []
+    for ns in ours():
+        run_id = ns[len(PREFIX) :].split("-", 1)[0]
+        if run_id not in live:
+            destroy([ns])
+            removed.append(ns)
+    leftovers = list(NETNS_ETC.glob(f"{PREFIX}*")) if NETNS_ETC.is_dir() else []
+    for path in leftovers:
+        if path.name[len(PREFIX) :].split("-", 1)[0] not in live:
+            shutil.rmtree(path, ignore_errors=True)
+    for entry in REGISTRY.glob("*.json") if REGISTRY.is_dir() else []:
+        if entry.stem not in live:
+            entry.unlink(missing_ok=True)
+    return removed
