@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 from blockwatch.analysis.verdict import analyze_document
 from blockwatch.probe.clock import Clock
@@ -56,3 +57,13 @@ def test_probe_config_rejects_unknown_keys_and_builds_timeouts() -> None:
     assert config.resolver_address == ("10.66.2.53", 5353) and config.timeouts.dns == 2.0
     with pytest.raises(ProbeError):
         ProbeConfig.from_dict({"resolvr": "1.1.1.1"})
+
+
+def test_citizen_lab_test_lists_are_read(shared_data: Path, tmp_path: Path) -> None:
+    from blockwatch.probe.testlist import read_url_list
+
+    urls = read_url_list(shared_data / "test-lists" / "pk.csv")
+    assert len(urls) > 100 and all(u.startswith(("http://", "https://")) for u in urls)
+    plain = tmp_path / "urls.txt"
+    plain.write_text("# comment\nhttps://x.com/\n\nhttp://example.org/\n")
+    assert read_url_list(plain) == ["https://x.com/", "http://example.org/"]

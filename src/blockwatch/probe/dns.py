@@ -12,7 +12,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-import dns.asyncquery
 import dns.flags
 import dns.message
 import dns.rcode
@@ -115,14 +114,8 @@ async def udp_lookup(
     try:
         message = dns.message.make_query(hostname, qtype, want_dnssec=False)
         message.flags |= dns.flags.RD
-        reply = await dns.asyncquery.udp(
-            message,
-            ip,
-            timeout=timeout,
-            port=port,
-            source=source_ip if source_ip and (":" in source_ip) == (":" in ip) else None,
-            raise_on_truncation=False,
-        )
+        wire = await _exchange(message.to_wire(), ip, port, timeout, source_ip)
+        reply = dns.message.from_wire(wire, ignore_trailing=True)
         query.rcode = reply.rcode()
         if query.rcode in _RCODE_FAILURE:
             query.failure = _RCODE_FAILURE[query.rcode]
@@ -142,6 +135,32 @@ async def udp_lookup(
         query.failure = failures.failure_string(exc)
     query.t = clock.now()
     return query
+
+
+async def _exchange(
+    query: bytes, ip: str, port: int, timeout: float, source_ip: str | None
+) -> bytes:
+    """Send one datagram and return the first reply carrying our query id.
+
+    A connected UDP socket: the kernel drops datagrams from other sources and reports
+    ICMP unreachable as ECONNREFUSED. Replies are at most 64 KiB (one datagram).
+    """
+    loop = asyncio.get_running_loop()
+    family = socket.AF_INET6 if ":" in ip else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_DGRAM)
+    sock.setblocking(False)
+    try:
+        if source_ip and (":" in source_ip) == (family == socket.AF_INET6):
+            sock.bind((source_ip, 0))
+        sock.connect((ip, port))
+        async with asyncio.timeout(timeout):
+            await loop.sock_sendall(sock, query)
+            while True:
+                data = await loop.sock_recv(sock, 65535)
+                if data[:2] == query[:2]:
+                    return data
+    finally:
+        sock.close()
 
 
 async def lookup_all(
