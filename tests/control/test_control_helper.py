@@ -179,3 +179,25 @@ async def test_client_returns_control_or_a_failure_string(net: LoopNet) -> None:
         "http://127.0.0.1:9/", url=url, headers={}, tcp_connect=[], timeouts=PROBE_TIMEOUTS
     )
     assert control is None and failure == "connection_refused"
+
+
+async def test_work_beyond_the_concurrency_cap_and_its_queue_is_turned_away(
+    net: LoopNet,
+) -> None:
+    from blockwatch.probe.config import Timeouts
+
+    url = await net.site("busy.test", behaviour="trickle", victim=None)
+    config = HelperConfig(
+        allow_private=True,
+        resolver=net.honest_dns.address,
+        timeouts=Timeouts(dns=1, connect=1, tls=1, http=0.4, total=5),
+        max_concurrent=1,
+    )
+    async with ControlServer(config, "127.0.0.1", 0) as server:
+        data = post(orjson.dumps({"http_request": url, "tcp_connect": []}))
+        results = await asyncio.gather(*(raw(server, data) for _ in range(6)))
+    statuses = sorted(status for status, _ in results)
+    assert statuses == [200, 200, 200, 200, 200, 503]
+    assert all(
+        b["http_request"]["failure"] == "generic_timeout_error" for s, b in results if s == 200
+    )
