@@ -79,8 +79,7 @@ async def test_huge_dns_reply_is_bounded(net: LoopNet) -> None:
     q = await udp_lookup(
         "huge.test", "A", ("127.0.0.53", net.isp_dns.port), timeout=1, clock=Clock()
     )
-    assert len(q.addresses) <= 64
-    assert q.failure in (None, "dns_server_misbehaving")
+    assert q.failure is None and len(q.addresses) == 64  # 1,000 answers, 64 kept
 
 
 async def test_silent_resolver_times_out_within_the_dns_timeout(net: LoopNet) -> None:
