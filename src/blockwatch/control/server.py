@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import signal
 from collections.abc import Callable
 from typing import Any
 
@@ -68,12 +69,20 @@ class ControlServer:
         await self.close()
 
     async def serve_forever(self, ready: Callable[[str], None] | None = None) -> None:
+        """Serve until SIGTERM or SIGINT (then close cleanly and return)."""
         await self.start()
         if ready:
             ready(self.url)
         assert self._server is not None
-        async with self._server:
-            await self._server.serve_forever()
+        loop = asyncio.get_running_loop()
+        stop = asyncio.Event()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            with contextlib.suppress(NotImplementedError, RuntimeError):
+                loop.add_signal_handler(sig, stop.set)
+        try:
+            await stop.wait()
+        finally:
+            await self.close()
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self._connections += 1
