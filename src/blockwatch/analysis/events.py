@@ -78,29 +78,32 @@ def _chunks(indices: Sequence[int], max_gap: int) -> list[list[int]]:
 def _viterbi(counts: Sequence[tuple[int, int]], p: DetectorParams) -> list[int]:
     """The cheapest state path: 0 = open, s >= 1 = blocked at level p.levels[s-1]."""
     qs = (p.stray_rate, *p.levels)
-    states = range(len(qs))
-
-    def move(a: int, b: int) -> float:
-        if a == b:
-            return 0.0
-        if a == 0:
-            return p.enter_cost
-        if b == 0:
-            return p.leave_cost
-        return p.level_cost
-
-    cost = [0.0 if s == 0 else p.enter_cost for s in states]
+    logs = [(math.log(q), math.log(1.0 - q)) for q in qs]
+    n_states = len(qs)
+    cost = [0.0] + [p.enter_cost] * (n_states - 1)
     back: list[list[int]] = []
     for k, n in counts:
-        step_back: list[int] = []
+        # Best predecessor per state in O(states): stay, come from open, or from the best
+        # (or, for itself, second best) blocked level.
+        order = sorted(range(1, n_states), key=cost.__getitem__)
+        best, second = order[0], order[1] if len(order) > 1 else order[0]
+        step_back = []
         new = []
-        for b in states:
-            best_a = min(states, key=lambda a: cost[a] + move(a, b))
-            step_back.append(best_a)
-            new.append(cost[best_a] + move(best_a, b) + _cost(qs[b], k, n))
+        for b in range(n_states):
+            if b == 0:
+                options = [(cost[0], 0), (cost[best] + p.leave_cost, best)]
+            else:
+                other = second if best == b else best
+                options = [(cost[b], b), (cost[0] + p.enter_cost, 0)]
+                if other != b:
+                    options.append((cost[other] + p.level_cost, other))
+            c, a = min(options)
+            step_back.append(a)
+            lq, l1q = logs[b]
+            new.append(c - (k * lq + (n - k) * l1q))
         back.append(step_back)
         cost = new
-    state = min(states, key=lambda s: cost[s])
+    state = min(range(n_states), key=cost.__getitem__)
     path = [state]
     for step_back in reversed(back[1:]):
         state = step_back[state]
