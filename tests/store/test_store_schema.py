@@ -95,3 +95,25 @@ def test_reopening_an_existing_store_keeps_its_rows(db: Path) -> None:
         str(schema.SCHEMA_VERSION),
     )
     con.close()
+
+
+def test_the_fast_verdict_row_equals_the_generic_one() -> None:
+    v = Verdict(
+        "m1",
+        datetime(2024, 1, 1, 5, tzinfo=UTC),
+        "PK",
+        "AS1",
+        "https://x.com/",
+        "x.com",
+        "web_connectivity",
+        "blocked",
+        "dns.nxdomain",
+        0.8,
+        True,
+        ("a", "b"),
+        "fp",
+        "dns",
+        True,
+    )
+    assert schema.verdict_row(v) == schema.record_to_row(v)
+    assert schema.row_to_verdict(schema.verdict_row(v)) == v

@@ -19,7 +19,10 @@ from typing import TYPE_CHECKING, Any, Final
 
 import orjson
 
+from blockwatch.analysis.verdict import analyze
 from blockwatch.errors import InputError, MalformedMeasurement
+from blockwatch.ooni.measurement import parse_measurement
+from blockwatch.ooni.reader import SUFFIXES, iter_file
 from blockwatch.store import schema
 from blockwatch.store.progress import ByteProgress
 
@@ -64,10 +67,17 @@ class IngestReport:
 
 @dataclass
 class PreparedBatch:
-    measurement_rows: list[tuple[Any, ...]]
-    verdict_rows: list[tuple[Any, ...]]
-    raw_bytes: int  # size of the JSON written, for the progress bar
-    in_batch_duplicates: int
+    """Table rows of the documents prepared so far; a document is turned into rows as soon as
+    it arrives, so a batch holds compact rows, not thousands of decoded JSON trees (holding
+    the trees made orjson and zlib several times slower: cold memory on every allocation)."""
+
+    measurements: dict[str, tuple[Any, ...]] = field(default_factory=dict)
+    verdicts: list[tuple[Any, ...]] = field(default_factory=list)
+    raw_bytes: int = 0  # size of the JSON written, for the progress bar
+    duplicates: int = 0  # the same measurement twice within this batch
+
+    def __len__(self) -> int:
+        return len(self.measurements)
 
 
 def resolve_fingerprints(fingerprints: Any) -> Any:
@@ -79,61 +89,53 @@ def resolve_fingerprints(fingerprints: Any) -> Any:
     return FingerprintTable.load(Path(fingerprints))
 
 
-def prepare_batch(
-    docs: Iterable[tuple[str, int | None, dict[str, Any]]],
+def prepare(
+    batch: PreparedBatch,
+    source: str,
+    line: int | None,
+    doc: dict[str, Any],
     fingerprints: Any,
     report: IngestReport,
-) -> PreparedBatch:
-    """Parse, analyse and serialise documents into table rows; errors go to the report."""
-    from blockwatch.analysis.verdict import analyze
-    from blockwatch.ooni.measurement import parse_measurement
-
-    measurements: dict[str, tuple[Any, ...]] = {}
-    verdicts: list[tuple[Any, ...]] = []
-    raw_bytes = 0
-    dups = 0
-    for source, line, doc in docs:
-        try:
-            m = parse_measurement(doc, source, line)
-        except MalformedMeasurement as err:
-            report.malformed += 1
-            report.error(err)
-            continue
-        if m.measurement_id in measurements:
-            dups += 1
-            continue
-        try:
-            raw = orjson.dumps(m.raw)
-        except orjson.JSONEncodeError as exc:
-            report.malformed += 1
-            report.error(MalformedMeasurement(source, line, f"cannot re-encode: {exc}"))
-            continue
-        raw_bytes += len(raw)
-        where = f"{source}:{line}" if line is not None else source
-        measurements[m.measurement_id] = (
-            m.measurement_id,
-            m.report_id,
-            m.test_name,
-            m.input,
-            m.domain,
-            m.probe_cc,
-            m.probe_asn,
-            schema.to_db_time(m.measured_at),
-            where,
-            zlib.compress(raw, ZLIB_LEVEL),
+) -> None:
+    """Parse, analyse and serialise one document into the batch's rows; errors go to the
+    report (a bad record is skipped; a failed analysis keeps the measurement, no verdict)."""
+    try:
+        m = parse_measurement(doc, source, line)
+    except MalformedMeasurement as err:
+        report.malformed += 1
+        report.error(err)
+        return
+    if m.measurement_id in batch.measurements:
+        batch.duplicates += 1
+        return
+    try:
+        raw = orjson.dumps(m.raw)
+    except orjson.JSONEncodeError as exc:
+        report.malformed += 1
+        report.error(MalformedMeasurement(source, line, f"cannot re-encode: {exc}"))
+        return
+    batch.raw_bytes += len(raw)
+    batch.measurements[m.measurement_id] = (
+        m.measurement_id,
+        m.report_id,
+        m.test_name,
+        m.input,
+        m.domain,
+        m.probe_cc,
+        m.probe_asn,
+        schema.to_db_time(m.measured_at),
+        f"{source}:{line}" if line is not None else source,
+        zlib.compress(raw, ZLIB_LEVEL),
+    )
+    try:
+        verdict = analyze(m, fingerprints)
+    except Exception as exc:  # a rule bug must not sink the batch
+        report.analysis_failed += 1
+        report.error(
+            MalformedMeasurement(source, line, f"analysis failed: {type(exc).__name__}: {exc}")
         )
-        try:
-            verdict = analyze(m, fingerprints)
-        except Exception as exc:  # a rule bug must not sink the batch
-            # The measurement is still stored (raw data is never lost); only its verdict is
-            # missing, and the failure is reported with file and line like a bad record.
-            report.analysis_failed += 1
-            report.error(
-                MalformedMeasurement(source, line, f"analysis failed: {type(exc).__name__}: {exc}")
-            )
-            continue
-        verdicts.append(schema.record_to_row(verdict))
-    return PreparedBatch(list(measurements.values()), verdicts, raw_bytes, dups)
+        return
+    batch.verdicts.append(schema.verdict_row(verdict))
 
 
 # --- the edges: files, bookkeeping, batches ---------------------------------------------------
@@ -141,7 +143,6 @@ def prepare_batch(
 
 def expand_paths(paths: Iterable[Path]) -> list[Path]:
     """The input files under the given files/directories, in the reader's order."""
-    from blockwatch.ooni.reader import SUFFIXES
 
     files: list[Path] = []
     for path in paths:
@@ -185,28 +186,27 @@ class _Batcher:
         self.batch_size = batch_size
         self.report = report
         self.on_flush = on_flush
-        self.docs: list[tuple[str, int | None, dict[str, Any]]] = []
+        self.batch = PreparedBatch()
         self.progress: dict[str, tuple[str, int, int, int, bool]] = {}
 
     def add(self, source: str, line: int | None, doc: dict[str, Any]) -> None:
-        self.docs.append((source, line, doc))
         self.report.read += 1
-        if len(self.docs) >= self.batch_size:
+        prepare(self.batch, source, line, doc, self.fingerprints, self.report)
+        if len(self.batch) >= self.batch_size:
             self.flush()
 
     def mark(self, key: str, size: int, mtime_ns: int, line: int, complete: bool) -> None:
         self.progress[key] = (key, size, mtime_ns, line, complete)
 
     def flush(self) -> None:
-        if not self.docs and not self.progress:
+        batch = self.batch
+        if not batch.measurements and not self.progress:
             return
-        batch = prepare_batch(self.docs, self.fingerprints, self.report)
-        added = self.store.write_batch(
-            batch.measurement_rows, batch.verdict_rows, list(self.progress.values())
-        )
+        rows = list(batch.measurements.values())
+        added = self.store.write_batch(rows, batch.verdicts, list(self.progress.values()))
         self.report.added += added
-        self.report.duplicates += batch.in_batch_duplicates + len(batch.measurement_rows) - added
-        self.docs = []
+        self.report.duplicates += batch.duplicates + len(rows) - added
+        self.batch = PreparedBatch()
         self.progress = {}
         if self.on_flush is not None:
             self.on_flush(batch.raw_bytes)
@@ -222,7 +222,6 @@ def ingest_paths(
 ) -> IngestReport:
     """Ingest files and directories; resumable (see module doc). Raises InputError for a
     path that does not exist; a file that breaks mid-way is reported and the rest continue."""
-    from blockwatch.ooni.reader import iter_file
 
     started = time.perf_counter()
     report = IngestReport()

@@ -56,16 +56,20 @@ _INSERT_VERDICTS: Final = _unnest_insert(
 _INSERT_EVENTS: Final = _unnest_insert("events", schema.record_columns(Event), "INSERT")
 
 
-def columns_of(rows: Sequence[Sequence[Any]], width: int) -> list[list[Any]]:
-    """Row tuples -> one list per column (the shape the unnest inserts take); bytes become
-    base64 text (see _unnest_insert), None stays None."""
+def columns_of(
+    rows: Sequence[Sequence[Any]], width: int, blobs: Sequence[int] = ()
+) -> list[list[Any]]:
+    """Row tuples -> one list per column (the shape the unnest inserts take); the columns at
+    ``blobs`` become base64 text (see _unnest_insert), None staying None."""
     if not rows:
         return [[] for _ in range(width)]
     cols = [list(col) for col in zip(*rows, strict=True)]
-    for i, col in enumerate(cols):
-        if any(isinstance(v, bytes) for v in col):
-            cols[i] = [None if v is None else b64encode(v).decode("ascii") for v in col]
+    for i in blobs:
+        cols[i] = [None if v is None else b64encode(v).decode("ascii") for v in cols[i]]
     return cols
+
+
+_RAW: Final = [i for i, (_, decl) in enumerate(schema.MEASUREMENT_COLUMNS) if decl == "BLOB"]
 
 
 class Store:
@@ -196,7 +200,7 @@ class Store:
         with self.transaction() as con:
             added = 0
             if measurement_rows:
-                cols = columns_of(measurement_rows, len(schema.MEASUREMENT_COLUMNS))
+                cols = columns_of(measurement_rows, len(schema.MEASUREMENT_COLUMNS), _RAW)
                 result = con.execute(_INSERT_MEASUREMENTS, cols).fetchone()
                 added = int(result[0]) if result else 0
             if verdict_rows:
@@ -223,7 +227,9 @@ class Store:
         with self.transaction() as con:
             con.execute("DELETE FROM verdicts WHERE measurement_id IN (SELECT unnest(?))", [ids])
             con.execute(_INSERT_VERDICTS, columns_of(rows, len(schema.VERDICT_FIELDS)))
-            con.execute(_INSERT_MEASUREMENTS, columns_of(minimal, len(schema.MEASUREMENT_COLUMNS)))
+            con.execute(
+                _INSERT_MEASUREMENTS, columns_of(minimal, len(schema.MEASUREMENT_COLUMNS), _RAW)
+            )
         return len(rows)
 
     def replace_events(self, events: Iterable[Event], scope: EventFilter | None = None) -> int:
