@@ -167,57 +167,51 @@ async def _read_head(reader: asyncio.StreamReader, record: HTTPExchange) -> None
 async def _read_body(
     reader: asyncio.StreamReader, record: HTTPExchange, cap: int, clock: Clock
 ) -> None:
+    """Read the body into ``record.body`` (up to ``cap``); keeps what came if it fails."""
     if record.method == "HEAD" or record.status_code in (204, 304):
         return
     chunks: list[bytes] = []
     size = 0
 
-    async def take(n: int, exact: bool) -> bytes:
+    async def take(n: int) -> bytes:
         nonlocal size
-        data = await (reader.readexactly(n) if exact else reader.read(n))
+        data = await reader.read(n)
         if data:
             record.record_read(clock.now(), len(data))
-        return data
-
-    encoding = (record.header("Transfer-Encoding") or "").lower()
-    length_text = record.header("Content-Length")
-    if "chunked" in encoding:
-        while size < cap:
-            line = await reader.readline()
-            if not line:
-                raise EOFError("connection closed inside a chunked body")
-            chunk_len = int(line.split(b";", 1)[0].strip() or b"0", 16)
-            if chunk_len == 0:
-                break
-            want = min(chunk_len, cap - size)
-            while want > 0:
-                data = await take(min(want, READ_SIZE), exact=False)
-                if not data:
-                    raise EOFError("connection closed inside a chunk")
-                chunks.append(data)
-                size += len(data)
-                want -= len(data)
-            if size >= cap:
-                record.body_is_truncated = True
-                break
-            await reader.readexactly(2)
-    else:
-        remaining = int(length_text) if length_text and length_text.isdigit() else None
-        while remaining is None or remaining > 0:
-            want = READ_SIZE if remaining is None else min(READ_SIZE, remaining)
-            data = await take(min(want, cap + 1 - size), exact=False)
-            if not data:
-                if remaining is not None:
-                    raise EOFError("connection closed before Content-Length bytes")
-                break
             chunks.append(data)
             size += len(data)
-            if remaining is not None:
-                remaining -= len(data)
-            if size > cap:
-                record.body_is_truncated = True
-                break
-    body = b"".join(chunks)
-    record.body = body[:cap]
-    if size >= cap and (remaining_after := size - cap) >= 0 and remaining_after > 0:
-        record.body_is_truncated = True
+        return data
+
+    try:
+        if "chunked" in (record.header("Transfer-Encoding") or "").lower():
+            while True:
+                line = await reader.readline()
+                if not line:
+                    raise EOFError("connection closed inside a chunked body")
+                want = int(line.split(b";", 1)[0].strip() or b"0", 16)
+                if want == 0:
+                    break
+                while want > 0 and size <= cap:
+                    data = await take(min(want, READ_SIZE, cap + 1 - size))
+                    if not data:
+                        raise EOFError("connection closed inside a chunk")
+                    want -= len(data)
+                if size > cap:
+                    break
+                await reader.readexactly(2)
+        else:
+            length_text = record.header("Content-Length") or ""
+            remaining = int(length_text) if length_text.isdigit() else None
+            while (remaining is None or remaining > 0) and size <= cap:
+                want = READ_SIZE if remaining is None else min(READ_SIZE, remaining)
+                data = await take(min(want, cap + 1 - size))
+                if not data:
+                    if remaining is not None:
+                        raise EOFError("connection closed before Content-Length bytes")
+                    break
+                if remaining is not None:
+                    remaining -= len(data)
+    finally:
+        # One byte past the cap is how we know there was more: OONI's body_is_truncated.
+        record.body_is_truncated = size > cap
+        record.body = b"".join(chunks)[:cap]
