@@ -143,3 +143,18 @@ def test_segment_ignores_masked_buckets() -> None:
     cells = next(iter(analysis.series.values()))
     masked = {i for i in cells if cells[i].k}
     assert segment(cells, DetectorParams(), masked) == []
+
+
+def test_a_stray_failure_of_another_kind_next_to_a_sporadic_block_does_not_move_its_start() -> None:
+    schedule = "." * 30 + "B" + "." + sporadic(60, (0, 59), 0.3, seed=2) + "." * 20
+    vs = verdicts(schedule)
+    stray_at = T0 + 30 * ROUND
+    vs = [
+        v.__class__(**{**{f: getattr(v, f) for f in v.__slots__}, "method": "tcp.timeout"})
+        if v.measured_at == stray_at
+        else v
+        for v in vs
+    ]
+    (event,) = censorship(detect_events(vs))
+    assert event.start == at(32 + schedule[32:].index("B"))
+    assert event.methods == ("tls.reset",)

@@ -131,11 +131,35 @@ def segment(cells: Series, p: DetectorParams, masked: set[int] | None = None) ->
                 end += 1
             # The path may run on over open buckets at the very end (no leave cost there);
             # an event spans first to last bucket that actually saw a block.
-            inside = [i for i in chunk[pos : end + 1] if cells[i].k]
+            inside = _trim_foreign_edges(cells, [i for i in chunk[pos : end + 1] if cells[i].k])
             if inside:
                 runs.append(_run(cells, chunk, inside, p, last_chunk=c_no == len(chunks) - 1))
             pos = end + 1
     return runs
+
+
+def _trim_foreign_edges(cells: Series, inside: list[int], share: float = 0.1) -> list[int]:
+    """Drop edge buckets whose failures are all of a kind the block hardly shows.
+
+    A censor is consistent in its method; near the edges of a sporadic block the model cannot
+    tell a stray failure from the block by counts alone, but a timeout next to a block of TLS
+    resets is not the block.
+    """
+    methods: dict[str | None, int] = {}
+    for i in inside:
+        for v in cells[i].blocked:
+            methods[v.method] = methods.get(v.method, 0) + 1
+    total = sum(methods.values())
+    usual = {m for m, n in methods.items() if n >= share * total}
+
+    def foreign(i: int) -> bool:
+        return all(v.method not in usual for v in cells[i].blocked)
+
+    while len(inside) > 1 and foreign(inside[0]):
+        inside = inside[1:]
+    while len(inside) > 1 and foreign(inside[-1]):
+        inside = inside[:-1]
+    return inside
 
 
 def _run(
