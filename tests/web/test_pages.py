@@ -5,8 +5,15 @@ from __future__ import annotations
 import csv
 import io
 import re
+import subprocess
+import sys
+from pathlib import Path
 
+import duckdb
 import httpx
+from webstore import serving
+
+from blockwatch.store.store import Store
 
 
 def test_overview_lists_the_country_and_the_ongoing_or_recent_events(http: httpx.Client) -> None:
@@ -125,3 +132,21 @@ def test_pages_load_nothing_from_outside_and_carry_no_script(http: httpx.Client)
         assert not re.search(r'(src|href)="(https?:)?//', html), url
     css = http.get("/static/style.css")
     assert css.status_code == 200 and "url(" not in css.text
+
+
+def test_an_empty_store_serves_an_overview_saying_so(tmp_path: Path) -> None:
+    db = tmp_path / "empty.duckdb"
+    Store(db).close()
+    with serving(db) as base:
+        r = httpx.get(base + "/")
+        assert r.status_code == 200 and "holds no verdicts yet" in r.text
+        assert httpx.get(base + "/api/overview").json()["countries"] == []
+        assert httpx.get(base + "/country/PK").status_code == 404
+
+
+def test_serving_a_file_that_is_not_a_store_is_a_clean_error(tmp_path: Path) -> None:
+    db = tmp_path / "other.duckdb"
+    duckdb.connect(str(db)).close()
+    res = subprocess.run([sys.executable, "-m", "blockwatch", "serve", "--db", str(db)],
+                         capture_output=True, text=True, timeout=60)
+    assert res.returncode == 2 and "not a blockwatch store" in res.stderr

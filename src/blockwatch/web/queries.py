@@ -153,6 +153,11 @@ class Queries:
         except duckdb.Error as exc:
             raise StoreError(f"{self.db_path}: cannot open read-only: {exc}") from exc
         self._local = threading.local()
+        tables = {r["table_name"] for r in self.rows("SELECT table_name FROM duckdb_tables()")}
+        missing = {"verdicts", "events", "measurements"} - tables
+        if missing:
+            self._conn.close()
+            raise StoreError(f"{self.db_path} is not a blockwatch store (no {sorted(missing)})")
 
     def close(self) -> None:
         self._conn.close()
