@@ -45,6 +45,7 @@ def test_csv_has_a_header_and_one_row_per_verdict(cli: Any, ingested: Path) -> N
     assert tuple(rows[0]) == VERDICT_JSONL_FIELDS
     assert len(rows) > 20
     assert {r[2] for r in rows[1:]} == {"IT"}
+    assert {r[9] for r in rows[1:]} <= {"true", "false"}
 
 
 def test_filters_on_the_command_line_narrow_the_output(cli: Any, ingested: Path) -> None:

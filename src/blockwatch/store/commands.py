@@ -111,7 +111,9 @@ def verdicts(
         if fmt == "table":
             found = store.verdicts(flt)
             more = limit is None and len(found) > TABLE_ROWS
-            _table(found[:TABLE_ROWS] if more else found, more, Console())
+            # Piped output gets a wide console: a table truncated to 80 columns loses data.
+            console = Console(width=None if sys.stdout.isatty() else 160)
+            _table(found[:TABLE_ROWS] if more else found, more, console)
         else:
             write_verdicts(store.iter_verdicts(flt), fmt, sys.stdout)
 

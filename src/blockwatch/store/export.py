@@ -1,7 +1,7 @@
 """JSONL and CSV writers for verdicts and events; columns come from records.*_JSONL_FIELDS.
 
 Times are ISO-8601 UTC with a Z. In CSV a list becomes one cell joined by ';' and None an
-empty cell; JSONL keeps lists and nulls as JSON.
+empty cell, booleans true/false; JSONL keeps lists and nulls as JSON.
 """
 
 from __future__ import annotations
@@ -54,6 +54,8 @@ def _cell(value: Any) -> Any:
     value = _plain(value)
     if value is None:
         return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"  # as in the JSONL, not Python's True
     if isinstance(value, list):
         return ";".join(str(v) for v in value)
     return value
