@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import subprocess
 import sys
 from pathlib import Path
@@ -9,7 +11,7 @@ from pathlib import Path
 import duckdb
 import httpx
 import pytest
-from webstore import HOSTILE_BODY, HOSTILE_EVIDENCE
+from webstore import FORMULA, HOSTILE_BODY, HOSTILE_EVIDENCE
 
 from blockwatch.errors import StoreError
 from blockwatch.web.queries import Queries
@@ -93,3 +95,9 @@ def test_the_read_path_refuses_to_write(store_path: Path) -> None:
     finally:
         q.close()
     assert duckdb.__version__  # the store was opened by DuckDB itself, read-only
+
+
+def test_csv_cells_a_spreadsheet_would_run_as_formulas_are_quoted(http: httpx.Client) -> None:
+    rows = list(csv.DictReader(io.StringIO(http.get("/api/verdicts.csv?cc=XF").text)))
+    assert [r["domain"] for r in rows] == ["'" + FORMULA]
+    assert rows[0]["input"] == "'" + FORMULA

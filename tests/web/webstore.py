@@ -35,6 +35,7 @@ NETWORKS = ("AS17557", "AS9541", "AS135407")
 DOMAINS = ("x.com", "twitter.com", "example.org")
 HOSTILE_ID = "m-hostile"
 HOSTILE_BODY = '<script>window.__pwned = 1</script><h1 id="pwn">Blocked by order</h1>'
+FORMULA = '=HYPERLINK("http://127.0.0.1/x","click")'
 HOSTILE_EVIDENCE = '<img src=x onerror="window.__pwned=2">'
 
 
@@ -98,8 +99,13 @@ def fill_store(path: Path) -> None:
         "blocked", "http.blockpage", 1.0, True, (HOSTILE_EVIDENCE,), "lab-censor",
         "http-diff", False,
     ))
+    # A measured name that a spreadsheet would take for a formula.
+    verdicts.append(Verdict(
+        "m-formula", START, "XF", "AS64999", FORMULA, FORMULA, "web_connectivity", "ok",
+    ))
     with Store(path) as store:
-        store.write_batch(measurements, [schema.record_to_row(v) for v in verdicts])
+        store.add_verdicts(verdicts[-1:])
+        store.write_batch(measurements, [schema.record_to_row(v) for v in verdicts[:-1]])
         store.replace_events(_events(verdicts))
 
 

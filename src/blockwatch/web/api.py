@@ -18,8 +18,9 @@ from blockwatch.analysis.records import EVENT_JSONL_FIELDS, VERDICT_JSONL_FIELDS
 from blockwatch.store.schema import iso_z
 from blockwatch.web import views
 from blockwatch.web.app import JSON
+from blockwatch.web.filters import Filters
 from blockwatch.web.params import BucketParam, PageParam, filters, queries
-from blockwatch.web.queries import PAGE_SIZE, Filters, Queries
+from blockwatch.web.queries import PAGE_SIZE, Queries
 
 router = APIRouter(prefix="/api", tags=["api"])
 Q = Annotated[Queries, Depends(queries)]
@@ -87,11 +88,18 @@ def api_verdicts(
     return JSON({"page": page, "page_size": PAGE_SIZE, "verdicts": rows})
 
 
+# A cell starting with one of these is a formula to a spreadsheet: measured text (a URL, a
+# domain) must not become one when a journalist opens the CSV, so it gets a leading quote.
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
 def _csv_cell(value: Any) -> Any:
     if isinstance(value, list):
-        return " ".join(str(v) for v in value)
-    if hasattr(value, "isoformat"):
+        value = " ".join(str(v) for v in value)
+    elif hasattr(value, "isoformat"):
         return iso_z(value)
+    if isinstance(value, str) and value.startswith(_FORMULA_START):
+        return "'" + value
     return value
 
 

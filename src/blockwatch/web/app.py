@@ -23,7 +23,8 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 
 from blockwatch import __version__
 from blockwatch.errors import BlockwatchError, StoreError
-from blockwatch.web.queries import FilterError, Queries
+from blockwatch.web.filters import FilterError
+from blockwatch.web.queries import Queries
 from blockwatch.web.views import NotFound
 
 STATIC_DIR = Path(__file__).parent / "static"

@@ -10,8 +10,9 @@ from fastapi.responses import HTMLResponse, Response
 
 from blockwatch.web import report, views
 from blockwatch.web.charts import legend_svg, timeline_svg
+from blockwatch.web.filters import BUCKETS, Filters
 from blockwatch.web.params import BucketParam, PageParam, filters, queries
-from blockwatch.web.queries import BUCKETS, Filters, Queries
+from blockwatch.web.queries import Queries
 
 router = APIRouter(include_in_schema=False)
 Q = Annotated[Queries, Depends(queries)]

@@ -6,7 +6,8 @@ from typing import Annotated
 
 from fastapi import Query, Request
 
-from blockwatch.web.queries import Filters, Queries
+from blockwatch.web.filters import Filters
+from blockwatch.web.queries import Queries
 
 FromParam = Annotated[
     str | None,

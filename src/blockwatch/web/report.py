@@ -28,7 +28,8 @@ from typing import Any
 import orjson
 
 from blockwatch.errors import BlockwatchError
-from blockwatch.web.queries import Filters, Queries
+from blockwatch.web.filters import Filters
+from blockwatch.web.queries import Queries
 from blockwatch.web.views import NotFound
 
 STATIC_CSS = Path(__file__).parent / "static" / "style.css"
@@ -112,7 +113,7 @@ def _scope(
     ids = [r["measurement_id"] for r in keys]
     if not ids:
         raise NotFound("measurements of", f"{country}/{domain} in this range")
-    events = [e for e in q.events(f, cc=country, domain=domain)]
+    events = q.events(f, cc=country, domain=domain)
     scope = {"probe_cc": country, "domain": domain, "from": f.start, "to": f.end}
     times = [r["measured_at"] for r in keys]
     return scope, events, ids, (min(times), max(times))

@@ -13,7 +13,8 @@ from typing import Any
 
 from blockwatch.errors import BlockwatchError
 from blockwatch.web.charts import Shade, build_series
-from blockwatch.web.queries import BUCKETS, PAGE_SIZE, Filters, Queries, choose_bucket
+from blockwatch.web.filters import Filters, choose_bucket
+from blockwatch.web.queries import PAGE_SIZE, Queries
 
 BODY_PREVIEW = 20_000
 
@@ -109,7 +110,7 @@ def country(q: Queries, cc: str, f: Filters) -> dict[str, Any]:
 
 
 def domain(q: Queries, cc: str, dom: str, f: Filters, bucket: str | None) -> dict[str, Any]:
-    events = [e for e in q.events(f, cc=cc) if e["domain"] in (dom, None)]
+    events = q.events(f, cc=cc, domain=dom, with_network_wide=True)
     tl = _timeline(q, "probe_cc = ? AND domain = ?", [cc, dom], f, bucket, events, dom)
     if not tl["series"] and not any(e["domain"] == dom for e in events):
         raise NotFound("domain", f"{cc}/{dom}")
@@ -246,6 +247,3 @@ def measurement(q: Queries, measurement_id: str) -> dict[str, Any]:
         "events": q.events_of_measurement(measurement_id),
     }
 
-
-__all__ = ["BUCKETS", "NotFound", "country", "domain", "event", "measurement", "network",
-           "overview"]
