@@ -199,3 +199,18 @@ async def test_host_blockpage_on_one_name_leaves_other_name_on_same_ip_accessibl
     assert doc_blocked["test_keys"]["requests"][0]["request"]["headers"]["Host"].startswith("x.")
     assert verdict(doc_blocked) == ("blocked", "http.blockpage")
     assert verdict(doc_fine) == ("ok", None)
+
+
+async def test_reset_on_the_https_hop_of_a_redirect_is_tls_reset(net: LoopNet) -> None:
+    from blockwatch.probe.testing.origin import Page
+
+    ip = net.allocate_ip()
+    secure = await net.site("x.test", tls=True, behaviour="tls_reset", ip=ip)
+    url = await net.site("x.test", ip=ip, page=Page(301, b"", [("Location", secure)]))
+    doc = await measure_url(url, net.probe_config())
+    tk = doc["test_keys"]
+    assert [r["request"]["url"] for r in tk["requests"]] == [secure, url]
+    assert tk["requests"][0]["failure"] == "connection_reset"
+    assert [h["failure"] for h in tk["tls_handshakes"]] == ["connection_reset"]
+    assert len(tk["tcp_connect"]) == 2  # the http endpoint, then the redirect's
+    assert verdict(doc) == ("blocked", "tls.reset")

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from urllib.parse import urljoin, urlsplit
 
 from blockwatch.probe import failures
@@ -17,8 +17,8 @@ from blockwatch.probe.addresses import endpoint, is_ip_literal
 from blockwatch.probe.clock import Clock
 from blockwatch.probe.config import Timeouts
 from blockwatch.probe.http import HTTPExchange, exchange
-from blockwatch.probe.tcp import tcp_connect
-from blockwatch.probe.tls import cleartext_streams, tls_handshake
+from blockwatch.probe.tcp import TCPConnect, tcp_connect
+from blockwatch.probe.tls import TLSHandshake, cleartext_streams, tls_handshake
 
 Streams = tuple[asyncio.StreamReader, asyncio.StreamWriter]
 Resolve = Callable[[str], Awaitable[list[str]]]
@@ -27,6 +27,14 @@ DEFAULT_HEADERS = (
     ("Accept", "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"),
     ("Accept-Language", "en-US;q=0.8,en;q=0.5"),
 )
+
+
+@dataclass(slots=True)
+class Trace:
+    """Records of the connections a fetch opened itself (redirect hops), for the test keys."""
+
+    tcp: list[TCPConnect] = field(default_factory=list)
+    tls: list[TLSHandshake] = field(default_factory=list)
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,6 +83,7 @@ async def open_streams(
     clock: Clock,
     ca_file: str | None,
     source_ip: str | None = None,
+    trace: Trace | None = None,
 ) -> tuple[Streams | None, str | None, str | None]:
     """Connect (and handshake) to the first address that works: (streams, address, failure)."""
     failure: str | None = failures.DNS_NO_ANSWER
@@ -82,6 +91,8 @@ async def open_streams(
         tcp, sock = await tcp_connect(
             ip, target.port, timeout=timeouts.connect, clock=clock, source_ip=source_ip
         )
+        if trace is not None:
+            trace.tcp.append(tcp)
         if sock is None:
             failure = tcp.failure
             continue
@@ -89,6 +100,8 @@ async def open_streams(
             tls, streams = await tls_handshake(
                 sock, target.host, timeout=timeouts.tls, clock=clock, ca_file=ca_file
             )
+            if trace is not None:
+                trace.tls.append(tls)
             if streams is None:
                 failure = tls.failure
                 continue
@@ -113,6 +126,7 @@ async def fetch(
     extra_headers: dict[str, str] | None = None,
     source_ip: str | None = None,
     ids: itertools.count | None = None,
+    trace: Trace | None = None,
 ) -> list[HTTPExchange]:
     """GET ``url`` following up to ``max_redirects`` redirects; exchanges in order.
 
@@ -137,7 +151,7 @@ async def fetch(
             failure = first_failure
         else:
             streams, address, failure = await _connect_hop(
-                target, resolve, allow, timeouts, clock, ca_file, source_ip
+                target, resolve, allow, timeouts, clock, ca_file, source_ip, trace
             )
         record.address = address
         if streams is None:
@@ -171,6 +185,7 @@ async def _connect_hop(
     clock: Clock,
     ca_file: str | None,
     source_ip: str | None,
+    trace: Trace | None,
 ) -> tuple[Streams | None, str | None, str | None]:
     if is_ip_literal(target.host):
         addresses = [target.host.strip("[]")]
@@ -185,5 +200,11 @@ async def _connect_hop(
     if not allowed:
         return None, None, failures.PRIVATE_TARGET
     return await open_streams(
-        target, allowed, timeouts=timeouts, clock=clock, ca_file=ca_file, source_ip=source_ip
+        target,
+        allowed,
+        timeouts=timeouts,
+        clock=clock,
+        ca_file=ca_file,
+        source_ip=source_ip,
+        trace=trace,
     )

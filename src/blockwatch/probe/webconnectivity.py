@@ -16,7 +16,7 @@ from blockwatch.probe import testkeys
 from blockwatch.probe.addresses import endpoint, is_ip_literal
 from blockwatch.probe.clock import Clock
 from blockwatch.probe.config import ProbeConfig
-from blockwatch.probe.flows import Streams, Target, fetch, parse_target, request_headers
+from blockwatch.probe.flows import Streams, Target, Trace, fetch, parse_target, request_headers
 from blockwatch.probe.geoip import AsnDatabase
 from blockwatch.probe.http import HTTPExchange
 from blockwatch.probe.tcp import TCPConnect, tcp_connect
@@ -89,9 +89,11 @@ async def run(url: str, config: ProbeConfig, asn_db: AsnDatabase | None = None) 
             (f[1].failure for f in flows if f[1] is not None and f[1].failure),
             flows[0][0].failure,
         )
+    trace = Trace()
+    hop_queries: list[dnsstep.DNSQuery] = []
     hops = await fetch(
         url,
-        resolve=lambda host: _resolve_hop(host, config, clock),
+        resolve=lambda host: _resolve_hop(host, config, clock, hop_queries),
         allow=lambda _ip: True,
         timeouts=t,
         clock=clock,
@@ -105,14 +107,23 @@ async def run(url: str, config: ProbeConfig, asn_db: AsnDatabase | None = None) 
         first_failure=None if chosen is not None else first_failure,
         source_ip=config.source_ip,
         ids=itertools.count(1),
+        trace=trace,
     )
     control, control_failure = (await control_job) if control_job else (None, None)
     if control_job is None:
         control_failure = "no_control_helper"
-    return _test_keys(queries, tcp, tls, hops, control, control_failure, dns_failure, asn_db)
+    keys = _test_keys(queries, tcp, tls, hops, control, control_failure, dns_failure, asn_db)
+    # Redirect hops' own lookups and connections, recorded as OONI does (after the
+    # comparisons, which concern the URL's own host and endpoints).
+    keys["queries"] += [q.to_ooni(asn_db.lookup if asn_db else None) for q in hop_queries]
+    keys["tcp_connect"] += [r.to_ooni() for r in trace.tcp]
+    keys["tls_handshakes"] += [r.to_ooni() for r in trace.tls]
+    return keys
 
 
-async def _resolve_hop(host: str, config: ProbeConfig, clock: Clock) -> list[str]:
+async def _resolve_hop(
+    host: str, config: ProbeConfig, clock: Clock, record: list[dnsstep.DNSQuery]
+) -> list[str]:
     """Redirect targets resolve the way the probe's first lookup did (same resolvers)."""
     queries = await dnsstep.lookup_all(
         host,
@@ -122,6 +133,7 @@ async def _resolve_hop(host: str, config: ProbeConfig, clock: Clock) -> list[str
         clock=clock,
         source_ip=config.source_ip,
     )
+    record.extend(queries)
     return dnsstep.addresses_of(queries)
 
 
