@@ -92,7 +92,11 @@ def test_network_page_lists_its_domains_and_events(http: httpx.Client) -> None:
     data = http.get("/api/networks/AS135407").json()
     assert {d["domain"] for d in data["domains"]} == {"x.com", "twitter.com", "example.org"}
     assert [e["event_id"] for e in data["events"]] == ["ev-outage-135407"]
-    assert http.get("/network/AS135407").status_code == 200
+    [series] = data["timeline"]["series"]
+    assert series["network"] == "AS135407"
+    assert [e["event_id"] for e in series["events"]] == ["ev-outage-135407"]
+    page = http.get("/network/AS135407")
+    assert page.status_code == 200 and page.text.count('class="shade-outage"') == 1
 
 
 def test_verdicts_csv_has_the_documented_columns_and_honours_every_filter(

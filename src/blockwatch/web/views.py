@@ -127,7 +127,9 @@ def network(q: Queries, asn: str, f: Filters, bucket: str | None) -> dict[str, A
     if not q.has_network(asn):
         raise NotFound("network", asn)
     events = q.events(f, asn=asn)
-    tl = _timeline(q, "probe_asn = ?", [asn], f, bucket, [], None, by_network=False)
+    # One series over all domains; only network-wide events (outages) are shaded on it.
+    wide = [e for e in events if e["domain"] is None]
+    tl = _timeline(q, "probe_asn = ?", [asn], f, bucket, wide, None)
     return {
         "probe_asn": asn,
         "domains": [_share(r) for r in q.network_domains(asn, f)],
