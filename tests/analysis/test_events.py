@@ -158,3 +158,30 @@ def test_a_stray_failure_of_another_kind_next_to_a_sporadic_block_does_not_move_
     (event,) = censorship(detect_events(vs))
     assert event.start == at(32 + schedule[32:].index("B"))
     assert event.methods == ("tls.reset",)
+
+
+def test_a_three_round_national_disruption_is_found_on_every_network_by_pooling() -> None:
+    # One URL of two fails for three rounds on each network: too little for one network
+    # alone (one event needs ~12 nats), plain when the networks are pooled.
+    schedule = "." * 30 + "B" * 3 + "." * 30
+    alone = verdicts(schedule, asn="AS1", per_round=1)
+    ok = verdicts("." * 63, asn="AS1", per_round=1)
+    per_network = [
+        [v.__class__(**{**{f: getattr(v, f) for f in v.__slots__}, "probe_asn": asn,
+                        "measurement_id": f"{asn}-{v.measurement_id}"})
+         for v in (*alone, *[replace_input(o) for o in ok])]
+        for asn in ("AS1", "AS2", "AS3")
+    ]  # fmt: skip
+    one = censorship(detect_events(per_network[0]))
+    assert one == []
+    events = censorship(detect_events([v for vs in per_network for v in vs]))
+    assert sorted(e.probe_asn for e in events) == ["AS1", "AS2", "AS3"]
+    assert all(e.start == at(30) and e.end == at(32) for e in events)
+    assert all(e.availability == pytest.approx(0.5) for e in events)
+
+
+def replace_input(v: object) -> object:
+    return v.__class__(
+        **{**{f: getattr(v, f) for f in v.__slots__}, "input": "http://x.com/",
+           "measurement_id": v.measurement_id + "-http"}  # type: ignore[attr-defined]
+    )  # fmt: skip

@@ -50,6 +50,7 @@ class DetectorParams:
     max_gap_buckets: int = 14  # a longer stretch without data splits a series
     ended_if_missed: float = 0.05  # ongoing unless the open tail would be this unlikely
     join_gap_buckets: int = 2  # networks' events of one domain this close form one country event
+    assisted_evidence: float = 6.0  # inside a country-wide block, a network needs only this
 
 
 @dataclass(frozen=True, slots=True)
@@ -238,6 +239,55 @@ def network_event(key: SeriesKey, cells: Series, run: Run) -> tuple[Event, int]:
     )
 
 
+def _pooled(series: dict[SeriesKey, Series], outages: Outages) -> dict[tuple[str, str], Series]:
+    """Per (country, domain), the unmasked cells of every network summed bucket by bucket."""
+    pooled: dict[tuple[str, str], Series] = {}
+    networks: dict[tuple[str, str], int] = {}
+    for key, cells in series.items():
+        cc, _asn, domain = key
+        networks[(cc, domain)] = networks.get((cc, domain), 0) + 1
+        target = pooled.setdefault((cc, domain), {})
+        for i, c in cells.items():
+            if c.n and not outages.masked(key, i):
+                cell = target.setdefault(i, Cell())
+                cell.ok.extend(c.ok)
+                cell.blocked.extend(c.blocked)
+    return {k: v for k, v in pooled.items() if networks[k] > 1}
+
+
+def _assisted_runs(
+    series: dict[SeriesKey, Series],
+    outages: Outages,
+    runs: dict[SeriesKey, list[Run]],
+    p: DetectorParams,
+) -> dict[SeriesKey, list[Run]]:
+    """Short blocks a network shows too briefly to stand alone, inside a country-wide block.
+
+    A nationwide disruption of three rounds is plain when the networks are pooled, while each
+    network alone may fall short of the entry cost. Where the pooled series of a domain is
+    blocked and a network has no event there, the network gets one if its own evidence over
+    the window reaches ``assisted_evidence`` with at least two blocked measurements.
+    """
+    extra: dict[SeriesKey, list[Run]] = {}
+    for (cc, domain), pooled in _pooled(series, outages).items():
+        for window in segment(pooled, p):
+            lo, hi = window.indices[0], window.indices[-1]
+            for key in (k for k in series if k[0] == cc and k[2] == domain):
+                if any(r.indices[0] <= hi and r.indices[-1] >= lo for r in runs.get(key, [])):
+                    continue
+                cells = series[key]
+                data = [i for i in sorted(cells) if cells[i].n and not outages.masked(key, i)]
+                inside = _trim_foreign_edges(
+                    cells, [i for i in data if lo <= i <= hi and cells[i].k]
+                )
+                if sum(cells[i].k for i in inside) < 2:
+                    continue
+                run = _run(cells, data, inside, p, last_chunk=True)
+                if run.llr >= p.assisted_evidence:
+                    extra.setdefault(key, []).append(run)
+    return extra
+
+
 @dataclass(frozen=True, slots=True)
 class Analysis:
     """Everything detection computed, for callers (scoring, charts) that need the inside."""
@@ -266,11 +316,14 @@ def analyse(
     outages = detect_outages(series, grid, outage_params)
     network_events: list[Event] = []
     sizes: dict[str, int] = {}
+    runs: dict[SeriesKey, list[Run]] = {}
     for key in sorted(series):
-        cells = series[key]
-        masked = {i for i in cells if outages.masked(key, i)}
-        for run in segment(cells, p, masked):
-            event, n = network_event(key, cells, run)
+        runs[key] = segment(series[key], p, {i for i in series[key] if outages.masked(key, i)})
+    for key, extra in _assisted_runs(series, outages, runs, p).items():
+        runs[key] = sorted(runs[key] + extra, key=lambda r: r.indices[0])
+    for key in sorted(runs):
+        for run in runs[key]:
+            event, n = network_event(key, series[key], run)
             network_events.append(event)
             sizes[event.event_id] = n
     grouped = group_by_country(network_events, sizes, join_gap=grid.step * p.join_gap_buckets)

@@ -73,7 +73,8 @@ def _network_outage(cells: dict[str, Cell], clean: set[str], p: OutageParams) ->
     measured = {d: c for d, c in cells.items() if c.total}
     if len(measured) < p.min_targets:
         return False
-    failing = {d for d, c in measured.items() if c.failing * 2 >= c.total}
+    # A target fails when nothing got through: one stray failure of two URLs is not a loss.
+    failing = {d for d, c in measured.items() if c.failing == c.total}
     # Control side failing on most targets: the network (or our path to the world) is down.
     control = {d for d, c in measured.items() if (len(c.down) + len(c.failed)) * 2 >= c.total}
     if len(control) >= max(p.min_targets, p.control_failed * len(measured)) and len(

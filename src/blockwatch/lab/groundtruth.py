@@ -5,7 +5,7 @@ policy. Rounds that escaped a sporadic policy (truth "none" inside the policy's 
 part of the block: that is what availability measures. With the scenario at hand the windows
 come from its policies; without it, from the truth itself, bridging short runs of "none".
 Back-to-back policies on the same (network, domain) make one block: one story for a reader,
-whatever the censor changed in the middle.
+whatever the censor changed in the middle; so do two policies one round apart.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from blockwatch.lab.scenario import Scenario
 from blockwatch.store.schema import parse_iso
 
 BRIDGE_ROUNDS = 4  # without the scenario: "none" runs this long or shorter stay inside a block
+ACCESS_ROUNDS = 1  # with it: this many rounds of access between two policies do not split
 
 
 @dataclass(frozen=True, slots=True)
@@ -185,7 +186,9 @@ def _bridged(
         return True
     if windows:
         # Back-to-back windows are one block, so a gap is bridged if every round in it is in
-        # some window of this network.
-        return all(any(a <= j <= b for a, b in windows) for j in range(last + 1, nxt))
+        # some window of this network; so is a single round of access between two windows,
+        # which looks exactly like an escape (the score's resolution is one round).
+        gap = [j for j in range(last + 1, nxt) if not any(a <= j <= b for a, b in windows)]
+        return len(gap) <= ACCESS_ROUNDS
     gap = [j for j in range(last + 1, nxt) if any(r.truth != "outage" for r in by_round.get(j, []))]
     return len(gap) <= BRIDGE_ROUNDS
