@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import base64
 from typing import Any
 from urllib.parse import urlsplit
+
+from cryptography import x509
 
 from blockwatch.analysis.verdict import analyze_document
 from blockwatch.probe.runner import measure_url
@@ -109,6 +112,11 @@ async def test_certificate_for_another_name_is_tls_mitm(net: LoopNet) -> None:
     tk = doc["test_keys"]
     assert tk["tls_handshakes"][0]["failure"] == "ssl_invalid_hostname"
     assert verdict(doc) == ("blocked", "tls.mitm")
+    der = base64.b64decode(tk["tls_handshakes"][0]["peer_certificates"][0]["data"])
+    names = x509.load_der_x509_certificate(der).extensions.get_extension_for_class(
+        x509.SubjectAlternativeName
+    )
+    assert names.value.get_values_for_type(x509.DNSName) == ["other.test"]  # the evidence
 
 
 async def test_certificate_from_unknown_authority_is_recorded(net: LoopNet) -> None:

@@ -103,6 +103,36 @@ async def tls_handshake(
     return record, (reader, writer)
 
 
+@functools.lru_cache(maxsize=1)
+def _unverified_context() -> ssl.SSLContext:
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE  # only to read what the peer presents, never to trust it
+    return ctx
+
+
+async def presented_certificate(
+    sock: socket.socket, server_name: str, *, timeout: float
+) -> bytes | None:
+    """The leaf certificate the peer presents for ``server_name``, without verifying it.
+
+    Used after a verification failure, so the record shows *which* certificate came (the
+    evidence of a TLS interception), as OONI's peer_certificates do.
+    """
+    try:
+        async with asyncio.timeout(timeout):
+            _, writer = await asyncio.open_connection(
+                sock=sock, ssl=_unverified_context(), server_hostname=server_name
+            )
+    except Exception:
+        sock.close()
+        return None
+    tls = writer.get_extra_info("ssl_object")
+    der = tls.getpeercert(binary_form=True) if tls is not None else None
+    writer.transport.abort()
+    return der
+
+
 async def cleartext_streams(
     sock: socket.socket,
 ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:

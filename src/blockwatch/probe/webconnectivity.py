@@ -20,7 +20,12 @@ from blockwatch.probe.flows import Streams, Target, Trace, fetch, parse_target, 
 from blockwatch.probe.geoip import AsnDatabase
 from blockwatch.probe.http import HTTPExchange
 from blockwatch.probe.tcp import TCPConnect, tcp_connect
-from blockwatch.probe.tls import TLSHandshake, cleartext_streams, tls_handshake
+from blockwatch.probe.tls import (
+    TLSHandshake,
+    cleartext_streams,
+    presented_certificate,
+    tls_handshake,
+)
 
 
 async def _endpoint_flow(
@@ -37,6 +42,13 @@ async def _endpoint_flow(
     tls, streams = await tls_handshake(
         sock, target.host, timeout=t.tls, clock=clock, ca_file=config.ca_file
     )
+    if tls.failure and tls.failure.startswith("ssl_") and tls.failure != "ssl_failed_handshake":
+        # A certificate we reject: connect once more to record which one was presented.
+        _, again = await tcp_connect(
+            ip, target.port, timeout=t.connect, clock=clock, source_ip=config.source_ip
+        )
+        der = await presented_certificate(again, target.host, timeout=t.tls) if again else None
+        tls.peer_certificates = [der] if der else []
     return tcp, tls, streams
 
 
