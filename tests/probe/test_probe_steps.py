@@ -67,3 +67,21 @@ def test_citizen_lab_test_lists_are_read(shared_data: Path, tmp_path: Path) -> N
     plain = tmp_path / "urls.txt"
     plain.write_text("# comment\nhttps://x.com/\n\nhttp://example.org/\n")
     assert read_url_list(plain) == ["https://x.com/", "http://example.org/"]
+
+
+async def test_geoip_database_labels_answers_and_control_ip_info_with_asns(
+    tmp_path: Path,
+) -> None:
+    from blockwatch.probe.testing.mmdb import write_asn_db
+
+    db = write_asn_db(tmp_path / "asn.mmdb", {"127.0.0.0/25": (64500, "Example Hosting")})
+    net = await LoopNet.start(tmp_path, geoip_db=str(db))
+    try:
+        url = await net.site("labelled.test")
+        doc = await measure_url(url, net.probe_config(geoip_db=str(db)))
+    finally:
+        await net.close()
+    tk = doc["test_keys"]
+    answer = tk["queries"][0]["answers"][0]
+    assert (answer["asn"], answer["as_org_name"]) == (64500, "Example Hosting")
+    assert tk["control"]["ip_info"][answer["ipv4"]]["asn"] == 64500

@@ -8,6 +8,7 @@ document as soon as it is finished (so an interrupted run keeps every finished o
 from __future__ import annotations
 
 import asyncio
+import functools
 import itertools
 import secrets
 import time
@@ -53,6 +54,8 @@ async def measure_url(
     """One OONI web_connectivity measurement of ``url`` (``start_time``: virtual time)."""
     started = time.monotonic()
     start = start_time or datetime.now(UTC)
+    if asn_db is None and config.geoip_db:
+        asn_db = open_asn_db(config.geoip_db)
     try:
         async with asyncio.timeout(config.timeouts.total):
             keys = await webconnectivity.run(url, config, asn_db)
@@ -99,6 +102,12 @@ def envelope(
     }
 
 
+@functools.lru_cache(maxsize=4)
+def open_asn_db(path: str) -> AsnDatabase:
+    """One reader per database file for the whole process (it is read-only, mmap'd)."""
+    return AsnDatabase(path)
+
+
 def _failed_keys(failure: str) -> dict[str, Any]:
     return {
         "queries": [],
@@ -129,7 +138,7 @@ async def measure_urls(
     report_id: str | None = None,
 ) -> AsyncIterator[dict[str, Any]]:
     """Measure every URL, at most ``config.concurrency`` at once, yielding as they finish."""
-    asn_db = AsnDatabase(config.geoip_db) if config.geoip_db else None
+    asn_db = open_asn_db(config.geoip_db) if config.geoip_db else None
     report_id = report_id or make_report_id(config, start_time)
     queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
     pending = list(urls)
@@ -166,5 +175,3 @@ async def measure_urls(
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
-        if asn_db:
-            asn_db.close()

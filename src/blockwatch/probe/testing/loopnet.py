@@ -41,7 +41,9 @@ class LoopNet:
     next_host: int = 10
 
     @classmethod
-    async def start(cls, folder: Path, *, control: bool = True) -> LoopNet:
+    async def start(
+        cls, folder: Path, *, control: bool = True, geoip_db: str | None = None
+    ) -> LoopNet:
         ca = TestCA.create(folder / "ca")
         isp = await DNSServer({}, ISP_DNS_IP).start()
         honest = await DNSServer({}, HONEST_DNS_IP).start()
@@ -53,6 +55,7 @@ class LoopNet:
                     resolver=honest.address,
                     ca_file=ca.ca_file,
                     timeouts=HELPER_TIMEOUTS,
+                    geoip_db=geoip_db,
                 ),
                 "127.0.0.1",
                 0,
