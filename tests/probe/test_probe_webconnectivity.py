@@ -222,3 +222,13 @@ async def test_reset_on_the_https_hop_of_a_redirect_is_tls_reset(net: LoopNet) -
     assert [h["failure"] for h in tk["tls_handshakes"]] == ["connection_reset"]
     assert len(tk["tcp_connect"]) == 2  # the http endpoint, then the redirect's
     assert verdict(doc) == ("blocked", "tls.reset")
+
+
+async def test_redirect_loop_stops_after_ten_redirects(net: LoopNet) -> None:
+    from blockwatch.probe.testing.origin import Page
+
+    url = await net.site("loop.test", page=Page(302, b"", [("Location", "/again")]))
+    doc = await measure_url(url, net.probe_config())
+    reqs = doc["test_keys"]["requests"]
+    assert len(reqs) == 11  # the first request and ten redirects, then we stop
+    assert all(r["response"]["code"] == 302 for r in reqs)
