@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import socket
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -76,15 +77,36 @@ class DNSQuery:
         }
 
 
-async def system_lookup(hostname: str, *, timeout: float, clock: Clock) -> DNSQuery:
-    """Resolve with the OS resolver (getaddrinfo), as a user's browser would."""
-    query = DNSQuery("system", hostname, "ANY", None, t0=clock.now())
+# getaddrinfo blocks a thread, and the C library keeps retrying after our deadline (a
+# dropped query holds its thread for ~10 s). A dedicated pool keeps that away from
+# asyncio's default executor; a lookup that never got a thread is not an observation.
+_GAI_POOL = ThreadPoolExecutor(max_workers=64, thread_name_prefix="getaddrinfo")
+
+
+async def system_lookup(hostname: str, *, timeout: float, clock: Clock) -> DNSQuery | None:
+    """Resolve with the OS resolver (getaddrinfo), as a user's browser would.
+
+    The timeout runs from the moment a thread starts the lookup; None when no thread
+    was free within ``timeout`` (our own congestion, not the network's doing).
+    """
     loop = asyncio.get_running_loop()
+    began = asyncio.Event()
+
+    def work() -> list[Any]:
+        loop.call_soon_threadsafe(began.set)
+        return socket.getaddrinfo(hostname, 443, type=socket.SOCK_STREAM, proto=socket.IPPROTO_TCP)
+
+    job = loop.run_in_executor(_GAI_POOL, work)
     try:
         async with asyncio.timeout(timeout):
-            infos = await loop.getaddrinfo(
-                hostname, 443, type=socket.SOCK_STREAM, proto=socket.IPPROTO_TCP
-            )
+            await began.wait()
+    except TimeoutError:
+        job.cancel()
+        return None
+    query = DNSQuery("system", hostname, "ANY", None, t0=clock.now())
+    try:
+        async with asyncio.timeout(timeout):
+            infos = await job
         seen: list[str] = []
         for info in infos:
             addr = str(info[4][0])
@@ -183,7 +205,7 @@ async def lookup_all(
                     hostname, qtype, resolver, timeout=timeout, clock=clock, source_ip=source_ip
                 )
             )
-    return list(await asyncio.gather(*jobs))
+    return [q for q in await asyncio.gather(*jobs) if q is not None]
 
 
 def addresses_of(queries: list[DNSQuery]) -> list[str]:
