@@ -79,29 +79,40 @@ def _chunks(indices: Sequence[int], max_gap: int) -> list[list[int]]:
 def _viterbi(counts: Sequence[tuple[int, int]], p: DetectorParams) -> list[int]:
     """The cheapest state path: 0 = open, s >= 1 = blocked at level p.levels[s-1]."""
     qs = (p.stray_rate, *p.levels)
-    logs = [(math.log(q), math.log(1.0 - q)) for q in qs]
+    log_q = [math.log(q) for q in qs]
+    log_open = [math.log(1.0 - q) for q in qs]
     n_states = len(qs)
-    cost = [0.0] + [p.enter_cost] * (n_states - 1)
+    enter, leave, level = p.enter_cost, p.leave_cost, p.level_cost
+    cost = [0.0] + [enter] * (n_states - 1)
     back: list[list[int]] = []
     for k, n in counts:
-        # Best predecessor per state in O(states): stay, come from open, or from the best
-        # (or, for itself, second best) blocked level.
-        order = sorted(range(1, n_states), key=cost.__getitem__)
-        best, second = order[0], order[1] if len(order) > 1 else order[0]
-        step_back = []
-        new = []
-        for b in range(n_states):
-            if b == 0:
-                options = [(cost[0], 0), (cost[best] + p.leave_cost, best)]
-            else:
-                other = second if best == b else best
-                options = [(cost[b], b), (cost[0] + p.enter_cost, 0)]
-                if other != b:
-                    options.append((cost[other] + p.level_cost, other))
-            c, a = min(options)
-            step_back.append(a)
-            lq, l1q = logs[b]
-            new.append(c - (k * lq + (n - k) * l1q))
+        # The best and second-best blocked levels give every state its best predecessor in
+        # one pass (this loop is the detector's hot spot: kept to plain arithmetic).
+        best_i = second_i = 1
+        best_c = second_c = math.inf
+        for s in range(1, n_states):
+            c = cost[s]
+            if c < best_c:
+                second_c, second_i, best_c, best_i = best_c, best_i, c, s
+            elif c < second_c:
+                second_c, second_i = c, s
+        from_open = cost[0] + enter
+        new = [0.0] * n_states
+        step_back = [0] * n_states
+        if best_c + leave < cost[0]:
+            new[0], step_back[0] = best_c + leave, best_i
+        else:
+            new[0] = cost[0]
+        new[0] -= k * log_q[0] + (n - k) * log_open[0]
+        for b in range(1, n_states):
+            c, a = cost[b], b
+            if from_open <= c:
+                c, a = from_open, 0
+            other_c, other_i = (second_c, second_i) if best_i == b else (best_c, best_i)
+            if other_c + level < c:
+                c, a = other_c + level, other_i
+            new[b] = c - (k * log_q[b] + (n - k) * log_open[b])
+            step_back[b] = a
         back.append(step_back)
         cost = new
     state = min(range(n_states), key=cost.__getitem__)
@@ -241,18 +252,21 @@ def network_event(key: SeriesKey, cells: Series, run: Run) -> tuple[Event, int]:
 
 def _pooled(series: dict[SeriesKey, Series], outages: Outages) -> dict[tuple[str, str], Series]:
     """Per (country, domain), the unmasked cells of every network summed bucket by bucket."""
-    pooled: dict[tuple[str, str], Series] = {}
     networks: dict[tuple[str, str], int] = {}
+    for cc, _asn, domain in series:
+        networks[(cc, domain)] = networks.get((cc, domain), 0) + 1
+    pooled: dict[tuple[str, str], Series] = {}
     for key, cells in series.items():
         cc, _asn, domain = key
-        networks[(cc, domain)] = networks.get((cc, domain), 0) + 1
+        if networks[(cc, domain)] < 2:
+            continue  # one network: its own segmentation already said all there is
         target = pooled.setdefault((cc, domain), {})
         for i, c in cells.items():
             if c.n and not outages.masked(key, i):
                 cell = target.setdefault(i, Cell())
                 cell.ok.extend(c.ok)
                 cell.blocked.extend(c.blocked)
-    return {k: v for k, v in pooled.items() if networks[k] > 1}
+    return pooled
 
 
 def _assisted_runs(
