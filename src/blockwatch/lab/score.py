@@ -303,7 +303,7 @@ def _summary(
     med = median(delays) if delays else None
 
     def worst(values: list[float]) -> float | None:
-        return max(values, default=None)
+        return None if not values else round(max(values), 3)
 
     return DetectorSummary(
         name,
