@@ -51,3 +51,10 @@ def test_measured_text_in_the_svg_is_escaped() -> None:
     svg = timeline_svg(s, T0, T0 + timedelta(days=1), timedelta(hours=1))
     assert "<script>" not in svg and "<b>" not in svg
     assert "&lt;script&gt;x&lt;/script&gt;&quot;" in svg
+
+
+def test_a_volume_line_follows_the_measurements_per_bucket() -> None:
+    rows = [{"series": "AS1", "bucket": T0 + timedelta(days=d), "outcome": "ok", "method": None,
+             "n": n} for d, n in ((0, 10), (1, 5))]
+    svg = timeline_svg(build_series(rows, {})[0], T0, T0 + timedelta(days=2), timedelta(days=1))
+    assert 'class="volume"' in svg and "(max 10)" in svg

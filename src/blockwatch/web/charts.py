@@ -172,6 +172,16 @@ def timeline_svg(series: Series, t0: datetime, t1: datetime, bucket: timedelta) 
             f'<rect class="hit" x="{bx:.1f}" y="{TOP}" width="{bw - gap:.1f}" height="{ph}">'
             f"<title>{escape('; '.join(tip))}</title></rect>"
         )
+    # Measurement volume, relative to the busiest bucket: a collapse in volume is itself a
+    # signal (a shutdown, a probe gone), and a "0% blocked" bar on 1 measurement is weak.
+    busiest = max((b.n for b in series.buckets), default=0)
+    if busiest:
+        pts = " ".join(
+            f"{x(b.start) + (bw - gap) / 2:.1f},{TOP + ph * (1 - b.n / busiest):.1f}"
+            for b in series.buckets
+        )
+        out.append(f'<polyline class="volume" points="{pts}"><title>measurements per bucket'
+                   f" (max {busiest})</title></polyline>")
     for frac, label in ((0.0, "0%"), (0.5, "50%"), (1.0, "100%")):
         yy = TOP + ph * (1 - frac)
         out.append(f'<text x="{LEFT - 4}" y="{yy + 4:.1f}" class="ylab">{label}</text>')
