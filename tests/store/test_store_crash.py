@@ -54,6 +54,15 @@ def test_ingest_killed_mid_way_then_rerun_stores_every_measurement_exactly_once(
     while _store_bytes(db) < 8_000_000 and proc.poll() is None and time.monotonic() < deadline:
         time.sleep(0.05)
     assert proc.poll() is None, "ingest finished before it could be killed: make N larger"
+    # While it writes, another process gets a clean "in use" error, not a traceback.
+    busy = subprocess.run(
+        [sys.executable, "-m", "blockwatch", "verdicts", "--db", str(db)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert busy.returncode == 2
+    assert "is in use by another process" in " ".join(busy.stderr.split())
     proc.send_signal(signal.SIGKILL)
     proc.wait(timeout=30)
     assert proc.returncode == -signal.SIGKILL

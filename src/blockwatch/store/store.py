@@ -92,6 +92,12 @@ class Store:
         try:
             self._con = duckdb.connect(str(self.path), read_only=read_only)
         except duckdb.Error as exc:
+            if "lock" in str(exc).lower():
+                # DuckDB allows one writer, and no reader while it writes (DESIGN §7).
+                raise StoreError(
+                    f"store {self.path} is in use by another process (one writer at a time; "
+                    f"wait for it or use another --db): {exc}"
+                ) from exc
             raise StoreError(f"cannot open store {self.path}: {exc}") from exc
         if read_only:
             self._check_tables()
