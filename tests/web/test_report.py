@@ -127,3 +127,10 @@ def test_the_event_page_pdf_button_serves_a_pdf(http: httpx.Client) -> None:
     assert r.status_code == 200 and r.headers["content-type"] == "application/pdf"
     assert r.content.startswith(b"%PDF-")
     assert "attachment" in r.headers["content-disposition"]
+
+
+def test_an_outage_report_says_outage_not_censorship(store_path: Path, tmp_path: Path) -> None:
+    html = write_report(store_path, tmp_path / "o.html", event_id="ev-outage-135407").read_text()
+    assert "outage (not censorship)" in html
+    assert "all domains" in html
+    assert report.verify(tmp_path / "o.html", store_path).ok
