@@ -88,40 +88,44 @@ async def run(url: str, config: ProbeConfig, asn_db: AsnDatabase | None = None) 
         if config.control_url
         else None
     )
-    flows = await asyncio.gather(*(_endpoint_flow(target, a, config, clock) for a in addresses))
-    tcp = [f[0] for f in flows]
-    tls = [f[1] for f in flows if f[1] is not None]
-    chosen = next((i for i, f in enumerate(flows) if f[2] is not None), None)
-    for i, flow in enumerate(flows):
-        if flow[2] is not None and i != chosen:
-            flow[2][1].transport.abort()
-    first_failure = dns_failure or "dns_no_answer"
-    if flows and chosen is None:
-        first_failure = next(
-            (f[1].failure for f in flows if f[1] is not None and f[1].failure),
-            flows[0][0].failure,
+    try:
+        flows = await asyncio.gather(*(_endpoint_flow(target, a, config, clock) for a in addresses))
+        tcp = [f[0] for f in flows]
+        tls = [f[1] for f in flows if f[1] is not None]
+        chosen = next((i for i, f in enumerate(flows) if f[2] is not None), None)
+        for i, flow in enumerate(flows):
+            if flow[2] is not None and i != chosen:
+                flow[2][1].transport.abort()
+        first_failure = dns_failure or "dns_no_answer"
+        if flows and chosen is None:
+            first_failure = next(
+                (f[1].failure for f in flows if f[1] is not None and f[1].failure),
+                flows[0][0].failure,
+            )
+        trace = Trace()
+        hop_queries: list[dnsstep.DNSQuery] = []
+        hops = await fetch(
+            url,
+            resolve=lambda host: _resolve_hop(host, config, clock, hop_queries),
+            allow=lambda _ip: True,
+            timeouts=t,
+            clock=clock,
+            body_cap=config.http_body_cap,
+            max_redirects=config.max_redirects,
+            user_agent=config.user_agent,
+            ca_file=config.ca_file,
+            first=(flows[chosen][2], endpoint(addresses[chosen], target.port))
+            if chosen is not None
+            else None,
+            first_failure=None if chosen is not None else first_failure,
+            source_ip=config.source_ip,
+            ids=itertools.count(1),
+            trace=trace,
         )
-    trace = Trace()
-    hop_queries: list[dnsstep.DNSQuery] = []
-    hops = await fetch(
-        url,
-        resolve=lambda host: _resolve_hop(host, config, clock, hop_queries),
-        allow=lambda _ip: True,
-        timeouts=t,
-        clock=clock,
-        body_cap=config.http_body_cap,
-        max_redirects=config.max_redirects,
-        user_agent=config.user_agent,
-        ca_file=config.ca_file,
-        first=(flows[chosen][2], endpoint(addresses[chosen], target.port))
-        if chosen is not None
-        else None,
-        first_failure=None if chosen is not None else first_failure,
-        source_ip=config.source_ip,
-        ids=itertools.count(1),
-        trace=trace,
-    )
-    control, control_failure = (await control_job) if control_job else (None, None)
+        control, control_failure = (await control_job) if control_job else (None, None)
+    finally:
+        if control_job is not None and not control_job.done():
+            control_job.cancel()  # the whole-URL deadline fired: leave nothing running
     if control_job is None:
         control_failure = "no_control_helper"
     keys = _test_keys(queries, tcp, tls, hops, control, control_failure, dns_failure, asn_db)
