@@ -185,3 +185,20 @@ def replace_input(v: object) -> object:
         **{**{f: getattr(v, f) for f in v.__slots__}, "input": "http://x.com/",
            "measurement_id": v.measurement_id + "-http"}  # type: ignore[attr-defined]
     )  # fmt: skip
+
+
+def test_a_noisy_network_learns_its_stray_rate_and_raises_no_false_event() -> None:
+    import random
+
+    rng = random.Random(5)
+
+    def noisy(schedule: str) -> str:
+        return "".join("B" if c == "." and rng.random() < 0.1 else c for c in schedule)
+
+    vs = verdicts(noisy("." * 40 + "B" * 30 + "." * 130), domain="x.com")
+    for domain in ("wikipedia.org", "dawn.com", "bbc.com"):
+        vs += verdicts(noisy("." * 200), domain=domain, method="tcp.timeout")
+    analysis = analyse(vs)
+    assert analysis.stray[("PK", "AS17557")] == pytest.approx(0.1, abs=0.04)
+    events = censorship(analysis.events)
+    assert [(e.domain, e.start, e.end) for e in events] == [("x.com", at(40), at(69))]

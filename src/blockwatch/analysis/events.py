@@ -16,8 +16,8 @@ Buckets that outage detection claimed carry no evidence. Everything here is pure
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Final
 
@@ -50,7 +50,9 @@ class DetectorParams:
     max_gap_buckets: int = 14  # a longer stretch without data splits a series
     ended_if_missed: float = 0.05  # ongoing unless the open tail would be this unlikely
     join_gap_buckets: int = 2  # networks' events of one domain this close form one country event
-    assisted_evidence: float = 6.0  # inside a country-wide block, a network needs only this
+    assisted_evidence: float = 3.0  # inside a country-wide block, a network needs only this
+    max_stray_rate: float = 0.25  # the noise a network may show before nothing can be said
+    clean_share: float = 0.2  # targets blocked less than this are a network's noise gauge
 
 
 @dataclass(frozen=True, slots=True)
@@ -273,7 +275,7 @@ def _assisted_runs(
     series: dict[SeriesKey, Series],
     outages: Outages,
     runs: dict[SeriesKey, list[Run]],
-    p: DetectorParams,
+    params_for: Callable[[SeriesKey], DetectorParams],
 ) -> dict[SeriesKey, list[Run]]:
     """Short blocks a network shows too briefly to stand alone, inside a country-wide block.
 
@@ -284,9 +286,13 @@ def _assisted_runs(
     """
     extra: dict[SeriesKey, list[Run]] = {}
     for (cc, domain), pooled in _pooled(series, outages).items():
-        for window in segment(pooled, p):
+        keys = [k for k in series if k[0] == cc and k[2] == domain]
+        # The pooled series is as noisy as its noisiest network.
+        pooled_p = max((params_for(k) for k in keys), key=lambda q: q.stray_rate)
+        for window in segment(pooled, pooled_p):
             lo, hi = window.indices[0], window.indices[-1]
-            for key in (k for k in series if k[0] == cc and k[2] == domain):
+            for key in keys:
+                p = params_for(key)
                 if any(r.indices[0] <= hi and r.indices[-1] >= lo for r in runs.get(key, [])):
                     continue
                 cells = series[key]
@@ -310,9 +316,42 @@ class Analysis:
     series: dict[SeriesKey, Series]
     outages: Outages
     events: list[Event]
+    params: DetectorParams
+    stray: dict[tuple[str, str], float]  # (cc, asn) -> the network's stray failure rate
 
     def masked(self, key: SeriesKey) -> set[int]:
         return {i for i in self.series.get(key, {}) if self.outages.masked(key, i)}
+
+    def params_for(self, key: SeriesKey) -> DetectorParams:
+        return with_stray_rate(self.params, self.stray.get((key[0], key[1]), 0.0))
+
+
+def with_stray_rate(p: DetectorParams, rate: float) -> DetectorParams:
+    """The model for a network failing at ``rate`` for no censorship reason: ε at least that,
+    and only blocking levels clearly above it."""
+    eps = min(max(rate, p.stray_rate), p.max_stray_rate)
+    if eps == p.stray_rate:
+        return p
+    levels = tuple(q for q in p.levels if q >= 2 * eps) or p.levels[-1:]
+    return replace(p, stray_rate=eps, levels=levels)
+
+
+def stray_rates(
+    series: dict[SeriesKey, Series], outages: Outages, p: DetectorParams
+) -> dict[tuple[str, str], float]:
+    """Per network, how often its normally reachable targets fail: its noise, measured on the
+    targets nobody blocks there (a control site, the long open stretches of the others)."""
+    k: dict[tuple[str, str], int] = {}
+    n: dict[tuple[str, str], int] = {}
+    for key, cells in series.items():
+        live = [c for i, c in cells.items() if c.n and not outages.masked(key, i)]
+        kk, nn = sum(c.k for c in live), sum(c.n for c in live)
+        if nn and kk < p.clean_share * nn:
+            net = (key[0], key[1])
+            k[net] = k.get(net, 0) + kk
+            n[net] = n.get(net, 0) + nn
+    # Fewer than 50 measurements say too little about a rate of a few percent.
+    return {net: k[net] / n[net] for net in n if n[net] >= 50}
 
 
 def analyse(
@@ -330,10 +369,16 @@ def analyse(
     outages = detect_outages(series, grid, outage_params)
     network_events: list[Event] = []
     sizes: dict[str, int] = {}
+    stray = stray_rates(series, outages, p)
+
+    def params_for(key: SeriesKey) -> DetectorParams:
+        return with_stray_rate(p, stray.get((key[0], key[1]), 0.0))
+
     runs: dict[SeriesKey, list[Run]] = {}
     for key in sorted(series):
-        runs[key] = segment(series[key], p, {i for i in series[key] if outages.masked(key, i)})
-    for key, extra in _assisted_runs(series, outages, runs, p).items():
+        masked = {i for i in series[key] if outages.masked(key, i)}
+        runs[key] = segment(series[key], params_for(key), masked)
+    for key, extra in _assisted_runs(series, outages, runs, params_for).items():
         runs[key] = sorted(runs[key] + extra, key=lambda r: r.indices[0])
     for key in sorted(runs):
         for run in runs[key]:
@@ -345,7 +390,7 @@ def analyse(
         grouped + outages.events,
         key=lambda e: (e.start, e.kind, e.probe_cc, e.domain or "", e.probe_asn or ""),
     )
-    return Analysis(grid, series, outages, events)
+    return Analysis(grid, series, outages, events, p, stray)
 
 
 def detect_events(

@@ -341,7 +341,8 @@ def score_verdicts(
     ours_alarms: SeriesAlarms = {}
     for (cc, asn, domain), cells in analysis.series.items():
         masked = analysis.masked((cc, asn, domain))
-        ours_alarms[(asn, domain)] = alarm_times(cells, analysis.grid, p, masked)
+        net_p = analysis.params_for((cc, asn, domain))
+        ours_alarms[(asn, domain)] = alarm_times(cells, analysis.grid, net_p, masked)
     ours = [e for e in analysis.events if e.kind == "censorship" and e.probe_asn]
     detectors: dict[str, tuple[list[Event], SeriesAlarms]] = {OURS: (ours, ours_alarms)}
     for name, h in CUSUM_H.items():
