@@ -57,7 +57,8 @@ def probe(
         result = run_session(
             urls, config, out, db=db, store=not no_store, console=console, progress=progress
         )
-        console.print(verdict_table(result.verdicts))
+        order = {u: i for i, u in enumerate(urls)}  # the table follows the input order
+        console.print(verdict_table(sorted(result.verdicts, key=lambda v: order.get(v.input, 0))))
         stored = "" if result.ingested is None else f", {result.ingested} new in the store"
         console.print(f"{len(result.documents)} measurements written to {out}{stored}")
         if result.interrupted:
