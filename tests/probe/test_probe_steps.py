@@ -85,3 +85,20 @@ async def test_geoip_database_labels_answers_and_control_ip_info_with_asns(
     answer = tk["queries"][0]["answers"][0]
     assert (answer["asn"], answer["as_org_name"]) == (64500, "Example Hosting")
     assert tk["control"]["ip_info"][answer["ipv4"]]["asn"] == 64500
+
+
+async def test_system_lookup_without_a_free_thread_is_no_observation_not_a_timeout() -> None:
+    import threading
+
+    from blockwatch.probe import dns as dnsstep
+
+    release = threading.Event()
+    busy = [dnsstep._GAI_POOL.submit(release.wait, 5) for _ in range(64)]
+    try:
+        assert await system_lookup("localhost", timeout=0.3, clock=Clock()) is None
+    finally:
+        release.set()
+        for job in busy:
+            job.result(timeout=5)
+    q = await system_lookup("localhost", timeout=2, clock=Clock())
+    assert q is not None and q.failure is None
