@@ -38,9 +38,7 @@ def test_explorer_api_responses_are_unwrapped_to_the_raw_measurement(ooni_data):
     assert isinstance(item, RawDocument)
     assert item.doc["test_name"] == "web_connectivity"
     assert item.doc["input"] == "http://www.pokerroom.com/"
-    assert (
-        item.doc["measurement_uid"] == UID
-    )
+    assert item.doc["measurement_uid"] == UID
     assert isinstance(item.doc["test_keys"], dict)
 
 

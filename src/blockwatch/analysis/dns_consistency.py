@@ -22,7 +22,7 @@ NXDOMAIN_FAILURES = frozenset({"dns_nxdomain_error", "dns_name_error"})
 NO_SUCH_NAME = NXDOMAIN_FAILURES | {"android_dns_cache_no_data", "dns_no_answer"}
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class DnsVerdict:
     consistency: Consistency
     bogons: tuple[str, ...]  # probe answers that are bogons the control does not give

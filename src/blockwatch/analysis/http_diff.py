@@ -2,10 +2,10 @@
 
 - body proportion min(a, b) / max(a, b) matches above 0.7 (both known, probe not truncated);
 - status codes equal;
-- headers match when the two share a header name outside the common set every server
-  sends (or neither has any uncommon header);
-- titles match when a word of five or more characters of the control's title appears in
-  the probe's.
+- headers match when both responses carry the same header names, or share one outside
+  the set every server sends;
+- titles match when their words of five or more characters are the same (any order);
+- a 5xx status at the control says nothing about the probe's page (no status verdict).
 No diff when the status matches and any of body, headers or title match.
 """
 
@@ -19,7 +19,9 @@ from typing import Any
 BODY_PROPORTION_THRESHOLD = 0.7
 TITLE_WORD_MIN = 5
 
-# Header names nearly every server sends; sharing them says nothing about the origin.
+# Header names so common that sharing them says nothing about the origin (the list OONI's
+# Web Connectivity uses). Hop-by-hop names such as Content-Length are not in it: OONI's
+# rule counts them, and we keep its behaviour so our diffs and OONI's mean the same.
 COMMON_HEADERS = frozenset(
     [
         "date",
@@ -47,16 +49,12 @@ COMMON_HEADERS = frozenset(
         "strict-transport-security",
         "link",
         "x-varnish",
-        "content-length",
-        "connection",
-        "transfer-encoding",
-        "keep-alive",
     ]
 )
 _TITLE = re.compile(r"<title[^>]*>([^<]{0,4096})", re.IGNORECASE)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class HttpDiff:
     body_proportion: float | None
     body_length_match: bool | None
@@ -88,23 +86,22 @@ def body_proportion(probe_len: int, control_len: int) -> float | None:
 def headers_match(probe: Mapping[str, Any], control: Mapping[str, Any]) -> bool | None:
     if not control:
         return None
-    if not probe:
-        return False  # a response with no headers at all is nothing like a real server's
-    ours = {k.lower() for k in probe} - COMMON_HEADERS
-    theirs = {k.lower() for k in control} - COMMON_HEADERS
-    if not ours and not theirs:
-        return True
-    return bool(ours & theirs)
+    ours = {k.lower() for k in probe}
+    theirs = {k.lower() for k in control}
+    if ours == theirs:
+        return True  # the very same header names: the same kind of server
+    return bool((ours & theirs) - COMMON_HEADERS)
+
+
+def _title_words(title: str) -> set[str]:
+    return {w.lower() for w in title.split(" ") if len(w) >= TITLE_WORD_MIN}
 
 
 def title_match(probe_title: str, control_title: str | None) -> bool | None:
-    if not control_title:
+    """Titles match when their long words (5+ characters) are the same, in any order."""
+    if not probe_title or control_title is None:
         return None
-    words = [w for w in control_title.split() if len(w) >= TITLE_WORD_MIN]
-    if not words:
-        return None
-    probe_words = {w.lower() for w in probe_title.split()}
-    return any(w.lower() in probe_words for w in words)
+    return _title_words(probe_title) == _title_words(control_title)
 
 
 def compare(
@@ -128,10 +125,17 @@ def compare(
     status_match = None
     if probe_status is not None and control_status is not None:
         status_match = probe_status == control_status
+        if not status_match and control_status // 100 == 5:
+            status_match = None  # a failing origin says nothing about the probe's page
+    headers = headers_match(probe_headers, control_headers)
+    # The title is only needed when nothing cheaper decided (searching a page costs).
+    title = None
+    if status_match and not length_match and not headers and not probe_truncated:
+        title = title_match(title_of(probe_body), control_title)
     return HttpDiff(
         body_proportion=proportion,
         body_length_match=length_match,
         status_code_match=status_match,
-        headers_match=headers_match(probe_headers, control_headers),
-        title_match=title_match(title_of(probe_body), control_title),
+        headers_match=headers,
+        title_match=title,
     )

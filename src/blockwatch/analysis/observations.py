@@ -1,5 +1,8 @@
 """Flat observations read out of web_connectivity test keys (probe and control side).
 
+The records are plain (not frozen) slotted dataclasses: they are built for every
+measurement on the ingest hot path, and a frozen dataclass pays a setattr detour per field.
+
 Each function takes the raw test keys and returns small records; nothing is copied that
 the verdict does not need. Every value from the measurement is untrusted: wrong types are
 skipped (the verdict then sees "no observation"), never raised as TypeError.
@@ -36,7 +39,7 @@ class DnsObservation:
         return [f for _, fails in self.engines.values() for f in fails]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Endpoint:
     """One TCP connect or TLS handshake outcome (failure None = success)."""
 
@@ -47,7 +50,7 @@ class Endpoint:
     no_tls_verify: bool = False
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class HttpObservation:
     """One HTTP request (OONI lists the last request of a redirect chain first)."""
 
@@ -62,15 +65,13 @@ class HttpObservation:
     address: str | None = None  # "ip:port" the request went to (our probe records it)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class ControlObservation:
     """What the uncensored control saw."""
 
     dns_failure: str | None
     addrs: list[str]
-    asns: dict[str, int]
-    tcp: dict[str, str | None]  # "ip:port" -> failure
-    tls: dict[str, str | None]
+    asns: dict[str, int]  # ASN of each of the control's own answers (when known)
     http_failure: str | None
     http_status: int | None
     http_headers: dict[str, Any]
@@ -97,29 +98,46 @@ def _int(value: Any) -> int | None:
 def probe_dns(tk: dict[str, Any], hostname: str) -> DnsObservation:
     """The answers and failures of the probe's own resolvers (system, UDP) for ``hostname``."""
     obs = DnsObservation(hostname)
-    for q in _list(tk.get("queries")):
-        if not isinstance(q, dict):
+    queries = tk.get("queries")
+    if type(queries) is not list:
+        return obs
+    engines, asns, all_addrs = obs.engines, obs.asns, obs.addrs
+    for q in queries:  # the hot loop of the verdict: plain type checks, few calls
+        if type(q) is not dict:
             continue
-        engine = _str(q.get("engine")) or "system"
-        if engine in UNTRUSTED_ENGINES:
+        engine = q.get("engine")
+        if type(engine) is not str:
+            engine = "system"
+        elif engine in UNTRUSTED_ENGINES:
             continue
-        qhost = _str(q.get("hostname"))
-        if qhost is not None and hostname and qhost.lower().rstrip(".") != hostname:
+        qhost = q.get("hostname")
+        if (
+            type(qhost) is str
+            and hostname
+            and qhost != hostname
+            and qhost.lower().rstrip(".") != hostname
+        ):
             continue
-        addrs, failures = obs.engines.setdefault(engine, ([], []))
-        failure = _str(q.get("failure"))
-        if failure:
-            failures.append(failure)
-        for ans in _list(q.get("answers")):
-            if not isinstance(ans, dict):
+        entry = engines.get(engine)
+        if entry is None:
+            entry = engines[engine] = ([], [])
+        failure = q.get("failure")
+        if failure and type(failure) is str:
+            entry[1].append(failure)
+        answers = q.get("answers")
+        if type(answers) is not list:
+            continue
+        for ans in answers:
+            if type(ans) is not dict:
                 continue
-            addr = _str(ans.get("ipv4")) or _str(ans.get("ipv6"))
-            if not addr:
+            addr = ans.get("ipv4") or ans.get("ipv6")
+            if type(addr) is not str or not addr:
                 continue
-            addrs.append(addr)
-            if addr not in obs.asns:
-                obs.addrs.append(addr)
-                obs.asns[addr] = _int(ans.get("asn")) or 0
+            entry[0].append(addr)
+            if addr not in asns:
+                all_addrs.append(addr)
+                asn = ans.get("asn")
+                asns[addr] = asn if type(asn) is int else 0
     return obs
 
 
@@ -254,9 +272,10 @@ def control(tk: dict[str, Any]) -> ControlObservation | None:
         return None
     dns = _dict(ctrl.get("dns"))
     addrs = [a for a in _list(dns.get("addrs")) if isinstance(a, str)]
+    ip_info = _dict(ctrl.get("ip_info"))
     asns: dict[str, int] = {}
-    for ip, info in _dict(ctrl.get("ip_info")).items():
-        asn = _int(_dict(info).get("asn"))
+    for ip in addrs:
+        asn = _int(_dict(ip_info.get(ip)).get("asn"))
         if asn:
             asns[ip] = asn
     http = _dict(ctrl.get("http_request"))
@@ -266,8 +285,6 @@ def control(tk: dict[str, Any]) -> ControlObservation | None:
         dns_failure=_str(dns.get("failure")),
         addrs=addrs,
         asns=asns,
-        tcp={k: _str(_dict(v).get("failure")) for k, v in _dict(ctrl.get("tcp_connect")).items()},
-        tls={k: _str(_dict(v).get("failure")) for k, v in _dict(ctrl.get("tls_handshake")).items()},
         http_failure=_str(http.get("failure")),
         http_status=status if status and status > 0 else None,
         http_headers=_dict(http.get("headers")),
@@ -276,7 +293,23 @@ def control(tk: dict[str, Any]) -> ControlObservation | None:
     )
 
 
-@dataclass(frozen=True, slots=True)
+def control_endpoint(tk: dict[str, Any], kind: str, ip: str, port: int) -> tuple[bool, str | None]:
+    """(measured, failure) of the control's own TCP connect or TLS handshake to ip:port.
+
+    ``kind`` is "tcp_connect" or "tls_handshake"; read on demand, only for a failed step.
+    """
+    entries = _dict(_dict(tk.get("control")).get(kind))
+    key = f"[{ip}]:{port}" if ":" in ip else f"{ip}:{port}"
+    entry = entries.get(key)
+    if not isinstance(entry, dict):
+        return False, None
+    failure = _str(entry.get("failure"))
+    if failure is None and entry.get("status") is False:
+        failure = "unknown_failure"
+    return True, failure
+
+
+@dataclass(slots=True)
 class BodyRead:
     """One body read of the HTTP transfer (our probe records these as network_events)."""
 

@@ -2,8 +2,20 @@
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 from blockwatch.analysis.dns_consistency import NO_SUCH_NAME
 from blockwatch.analysis.observations import Endpoint, HttpObservation
+
+
+class Broken(NamedTuple):
+    """The step that stopped a fetch."""
+
+    stage: str  # "dns" | "tcp" | "tls" | "http"
+    failure: str
+    where: str  # human-readable: "connect to 1.2.3.4:443"
+    endpoint: Endpoint | None = None
+
 
 TIMEOUT = "generic_timeout_error"
 RESETS = frozenset({"connection_reset", "eof_error", "connection_aborted"})
@@ -20,8 +32,8 @@ TLS_MITM = frozenset(
 
 def locate_failure(
     final: HttpObservation | None, tcp: list[Endpoint], tls: list[Endpoint]
-) -> tuple[str, str, str] | None:
-    """(stage, failure, where) of the step that stopped the fetch, or None if none did.
+) -> Broken | None:
+    """The step that stopped the fetch, or None if none did.
 
     OONI keeps the last request of a redirect chain first. When it failed, the stage is
     found from the TLS/TCP records that failed the same way; when there is no request, or
@@ -36,21 +48,22 @@ def locate_failure(
         if final.url.startswith("https://") or not final.url:
             for e in tls_bad:
                 if e.failure == f and (e.ip, e.port) not in tls_ok:
-                    return "tls", f, f"handshake with {e.ip}:{e.port}"
+                    return Broken("tls", f, f"handshake with {e.ip}:{e.port}", e)
         for e in tcp_bad:
             if e.failure == f:
-                return "tcp", f, f"connect to {e.ip}:{e.port}"
+                return Broken("tcp", f, f"connect to {e.ip}:{e.port}", e)
         if f in TLS_MITM:
-            return "tls", f, "handshake"
-        return "http", f, f"request for {final.url or 'the page'}"
+            return Broken("tls", f, "handshake")
+        return Broken("http", f, f"request for {final.url or 'the page'}")
     if final is not None and final.status is not None and not 300 <= final.status < 400:
         return None
     # No request, or a redirect whose next hop never produced a request.
     for e in tls_bad:
         if (e.ip, e.port) not in tls_ok:
-            return "tls", e.failure or "unknown_failure", f"handshake with {e.ip}:{e.port}"
+            where = f"handshake with {e.ip}:{e.port}"
+            return Broken("tls", e.failure or "unknown_failure", where, e)
     for e in tcp_bad:
-        return "tcp", e.failure or "unknown_failure", f"connect to {e.ip}:{e.port}"
+        return Broken("tcp", e.failure or "unknown_failure", f"connect to {e.ip}:{e.port}", e)
     return None
 
 

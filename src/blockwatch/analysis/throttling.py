@@ -21,7 +21,7 @@ THROTTLE_BYTES_PER_SECOND = 64 * 1024
 MIN_BYTES = 16 * 1024
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Goodput:
     num_bytes: int
     seconds: float

@@ -14,9 +14,9 @@ from typing import Any
 from blockwatch.analysis import observations as obs
 from blockwatch.analysis.dns_consistency import NO_SUCH_NAME, NXDOMAIN_FAILURES, check
 from blockwatch.analysis.fingerprints import Fingerprint, FingerprintTable
-from blockwatch.analysis.http_diff import compare
+from blockwatch.analysis.http_diff import HttpDiff, compare
 from blockwatch.analysis.records import Outcome, Verdict
-from blockwatch.analysis.stages import TIMEOUT, locate_failure, method_for
+from blockwatch.analysis.stages import TIMEOUT, Broken, locate_failure, method_for
 from blockwatch.analysis.throttling import goodput, is_throttled
 from blockwatch.errors import BlockwatchError, MalformedMeasurement
 from blockwatch.ooni.measurement import Measurement, parse_measurement
@@ -27,6 +27,10 @@ TECHNIQUE_OBSERVED_AS: dict[str, frozenset[str]] = {
     "tcp.reset": frozenset({"tcp.reset", "tcp.refused"}),
     "dns.bogon": frozenset({"dns.bogon", "dns.blockpage_ip"}),
 }
+# Bodies up to SMALL_BODY are always scanned for blockpage fingerprints; larger ones only
+# when the page already looks wrong, and then only their first BODY_SCAN_LIMIT characters.
+SMALL_BODY = 16 * 1024
+BODY_SCAN_LIMIT = 256 * 1024
 OONI_BLOCKED = frozenset({"dns", "tcp_ip", "http-failure", "http-diff"})
 WEB_CONNECTIVITY = "web_connectivity"
 
@@ -68,7 +72,7 @@ def analyze(m: Measurement, fingerprints: FingerprintTable | None = None) -> Ver
         test_name=m.test_name,
         outcome=d.outcome,
         method=d.method,
-        confidence=round(d.confidence, 3),
+        confidence=d.confidence,
         confirmed=fp is not None and not fp.is_false_positive and d.outcome == "blocked",
         evidence=tuple(d.evidence),
         fingerprint=fp.name if fp is not None else None,
@@ -115,7 +119,6 @@ def decide(tk: dict[str, Any], host: str, table: FingerprintTable, url: str = ""
     """The rules, in the order of a connection (see the module docstring)."""
     ctrl = obs.control(tk)
     dns = obs.probe_dns(tk, host)
-    tls = obs.tls_handshakes(tk)
     requests = obs.http_requests(tk)
     final = requests[0] if requests else None
 
@@ -123,11 +126,15 @@ def decide(tk: dict[str, Any], host: str, table: FingerprintTable, url: str = ""
     if hit is not None:
         return hit
     page_fp = _page_fingerprint(requests, table)
+    if page_fp is None and _large_bodies(requests) and (ctrl is None or not ctrl.addrs):
+        page_fp = _page_fingerprint(requests, table, large=True)
     if ctrl is None:
-        return _without_control(tk, final, page_fp, host, tls)
+        return _without_control(tk, final, page_fp, host, obs.tls_handshakes(tk))
 
     dv = check(dns, ctrl)
     dns_bad = dv.consistency == "inconsistent"
+    if page_fp is None and dns_bad and _large_bodies(requests):
+        page_fp = _page_fingerprint(requests, table, large=True)
     if page_fp is not None and not page_fp[0].is_false_positive:
         fp, where = page_fp
         method = "dns.blockpage_ip" if dns_bad else "http.blockpage"
@@ -150,11 +157,15 @@ def decide(tk: dict[str, Any], host: str, table: FingerprintTable, url: str = ""
         ]
         return Decision("blocked", "dns.inconsistent", 0.6, ev)
 
-    dns_ev = (
-        f"probe resolver answered {_describe(dv.suspicious, dns.asns)}, control answered "
-        f"{_describe(ctrl.addrs, ctrl.asns)} (no address or AS in common)"
+    dns_ev = ""
+    if dns_bad:
+        dns_ev = (
+            f"probe resolver answered {_describe(dv.suspicious, dns.asns)}, control answered "
+            f"{_describe(ctrl.addrs, ctrl.asns)} (no address or AS in common)"
+        )
+    flow = _Flow(
+        tk, host, url, final, ctrl, dv.suspicious if dns_bad else (), dns_ev, table, requests
     )
-    flow = _Flow(tk, host, url, final, ctrl, tls, dv.suspicious if dns_bad else (), dns_ev)
     if final is not None and final.failure is None and final.status is not None:
         broken_chain = 300 <= final.status < 400 and not (
             ctrl.http_status is not None and 300 <= ctrl.http_status < 400
@@ -164,18 +175,26 @@ def decide(tk: dict[str, Any], host: str, table: FingerprintTable, url: str = ""
     return _probe_failed(flow)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class _Flow:
-    """What the fetch-stage rules need, gathered once."""
+    """What the fetch-stage rules need, gathered once (TLS records read on demand)."""
 
     tk: dict[str, Any]
     host: str
     url: str
     final: obs.HttpObservation | None
     ctrl: obs.ControlObservation
-    tls: list[obs.Endpoint]
     suspicious: tuple[str, ...]  # non-empty: the probe's DNS is inconsistent
     dns_ev: str
+    table: FingerprintTable
+    requests: list[obs.HttpObservation]
+    _tls: list[obs.Endpoint] | None = None
+
+    @property
+    def tls(self) -> list[obs.Endpoint]:
+        if self._tls is None:
+            self._tls = obs.tls_handshakes(self.tk)
+        return self._tls
 
 
 def _dns_failure(
@@ -211,16 +230,27 @@ def _dns_fingerprint(dns: obs.DnsObservation, table: FingerprintTable) -> Decisi
 
 
 def _page_fingerprint(
-    requests: list[obs.HttpObservation], table: FingerprintTable
+    requests: list[obs.HttpObservation], table: FingerprintTable, *, large: bool = False
 ) -> tuple[Fingerprint, str] | None:
+    """Headers and small bodies (large=False), or only the large bodies (large=True).
+
+    Blockpages are small, and scanning a big page costs more than the rest of the
+    verdict, so big bodies are only scanned once something looks wrong (see decide).
+    """
     for req in requests:
-        fp = table.match_headers(req.headers)
-        if fp is not None:
-            return fp, f"header.{fp.location_found.split('.', 1)[1]}"
-        fp = table.match_body(req.body)
-        if fp is not None:
-            return fp, "body"
+        if not large:
+            fp = table.match_headers(req.headers)
+            if fp is not None:
+                return fp, f"header.{fp.location_found.split('.', 1)[1]}"
+        if (len(req.body) > SMALL_BODY) == large:
+            fp = table.match_body(req.body[:BODY_SCAN_LIMIT])
+            if fp is not None:
+                return fp, "body"
     return None
+
+
+def _large_bodies(requests: list[obs.HttpObservation]) -> bool:
+    return any(len(r.body) > SMALL_BODY for r in requests)
 
 
 def _fp_evidence(fp: Fingerprint, where: str) -> str:
@@ -263,22 +293,20 @@ def _compare_page(flow: _Flow, page_fp: tuple[Fingerprint, str] | None) -> Decis
     g = goodput(obs.body_reads(flow.tk), final.transaction_id)
     if is_throttled(g) and g is not None:
         return Decision("blocked", "throttled", 0.8, [f"body arrived at a crawl: {g.describe()}"])
+    if page_fp is None and _large_bodies(flow.requests):
+        # Only now, and only if the page looks wrong, is a big body worth scanning.
+        control_failed = ctrl.http_failure is not None or ctrl.http_status is None
+        if control_failed or _differs(final, ctrl):
+            page_fp = _page_fingerprint(flow.requests, flow.table, large=True)
+            if page_fp is not None and not page_fp[0].is_false_positive:
+                fp, where = page_fp
+                return Decision("blocked", "http.blockpage", 0.95, [_fp_evidence(fp, where)], fp)
     if ctrl.http_failure is not None or ctrl.http_status is None:
         ev = [f"probe fetched status {final.status}; control failed ({ctrl.http_failure})"]
         if flow.suspicious:
             return Decision("blocked", "dns.inconsistent", 0.6, [flow.dns_ev, *ev])
         return Decision("inconclusive", None, 0.2, ev)
-    diff = compare(
-        probe_status=final.status,
-        probe_headers=final.headers,
-        probe_body=final.body,
-        probe_body_length=final.body_length,
-        probe_truncated=final.body_truncated,
-        control_status=ctrl.http_status,
-        control_headers=ctrl.http_headers,
-        control_body_length=ctrl.http_body_length,
-        control_title=ctrl.http_title,
-    )
+    diff = _diff(final, ctrl)
     if page_fp is not None:  # only false-positive rows get here, e.g. a CDN's CAPTCHA
         fp, where = page_fp
         ev = [f"{where} matches {fp.name}, a known page that is not censorship"]
@@ -314,6 +342,24 @@ def _compare_page(flow: _Flow, page_fp: tuple[Fingerprint, str] | None) -> Decis
     return Decision("blocked", "dns.inconsistent", 0.7 if broken else 0.5, [flow.dns_ev + why])
 
 
+def _diff(final: obs.HttpObservation, ctrl: obs.ControlObservation) -> HttpDiff:
+    return compare(
+        probe_status=final.status,
+        probe_headers=final.headers,
+        probe_body=final.body,
+        probe_body_length=final.body_length,
+        probe_truncated=final.body_truncated,
+        control_status=ctrl.http_status,
+        control_headers=ctrl.http_headers,
+        control_body_length=ctrl.http_body_length,
+        control_title=ctrl.http_title,
+    )
+
+
+def _differs(final: obs.HttpObservation, ctrl: obs.ControlObservation) -> bool:
+    return _diff(final, ctrl).differs
+
+
 def _probe_failed(flow: _Flow) -> Decision:
     final, ctrl, tk = flow.final, flow.ctrl, flow.tk
     if final is None and isinstance(tk.get("http_experiment_failure"), str):
@@ -324,20 +370,27 @@ def _probe_failed(flow: _Flow) -> Decision:
     located = locate_failure(final, obs.tcp_connects(tk), flow.tls)
     if located is None:
         for host, failure in obs.other_host_failures(tk, flow.host):
-            located = ("dns", failure, f"lookup of {host} (a redirect target)")
+            located = Broken("dns", failure, f"lookup of {host} (a redirect target)")
             break
     if located is None:
         if ctrl.http_failure is not None:
             ev = ["the probe fetched nothing", f"control failed too ({ctrl.http_failure})"]
             return Decision("down", None, 0.5, ev)
         return Decision("inconclusive", None, 0.0, ["the probe fetched nothing, no error"])
-    stage, failure, where = located
+    stage, failure, where, endpoint = located
     probe_ev = f"probe {stage} {where} failed with {failure}"
     if ctrl.http_failure is not None:
         return Decision("down", None, 0.7, [probe_ev, f"control failed too ({ctrl.http_failure})"])
     ok_ev = f"control fetched status {ctrl.http_status}"
     if flow.suspicious:
         return Decision("blocked", "dns.inconsistent", 0.75, [flow.dns_ev, probe_ev])
+    if endpoint is not None and stage in ("tcp", "tls"):
+        kind = "tcp_connect" if stage == "tcp" else "tls_handshake"
+        measured, ctrl_failure = obs.control_endpoint(tk, kind, endpoint.ip, endpoint.port)
+        if measured and ctrl_failure is not None:
+            # The control could not reach that endpoint either: it is broken for everyone.
+            ev = [probe_ev, f"the control's {stage} to it failed too ({ctrl_failure})"]
+            return Decision("down", None, 0.6, ev)
     if failure == TIMEOUT and stage == "http" and final is not None:
         g = goodput(obs.body_reads(tk), final.transaction_id)
         if (g is not None and g.num_bytes > 0) or (final.status and final.body_truncated):
