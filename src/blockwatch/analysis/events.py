@@ -339,19 +339,19 @@ def with_stray_rate(p: DetectorParams, rate: float) -> DetectorParams:
 def stray_rates(
     series: dict[SeriesKey, Series], outages: Outages, p: DetectorParams
 ) -> dict[tuple[str, str], float]:
-    """Per network, how often its normally reachable targets fail: its noise, measured on the
-    targets nobody blocks there (a control site, the long open stretches of the others)."""
-    k: dict[tuple[str, str], int] = {}
-    n: dict[tuple[str, str], int] = {}
+    """Per network, how often its normally reachable targets fail: its noise.
+
+    Noise hits every target alike, a censor picks some: the lower median of the per-target
+    failure rates over targets blocked less than ``clean_share`` of the time (30 or more
+    measurements each) is not moved by a lightly blocked target among them.
+    """
+    rates: dict[tuple[str, str], list[float]] = {}
     for key, cells in series.items():
         live = [c for i, c in cells.items() if c.n and not outages.masked(key, i)]
-        kk, nn = sum(c.k for c in live), sum(c.n for c in live)
-        if nn and kk < p.clean_share * nn:
-            net = (key[0], key[1])
-            k[net] = k.get(net, 0) + kk
-            n[net] = n.get(net, 0) + nn
-    # Fewer than 50 measurements say too little about a rate of a few percent.
-    return {net: k[net] / n[net] for net in n if n[net] >= 50}
+        k, n = sum(c.k for c in live), sum(c.n for c in live)
+        if n >= 30 and k < p.clean_share * n:
+            rates.setdefault((key[0], key[1]), []).append(k / n)
+    return {net: sorted(r)[(len(r) - 1) // 2] for net, r in rates.items()}
 
 
 def analyse(
