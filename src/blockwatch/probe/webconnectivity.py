@@ -92,16 +92,7 @@ async def run(url: str, config: ProbeConfig, asn_db: AsnDatabase | None = None) 
         flows = await asyncio.gather(*(_endpoint_flow(target, a, config, clock) for a in addresses))
         tcp = [f[0] for f in flows]
         tls = [f[1] for f in flows if f[1] is not None]
-        chosen = next((i for i, f in enumerate(flows) if f[2] is not None), None)
-        for i, flow in enumerate(flows):
-            if flow[2] is not None and i != chosen:
-                flow[2][1].transport.abort()
-        first_failure = dns_failure or "dns_no_answer"
-        if flows and chosen is None:
-            first_failure = next(
-                (f[1].failure for f in flows if f[1] is not None and f[1].failure),
-                flows[0][0].failure,
-            )
+        first, first_failure = _first_hop(flows, addresses, target.port, dns_failure)
         trace = Trace()
         hop_queries: list[dnsstep.DNSQuery] = []
         hops = await fetch(
@@ -114,10 +105,8 @@ async def run(url: str, config: ProbeConfig, asn_db: AsnDatabase | None = None) 
             max_redirects=config.max_redirects,
             user_agent=config.user_agent,
             ca_file=config.ca_file,
-            first=(flows[chosen][2], endpoint(addresses[chosen], target.port))
-            if chosen is not None
-            else None,
-            first_failure=None if chosen is not None else first_failure,
+            first=first,
+            first_failure=first_failure,
             source_ip=config.source_ip,
             ids=itertools.count(1),
             trace=trace,
@@ -135,6 +124,28 @@ async def run(url: str, config: ProbeConfig, asn_db: AsnDatabase | None = None) 
     keys["tcp_connect"] += [r.to_ooni() for r in trace.tcp]
     keys["tls_handshakes"] += [r.to_ooni() for r in trace.tls]
     return keys
+
+
+def _first_hop(
+    flows: list[tuple[TCPConnect, TLSHandshake | None, Streams | None]],
+    addresses: list[str],
+    port: int,
+    dns_failure: str | None,
+) -> tuple[tuple[Streams, str] | None, str | None]:
+    """The connection HTTP goes over (the first endpoint that worked; the others are
+    closed), or the failure that stopped every endpoint (DNS, TLS, then TCP)."""
+    chosen = next((i for i, f in enumerate(flows) if f[2] is not None), None)
+    for i, (_, _, streams) in enumerate(flows):
+        if streams is not None and i != chosen:
+            streams[1].transport.abort()
+    if chosen is not None:
+        streams = flows[chosen][2]
+        assert streams is not None
+        return (streams, endpoint(addresses[chosen], port)), None
+    if not flows:
+        return None, dns_failure or "dns_no_answer"
+    tls_failure = next((f[1].failure for f in flows if f[1] is not None and f[1].failure), None)
+    return None, tls_failure or flows[0][0].failure
 
 
 async def _resolve_hop(
