@@ -76,3 +76,10 @@ async def test_garbage_status_line_is_a_failure_not_a_crash() -> None:
     async with server(b"SSH-2.0-OpenSSH\r\n\r\n") as port:
         record = await get(port, cap=1000)
     assert record.failure is not None and record.status_code is None
+
+
+async def test_endless_response_head_is_refused_at_the_head_cap() -> None:
+    async with server(b"HTTP/1.1 200 OK\r\nX-Junk: " + b"a" * 200_000) as port:
+        record = await get(port, cap=1000)
+    assert record.failure is not None and "head too long" in record.failure
+    assert record.body == b""
