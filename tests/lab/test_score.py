@@ -259,3 +259,40 @@ def test_the_shipped_pk_2024_x_scenario_scores_every_block_and_beats_cusum(
     ours, cusum = report.summary(OURS), report.summary("cusum h=7")
     assert ours.detected == ours.blocks and ours.false_events == 0
     assert (ours.median_delay or 0) < (cusum.median_delay or float("inf"))
+
+
+def test_a_scenario_outside_the_run_directory_can_be_named(tmp_path: Path) -> None:
+    run, verdicts = make_run(tmp_path, PK.format(name="named"))
+    elsewhere = tmp_path / "elsewhere.toml.txt"
+    (run / "scenario.toml").rename(elsewhere)
+    report = score_run(run, verdicts=verdicts, scenario=elsewhere)
+    assert report.scenario == "named" and report.failures() == []
+
+
+def test_score_run_analyses_measurements_jsonl_end_to_end(tmp_path: Path, ooni_data: Path) -> None:
+    """A run made of OONI's own QA measurements re-stamped as rounds: open, NXDOMAIN, open."""
+    qa = ooni_data / "qa"
+    docs = {
+        "none": orjson.loads((qa / "successWithHTTPS.json").read_bytes()),
+        "dns.nxdomain": orjson.loads((qa / "dnsBlockingNXDOMAIN.json").read_bytes()),
+    }
+    t0 = parse_iso("2024-02-10T00:00:00Z")
+    measurements, truth = [], []
+    for r in range(60):
+        state = "dns.nxdomain" if 20 <= r < 40 else "none"
+        at = t0 + r * (parse_iso("2024-02-10T06:00:00Z") - t0)
+        doc = {k: v for k, v in docs[state].items() if k != "measurement_uid"}
+        doc.update(measurement_start_time=at.strftime("%Y-%m-%d %H:%M:%S"), report_id=f"r{r}")
+        measurements.append(doc)
+        truth.append(
+            {"at": at.strftime("%Y-%m-%dT%H:%M:%SZ"), "network": "N", "probe_asn": doc["probe_asn"],
+             "input": doc["input"], "domain": "www.example.com", "truth": state}
+        )  # fmt: skip
+    (tmp_path / "measurements.jsonl").write_bytes(b"\n".join(orjson.dumps(d) for d in measurements))
+    (tmp_path / "truth.jsonl").write_bytes(b"\n".join(orjson.dumps(t) for t in truth))
+    report = score_run(tmp_path)
+    assert report.verdicts == report.matched == 60
+    assert [(m.method, m.tp, m.fp, m.fn) for m in report.methods] == [("dns.nxdomain", 20, 0, 0)]
+    (block,) = report.blocks
+    ours = block.detections[OURS]
+    assert ours.detected and ours.start_error == 0 and ours.end_error == 0

@@ -381,17 +381,21 @@ def score_verdicts(
     )
 
 
-def score_run(run: Path, verdicts: Sequence[Verdict] | None = None) -> ScoreReport:
-    """Score a lab run directory; ``verdicts`` skips analysing measurements.jsonl (tests)."""
+def score_run(
+    run: Path, verdicts: Sequence[Verdict] | None = None, scenario: Path | None = None
+) -> ScoreReport:
+    """Score a lab run directory. The scenario (for policy windows) is ``scenario``, else a
+    TOML file in the directory, else blocks come from the truth alone; ``verdicts`` skips
+    analysing measurements.jsonl (tests)."""
     run = Path(run)
-    scenario = find_scenario(run)
-    truth = build_truth(read_truth(run / "truth.jsonl"), scenario)
+    model = load(scenario) if scenario is not None else find_scenario(run)
+    truth = build_truth(read_truth(run / "truth.jsonl"), model)
     notes: list[str] = []
     if verdicts is None:
         verdicts, bad = read_verdicts(run / "measurements.jsonl")
         if bad:
             notes.append(f"{bad} measurements could not be read")
-    report = score_verdicts(verdicts, truth, scenario, run=str(run))
+    report = score_verdicts(verdicts, truth, model, run=str(run))
     report.notes.extend(notes)
     return report
 
