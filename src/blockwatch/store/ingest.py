@@ -9,15 +9,23 @@ makes any overlap harmless. A bad record is reported with file and line and skip
 
 from __future__ import annotations
 
+import queue
 import struct
+import threading
 import time
-import zlib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
 import orjson
+
+try:
+    # zlib-ng writes standard zlib streams (stdlib zlib.decompress reads them) ~2x faster than
+    # zlib at level 1, for ~20% larger output (bench: 42 vs 96 us for a 10 KiB measurement).
+    from zlib_ng import zlib_ng as deflate
+except ImportError:  # pragma: no cover - the dependency is declared; this keeps a fallback
+    import zlib as deflate  # type: ignore[no-redef]
 
 from blockwatch.analysis.verdict import analyze
 from blockwatch.errors import InputError, MalformedMeasurement
@@ -34,7 +42,7 @@ MAX_ERRORS_KEPT: Final = 10_000  # the counts stay exact; only the list is cappe
 # OONI probes cap each body at 512 KiB, so a record this large is junk or an attack: it is
 # reported and skipped without being decoded.
 MAX_RECORD_BYTES: Final = 16 * 1024 * 1024
-ZLIB_LEVEL: Final = 1  # level 1 compresses OONI JSON to ~26%, level 6 to ~23% at half speed
+ZLIB_LEVEL: Final = 1  # the fastest; level 6 saves a few % of space at half the speed
 
 
 @dataclass
@@ -125,7 +133,7 @@ def prepare(
         m.probe_asn,
         schema.to_db_time(m.measured_at),
         f"{source}:{line}" if line is not None else source,
-        zlib.compress(raw, ZLIB_LEVEL),
+        raw,  # compressed by the writer (compress_rows), possibly on another core
     )
     try:
         verdict = analyze(m, fingerprints)
@@ -170,8 +178,82 @@ def uncompressed_size(path: Path) -> int:
     return max(size, 1)
 
 
+def compress_rows(rows: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
+    """Measurement rows with their raw JSON (last column) zlib-compressed."""
+    return [(*r[:-1], deflate.compress(r[-1], ZLIB_LEVEL)) for r in rows]
+
+
+@dataclass
+class _Job:
+    rows: list[tuple[Any, ...]]
+    verdicts: list[tuple[Any, ...]]
+    progress: list[tuple[str, int, int, int, bool]]
+    raw_bytes: int
+    duplicates: int
+
+
+class _Writer:
+    """Writes batches in order, in this thread or in one background thread.
+
+    zlib and DuckDB release the GIL, so with a thread the compression and the insert of batch
+    N overlap parsing and analysing batch N+1 on a second core. Batches stay one transaction
+    each, committed in order, so crash safety is the same as writing inline."""
+
+    def __init__(
+        self, store: Store, threaded: bool, on_flush: Callable[[int], None] | None
+    ) -> None:
+        self.store = store
+        self.on_flush = on_flush
+        self.added = 0
+        self.duplicates = 0
+        self._error: BaseException | None = None
+        self._queue: queue.Queue[_Job | None] | None = None
+        self._thread: threading.Thread | None = None
+        if threaded:
+            # maxsize 1: at most one batch waits, so memory stays bounded when writing is slow.
+            self._queue = queue.Queue(maxsize=1)
+            self._thread = threading.Thread(target=self._run, name="bw-writer", daemon=True)
+            self._thread.start()
+
+    def _write(self, job: _Job) -> None:
+        added = self.store.write_batch(compress_rows(job.rows), job.verdicts, job.progress)
+        self.added += added
+        self.duplicates += job.duplicates + len(job.rows) - added
+        if self.on_flush is not None:
+            self.on_flush(job.raw_bytes)
+
+    def _run(self) -> None:
+        assert self._queue is not None
+        while (job := self._queue.get()) is not None:
+            if self._error is None:
+                try:
+                    self._write(job)
+                except BaseException as exc:  # handed to the main thread by submit/close
+                    self._error = exc
+
+    def _raise(self) -> None:
+        if self._error is not None:
+            err, self._error = self._error, None
+            raise err
+
+    def submit(self, job: _Job) -> None:
+        if self._queue is None:
+            self._write(job)
+            return
+        self._raise()
+        self._queue.put(job)
+
+    def close(self) -> None:
+        """Wait for every submitted batch; re-raise a failure of the writer thread."""
+        if self._queue is not None and self._thread is not None:
+            self._queue.put(None)
+            self._thread.join()
+            self._queue = None
+        self._raise()
+
+
 class _Batcher:
-    """Collects documents and file progress; flushes one transaction per batch."""
+    """Collects documents and file progress; hands one transaction per batch to the writer."""
 
     def __init__(
         self,
@@ -180,12 +262,12 @@ class _Batcher:
         batch_size: int,
         report: IngestReport,
         on_flush: Callable[[int], None] | None = None,
+        threaded: bool = False,
     ) -> None:
-        self.store = store
         self.fingerprints = fingerprints
         self.batch_size = batch_size
         self.report = report
-        self.on_flush = on_flush
+        self.writer = _Writer(store, threaded, on_flush)
         self.batch = PreparedBatch()
         self.progress: dict[str, tuple[str, int, int, int, bool]] = {}
 
@@ -203,13 +285,20 @@ class _Batcher:
         if not batch.measurements and not self.progress:
             return
         rows = list(batch.measurements.values())
-        added = self.store.write_batch(rows, batch.verdicts, list(self.progress.values()))
-        self.report.added += added
-        self.report.duplicates += batch.duplicates + len(rows) - added
+        job = _Job(
+            rows, batch.verdicts, list(self.progress.values()), batch.raw_bytes, batch.duplicates
+        )
         self.batch = PreparedBatch()
         self.progress = {}
-        if self.on_flush is not None:
-            self.on_flush(batch.raw_bytes)
+        self.writer.submit(job)
+
+    def finish(self) -> None:
+        """Wait for the writer (nothing pending is flushed) and count what it wrote."""
+        try:
+            self.writer.close()
+        finally:
+            self.report.added = self.writer.added
+            self.report.duplicates = self.writer.duplicates
 
 
 def ingest_paths(
@@ -219,9 +308,11 @@ def ingest_paths(
     progress: bool = True,
     fingerprints: Any = None,
     batch_size: int | None = None,
+    threaded: bool = True,
 ) -> IngestReport:
     """Ingest files and directories; resumable (see module doc). Raises InputError for a
-    path that does not exist; a file that breaks mid-way is reported and the rest continue."""
+    path that does not exist; a file that breaks mid-way is reported and the rest continue.
+    ``threaded``: compress and write in a background thread (see _Writer)."""
 
     started = time.perf_counter()
     report = IngestReport()
@@ -243,33 +334,52 @@ def ingest_paths(
 
     total = sum(uncompressed_size(p) for p, *_ in todo)
     with ByteProgress(total, enabled=progress) as bar:
-        batcher = _Batcher(store, table, batch_size or DEFAULT_BATCH, report, bar.advance)
-        for path, key, size, mtime_ns, done in todo:
-            bar.next_file(path.name, uncompressed_size(path))
-            last = done
-            try:
-                for item in iter_file(path, max_line_bytes=MAX_RECORD_BYTES):
-                    line = item.line if item.line is not None else 0
-                    if item.line is not None and item.line <= done:
-                        continue  # committed by an earlier, interrupted run
-                    last = max(last, line)
-                    # Marked before the add: a flush commits this line with its document.
-                    batcher.mark(key, size, mtime_ns, last, False)
-                    if isinstance(item, MalformedMeasurement):
-                        report.read += 1
-                        report.malformed += 1
-                        report.error(item)
-                    else:
-                        batcher.add(item.source, item.line, item.doc)
-            except InputError as err:
-                report.malformed += 1
-                report.error(MalformedMeasurement(err.path, last + 1, err.reason))
-                continue  # not marked complete: a later run tries this file again
-            batcher.mark(key, size, mtime_ns, last, True)
-        batcher.flush()
+        batcher = _Batcher(
+            store, table, batch_size or DEFAULT_BATCH, report, bar.advance, threaded=threaded
+        )
+        try:
+            for path, key, size, mtime_ns, done in todo:
+                bar.next_file(path.name, uncompressed_size(path))
+                _ingest_file(batcher, report, path, key, size, mtime_ns, done)
+            batcher.flush()
+        finally:
+            # On an exception nothing pending is flushed (its progress mark may be ahead of its
+            # documents); batches already handed to the writer are committed.
+            batcher.finish()
         bar.finish()
     report.seconds = time.perf_counter() - started
     return report
+
+
+def _ingest_file(
+    batcher: _Batcher,
+    report: IngestReport,
+    path: Path,
+    key: str,
+    size: int,
+    mtime_ns: int,
+    done: int,
+) -> None:
+    last = done
+    try:
+        for item in iter_file(path, max_line_bytes=MAX_RECORD_BYTES):
+            line = item.line if item.line is not None else 0
+            if item.line is not None and item.line <= done:
+                continue  # committed by an earlier, interrupted run
+            last = max(last, line)
+            # Marked before the add: a flush commits this line with its document.
+            batcher.mark(key, size, mtime_ns, last, False)
+            if isinstance(item, MalformedMeasurement):
+                report.read += 1
+                report.malformed += 1
+                report.error(item)
+            else:
+                batcher.add(item.source, item.line, item.doc)
+    except InputError as err:
+        report.malformed += 1
+        report.error(MalformedMeasurement(err.path, last + 1, err.reason))
+        return  # not marked complete: a later run tries this file again
+    batcher.mark(key, size, mtime_ns, last, True)
 
 
 def ingest_documents(
@@ -291,5 +401,6 @@ def ingest_documents(
         else:
             batcher.add(item.source, item.line, item.doc)
     batcher.flush()
+    batcher.finish()
     report.seconds = time.perf_counter() - started
     return report

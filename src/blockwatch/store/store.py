@@ -180,6 +180,7 @@ class Store:
         progress: bool = True,
         fingerprints: Any = None,
         batch_size: int | None = None,
+        threaded: bool = True,
     ) -> IngestReport:
         """Read OONI files/directories into the store; see blockwatch.store.ingest."""
         from blockwatch.store.ingest import ingest_paths
@@ -190,6 +191,7 @@ class Store:
             progress=progress,
             fingerprints=fingerprints,
             batch_size=batch_size,
+            threaded=threaded,
         )
 
     def ingest_documents(self, documents: Iterable[Any], fingerprints: Any = None) -> IngestReport:
