@@ -227,8 +227,14 @@ def decode_body(body: Any) -> str:
 
 
 def header_dict(raw: Any) -> dict[str, Any]:
-    """Headers: OONI's name -> value dict, or headers_list [[name, value], ...]."""
+    """Headers: OONI's name -> value dict, or headers_list [[name, value], ...].
+
+    Values OONI had to store as base64 (not valid UTF-8) are decoded, so a fingerprint
+    can still match them.
+    """
     if isinstance(raw, dict):
+        if any(type(v) is dict for v in raw.values()):
+            return {k: decode_body(v) if type(v) is dict else v for k, v in raw.items()}
         return raw
     out: dict[str, Any] = {}
     for pair in _list(raw):
