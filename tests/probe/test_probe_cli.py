@@ -141,3 +141,34 @@ async def test_ctrl_c_stops_cleanly_and_keeps_every_finished_measurement(
     docs = [orjson.loads(line) for line in out.read_bytes().splitlines()]
     assert sorted(d["input"] for d in docs) == sorted(fast)
     assert all(analyze_document(d).outcome == "ok" for d in docs)
+
+
+async def test_every_kind_of_measurement_round_trips_through_ingest_with_the_same_verdict(
+    net: LoopNet, tmp_path: Path
+) -> None:
+    from blockwatch.probe.runner import measure_urls
+    from blockwatch.probe.session import analyse
+
+    urls = list((await censored_urls(net)).values())
+    for name, tls, behaviour in [
+        ("reset.test", True, "tls_reset"),
+        ("mitm.test", True, "tls_mitm"),
+        ("page.test", False, "blockpage"),
+        ("rst.test", False, "http_reset"),
+        ("stall.test", True, "tls_stall"),
+        ("slow.test", False, "trickle"),
+    ]:
+        urls.append(await net.site(name, tls=tls, behaviour=behaviour))
+    docs = [d async for d in measure_urls(urls, net.probe_config(concurrency=10))]
+    out = tmp_path / "all.jsonl"
+    out.write_bytes(b"".join(orjson.dumps(d) + b"\n" for d in docs))
+    mine = {v.input: (v.outcome, v.method) for v in analyse(docs, str(out))}
+    assert len(mine) == len(urls)
+    code, text = await run(
+        "-m", "blockwatch", "ingest", str(out), "--db", str(tmp_path / "c.duckdb"), "--no-progress"
+    )  # fmt: skip
+    assert code == 0, text
+    with Store(tmp_path / "c.duckdb", read_only=True) as store:
+        stored = {v.input: (v.outcome, v.method) for v in store.verdicts()}
+    assert stored == mine
+    assert {m for _, m in mine.values()} >= {"tls.reset", "tls.mitm", "http.blockpage"}
