@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from storehelpers import distinct_copies, write_jsonl
 
-from blockwatch.errors import MalformedMeasurement
+from blockwatch.errors import MalformedMeasurement, StoreError
 from blockwatch.ooni.measurement import measurement_id
 from blockwatch.ooni.reader import RawDocument, iter_documents
 from blockwatch.store.store import Store
@@ -117,3 +117,49 @@ def test_ingest_documents_takes_dicts_and_raw_documents_idempotently(
     second = store.ingest_documents(docs)
     assert (second.added, second.duplicates) == (0, 30)
     assert store.count("verdicts") == 30
+
+
+def test_inline_and_threaded_writers_store_the_same_rows(
+    tmp_path: Path, qa_documents: list[dict[str, Any]]
+) -> None:
+    path = write_jsonl(tmp_path / "m.jsonl", distinct_copies(qa_documents, 120))
+    tables = []
+    for threaded in (False, True):
+        with Store(tmp_path / f"{threaded}.duckdb") as store:
+            report = store.ingest([path], progress=False, batch_size=25, threaded=threaded)
+            assert (report.read, report.added) == (120, 120)
+            con = store.connect_read_only()
+            tables.append(
+                (
+                    con.execute("SELECT * FROM measurements ORDER BY measurement_id").fetchall(),
+                    con.execute("SELECT * FROM verdicts ORDER BY measurement_id").fetchall(),
+                )
+            )
+    assert tables[0] == tables[1]
+
+
+class FailingStore(Store):
+    """A store whose third batch write fails, as a full disk would."""
+
+    writes = 0
+
+    def write_batch(self, *args: Any, **kwargs: Any) -> int:
+        self.writes += 1
+        if self.writes == 3:
+            raise StoreError("disk full (simulated)")
+        return super().write_batch(*args, **kwargs)
+
+
+@pytest.mark.parametrize("threaded", [False, True])
+def test_a_failing_write_stops_ingest_with_its_error_and_keeps_earlier_batches(
+    tmp_path: Path, qa_documents: list[dict[str, Any]], threaded: bool
+) -> None:
+    path = write_jsonl(tmp_path / "m.jsonl", distinct_copies(qa_documents, 100))
+    with FailingStore(tmp_path / "f.duckdb") as store:
+        with pytest.raises(StoreError, match="disk full"):
+            store.ingest([path], progress=False, batch_size=10, threaded=threaded)
+        assert store.count("measurements") == 20
+    with Store(tmp_path / "f.duckdb") as store:
+        resumed = store.ingest([path], progress=False, batch_size=10)
+        assert (resumed.read, resumed.added) == (80, 80)
+        assert store.count("measurements") == 100

@@ -207,6 +207,7 @@ class _Writer:
         self.added = 0
         self.duplicates = 0
         self._error: BaseException | None = None
+        self._raised = False
         self._queue: queue.Queue[_Job | None] | None = None
         self._thread: threading.Thread | None = None
         if threaded:
@@ -232,13 +233,19 @@ class _Writer:
                     self._error = exc
 
     def _raise(self) -> None:
-        if self._error is not None:
-            err, self._error = self._error, None
-            raise err
+        # The error stays set: the thread then skips every later batch, so nothing is written
+        # after a failed batch (a resumed run starts from the last good one).
+        if self._error is not None and not self._raised:
+            self._raised = True
+            raise self._error
 
     def submit(self, job: _Job) -> None:
         if self._queue is None:
-            self._write(job)
+            try:
+                self._write(job)
+            except BaseException as exc:
+                self._error, self._raised = exc, True
+                raise
             return
         self._raise()
         self._queue.put(job)
