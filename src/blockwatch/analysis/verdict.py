@@ -270,7 +270,8 @@ def _without_control(
     host: str,
     tls: list[obs.Endpoint],
 ) -> Decision:
-    why = obs._str(tk.get("control_failure")) or "missing"
+    failure = tk.get("control_failure")
+    why = failure if isinstance(failure, str) and failure else "missing"
     if page_fp is not None and not page_fp[0].is_false_positive:
         fp, where = page_fp
         return Decision("blocked", "http.blockpage", 0.9, [_fp_evidence(fp, where)], fp)
