@@ -29,6 +29,7 @@ _REASONS = {
     405: "Method Not Allowed",
     413: "Payload Too Large",
     431: "Request Header Fields Too Large",
+    500: "Internal Server Error",
     503: "Service Unavailable",
     504: "Gateway Timeout",
 }
@@ -147,6 +148,8 @@ class ControlServer:
             return 400, {"error": str(exc)}
         except TimeoutError:
             return 504, {"error": "control measurement took too long"}
+        except Exception as exc:  # a bug of ours: say so, and keep serving others
+            return 500, {"error": f"internal error: {type(exc).__name__}"}
         finally:
             self._work.release()
 
