@@ -47,6 +47,7 @@ class Agent:
             start_new_session=True,
         )
         self._pool = ThreadPoolExecutor(1, thread_name_prefix=f"lab-{name}")
+        self.exits_on_eof = True  # False: a server that must be told with SIGTERM
 
     @classmethod
     def python(cls, name: str, ns: str, args: list[str], log: Path) -> Agent:
@@ -116,17 +117,32 @@ class Agent:
             return "no log"
         return f"log {self.log_path}: " + (" | ".join(lines[-3:]) or "empty")
 
-    def close(self) -> None:
-        """EOF first (a clean exit), then SIGKILL if it lingers."""
+    def stop_input(self) -> None:
+        """EOF on stdin: the agent's cue to exit cleanly."""
         try:
             if self.proc.stdin is not None:
                 self.proc.stdin.close()
+            if not self.exits_on_eof and self.proc.poll() is None:
+                self.proc.terminate()
         except OSError:
             pass
+
+    def close(self, seconds: float = 2.0) -> None:
+        """EOF first (a clean exit), then SIGKILL if it lingers."""
+        self.stop_input()
         try:
-            self.proc.wait(timeout=2)
+            self.proc.wait(timeout=seconds)
         except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.wait(timeout=5)
         self._pool.shutdown(wait=False, cancel_futures=True)
         self._log.close()
+
+
+def close_all(agents: list[Agent], seconds: float = 2.0) -> None:
+    """Stop every agent, sharing one grace period rather than one each."""
+    for agent in agents:
+        agent.stop_input()
+    deadline = time.monotonic() + seconds
+    for agent in agents:
+        agent.close(max(0.0, deadline - time.monotonic()))

@@ -11,9 +11,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import ctypes
+import os
+import signal
+import socket
 import ssl
 import subprocess
 import sys
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +35,7 @@ from blockwatch.lab.pki import LabCA
 
 AUTH_DNS = "10.66.0.53"
 MAX_HEAD = 16 * 1024
+ORIGIN_PROCESSES = 2
 FILLER = b"The quick brown fox jumps over the lazy dog. "
 
 
@@ -71,18 +77,17 @@ def zone_answer(zone: dict[str, str], wire: bytes) -> bytes | None:
     return reply.to_wire()
 
 
-class _Authority(asyncio.DatagramProtocol):
-    def __init__(self, zone: dict[str, str]) -> None:
-        self.zone = zone
-        self.transport: asyncio.DatagramTransport | None = None
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = transport  # type: ignore[assignment]
-
-    def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
-        reply = zone_answer(self.zone, data)
-        if reply is not None and self.transport is not None:
-            self.transport.sendto(reply, addr)
+def serve_authority(zone: dict[str, str], sock: socket.socket) -> None:
+    """The authoritative DNS, in a thread of its own: TLS work never delays an answer."""
+    while True:
+        try:
+            data, addr = sock.recvfrom(4096)
+        except OSError:
+            return
+        reply = zone_answer(zone, data)
+        if reply is not None:
+            with contextlib.suppress(OSError):
+                sock.sendto(reply, addr)
 
 
 def outage_rules(ips: list[str]) -> str:
@@ -91,6 +96,9 @@ def outage_rules(ips: list[str]) -> str:
         "add table inet bwlab\ndelete table inet bwlab\ntable inet bwlab {\n"
         f"  set down4 {{ type ipv4_addr; {elems} }}\n"
         "  chain bw_in {\n    type filter hook input priority filter; policy accept;\n"
+        # A site that is down refuses connections (TCP ignores ICMP errors while
+        # connecting, and would only time out): fast, and the same for the control.
+        "    ip daddr @down4 meta l4proto tcp reject with tcp reset\n"
         "    ip daddr @down4 reject with icmpx host-unreachable\n  }\n}\n"
     )
 
@@ -102,12 +110,7 @@ def apply(command: dict[str, Any]) -> None:
         raise LabError(f"nft refused the outage rules: {done.stderr.decode(errors='replace')}")
 
 
-async def main_async(config: dict[str, Any]) -> None:
-    sites: list[dict[str, Any]] = config["sites"]
-    pages = {s["domain"]: page(s["domain"], int(s["body_bytes"])) for s in sites}
-    ca = LabCA.load(Path(config["ca_dir"]), "lab-ca")
-    tls = ca.server_context([s["domain"] for s in sites], "origins")
-
+async def serve_origins(pages: dict[str, bytes], tls: ssl.SSLContext) -> None:
     async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
             head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 10)
@@ -121,11 +124,18 @@ async def main_async(config: dict[str, Any]) -> None:
             with contextlib.suppress(Exception):
                 writer.close()
 
-    await asyncio.start_server(serve, "0.0.0.0", 80, limit=MAX_HEAD, backlog=512)
-    await asyncio.start_server(serve, "0.0.0.0", 443, ssl=tls, limit=MAX_HEAD, backlog=512)
-    zone = {s["domain"]: s["ip"] for s in sites}
-    loop = asyncio.get_running_loop()
-    await loop.create_datagram_endpoint(lambda: _Authority(zone), local_addr=(AUTH_DNS, 53))
+    opts: dict[str, Any] = {"limit": MAX_HEAD, "backlog": 512, "reuse_port": True}
+    await asyncio.start_server(serve, "0.0.0.0", 80, **opts)
+    await asyncio.start_server(serve, "0.0.0.0", 443, ssl=tls, **opts)
+
+
+async def _origin_only(pages: dict[str, bytes], tls: ssl.SSLContext) -> None:
+    await serve_origins(pages, tls)
+    await asyncio.Event().wait()
+
+
+async def main_async(pages: dict[str, bytes], tls: ssl.SSLContext) -> None:
+    await serve_origins(pages, tls)
     apply({})
     await command_loop(apply)
 
@@ -134,8 +144,26 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m blockwatch.lab.internet")
     parser.add_argument("--config", type=Path, required=True)
     args = parser.parse_args(argv)
+    config = orjson.loads(args.config.read_bytes())
+    sites: list[dict[str, Any]] = config["sites"]
+    pages = {s["domain"]: page(s["domain"], int(s["body_bytes"])) for s in sites}
+    ca = LabCA.load(Path(config["ca_dir"]), "lab-ca")
+    tls = ca.server_context([s["domain"] for s in sites], "origins")
+    # TLS handshakes are the busiest work of a round: a second origin process on the
+    # same ports (SO_REUSEPORT) uses the second core. Forked before any thread exists.
+    for _ in range(ORIGIN_PROCESSES - 1):
+        if os.fork() == 0:
+            ctypes.CDLL(None).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+            try:
+                asyncio.run(_origin_only(pages, tls))
+            finally:
+                os._exit(0)
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.bind((AUTH_DNS, 53))
+    zone = {s["domain"]: s["ip"] for s in sites}
+    threading.Thread(target=serve_authority, args=(zone, sock), daemon=True).start()
     try:
-        asyncio.run(main_async(orjson.loads(args.config.read_bytes())))
+        asyncio.run(main_async(pages, tls))
     except KeyboardInterrupt:
         return 130
     return 0

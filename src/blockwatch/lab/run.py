@@ -23,7 +23,7 @@ import orjson
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from blockwatch.lab import topology
-from blockwatch.lab.agents import Agent
+from blockwatch.lab.agents import Agent, close_all
 from blockwatch.lab.clock import Round, round_count, rounds, site_addresses
 from blockwatch.lab.ingest import Ingester
 from blockwatch.lab.pki import LabCA
@@ -106,8 +106,7 @@ class LabRun:
         if self._torn_down:
             return
         self._torn_down = True
-        for agent in self.agents:
-            agent.close()
+        close_all(self.agents)
         topology.teardown(self.plan)
 
     def _start(self, work: Path) -> None:
@@ -127,6 +126,7 @@ class LabRun:
             topology.AUTH_DNS, "--ca-file", str(lab_ca.cert_file), "--max-concurrent", "256",
         ]  # fmt: skip
         control = Agent.python("control", self.plan.control, ctl_args, work / "control.log")
+        control.exits_on_eof = False
         self.agents.append(control)
         t = self.scenario.timeout
         for net, n in zip(self.scenario.networks, self.plan.networks, strict=True):
@@ -139,10 +139,6 @@ class LabRun:
             self.censors[net.name] = self._agent(
                 f"censor {net.name}", n.censor, work, "blockwatch.lab.censor.agent", path
             )
-        self.internet.reply()
-        for agent in self.censors.values():
-            agent.reply()
-        control.wait_for_log("listening")
         for net, n in zip(self.scenario.networks, self.plan.networks, strict=True):
             probe = {
                 "control_url": f"http://{topology.CONTROL_IP}:{topology.CONTROL_PORT}/",
@@ -166,6 +162,10 @@ class LabRun:
             self.workers[net.name] = self._agent(
                 f"probe {net.name}", n.vantage, work, "blockwatch.probe.worker", path
             )
+        self.internet.reply()
+        for agent in self.censors.values():
+            agent.reply()
+        control.wait_for_log("listening")
 
     def _agent(self, name: str, ns: str, work: Path, module: str, config: Path) -> Agent:
         log = work / f"{name.replace(' ', '-')}.log"

@@ -292,10 +292,12 @@ def _outage(
 def _window(raw: dict[str, Any], key: str, s0: datetime, s1: datetime) -> tuple[datetime, datetime]:
     start = _time(raw.get("start"), f"{key}.start")
     end = _time(raw["end"], f"{key}.end") if "end" in raw else s1
+    if start >= s1:
+        raise ScenarioError(f"{key}.start", "starts after the scenario ends")
     if end <= start:
         raise ScenarioError(f"{key}.end", "must be after its start")
-    if start >= s1 or end <= s0:
-        raise ScenarioError(f"{key}.start", "the window lies outside the scenario")
+    if end <= s0:
+        raise ScenarioError(f"{key}.end", "ends before the scenario starts")
     return start, end
 
 

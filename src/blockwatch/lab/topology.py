@@ -123,7 +123,14 @@ def build(p: Plan, site_ips: list[str]) -> None:
         )
     run(["ip", "-batch", "-"], "\n".join(links) + "\n")
 
-    inet = ["link set lo up", f"addr add {AUTH_DNS}/32 dev lo"]
+    # The blockpage address is also a closed host of the internet: the control helper,
+    # asked to connect where a lying resolver pointed the probe, is refused at once
+    # (a route-less address would get rate-limited ICMP errors and slow timeouts).
+    inet = [
+        "link set lo up",
+        f"addr add {AUTH_DNS}/32 dev lo",
+        f"addr add {BLOCKPAGE_IP}/32 dev lo",
+    ]
     inet += [f"addr add {ip}/32 dev lo" for ip in sorted(set(site_ips))]
     inet += ["addr add 10.66.250.1/24 dev ctl", "link set ctl up"]
     for n in p.networks:
@@ -163,7 +170,16 @@ def _batch(ns: str, commands: list[str]) -> None:
 
 
 def _forwarding(ns: str) -> None:
-    run(["ip", "netns", "exec", ns, "sysctl", "-qw", "net.ipv4.ip_forward=1"])
+    # Routers of the lab answer every unroutable packet with an ICMP error at once: the
+    # kernel's ICMP rate limit (1/s per peer after a burst) would turn errors into
+    # timeouts and make rounds slow for no realism gained.
+    settings = [
+        "net.ipv4.ip_forward=1",
+        "net.ipv4.icmp_ratelimit=0",
+        "net.ipv4.icmp_msgs_per_sec=100000",
+        "net.ipv4.icmp_msgs_burst=10000",
+    ]
+    run(["ip", "netns", "exec", ns, "sysctl", "-qw", *settings])
 
 
 def destroy(namespaces: list[str]) -> None:

@@ -16,6 +16,8 @@ from blockwatch.lab.censor.blockpage import BLOCKPAGE_IP
 BOGON = "127.0.0.1"  # a loopback answer: never what the control sees for a lab site
 UPSTREAM_TIMEOUT = 1.0
 MAX_INFLIGHT = 512
+CACHE_SECONDS = 60.0  # wall-clock: the authority's zone never changes during a run
+MAX_CACHE = 4096
 
 
 def forged_answer(query: dns.message.Message, technique: str) -> bytes | None:
@@ -41,6 +43,8 @@ class Resolver(asyncio.DatagramProtocol):
         self.rules: dict[str, str] = {}
         self.transport: asyncio.DatagramTransport | None = None
         self._tasks: set[asyncio.Task[None]] = set()
+        # Like any ISP resolver it caches, which also keeps rounds fast.
+        self._cache: dict[tuple[str, int], tuple[float, bytes]] = {}
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
@@ -59,13 +63,21 @@ class Resolver(asyncio.DatagramProtocol):
         except (dns.exception.DNSException, IndexError):
             return
         technique = self.rules.get(name)
+        key = (name, query.question[0].rdtype)
+        loop = asyncio.get_running_loop()
+        cached = self._cache.get(key)
         if technique is not None:
             wire = forged_answer(query, technique)
+        elif cached is not None and cached[0] > loop.time():
+            wire = data[:2] + cached[1][2:]  # the cached reply under this query's id
         else:
             try:
                 reply = await dns.asyncquery.udp(query, self.upstream, timeout=UPSTREAM_TIMEOUT)
             except (dns.exception.DNSException, OSError):
                 return
             wire = reply.to_wire()
+            if len(self._cache) >= MAX_CACHE:
+                self._cache.clear()
+            self._cache[key] = (loop.time() + CACHE_SECONDS, wire)
         if wire is not None and self.transport is not None:
             self.transport.sendto(wire, addr)
