@@ -133,3 +133,8 @@ def test_an_rst_answering_the_syn_detects_the_tcp_reset_technique():
     assert detects("tcp.reset", "tcp.refused") and detects("tcp.reset", "tcp.reset")
     assert not detects("tcp.reset", "tcp.timeout") and not detects("tls.reset", None)
     assert all(m in METHODS for ms in TECHNIQUE_OBSERVED_AS.values() for m in ms)
+
+
+def test_a_slow_body_is_not_throttling_when_the_control_could_not_fetch_the_page():
+    v = analyze_document(measurement(reads=SLOW, control_http_failure="generic_timeout_error"))
+    assert v.outcome == "inconclusive" and "control failed" in v.evidence[0]

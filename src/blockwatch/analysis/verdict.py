@@ -291,9 +291,6 @@ def _without_control(
 def _compare_page(flow: _Flow, page_fp: tuple[Fingerprint, str] | None) -> Decision:
     final, ctrl = flow.final, flow.ctrl
     assert final is not None
-    g = goodput(obs.body_reads(flow.tk), final.transaction_id)
-    if is_throttled(g) and g is not None:
-        return Decision("blocked", "throttled", 0.8, [f"body arrived at a crawl: {g.describe()}"])
     if page_fp is None and _large_bodies(flow.requests):
         # Only now, and only if the page looks wrong, is a big body worth scanning.
         control_failed = ctrl.http_failure is not None or ctrl.http_status is None
@@ -307,7 +304,10 @@ def _compare_page(flow: _Flow, page_fp: tuple[Fingerprint, str] | None) -> Decis
         if flow.suspicious:
             return Decision("blocked", "dns.inconsistent", 0.6, [flow.dns_ev, *ev])
         return Decision("inconclusive", None, 0.2, ev)
-    diff = _diff(final, ctrl)
+    # The control fetched the page: a body that crawled in is throttling, whatever it holds.
+    g = goodput(obs.body_reads(flow.tk), final.transaction_id)
+    if is_throttled(g) and g is not None:
+        return Decision("blocked", "throttled", 0.8, [f"body arrived at a crawl: {g.describe()}"])
     if page_fp is not None:  # only false-positive rows get here, e.g. a CDN's CAPTCHA
         fp, where = page_fp
         ev = [f"{where} matches {fp.name}, a known page that is not censorship"]
@@ -316,7 +316,7 @@ def _compare_page(flow: _Flow, page_fp: tuple[Fingerprint, str] | None) -> Decis
         f"probe got status {final.status}, {final.body_length} bytes; control got "
         f"{ctrl.http_status}, {ctrl.http_body_length} bytes"
     )
-    if diff.differs:
+    if _differs(final, ctrl):
         if flow.suspicious:
             return Decision("blocked", "dns.inconsistent", 0.75, [flow.dns_ev, summary])
         return Decision("blocked", "http.diff", 0.5, [f"page differs from the control: {summary}"])
