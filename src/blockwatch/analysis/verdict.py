@@ -12,6 +12,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from blockwatch.analysis import observations as obs
+from blockwatch.analysis.blockpages import (
+    dns_blockpage,
+    fingerprint_evidence,
+    has_large_bodies,
+    page_blockpage,
+)
 from blockwatch.analysis.dns_consistency import NO_SUCH_NAME, NXDOMAIN_FAILURES, check
 from blockwatch.analysis.fingerprints import Fingerprint, FingerprintTable
 from blockwatch.analysis.http_diff import HttpDiff, compare
@@ -27,10 +33,6 @@ TECHNIQUE_OBSERVED_AS: dict[str, frozenset[str]] = {
     "tcp.reset": frozenset({"tcp.reset", "tcp.refused"}),
     "dns.bogon": frozenset({"dns.bogon", "dns.blockpage_ip"}),
 }
-# Bodies up to SMALL_BODY are always scanned for blockpage fingerprints; larger ones only
-# when the page already looks wrong, and then only their first BODY_SCAN_LIMIT characters.
-SMALL_BODY = 16 * 1024
-BODY_SCAN_LIMIT = 256 * 1024
 OONI_BLOCKED = frozenset({"dns", "tcp_ip", "http-failure", "http-diff"})
 WEB_CONNECTIVITY = "web_connectivity"
 
@@ -125,20 +127,20 @@ def decide(tk: dict[str, Any], host: str, table: FingerprintTable, url: str = ""
     hit = _dns_fingerprint(dns, table)
     if hit is not None:
         return hit
-    page_fp = _page_fingerprint(requests, table)
-    if page_fp is None and _large_bodies(requests) and (ctrl is None or not ctrl.addrs):
-        page_fp = _page_fingerprint(requests, table, large=True)
+    page_fp = page_blockpage(requests, table)
+    if page_fp is None and has_large_bodies(requests) and (ctrl is None or not ctrl.addrs):
+        page_fp = page_blockpage(requests, table, large=True)
     if ctrl is None:
         return _without_control(tk, final, page_fp, host, obs.tls_handshakes(tk))
 
     dv = check(dns, ctrl)
     dns_bad = dv.consistency == "inconsistent"
-    if page_fp is None and dns_bad and _large_bodies(requests):
-        page_fp = _page_fingerprint(requests, table, large=True)
+    if page_fp is None and dns_bad and has_large_bodies(requests):
+        page_fp = page_blockpage(requests, table, large=True)
     if page_fp is not None and not page_fp[0].is_false_positive:
         fp, where = page_fp
         method = "dns.blockpage_ip" if dns_bad else "http.blockpage"
-        return Decision("blocked", method, 0.95, [_fp_evidence(fp, where)], fp)
+        return Decision("blocked", method, 0.95, [fingerprint_evidence(fp, where)], fp)
 
     failed = _dns_failure(dns, ctrl, dv.consistency)
     if failed is not None:
@@ -221,41 +223,12 @@ def _dns_failure(
 
 
 def _dns_fingerprint(dns: obs.DnsObservation, table: FingerprintTable) -> Decision | None:
-    for addr in dns.addrs:
-        fp = table.match_dns(addr)
-        if fp is not None and not fp.is_false_positive:
-            ev = [f"probe resolver answered {addr}: {_fp_evidence(fp, 'dns')}"]
-            return Decision("blocked", "dns.blockpage_ip", 0.95, ev, fp)
-    return None
-
-
-def _page_fingerprint(
-    requests: list[obs.HttpObservation], table: FingerprintTable, *, large: bool = False
-) -> tuple[Fingerprint, str] | None:
-    """Headers and small bodies (large=False), or only the large bodies (large=True).
-
-    Blockpages are small, and scanning a big page costs more than the rest of the
-    verdict, so big bodies are only scanned once something looks wrong (see decide).
-    """
-    for req in requests:
-        if not large:
-            fp = table.match_headers(req.headers)
-            if fp is not None:
-                return fp, f"header.{fp.location_found.split('.', 1)[1]}"
-        if (len(req.body) > SMALL_BODY) == large:
-            fp = table.match_body(req.body[:BODY_SCAN_LIMIT])
-            if fp is not None:
-                return fp, "body"
-    return None
-
-
-def _large_bodies(requests: list[obs.HttpObservation]) -> bool:
-    return any(len(r.body) > SMALL_BODY for r in requests)
-
-
-def _fp_evidence(fp: Fingerprint, where: str) -> str:
-    scope = f"scope {fp.scope}" if fp.scope else "no scope"
-    return f"{where} matches known blockpage fingerprint {fp.name} ({scope})"
+    hit = dns_blockpage(dns.addrs, table)
+    if hit is None:
+        return None
+    fp, addr = hit
+    ev = [f"probe resolver answered {addr}: {fingerprint_evidence(fp, 'dns')}"]
+    return Decision("blocked", "dns.blockpage_ip", 0.95, ev, fp)
 
 
 def _describe(addrs: Any, asns: dict[str, int]) -> str:
@@ -274,7 +247,7 @@ def _without_control(
     why = failure if isinstance(failure, str) and failure else "missing"
     if page_fp is not None and not page_fp[0].is_false_positive:
         fp, where = page_fp
-        return Decision("blocked", "http.blockpage", 0.9, [_fp_evidence(fp, where)], fp)
+        return Decision("blocked", "http.blockpage", 0.9, [fingerprint_evidence(fp, where)], fp)
     if (
         final is not None
         and final.failure is None
@@ -291,14 +264,16 @@ def _without_control(
 def _compare_page(flow: _Flow, page_fp: tuple[Fingerprint, str] | None) -> Decision:
     final, ctrl = flow.final, flow.ctrl
     assert final is not None
-    if page_fp is None and _large_bodies(flow.requests):
+    if page_fp is None and has_large_bodies(flow.requests):
         # Only now, and only if the page looks wrong, is a big body worth scanning.
         control_failed = ctrl.http_failure is not None or ctrl.http_status is None
         if control_failed or _differs(final, ctrl):
-            page_fp = _page_fingerprint(flow.requests, flow.table, large=True)
+            page_fp = page_blockpage(flow.requests, flow.table, large=True)
             if page_fp is not None and not page_fp[0].is_false_positive:
                 fp, where = page_fp
-                return Decision("blocked", "http.blockpage", 0.95, [_fp_evidence(fp, where)], fp)
+                return Decision(
+                    "blocked", "http.blockpage", 0.95, [fingerprint_evidence(fp, where)], fp
+                )
     if ctrl.http_failure is not None or ctrl.http_status is None:
         ev = [f"probe fetched status {final.status}; control failed ({ctrl.http_failure})"]
         if flow.suspicious:
