@@ -9,11 +9,12 @@ return, on Ctrl-C, on SIGTERM and on errors; after a SIGKILL, ``blockwatch lab d
 from __future__ import annotations
 
 import atexit
+import shutil
 import signal
 import sys
+import threading
 import time
 from collections import Counter
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
@@ -24,8 +25,9 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from blockwatch.lab import topology
 from blockwatch.lab.agents import Agent, close_all
-from blockwatch.lab.clock import Round, round_count, rounds, site_addresses
+from blockwatch.lab.clock import Round, rounds, site_addresses
 from blockwatch.lab.ingest import Ingester
+from blockwatch.lab.pacer import Pacer
 from blockwatch.lab.pki import LabCA
 from blockwatch.lab.scenario import Scenario, load
 from blockwatch.lab.truth import iso, truth_rows
@@ -85,6 +87,10 @@ class LabRun:
 
     def run(self, progress: bool) -> RunSummary:
         self.out.mkdir(parents=True, exist_ok=True)
+        copy = self.out / "scenario.toml"
+        src = Path(self.scenario.source)
+        if src.is_file() and src.resolve() != copy.resolve():  # the run says what it ran
+            shutil.copyfile(src, copy)
         work = self.out / "lab"
         work.mkdir(exist_ok=True)
         previous = {s: signal.signal(s, _raise_interrupt) for s in (signal.SIGTERM, signal.SIGHUP)}
@@ -120,14 +126,21 @@ class LabRun:
         self.internet = self._agent(
             "internet", self.plan.inet, work, "blockwatch.lab.internet", inet_cfg
         )
-        ctl_args = [
-            "blockwatch", "control", "serve", "--host", topology.CONTROL_IP,
-            "--port", str(topology.CONTROL_PORT), "--allow-private", "--resolver",
-            topology.AUTH_DNS, "--ca-file", str(lab_ca.cert_file), "--max-concurrent", "256",
-        ]  # fmt: skip
-        control = Agent.python("control", self.plan.control, ctl_args, work / "control.log")
-        control.exits_on_eof = False
-        self.agents.append(control)
+        # One control helper per network (same namespace, one port each): the helper
+        # does as much work per URL as a probe, and one process would be the bottleneck.
+        controls = []
+        for n in self.plan.networks:
+            ctl_args = [
+                "blockwatch", "control", "serve", "--host", topology.CONTROL_IP,
+                "--port", str(topology.control_port(n.index)), "--allow-private",
+                "--resolver", topology.AUTH_DNS, "--ca-file", str(lab_ca.cert_file),
+                "--max-concurrent", "128",
+            ]  # fmt: skip
+            log = work / f"control{n.index}.log"
+            control = Agent.python(f"control {n.index}", self.plan.control, ctl_args, log)
+            control.exits_on_eof = False
+            self.agents.append(control)
+            controls.append(control)
         t = self.scenario.timeout
         for net, n in zip(self.scenario.networks, self.plan.networks, strict=True):
             cfg = {
@@ -141,7 +154,7 @@ class LabRun:
             )
         for net, n in zip(self.scenario.networks, self.plan.networks, strict=True):
             probe = {
-                "control_url": f"http://{topology.CONTROL_IP}:{topology.CONTROL_PORT}/",
+                "control_url": f"http://{topology.CONTROL_IP}:{topology.control_port(n.index)}/",
                 "resolver": n.gateway,
                 "system_resolver": True,
                 "probe_cc": self.scenario.country,
@@ -165,7 +178,8 @@ class LabRun:
         self.internet.reply()
         for agent in self.censors.values():
             agent.reply()
-        control.wait_for_log("listening")
+        for control in controls:
+            control.wait_for_log("listening")
 
     def _agent(self, name: str, ns: str, work: Path, module: str, config: Path) -> Agent:
         log = work / f"{name.replace(' ', '-')}.log"
@@ -177,79 +191,74 @@ class LabRun:
 
     def _play(self, show: bool) -> RunSummary:
         sc = self.scenario
-        total = round_count(sc)
+        plan = list(rounds(sc, self.seed))
         summary = RunSummary(sc.name, self.out, self.seed, 0, 0, 0.0)
         truth: Counter[str] = Counter()
-        applied: dict[str, Any] = {}
         ingester = Ingester(self.db, self.out / "measurements.jsonl") if self.db else None
         columns = (
             TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
             TextColumn("{task.fields[measured]} measurements"), TimeElapsedColumn(),
         )  # fmt: skip
+        pacer = Pacer(plan, [n.name for n in sc.networks], self._apply_internet)
+        threads = [
+            threading.Thread(target=pacer.guard, args=(n.name, self._network_loop, plan, pacer))
+            for n in sc.networks
+        ]
         with (
             (self.out / "measurements.jsonl").open("wb") as meas,
             (self.out / "truth.jsonl").open("wb") as tru,
-            ThreadPoolExecutor(max(2, len(self.workers))) as pool,
             Progress(*columns, disable=not show, transient=False) as bar,
         ):
-            task = bar.add_task(f"lab {sc.name}", total=total, measured=0)
-            for rnd in rounds(sc, self.seed):
-                self._apply(rnd, applied, pool)
-                docs = self._measure(rnd, pool)
-                meas.write(b"".join(orjson.dumps(d) + b"\n" for d in docs))
-                rows = truth_rows(sc, rnd)
-                tru.write(b"".join(orjson.dumps(r) + b"\n" for r in rows))
-                truth.update(r["truth"] for r in rows)
-                if ingester is not None:
-                    ingester.put(docs)
-                summary.rounds += 1
-                summary.measurements += len(docs)
-                bar.update(task, advance=1, measured=summary.measurements)
+            task = bar.add_task(f"lab {sc.name}", total=len(plan), measured=0)
+            for t in threads:
+                t.start()
+            try:
+                for rnd in plan:
+                    docs = pacer.collect(rnd.index)
+                    meas.write(b"".join(orjson.dumps(d) + b"\n" for d in docs))
+                    rows = truth_rows(sc, rnd)
+                    tru.write(b"".join(orjson.dumps(r) + b"\n" for r in rows))
+                    truth.update(r["truth"] for r in rows)
+                    if ingester is not None:
+                        ingester.put(docs)
+                    summary.rounds += 1
+                    summary.measurements += len(docs)
+                    bar.update(task, advance=1, measured=summary.measurements)
+            finally:
+                pacer.abort()
+                for t in threads:
+                    t.join(timeout=5)
         if ingester is not None:
             summary.ingested = ingester.finish()
         summary.truth = dict(truth)
         return summary
 
-    def _apply(self, rnd: Round, applied: dict[str, Any], pool: ThreadPoolExecutor) -> None:
-        """Send each censor (and the internet) its state, when it changed."""
-        jobs = []
-        for name, state in rnd.networks.items():
+    def _network_loop(self, name: str, plan: list[Round], pacer: Pacer) -> None:
+        """One network's rounds, back to back: its censor's state, then its probe."""
+        sc = self.scenario
+        net = next(n for n in sc.networks if n.name == name)
+        censor, worker = self.censors[name], self.workers[name]
+        urls, order = sc.urls, {u: i for i, u in enumerate(sc.urls)}
+        applied: dict[str, Any] | None = None
+        for rnd in plan:
+            pacer.wait_turn(name, rnd.index)
+            state = rnd.networks[name]
             command = {
                 "down": state.down,
                 "blocks": {d: [b.technique, b.rate_bps] for d, b in state.blocks},
                 "addresses": {d: self.addresses[d] for d, _ in state.blocks},
             }
-            if applied.get(name) != command:
-                applied[name] = command
-                jobs.append(pool.submit(self.censors[name].command, command))
-        down = {"sites_down": sorted({self.addresses[d] for d in rnd.sites_down})}
-        if applied.get("\0internet") != down:
-            applied["\0internet"] = down
-            jobs.append(pool.submit(self.internet.command, down))
-        for job in jobs:
-            job.result()
+            if command != applied:  # the censor changes only when the policy does
+                censor.command(command)
+                applied = command
+            stamp = rnd.at.strftime("%Y%m%dT%H%M%SZ")
+            report_id = f"{stamp}_webconnectivity_{sc.country}_{net.asn}_n1_bwlab{rnd.index:05d}"
+            docs = worker.measure(urls, iso(rnd), report_id)
+            docs.sort(key=lambda d: order.get(str(d.get("input")), len(order)))
+            pacer.done(name, rnd.index, docs)
 
-    def _measure(self, rnd: Round, pool: ThreadPoolExecutor) -> list[dict[str, Any]]:
-        sc = self.scenario
-        urls = sc.urls
-        at = iso(rnd)
-        stamp = rnd.at.strftime("%Y%m%dT%H%M%SZ")
-        jobs = {
-            net.name: pool.submit(
-                self.workers[net.name].measure,
-                urls,
-                at,
-                f"{stamp}_webconnectivity_{sc.country}_{net.asn}_n1_bwlab{rnd.index:05d}",
-            )
-            for net in sc.networks
-        }
-        order = {u: i for i, u in enumerate(urls)}
-        docs: list[dict[str, Any]] = []
-        for job in jobs.values():
-            got = job.result()
-            got.sort(key=lambda d: order.get(str(d.get("input")), len(order)))
-            docs.extend(got)
-        return docs
+    def _apply_internet(self, rnd: Round) -> None:
+        self.internet.command({"sites_down": sorted({self.addresses[d] for d in rnd.sites_down})})
 
 
 def _write(path: Path, obj: dict[str, Any]) -> Path:

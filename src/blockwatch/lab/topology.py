@@ -31,7 +31,11 @@ PREFIX = "bwlab"
 REGISTRY = Path("/run/blockwatch-lab")
 NETNS_ETC = Path("/etc/netns")
 CONTROL_IP = "10.66.250.2"
-CONTROL_PORT = 80
+CONTROL_PORT = 8000  # network i's control helper listens on CONTROL_PORT + i
+
+
+def control_port(index: int) -> int:
+    return CONTROL_PORT + index
 
 
 @dataclass(frozen=True, slots=True)
