@@ -232,7 +232,7 @@ def header_dict(raw: Any) -> dict[str, Any]:
     Values OONI had to store as base64 (not valid UTF-8) are decoded, so a fingerprint
     can still match them.
     """
-    if isinstance(raw, dict):
+    if type(raw) is dict:
         if any(type(v) is dict for v in raw.values()):
             return {k: decode_body(v) if type(v) is dict else v for k, v in raw.items()}
         return raw
@@ -243,27 +243,43 @@ def header_dict(raw: Any) -> dict[str, Any]:
     return out
 
 
+_EMPTY: dict[str, Any] = {}
+
+
+def _or_none(value: Any, kind: type) -> Any:
+    return value if type(value) is kind else None
+
+
 def http_requests(tk: dict[str, Any]) -> list[HttpObservation]:
+    """Every request, the last of a redirect chain first (as OONI stores them)."""
     out: list[HttpObservation] = []
-    for entry in _list(tk.get("requests")):
-        if not isinstance(entry, dict):
+    entries = tk.get("requests")
+    if type(entries) is not list:
+        return out
+    for entry in entries:  # hot: inline type checks rather than helper calls
+        if type(entry) is not dict:
             continue
-        req = _dict(entry.get("request"))
-        resp = _dict(entry.get("response"))
-        body = decode_body(resp.get("body"))
-        status = _int(resp.get("code"))
-        headers = header_dict(resp.get("headers") or resp.get("headers_list"))
+        req = entry.get("request")
+        resp = entry.get("response")
+        if type(resp) is not dict:
+            resp = _EMPTY
+        body = resp.get("body")
+        if type(body) is not str:
+            body = decode_body(body)
+        status = resp.get("code")
+        headers = resp.get("headers") or resp.get("headers_list")
+        url = req.get("url") if type(req) is dict else None
         out.append(
             HttpObservation(
-                url=_str(req.get("url")) or "",
-                failure=_str(entry.get("failure")),
-                status=status if status else None,
-                headers=headers,
-                body=body,
-                body_length=len(body),
-                body_truncated=resp.get("body_is_truncated") is True,
-                transaction_id=_int(entry.get("transaction_id")),
-                address=_str(entry.get("address")),
+                url if type(url) is str else "",
+                _or_none(entry.get("failure"), str),
+                status if type(status) is int and status else None,
+                header_dict(headers) if headers else {},
+                body,
+                len(body),
+                resp.get("body_is_truncated") is True,
+                _or_none(entry.get("transaction_id"), int),
+                _or_none(entry.get("address"), str),
             )
         )
     return out
@@ -271,31 +287,40 @@ def http_requests(tk: dict[str, Any]) -> list[HttpObservation]:
 
 def control(tk: dict[str, Any]) -> ControlObservation | None:
     """The control's view, or None when the control is missing or itself failed."""
-    if _str(tk.get("control_failure")):
+    failure = tk.get("control_failure")
+    if failure and type(failure) is str:
         return None
     ctrl = tk.get("control")
-    if not isinstance(ctrl, dict) or not ctrl:
+    if type(ctrl) is not dict or not ctrl:
         return None
-    dns = _dict(ctrl.get("dns"))
-    addrs = [a for a in _list(dns.get("addrs")) if isinstance(a, str)]
-    ip_info = _dict(ctrl.get("ip_info"))
+    dns = ctrl.get("dns")
+    if type(dns) is not dict:
+        dns = _EMPTY
+    raw_addrs = dns.get("addrs")
+    addrs = [a for a in raw_addrs if type(a) is str] if type(raw_addrs) is list else []
+    ip_info = ctrl.get("ip_info")
     asns: dict[str, int] = {}
-    for ip in addrs:
-        asn = _int(_dict(ip_info.get(ip)).get("asn"))
-        if asn:
-            asns[ip] = asn
-    http = _dict(ctrl.get("http_request"))
-    status = _int(http.get("status_code"))
-    length = _int(http.get("body_length"))
+    if type(ip_info) is dict:
+        for ip in addrs:
+            info = ip_info.get(ip)
+            asn = info.get("asn") if type(info) is dict else None
+            if type(asn) is int and asn:
+                asns[ip] = asn
+    http = ctrl.get("http_request")
+    if type(http) is not dict:
+        http = _EMPTY
+    status = http.get("status_code")
+    length = http.get("body_length")
+    headers = http.get("headers")
     return ControlObservation(
-        dns_failure=_str(dns.get("failure")),
-        addrs=addrs,
-        asns=asns,
-        http_failure=_str(http.get("failure")),
-        http_status=status if status and status > 0 else None,
-        http_headers=_dict(http.get("headers")),
-        http_body_length=length if length is not None and length >= 0 else None,
-        http_title=_str(http.get("title")),
+        _or_none(dns.get("failure"), str),
+        addrs,
+        asns,
+        _or_none(http.get("failure"), str),
+        status if type(status) is int and status > 0 else None,
+        headers if type(headers) is dict else {},
+        length if type(length) is int and length >= 0 else None,
+        _or_none(http.get("title"), str),
     )
 
 
