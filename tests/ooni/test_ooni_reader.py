@@ -7,6 +7,8 @@ from pathlib import Path
 
 import orjson
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from blockwatch.errors import InputError, MalformedMeasurement
 from blockwatch.ooni.reader import RawDocument, iter_documents
@@ -139,3 +141,29 @@ def test_a_missing_path_raises_input_error(tmp_path):
     with pytest.raises(InputError) as info:
         list(iter_documents([tmp_path / "nope.jsonl"]))
     assert "nope.jsonl" in str(info.value)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    lines=st.lists(
+        st.one_of(
+            st.just(b'{"test_name": "signal", "measurement_start_time": "2024-01-01 00:00:00"}'),
+            st.binary(max_size=40).filter(lambda b: b"\n" not in b),
+        ),
+        max_size=12,
+    ),
+    cut=st.floats(min_value=0.0, max_value=1.0),
+)
+def test_any_damaged_gzip_yields_documents_and_errors_but_never_raises(lines, cut):
+    import tempfile
+
+    blob = gzip.compress(b"\n".join(lines) + b"\n")
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "x.jsonl.gz"
+        path.write_bytes(blob[: max(1, int(len(blob) * cut))] if cut < 1 else blob)
+        items = list(iter_documents([path]))
+    assert all(isinstance(i, RawDocument | MalformedMeasurement) for i in items)
+    if cut >= 1:
+        assert sum(isinstance(i, RawDocument) for i in items) >= sum(
+            1 for line in lines if line.startswith(b'{"test_name"')
+        )
