@@ -85,6 +85,7 @@ MISTAKES: list[tuple[dict, str]] = [
     ({"network": [{"name": "A", "asn": 1}, {"name": "A", "asn": 2}]}, "network[1].name"),
     ({"site": [{"domain": "x.com", "urls": ["https://y.com/"]}]}, "site[0].urls[0]"),
     ({"site": [{"domain": "x.com", "ip": "192.168.1.1"}]}, "site[0].ip"),
+    ({"policy": [policy(technique="throttled")]}, "policy[0].sites"),  # body too small
     ({"lab": {"timeout": 60}}, "lab.timeout"),
     ({"typo": 1}, "typo"),
 ]

@@ -83,15 +83,35 @@ def plan(n_networks: int, run_id: str) -> Plan:
 def skip_reason() -> str | None:
     """Why this machine cannot build the lab, or None."""
     if os.geteuid() != 0:
+        if _userns_available():
+            return (
+                "not root: the lab needs CAP_NET_ADMIN. Unprivileged user namespaces work "
+                "here, so run it as `unshare --user --net --mount --map-root-user "
+                "blockwatch lab run ...` (or as root)"
+            )
         return (
-            "the lab needs CAP_NET_ADMIN: run as root, or inside "
-            "`unshare --user --net --mount --map-root-user` where unprivileged user "
-            "namespaces are allowed"
+            "the lab needs CAP_NET_ADMIN: this process is not root, and unprivileged user "
+            "namespaces are disabled (kernel.unprivileged_userns_clone or "
+            "user.max_user_namespaces); run as root"
         )
     for tool in ("ip", "nft"):
         if shutil.which(tool) is None:
             return f"the lab needs `{tool}` (apt-get install iproute2 nftables)"
     return None
+
+
+def _userns_available() -> bool:
+    if shutil.which("unshare") is None:
+        return False
+    try:
+        done = subprocess.run(
+            ["unshare", "--user", "--net", "--map-root-user", "true"],
+            capture_output=True,
+            timeout=5,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return done.returncode == 0
 
 
 def run(args: list[str], stdin: str | None = None) -> None:
