@@ -147,3 +147,14 @@ def test_a_false_positive_row_never_confirms_a_block(ooni_data):
     v = analyze_document(doc)
     assert v.fingerprint == "bw.fp_cloudflare_challenge"
     assert (v.outcome, v.confirmed) == ("ok", False)
+
+
+def test_a_blockpage_address_the_control_also_got_is_the_sites_own(ooni_data, ooni_tables):
+    # OONI's DNS table lists 127.0.0.1 (used by Brazilian ISPs); this QA site really
+    # resolves to 127.0.0.1 for everyone, the control included.
+    doc = orjson.loads((ooni_data / "qa" / "localhostWithHTTP.json").read_bytes())
+    v = analyze_document(doc, fingerprints=ooni_tables)
+    assert (v.outcome, v.confirmed) == ("down", False)
+    doc = orjson.loads((ooni_data / "qa" / "dnsHijackingToLocalhostWithHTTP.json").read_bytes())
+    v = analyze_document(doc, fingerprints=ooni_tables)
+    assert (v.outcome, v.method, v.confirmed) == ("blocked", "dns.blockpage_ip", True)

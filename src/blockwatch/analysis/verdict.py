@@ -124,7 +124,7 @@ def decide(tk: dict[str, Any], host: str, table: FingerprintTable, url: str = ""
     requests = obs.http_requests(tk)
     final = requests[0] if requests else None
 
-    hit = _dns_fingerprint(dns, table)
+    hit = _dns_fingerprint(dns, ctrl, table)
     if hit is not None:
         return hit
     page_fp = page_blockpage(requests, table)
@@ -222,8 +222,13 @@ def _dns_failure(
     return Decision("blocked", "dns.inconsistent", 0.6, ev)
 
 
-def _dns_fingerprint(dns: obs.DnsObservation, table: FingerprintTable) -> Decision | None:
-    hit = dns_blockpage(dns.addrs, table)
+def _dns_fingerprint(
+    dns: obs.DnsObservation, ctrl: obs.ControlObservation | None, table: FingerprintTable
+) -> Decision | None:
+    # An address the control got too is the site's own (OONI's table lists 127.0.0.1,
+    # which some sites really resolve to): only the probe's own answers can be a censor's.
+    addrs = [a for a in dns.addrs if a not in ctrl.addrs] if ctrl is not None else dns.addrs
+    hit = dns_blockpage(addrs, table)
     if hit is None:
         return None
     fp, addr = hit
