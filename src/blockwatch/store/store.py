@@ -186,7 +186,7 @@ class Store:
         progress: bool = True,
         fingerprints: Any = None,
         batch_size: int | None = None,
-        threaded: bool = True,
+        threaded: bool = False,
     ) -> IngestReport:
         """Read OONI files/directories into the store; see blockwatch.store.ingest."""
         from blockwatch.store.ingest import ingest_paths
