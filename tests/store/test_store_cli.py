@@ -121,3 +121,12 @@ def test_a_second_ingest_reports_files_skipped_and_adds_nothing(
     assert result.exit_code == 0
     assert "added: 0" in result.output
     assert "(50 unchanged, skipped)" in result.output
+
+
+def test_ingest_shows_a_progress_bar_in_bytes_unless_told_not_to(
+    cli: Any, db: Path, ooni_data: Path
+) -> None:
+    shown = cli("ingest", ooni_data / "qa", "--db", db)
+    assert "ingest done" in shown.output and "kB" in shown.output
+    quiet = cli("ingest", ooni_data / "fastpath", "--db", db, "--no-progress")
+    assert "ingest done" not in quiet.output
