@@ -9,7 +9,7 @@ import pytest
 
 from blockwatch.errors import ScenarioError
 from blockwatch.lab.clock import round_count, rounds, site_addresses
-from blockwatch.lab.scenario import TECHNIQUES, load, parse
+from blockwatch.lab.scenario import TECHNIQUES, check_measurable, load, parse
 from blockwatch.lab.truth import truth_rows
 
 REPO = Path(__file__).resolve().parents[2]
@@ -85,7 +85,6 @@ MISTAKES: list[tuple[dict, str]] = [
     ({"network": [{"name": "A", "asn": 1}, {"name": "A", "asn": 2}]}, "network[1].name"),
     ({"site": [{"domain": "x.com", "urls": ["https://y.com/"]}]}, "site[0].urls[0]"),
     ({"site": [{"domain": "x.com", "ip": "192.168.1.1"}]}, "site[0].ip"),
-    ({"policy": [policy(technique="throttled")]}, "policy[0].sites"),  # body too small
     ({"lab": {"timeout": 60}}, "lab.timeout"),
     ({"typo": 1}, "typo"),
 ]
@@ -99,6 +98,13 @@ def test_a_scenario_with_a_mistake_is_refused_with_the_key_and_the_reason(
         parse(minimal(**change))
     assert info.value.key == key
     assert info.value.reason
+
+
+def test_throttling_a_page_too_small_to_measure_is_refused_before_a_run() -> None:
+    sc = parse(minimal(policy=[policy(technique="throttled")]))
+    with pytest.raises(ScenarioError) as info:
+        check_measurable(sc)
+    assert info.value.key == "policy[0].sites"
 
 
 def test_a_scenario_without_a_country_is_refused() -> None:

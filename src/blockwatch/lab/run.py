@@ -29,7 +29,7 @@ from blockwatch.lab.clock import Round, rounds, site_addresses
 from blockwatch.lab.ingest import Ingester
 from blockwatch.lab.pacer import Pacer
 from blockwatch.lab.pki import LabCA
-from blockwatch.lab.scenario import Scenario, load
+from blockwatch.lab.scenario import Scenario, check_measurable, load
 from blockwatch.lab.truth import iso, truth_rows
 
 
@@ -67,6 +67,7 @@ def run_scenario(
 ) -> RunSummary:
     """Run the scenario at ``path`` end to end; ingest into ``db`` when given."""
     scenario = load(path)
+    check_measurable(scenario)
     return LabRun(scenario, Path(out_dir), seed, Path(db) if db else None).run(progress)
 
 

@@ -145,14 +145,6 @@ def parse(data: dict[str, Any], source: str = "-") -> Scenario:
         _policy(p, f"policy[{i}]", net_names, domains, start, end)
         for i, p in enumerate(_array(data, "policy"))
     )
-    for i, pol in enumerate(policies):
-        small = [d for d in pol.sites if pol.technique == "throttled" and _body(sites, d) < 16384]
-        if small:
-            # Below 16 KiB a slow transfer cannot be told from a short one (the analyzer's
-            # threshold): the block would be in force yet invisible.
-            raise ScenarioError(
-                f"policy[{i}].sites", f"throttled sites need body_bytes >= 16384: {small[0]}"
-            )
     outages = tuple(
         _outage(o, f"outage[{i}]", net_names, domains, start, end)
         for i, o in enumerate(_array(data, "outage"))
@@ -170,8 +162,17 @@ def parse(data: dict[str, Any], source: str = "-") -> Scenario:
     )  # fmt: skip
 
 
-def _body(sites: tuple[Site, ...], domain: str) -> int:
-    return next(s.body_bytes for s in sites if s.domain == domain)
+def check_measurable(scenario: Scenario) -> None:
+    """Refuse throttling a page too small to measure (checked before a lab run only)."""
+    sizes = {s.domain: s.body_bytes for s in scenario.sites}
+    for i, pol in enumerate(scenario.policies):
+        small = [d for d in pol.sites if pol.technique == "throttled" and sizes[d] < 16384]
+        if small:
+            # Below 16 KiB a slow transfer cannot be told from a short one (the analyzer's
+            # threshold): the block would be in force yet invisible.
+            raise ScenarioError(
+                f"policy[{i}].sites", f"throttled sites need body_bytes >= 16384: {small[0]}"
+            )
 
 
 def parse_duration(value: Any, key: str) -> timedelta:
