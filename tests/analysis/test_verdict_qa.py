@@ -47,8 +47,8 @@ QA = [
     ("localhostWithHTTPS", "down", None),
     ("redirectWithBrokenLocationForHTTP", "inconclusive", None),  # the site's own bug
     ("redirectWithBrokenLocationForHTTPS", "inconclusive", None),
-    ("redirectWithConsistentDNSAndThenConnectionRefusedForHTTP", "blocked", "tcp.refused"),
-    ("redirectWithConsistentDNSAndThenConnectionRefusedForHTTPS", "blocked", "tcp.refused"),
+    ("redirectWithConsistentDNSAndThenConnectionRefusedForHTTP", "blocked", "tcp.reset"),
+    ("redirectWithConsistentDNSAndThenConnectionRefusedForHTTPS", "blocked", "tcp.reset"),
     ("redirectWithConsistentDNSAndThenConnectionResetForHTTP", "blocked", "http.reset"),
     ("redirectWithConsistentDNSAndThenConnectionResetForHTTPS", "blocked", "tls.reset"),
     ("redirectWithConsistentDNSAndThenEOFForHTTP", "blocked", "http.reset"),

@@ -9,6 +9,7 @@ import pytest
 from wcsynth import PAGE, measurement
 
 from blockwatch.analysis.records import METHODS
+from blockwatch.analysis.stages import method_for
 from blockwatch.analysis.verdict import TECHNIQUE_OBSERVED_AS, analyze_document, detects
 
 BLOCKPAGE = "<html><body>Access denied by order. blockwatch-lab-censor</body></html>"
@@ -27,7 +28,7 @@ TECHNIQUES: list[tuple[str, dict[str, Any], str]] = [
         "dns.inconsistent",
     ),
     ("tcp.timeout", {"tcp_failure": "generic_timeout_error"}, "tcp.timeout"),
-    ("tcp.refused", {"tcp_failure": "connection_refused"}, "tcp.refused"),
+    ("tcp.refused", {"tcp_failure": "connection_refused"}, "tcp.reset"),
     ("tcp.reset", {"tcp_failure": "connection_reset"}, "tcp.reset"),
     ("tls.reset", {"url": "https://blocked.lab/", "tls_failure": "connection_reset"}, "tls.reset"),
     (
@@ -128,9 +129,11 @@ def test_other_tests_are_kept_but_not_analysed():
     assert (v.outcome, v.evidence) == ("inconclusive", ("test signal is not analysed yet",))
 
 
-def test_an_rst_answering_the_syn_detects_the_tcp_reset_technique():
-    # nftables `reject with tcp reset` answers the SYN: the probe sees a refused connect.
-    assert detects("tcp.reset", "tcp.refused") and detects("tcp.reset", "tcp.reset")
+def test_an_rst_answering_the_syn_is_named_after_the_tcp_reset_technique():
+    # nftables `reject with tcp reset` answers the SYN: the probe sees a refused connect,
+    # and the verdict names the technique itself.
+    assert method_for("tcp", "connection_refused") == "tcp.reset"
+    assert detects("tcp.reset", "tcp.reset") and "tcp.refused" not in METHODS
     assert not detects("tcp.reset", "tcp.timeout") and not detects("tls.reset", None)
     assert all(m in METHODS for ms in TECHNIQUE_OBSERVED_AS.values() for m in ms)
 

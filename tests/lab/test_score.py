@@ -119,7 +119,6 @@ availability = {availability}
 """
 )
 
-OBSERVED_AS = {"tcp.reset": "tcp.refused"}  # what the analyzer calls the lab's nft reject
 
 
 def perfect_verdict(row: dict, n: int, site_down: bool) -> Verdict:
@@ -138,7 +137,7 @@ def perfect_verdict(row: dict, n: int, site_down: bool) -> Verdict:
         domain=row["domain"],
         test_name="web_connectivity",
         outcome=outcome,  # type: ignore[arg-type]
-        method=OBSERVED_AS.get(truth, truth) if outcome == "blocked" else None,
+        method=truth if outcome == "blocked" else None,
         confidence=0.9,
     )
 

@@ -1,9 +1,6 @@
-"""Cases where the probe's own OONI keys and the analyzer disagree (reported, not fixed here:
-the analyzer is another stage's). Each xfail names the analyzer rule at fault."""
+"""Cases where the probe's own OONI keys and the analyzer once disagreed, kept as regressions."""
 
 from __future__ import annotations
-
-import pytest
 
 from blockwatch.analysis.verdict import analyze_document
 from blockwatch.probe.runner import measure_url
@@ -11,12 +8,6 @@ from blockwatch.probe.testing.dnsserver import SILENT
 from blockwatch.probe.testing.loopnet import LoopNet
 
 
-@pytest.mark.xfail(
-    reason="analysis.verdict.decide: `if dv.bogons` fires when the control's DNS *failed* "
-    "(no addrs to compare), so a private-address site (the lab's 10.66/16) fetched fine over "
-    "valid TLS becomes dns.bogon; it should be ok or inconclusive",
-    strict=False,
-)
 async def test_control_dns_failure_does_not_turn_a_working_private_site_into_dns_bogon(
     net: LoopNet,
 ) -> None:

@@ -55,11 +55,11 @@ def test_dropped_syn_is_tcp_timeout_while_control_connects(tmp_path: Path) -> No
     assert (v.outcome, v.method) == ("blocked", "tcp.timeout")
 
 
-def test_rejected_syn_is_tcp_refused_while_control_connects(tmp_path: Path) -> None:
+def test_rejected_syn_is_tcp_reset_while_control_connects(tmp_path: Path) -> None:
     doc, _ = measure_in_netns(tmp_path, REJECTED)
     tk = doc["test_keys"]
     status = tk["tcp_connect"][0]["status"]
     assert status == {"success": False, "failure": "connection_refused", "blocked": True}
     assert tk["blocking"] == "tcp_ip"
     v = analyze_document(doc)
-    assert (v.outcome, v.method) == ("blocked", "tcp.refused")
+    assert (v.outcome, v.method) == ("blocked", "tcp.reset")

@@ -38,6 +38,10 @@ def check(probe: DnsObservation, ctrl: ControlObservation) -> DnsVerdict:
         ):
             return DnsVerdict("nxdomain_both", (), ())
         return DnsVerdict("no_data", (), ())
+    if not control_addrs and ctrl.dns_failure not in NXDOMAIN_FAILURES:
+        # The control could not resolve the name (timeout, no helper answer): there is
+        # nothing to compare with, and a private answer may be the site's own.
+        return DnsVerdict("no_data", (), ())
     bogons = tuple(a for a in probe.addrs if is_bogon(a) and a not in control_addrs)
     # ip_info also describes the probe's addresses (the control connects to them too):
     # only the ASNs of the control's own answers count.

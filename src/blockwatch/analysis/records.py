@@ -22,7 +22,6 @@ METHODS: Final = (
     "dns.inconsistent",
     "dns.timeout",
     "tcp.timeout",
-    "tcp.refused",
     "tcp.reset",
     "tls.reset",
     "tls.timeout",

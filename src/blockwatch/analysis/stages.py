@@ -80,9 +80,9 @@ def method_for(stage: str, failure: str) -> str | None:
     if stage == "tcp":
         if failure == TIMEOUT or failure in UNREACHABLE:
             return "tcp.timeout"
-        if failure == "connection_refused":
-            return "tcp.refused"
-        if failure in RESETS:
+        # A refused connect is an RST answering the SYN (or an ICMP unreachable, which a
+        # socket cannot tell apart): when only this vantage sees it, a censor forged it.
+        if failure == "connection_refused" or failure in RESETS:
             return "tcp.reset"
         return None
     if stage == "tls":

@@ -27,10 +27,8 @@ from blockwatch.analysis.throttling import goodput, is_throttled
 from blockwatch.errors import BlockwatchError, MalformedMeasurement
 from blockwatch.ooni.measurement import Measurement, parse_measurement
 
-# Techniques whose traffic shows up as another method: an RST (or ICMP unreachable)
-# answering the SYN is, to the probe, a refused connection. The lab's score uses this.
+# Techniques whose traffic may show up as another method. The lab's score uses this.
 TECHNIQUE_OBSERVED_AS: dict[str, frozenset[str]] = {
-    "tcp.reset": frozenset({"tcp.reset", "tcp.refused"}),
     "dns.bogon": frozenset({"dns.bogon", "dns.blockpage_ip"}),
 }
 OONI_BLOCKED = frozenset({"dns", "tcp_ip", "http-failure", "http-diff"})
@@ -145,7 +143,9 @@ def decide(tk: dict[str, Any], host: str, table: FingerprintTable, url: str = ""
     failed = _dns_failure(dns, ctrl, dv.consistency)
     if failed is not None:
         return failed
-    if dv.bogons:
+    if dv.bogons and ctrl.addrs:
+        # Only against a control that resolved the name: where the control's DNS failed,
+        # a private answer may be the site's own (intranets, the lab) and the fetch decides.
         ev = [
             f"probe resolver answered {_describe(dv.bogons, dns.asns)} (bogon), "
             f"control answered {_describe(ctrl.addrs, ctrl.asns)}"
@@ -206,7 +206,12 @@ def _dns_failure(
     failed = dns.failed_engines()
     if not failed:
         return None
-    engine, failure = failed[0]
+    # A name one resolver says does not exist outweighs another's timeout.
+    engine, failure = next(((e, f) for e, f in failed if f in NO_SUCH_NAME), failed[0])
+    if failure == TIMEOUT and dns.addrs:
+        # One resolver timed out but another answered: a lost datagram, not a block;
+        # what the answer is worth is judged below.
+        return None
     if consistency == "nxdomain_both" or ctrl.dns_failure or not ctrl.addrs:
         if dns.addrs:
             return None  # another resolver answered; the name's fate is decided below

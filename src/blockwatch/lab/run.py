@@ -202,7 +202,12 @@ class LabRun:
         )  # fmt: skip
         pacer = Pacer(plan, [n.name for n in sc.networks], self._apply_internet)
         threads = [
-            threading.Thread(target=pacer.guard, args=(n.name, self._network_loop, plan, pacer))
+            threading.Thread(
+                target=pacer.guard,
+                args=(n.name, self._network_loop, plan, pacer),
+                name=f"lab-{n.name}",
+                daemon=True,  # one blocked on a probe must not keep the interpreter alive
+            )
             for n in sc.networks
         ]
         with (
@@ -225,6 +230,10 @@ class LabRun:
                     summary.rounds += 1
                     summary.measurements += len(docs)
                     bar.update(task, advance=1, measured=summary.measurements)
+            except BaseException:
+                pacer.abort()
+                self.teardown()  # stops the probes, which unblocks the network threads
+                raise
             finally:
                 pacer.abort()
                 for t in threads:
