@@ -9,9 +9,7 @@ makes any overlap harmless. A bad record is reported with file and line and skip
 
 from __future__ import annotations
 
-import queue
 import struct
-import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -20,19 +18,13 @@ from typing import TYPE_CHECKING, Any, Final
 
 import orjson
 
-try:
-    # zlib-ng writes standard zlib streams (stdlib zlib.decompress reads them) ~2x faster than
-    # zlib at level 1, for ~20% larger output (bench: 42 vs 96 us for a 10 KiB measurement).
-    from zlib_ng import zlib_ng as deflate
-except ImportError:  # pragma: no cover - the dependency is declared; this keeps a fallback
-    import zlib as deflate  # type: ignore[no-redef]
-
 from blockwatch.analysis.verdict import analyze
 from blockwatch.errors import InputError, MalformedMeasurement
 from blockwatch.ooni.measurement import parse_measurement
 from blockwatch.ooni.reader import SUFFIXES, iter_file
 from blockwatch.store import schema
 from blockwatch.store.progress import ByteProgress
+from blockwatch.store.writer import Job, Writer
 
 if TYPE_CHECKING:
     from blockwatch.store.store import Store
@@ -42,7 +34,6 @@ MAX_ERRORS_KEPT: Final = 10_000  # the counts stay exact; only the list is cappe
 # OONI probes cap each body at 512 KiB, so a record this large is junk or an attack: it is
 # reported and skipped without being decoded.
 MAX_RECORD_BYTES: Final = 16 * 1024 * 1024
-ZLIB_LEVEL: Final = 1  # the fastest; level 6 saves a few % of space at half the speed
 
 
 @dataclass
@@ -178,87 +169,6 @@ def uncompressed_size(path: Path) -> int:
     return max(size, 1)
 
 
-def compress_rows(rows: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
-    """Measurement rows with their raw JSON (last column) zlib-compressed."""
-    return [(*r[:-1], deflate.compress(r[-1], ZLIB_LEVEL)) for r in rows]
-
-
-@dataclass
-class _Job:
-    rows: list[tuple[Any, ...]]
-    verdicts: list[tuple[Any, ...]]
-    progress: list[tuple[str, int, int, int, bool]]
-    raw_bytes: int
-    duplicates: int
-
-
-class _Writer:
-    """Writes batches in order, in this thread or in one background thread.
-
-    zlib and DuckDB release the GIL, so with a thread the compression and the insert of batch
-    N overlap parsing and analysing batch N+1 on a second core. Batches stay one transaction
-    each, committed in order, so crash safety is the same as writing inline."""
-
-    def __init__(
-        self, store: Store, threaded: bool, on_flush: Callable[[int], None] | None
-    ) -> None:
-        self.store = store
-        self.on_flush = on_flush
-        self.added = 0
-        self.duplicates = 0
-        self._error: BaseException | None = None
-        self._raised = False
-        self._queue: queue.Queue[_Job | None] | None = None
-        self._thread: threading.Thread | None = None
-        if threaded:
-            # maxsize 1: at most one batch waits, so memory stays bounded when writing is slow.
-            self._queue = queue.Queue(maxsize=1)
-            self._thread = threading.Thread(target=self._run, name="bw-writer", daemon=True)
-            self._thread.start()
-
-    def _write(self, job: _Job) -> None:
-        added = self.store.write_batch(compress_rows(job.rows), job.verdicts, job.progress)
-        self.added += added
-        self.duplicates += job.duplicates + len(job.rows) - added
-        if self.on_flush is not None:
-            self.on_flush(job.raw_bytes)
-
-    def _run(self) -> None:
-        assert self._queue is not None
-        while (job := self._queue.get()) is not None:
-            if self._error is None:
-                try:
-                    self._write(job)
-                except BaseException as exc:  # handed to the main thread by submit/close
-                    self._error = exc
-
-    def _raise(self) -> None:
-        # The error stays set: the thread then skips every later batch, so nothing is written
-        # after a failed batch (a resumed run starts from the last good one).
-        if self._error is not None and not self._raised:
-            self._raised = True
-            raise self._error
-
-    def submit(self, job: _Job) -> None:
-        if self._queue is None:
-            try:
-                self._write(job)
-            except BaseException as exc:
-                self._error, self._raised = exc, True
-                raise
-            return
-        self._raise()
-        self._queue.put(job)
-
-    def close(self) -> None:
-        """Wait for every submitted batch; re-raise a failure of the writer thread."""
-        if self._queue is not None and self._thread is not None:
-            self._queue.put(None)
-            self._thread.join()
-            self._queue = None
-        self._raise()
-
-
 class _Batcher:
     """Collects documents and file progress; hands one transaction per batch to the writer."""
 
@@ -274,7 +184,7 @@ class _Batcher:
         self.fingerprints = fingerprints
         self.batch_size = batch_size
         self.report = report
-        self.writer = _Writer(store, threaded, on_flush)
+        self.writer = Writer(store, threaded, on_flush)
         self.batch = PreparedBatch()
         self.progress: dict[str, tuple[str, int, int, int, bool]] = {}
 
@@ -292,7 +202,7 @@ class _Batcher:
         if not batch.measurements and not self.progress:
             return
         rows = list(batch.measurements.values())
-        job = _Job(
+        job = Job(
             rows, batch.verdicts, list(self.progress.values()), batch.raw_bytes, batch.duplicates
         )
         self.batch = PreparedBatch()
@@ -319,7 +229,7 @@ def ingest_paths(
 ) -> IngestReport:
     """Ingest files and directories; resumable (see module doc). Raises InputError for a
     path that does not exist; a file that breaks mid-way is reported and the rest continue.
-    ``threaded``: compress and write in a background thread (see _Writer). Off by default: on
+    ``threaded``: compress and write in a background thread (see writer.Writer). Off by default: on
     a busy 2-core machine the two threads contending for the GIL made ingest slower in wall
     time (bench: 119 s against 69 s inline for 100k measurements)."""
 

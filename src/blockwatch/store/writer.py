@@ -1,0 +1,106 @@
+"""Writing prepared batches to the store: compression, then one transaction per batch, in
+order, either inline or in one background thread."""
+
+from __future__ import annotations
+
+import queue
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Final
+
+try:
+    # zlib-ng writes standard zlib streams (stdlib zlib.decompress reads them) ~2x faster than
+    # zlib at level 1, for ~20% larger output (bench: 42 vs 96 us for a 10 KiB measurement).
+    from zlib_ng import zlib_ng as deflate
+except ImportError:  # pragma: no cover - the dependency is declared; this keeps a fallback
+    import zlib as deflate  # type: ignore[no-redef]
+
+
+if TYPE_CHECKING:
+    from blockwatch.store.store import Store
+
+ZLIB_LEVEL: Final = 1  # the fastest; level 6 saves a few % of space at half the speed
+
+
+def compress_rows(rows: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
+    """Measurement rows with their raw JSON (last column) zlib-compressed."""
+    return [(*r[:-1], deflate.compress(r[-1], ZLIB_LEVEL)) for r in rows]
+
+
+@dataclass
+class Job:
+    """One batch for one transaction."""
+
+    rows: list[tuple[Any, ...]]
+    verdicts: list[tuple[Any, ...]]
+    progress: list[tuple[str, int, int, int, bool]]
+    raw_bytes: int
+    duplicates: int
+
+
+class Writer:
+    """Writes batches in order, in this thread or in one background thread.
+
+    zlib and DuckDB release the GIL, so with a thread the compression and the insert of batch
+    N overlap parsing and analysing batch N+1 on a second core. Batches stay one transaction
+    each, committed in order, so crash safety is the same as writing inline."""
+
+    def __init__(
+        self, store: Store, threaded: bool, on_flush: Callable[[int], None] | None
+    ) -> None:
+        self.store = store
+        self.on_flush = on_flush
+        self.added = 0
+        self.duplicates = 0
+        self._error: BaseException | None = None
+        self._raised = False
+        self._queue: queue.Queue[Job | None] | None = None
+        self._thread: threading.Thread | None = None
+        if threaded:
+            # maxsize 1: at most one batch waits, so memory stays bounded when writing is slow.
+            self._queue = queue.Queue(maxsize=1)
+            self._thread = threading.Thread(target=self._run, name="bw-writer", daemon=True)
+            self._thread.start()
+
+    def _write(self, job: Job) -> None:
+        added = self.store.write_batch(compress_rows(job.rows), job.verdicts, job.progress)
+        self.added += added
+        self.duplicates += job.duplicates + len(job.rows) - added
+        if self.on_flush is not None:
+            self.on_flush(job.raw_bytes)
+
+    def _run(self) -> None:
+        assert self._queue is not None
+        while (job := self._queue.get()) is not None:
+            if self._error is None:
+                try:
+                    self._write(job)
+                except BaseException as exc:  # handed to the main thread by submit/close
+                    self._error = exc
+
+    def _raise(self) -> None:
+        # The error stays set: the thread then skips every later batch, so nothing is written
+        # after a failed batch (a resumed run starts from the last good one).
+        if self._error is not None and not self._raised:
+            self._raised = True
+            raise self._error
+
+    def submit(self, job: Job) -> None:
+        if self._queue is None:
+            try:
+                self._write(job)
+            except BaseException as exc:
+                self._error, self._raised = exc, True
+                raise
+            return
+        self._raise()
+        self._queue.put(job)
+
+    def close(self) -> None:
+        """Wait for every submitted batch; re-raise a failure of the writer thread."""
+        if self._queue is not None and self._thread is not None:
+            self._queue.put(None)
+            self._thread.join()
+            self._queue = None
+        self._raise()
