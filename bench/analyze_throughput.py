@@ -180,7 +180,7 @@ def main() -> None:
         # The option: compression and DuckDB writes in a second thread. CPU time still counts
         # both threads; the wall-clock figure shows the overlap (when a second core is free).
         timed(
-            "3b. same, writer thread (threaded=True)",
+            "3b. same, writer thread (--writer-thread)",
             lambda: stage_ingest(corpus, fresh(Path(tmp) / "c.db"), threaded=True),
             rep,
         )

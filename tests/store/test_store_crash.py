@@ -67,8 +67,13 @@ def test_ingest_killed_mid_way_then_rerun_stores_every_measurement_exactly_once(
     proc.wait(timeout=30)
     assert proc.returncode == -signal.SIGKILL
 
+    # The rerun uses the writer thread: resuming must not depend on how batches are written.
     rerun = subprocess.run(
-        _ingest_cmd(inputs, db), env=env, capture_output=True, text=True, timeout=300
+        [*_ingest_cmd(inputs, db), "--writer-thread"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert rerun.returncode == 0, rerun.stderr
     added = int(rerun.stdout.split("added: ")[1].split()[0])

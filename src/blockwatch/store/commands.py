@@ -58,10 +58,15 @@ def ingest(
         None, "--fingerprints", help="Blockpage fingerprint table (OONI CSV format)."
     ),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar."),
+    writer_thread: bool = typer.Option(
+        False, "--writer-thread", help="Compress and write on a second core (when one is free)."
+    ),
 ) -> None:
     """Read OONI measurements into the store (idempotent, resumable); report bad records."""
     with cli_errors(), Store(db) as store:
-        report = store.ingest(paths, progress=progress, fingerprints=fingerprints)
+        report = store.ingest(
+            paths, progress=progress, fingerprints=fingerprints, threaded=writer_thread
+        )
     print_report(report, Console(stderr=False, soft_wrap=True))
 
 

@@ -229,9 +229,9 @@ def ingest_paths(
 ) -> IngestReport:
     """Ingest files and directories; resumable (see module doc). Raises InputError for a
     path that does not exist; a file that breaks mid-way is reported and the rest continue.
-    ``threaded``: compress and write in a background thread (see writer.Writer). Off by default: on
-    a busy 2-core machine the two threads contending for the GIL made ingest slower in wall
-    time (bench: 119 s against 69 s inline for 100k measurements)."""
+    ``threaded``: compress and write in a background thread (see writer.Writer). Off by default: it
+    saves wall time only when a core is free (bench, 100k measurements: 43 s against 61 s
+    inline on a quiet moment, 119 s against 69 s on a busy 2-core machine)."""
 
     started = time.perf_counter()
     report = IngestReport()
