@@ -85,9 +85,10 @@ def skip_reason() -> str | None:
     if os.geteuid() != 0:
         if _userns_available():
             return (
-                "not root: the lab needs CAP_NET_ADMIN. Unprivileged user namespaces work "
-                "here, so run it as `unshare --user --net --mount --map-root-user "
-                "blockwatch lab run ...` (or as root)"
+                "not root: the lab needs CAP_NET_ADMIN to create namespaces. Unprivileged "
+                "user namespaces are available here (`unshare --user --net --mount "
+                "--map-root-user`), but `ip netns` also needs a writable /run/netns there; "
+                "run the lab as root"
             )
         return (
             "the lab needs CAP_NET_ADMIN: this process is not root, and unprivileged user "
