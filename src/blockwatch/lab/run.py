@@ -23,6 +23,7 @@ from typing import Any
 import orjson
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from blockwatch.errors import LabError
 from blockwatch.lab import topology
 from blockwatch.lab.agents import Agent, close_all
 from blockwatch.lab.clock import Round, rounds, site_addresses
@@ -68,6 +69,9 @@ def run_scenario(
     """Run the scenario at ``path`` end to end; ingest into ``db`` when given."""
     scenario = load(path)
     check_measurable(scenario)
+    reason = topology.skip_reason()
+    if reason is not None:  # before anything is written
+        raise LabError(reason)
     return LabRun(scenario, Path(out_dir), seed, Path(db) if db else None).run(progress)
 
 
