@@ -98,7 +98,9 @@ class LabRun:
             shutil.copyfile(src, copy)
         work = self.out / "lab"
         work.mkdir(exist_ok=True)
-        previous = {s: signal.signal(s, _raise_interrupt) for s in (signal.SIGTERM, signal.SIGHUP)}
+        in_main = threading.current_thread() is threading.main_thread()  # signals need it
+        stops = (signal.SIGTERM, signal.SIGHUP) if in_main else ()
+        previous = {s: signal.signal(s, _raise_interrupt) for s in stops}
         atexit.register(self.teardown)
         started = time.monotonic()
         try:
