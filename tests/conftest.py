@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import shutil
 from pathlib import Path
 
 import pytest
@@ -36,13 +34,3 @@ def test_output() -> Path:
     """A folder for artefacts a person may want to look at (screenshots, reports)."""
     TEST_OUTPUT.mkdir(exist_ok=True)
     return TEST_OUTPUT
-
-
-def lab_skip_reason() -> str | None:
-    """Why namespace tests cannot run here, or None when they can."""
-    if os.geteuid() != 0:
-        return "needs root (CAP_NET_ADMIN) to create network namespaces"
-    for tool in ("ip", "nft", "tc"):
-        if shutil.which(tool) is None:
-            return f"needs `{tool}` (install iproute2/nftables; `make test` does as root)"
-    return None

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import shutil
 import sys
 from collections import Counter
 from pathlib import Path
@@ -24,16 +23,6 @@ from blockwatch.errors import BlockwatchError
 REPO = Path(__file__).resolve().parents[2]
 SCENARIO = REPO / "scenarios" / "pk-2024-x.toml"
 console = Console()
-
-
-def lab_missing() -> str | None:
-    """Why the lab cannot run here, or None."""
-    if os.geteuid() != 0:
-        return "the lab needs root (CAP_NET_ADMIN) to build network namespaces"
-    for tool in ("ip", "nft", "tc"):
-        if shutil.which(tool) is None:
-            return f"the lab needs `{tool}` (nftables/iproute2; `make demo` installs them as root)"
-    return None
 
 
 def print_verdict_summary(db: Path) -> None:
@@ -132,7 +121,9 @@ def main(argv: list[str] | None = None) -> int:
     for stale in (db, db.with_suffix(db.suffix + ".wal")):
         stale.unlink(missing_ok=True)
     try:
-        reason = lab_missing()
+        from blockwatch.lab.topology import skip_reason
+
+        reason = skip_reason()
         if reason is None and SCENARIO.exists():
             return demo_lab(args.out, db, serve=not args.no_serve, port=args.port)
         console.print(f"[yellow]lab not available: {reason or 'no scenario file'}[/]")

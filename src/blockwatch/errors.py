@@ -8,7 +8,10 @@
     ├── ProbeError(reason)                           the probe could not run (not: a site failed)
     ├── ControlError(reason)                         the control helper could not answer
     ├── ScenarioError(key, reason)                   a lab scenario file is wrong
-    └── LabError(reason)                             the lab could not build or run its network
+    ├── LabError(reason)                             the lab could not build or run its network
+    ├── web.views.NotFound                           an unknown id or page (HTTP 404)
+    ├── web.filters.FilterError                      a bad filter value (HTTP 400)
+    └── web.report.ReportError                       an evidence report cannot be written
 
 Every subclass carries the data needed to name the culprit; code always raises
 ``... from exc`` so the original cause stays visible.

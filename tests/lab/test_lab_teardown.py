@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 from blockwatch.cli import app
 from blockwatch.lab import topology
 from blockwatch.lab.run import run_scenario
-from conftest import lab_skip_reason
+from blockwatch.lab.topology import skip_reason as lab_skip_reason
 
 REPO = Path(__file__).resolve().parents[2]
 SCENARIOS = REPO / "scenarios" / "techniques"

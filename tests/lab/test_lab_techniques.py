@@ -14,7 +14,7 @@ import pytest
 from blockwatch.analysis.verdict import analyze_document, detects
 from blockwatch.lab.run import RunSummary, run_scenario
 from blockwatch.lab.scenario import TECHNIQUES
-from conftest import lab_skip_reason
+from blockwatch.lab.topology import skip_reason as lab_skip_reason
 
 SCENARIOS = Path(__file__).resolve().parents[2] / "scenarios" / "techniques"
 pytestmark = [

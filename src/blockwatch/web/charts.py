@@ -18,7 +18,7 @@ from typing import Any
 from blockwatch.analysis.records import METHODS
 
 _PALETTE = (
-    "#d62728", "#ff7f0e", "#8c564b", "#e377c2", "#bcbd22", "#9467bd", "#17becf", "#1f77b4",
+    "#d62728", "#ff7f0e", "#8c564b", "#e377c2", "#bcbd22", "#9467bd", "#1f77b4",
     "#7f3b08", "#b35806", "#e08214", "#542788", "#2d004b", "#c51b7d", "#4d9221", "#01665e",
 )
 METHOD_COLOURS = dict(zip(METHODS, _PALETTE, strict=True))
