@@ -159,3 +159,18 @@ def test_an_outage_yields_down_or_inconclusive_never_blocked(lab_tmp: Path) -> N
     assert {j.outcome for j in outage} <= {"down", "inconclusive"}
     assert "down" in {j.outcome for j in outage}  # the site outage: the control fails too
     assert all(j.outcome == "ok" for j in judged if j.truth == "none")
+
+
+@pytest.mark.parametrize("technique", [*TECHNIQUES, "outage"])
+def test_each_technique_run_meets_the_event_and_measurement_score_bars(
+    technique: str, lab_tmp: Path
+) -> None:
+    # The events acceptance on real lab runs: precision/recall per method, every block found
+    # within one round, availability within 0.1, no censorship during outages, and a lower
+    # median detection delay than OONI's CUSUM.
+    from blockwatch.lab.score import score_run
+
+    summary, _ = run_and_judge(technique, lab_tmp)
+    report = score_run(summary.out_dir)
+    assert report.blocks, "every scenario has at least one true block"
+    assert report.failures() == []
