@@ -22,11 +22,13 @@ from blockwatch.errors import BlockwatchError
 
 REPO = Path(__file__).resolve().parents[2]
 SCENARIO = REPO / "scenarios" / "pk-2024-x.toml"
-console = Console()
+# Wide enough for the event and score tables when the output is a log, not a terminal.
+console = Console(width=None if sys.stdout.isatty() else 160)
 
 
 def print_verdict_summary(db: Path) -> None:
-    from blockwatch.store.store import Store, VerdictFilter
+    from blockwatch.store.queries import VerdictFilter
+    from blockwatch.store.store import Store
 
     with Store(db, read_only=True) as store:
         verdicts = store.verdicts(VerdictFilter())
@@ -46,7 +48,8 @@ def print_verdict_summary(db: Path) -> None:
 
 def compute_events(db: Path) -> list:
     from blockwatch.analysis.events import detect_events
-    from blockwatch.store.store import Store, VerdictFilter
+    from blockwatch.store.queries import VerdictFilter
+    from blockwatch.store.store import Store
 
     with Store(db) as store:
         events = detect_events(store.verdicts(VerdictFilter()))
@@ -70,7 +73,12 @@ def demo_real_data(db: Path) -> int:
     console.rule("Ingesting the real OONI measurements in ../shared/data")
     with Store(db) as store:
         report = store.ingest([data], progress=True)
-    console.print(report.summary())
+    console.print(
+        f"{report.read} records read: {report.added} added, {report.duplicates} duplicates, "
+        f"{report.malformed} malformed"
+    )
+    for err in report.errors[:10]:
+        console.print(f"  [yellow]{err}[/]", highlight=False)
     print_verdict_summary(db)
     print_events(compute_events(db))
     return 0
@@ -82,7 +90,7 @@ def demo_lab(out: Path, db: Path, serve: bool, port: int) -> int:
 
     console.rule(f"Lab: {SCENARIO.name} (a real censored network in namespaces)")
     summary = run_scenario(SCENARIO, out, db=db, progress=True)
-    console.print(summary)
+    console.print(str(summary), highlight=False)
     console.rule("Events found")
     events = compute_events(db)
     print_events(events)

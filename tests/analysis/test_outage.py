@@ -84,3 +84,11 @@ def test_a_volume_collapse_while_neighbours_keep_measuring_is_an_outage() -> Non
             vs += verdicts(schedule, asn=asn, domain=domain, per_round=2)
     events = detect_events(vs)
     assert [(e.kind, e.probe_asn) for e in events] == [("outage", "AS1")]
+
+
+def test_a_site_whose_measurements_say_nothing_is_neither_an_outage_nor_censorship() -> None:
+    # Inconclusive only (e.g. OONI rows without test keys): no data, not a site that is down.
+    vs = verdicts("X" * 30, asn="AS1", domain="bbc.com") + verdicts(
+        "X" * 30, asn="AS2", domain="bbc.com"
+    )
+    assert detect_events(vs) == []

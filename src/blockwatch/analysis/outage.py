@@ -206,7 +206,9 @@ def detect_outages(
         flagged = set()
         for i, cells in buckets.items():
             total = sum(c.total for c in cells)
-            down = sum(len(c.down) + len(c.failed) for c in cells)
+            # Only "down" (the control failed too) speaks of the site; an inconclusive
+            # measurement may just lack data (no test keys, a probe error).
+            down = sum(len(c.down) for c in cells)
             if total and down >= p.control_failed * total:
                 flagged.add(i)
         if not flagged:
@@ -215,7 +217,7 @@ def detect_outages(
         last = max(buckets)
         for run in _runs(flagged, buckets):
             cells = [c for i in run for c in buckets[i]]
-            if sum(len(c.down) + len(c.failed) for c in cells) < 2:
+            if sum(len(c.down) for c in cells) < 2:
                 continue  # one stray "down" is not an outage worth reporting
             result.events.append(
                 _outage_event(cc, None, domain, run, cells, grid, ongoing=run[-1] >= last)
