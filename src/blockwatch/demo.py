@@ -99,7 +99,8 @@ def demo_lab(out: Path, db: Path, serve: bool, port: int) -> int:
     from blockwatch.web.report import write_report
 
     x_events = [e for e in events if e.kind == "censorship" and e.probe_asn is None]
-    x_events.sort(key=lambda e: (e.domain != "x.com", e.start))
+    # The main block of x.com: the country-level event resting on the most measurements.
+    x_events.sort(key=lambda e: (e.domain != "x.com", -len(e.measurements)))
     if x_events:
         report = write_report(db, out / "evidence-x.html", event_id=x_events[0].event_id)
         console.print(f"evidence report for {x_events[0].domain}: {report}")
