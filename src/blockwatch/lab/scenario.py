@@ -15,22 +15,13 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from blockwatch.analysis.records import METHODS
 from blockwatch.errors import ScenarioError
 
-TECHNIQUES: tuple[str, ...] = (
-    "dns.nxdomain",
-    "dns.bogon",
-    "dns.blockpage_ip",
-    "dns.timeout",
-    "tcp.timeout",
-    "tcp.reset",
-    "tls.reset",
-    "tls.timeout",
-    "tls.mitm",
-    "http.blockpage",
-    "http.reset",
-    "throttled",
-)
+# The lab's techniques are the verdict methods (one vocabulary for truth and verdict), less
+# those that name what a measurement saw rather than a censor's device.
+OBSERVATION_ONLY = frozenset({"dns.inconsistent", "http.timeout", "http.diff"})
+TECHNIQUES: tuple[str, ...] = tuple(m for m in METHODS if m not in OBSERVATION_ONLY)
 DEFAULT_RATE = "256kbit"
 MAX_NETWORKS = 16
 MAX_SITES = 64
