@@ -33,7 +33,7 @@ async def serve(folder: Path) -> None:
     info = {
         "urls": urls,
         "resolver": net.isp_dns.address,
-        "ca_file": net.ca.ca_file,
+        "ca_file": str(net.ca.cert_file),
     }
     sys.stdout.write(orjson.dumps(info).decode() + "\n")
     sys.stdout.flush()

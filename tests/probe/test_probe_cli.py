@@ -58,7 +58,7 @@ async def test_probe_command_writes_ooni_jsonl_shows_verdicts_and_round_trips_in
     code, text = await run(
         "-m", "blockwatch", "probe", "--url", urls["ok"], "--list", str(test_list),
         "--control", net.control.url, "--resolver", net.isp_dns.address, "--no-system-dns",
-        "--cc", "PK", "--asn", "17557", "--ca-file", net.ca.ca_file, "--concurrency", "4",
+        "--cc", "PK", "--asn", "17557", "--ca-file", str(net.ca.cert_file), "--concurrency", "4",
         "--timeout-scale", "0.2", "--out", str(out), "--db", str(tmp_path / "a.duckdb"),
         "--no-progress",
     )  # fmt: skip

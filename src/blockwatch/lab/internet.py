@@ -31,7 +31,7 @@ import orjson
 
 from blockwatch.errors import LabError
 from blockwatch.lab.agentio import command_loop
-from blockwatch.lab.pki import LabCA
+from blockwatch.pki import CertificateAuthority
 
 AUTH_DNS = "10.66.0.53"
 MAX_HEAD = 16 * 1024
@@ -147,7 +147,7 @@ def main(argv: list[str] | None = None) -> int:
     config = orjson.loads(args.config.read_bytes())
     sites: list[dict[str, Any]] = config["sites"]
     pages = {s["domain"]: page(s["domain"], int(s["body_bytes"])) for s in sites}
-    ca = LabCA.load(Path(config["ca_dir"]), "lab-ca")
+    ca = CertificateAuthority.load(Path(config["ca_dir"]), "lab-ca")
     tls = ca.server_context([s["domain"] for s in sites], "origins")
     # TLS handshakes are the busiest work of a round: a second origin process on the
     # same ports (SO_REUSEPORT) uses the second core. Forked before any thread exists.

@@ -29,9 +29,9 @@ from blockwatch.lab.agents import Agent, close_all
 from blockwatch.lab.clock import Round, rounds, site_addresses
 from blockwatch.lab.ingest import Ingester
 from blockwatch.lab.pacer import Pacer
-from blockwatch.lab.pki import LabCA
 from blockwatch.lab.scenario import Scenario, check_measurable, load
 from blockwatch.lab.truth import iso, truth_rows
+from blockwatch.pki import CertificateAuthority
 
 
 @dataclass
@@ -123,8 +123,8 @@ class LabRun:
         topology.teardown(self.plan)
 
     def _start(self, work: Path) -> None:
-        lab_ca = LabCA.create(work, "lab-ca", "blockwatch lab CA")
-        LabCA.create(work, "censor-ca", "Censor's interception CA")
+        lab_ca = CertificateAuthority.create(work, "lab-ca", "blockwatch lab CA")
+        CertificateAuthority.create(work, "censor-ca", "Censor's interception CA")
         sites = [
             {"domain": s.domain, "ip": self.addresses[s.domain], "body_bytes": s.body_bytes}
             for s in self.scenario.sites

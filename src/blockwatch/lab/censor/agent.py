@@ -22,7 +22,7 @@ from blockwatch.lab.censor import firewall
 from blockwatch.lab.censor.blockpage import BLOCKPAGE_IP
 from blockwatch.lab.censor.dns import Resolver
 from blockwatch.lab.censor.middlebox import Middlebox, Rule
-from blockwatch.lab.pki import LabCA
+from blockwatch.pki import CertificateAuthority
 
 MIDDLEBOX_TECHNIQUES = frozenset(
     {"tls.reset", "tls.timeout", "tls.mitm", "http.blockpage", "http.reset", "throttled"}
@@ -32,7 +32,7 @@ MIDDLEBOX_TECHNIQUES = frozenset(
 class Censor:
     def __init__(self, config: dict[str, Any]) -> None:
         self.config = config
-        self.ca = LabCA.load(Path(config["ca_dir"]), "censor-ca")
+        self.ca = CertificateAuthority.load(Path(config["ca_dir"]), "censor-ca")
         self._certs: dict[str, ssl.SSLContext] = {}
         self._lock = threading.Lock()
         web = {firewall.HTTP_REDIRECT_PORT: False, firewall.TLS_REDIRECT_PORT: True}

@@ -13,8 +13,8 @@ from pathlib import Path
 
 from blockwatch.control.helper import HelperConfig
 from blockwatch.control.server import ControlServer
+from blockwatch.pki import CertificateAuthority
 from blockwatch.probe.config import ProbeConfig, Timeouts
-from blockwatch.probe.testing.ca import TestCA
 from blockwatch.probe.testing.dnsserver import DNSServer
 from blockwatch.probe.testing.origin import BLOCKPAGE, Origin, Page, html_page
 
@@ -33,7 +33,7 @@ class LoopNet:
     """``net = await LoopNet.start(tmp_path)``; ``url = await net.site("a.test")``."""
 
     folder: Path
-    ca: TestCA
+    ca: CertificateAuthority
     isp_dns: DNSServer
     honest_dns: DNSServer
     control: ControlServer | None = None
@@ -44,7 +44,7 @@ class LoopNet:
     async def start(
         cls, folder: Path, *, control: bool = True, geoip_db: str | None = None
     ) -> LoopNet:
-        ca = TestCA.create(folder / "ca")
+        ca = CertificateAuthority.create(folder / "ca")
         isp = await DNSServer({}, ISP_DNS_IP).start()
         honest = await DNSServer({}, HONEST_DNS_IP).start()
         net = cls(folder, ca, isp, honest)
@@ -53,7 +53,7 @@ class LoopNet:
                 HelperConfig(
                     allow_private=True,
                     resolver=honest.address,
-                    ca_file=ca.ca_file,
+                    ca_file=str(ca.cert_file),
                     timeouts=HELPER_TIMEOUTS,
                     geoip_db=geoip_db,
                 ),
@@ -128,7 +128,7 @@ class LoopNet:
             system_resolver=False,  # the host's resolver is not ours to query
             probe_cc="ZZ",
             probe_asn="AS64496",
-            ca_file=self.ca.ca_file,
+            ca_file=str(self.ca.cert_file),
             timeouts=PROBE_TIMEOUTS,
             concurrency=8,
             source_ip=PROBE_IP,
