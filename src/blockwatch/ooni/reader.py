@@ -34,11 +34,17 @@ _CHUNK = 1 << 20
 
 @dataclass(frozen=True, slots=True)
 class RawDocument:
-    """One decoded JSON document and where it came from (line is 1-based, None = whole file)."""
+    """One decoded JSON document and where it came from (line is 1-based, None = whole file).
+
+    ``raw`` is the JSON text the document was decoded from, when the reader has it as is (a
+    JSONL line without its line break, a one-document file): the store keeps those bytes
+    rather than re-encoding ``doc``. None for documents taken out of a list or an explorer
+    response, and for documents made in memory."""
 
     source: str
     line: int | None
     doc: dict[str, Any]
+    raw: bytes | None = None
 
 
 Item = RawDocument | MalformedMeasurement
@@ -112,7 +118,7 @@ def iter_lines(
             continue
         if not line.strip():
             continue
-        yield decode_document(line, source, lineno)
+        yield decode_document(line, source, lineno, keep_raw=True)
 
 
 def _skip_rest_of_line(
@@ -154,21 +160,27 @@ def _iter_whole(fh: IO[bytes], source: str, max_bytes: int, *, comments: bool) -
         for index, item in enumerate(value, start=1):
             yield _as_document(item, source, index)
         return
-    yield _as_document(value, source, None)
+    yield _as_document(value, source, None, data.strip() if not comments else None)
 
 
-def decode_document(data: bytes | str, source: str, line: int | None) -> Item:
-    """Decode one JSON text into a RawDocument, or the error saying why not."""
+def decode_document(
+    data: bytes | str, source: str, line: int | None, *, keep_raw: bool = False
+) -> Item:
+    """Decode one JSON text into a RawDocument, or the error saying why not. ``keep_raw``:
+    the document carries ``data`` (bytes, without its line break) as its raw text."""
     try:
         value = orjson.loads(data)
     except orjson.JSONDecodeError as exc:
         return MalformedMeasurement(source, line, f"not valid JSON: {exc}")
     except RecursionError as exc:  # orjson caps depth itself; this is belt and braces
         return MalformedMeasurement(source, line, f"JSON nested too deeply: {exc}")
-    return _as_document(value, source, line)
+    raw = None
+    if keep_raw and isinstance(data, bytes):
+        raw = data.rstrip(b"\r\n") if data.endswith(b"\n") else data
+    return _as_document(value, source, line, raw)
 
 
-def _as_document(value: Any, source: str, line: int | None) -> Item:
+def _as_document(value: Any, source: str, line: int | None, raw: bytes | None = None) -> Item:
     if not isinstance(value, dict):
         return MalformedMeasurement(
             source, line, f"expected a JSON object, found {type(value).__name__}"
@@ -176,7 +188,7 @@ def _as_document(value: Any, source: str, line: int | None) -> Item:
     body = value.get("body")
     if isinstance(body, str) and "contentType" in value and "test_name" not in value:
         return _unwrap_explorer(body, source, line)
-    return RawDocument(source, line, value)
+    return RawDocument(source, line, value, raw)
 
 
 def _unwrap_explorer(body: str, source: str, line: int | None) -> Item:

@@ -44,8 +44,8 @@ INGEST_FILE_COLUMNS: Final = (
     ("updated_at", "TIMESTAMP"),
 )
 
-# Storage options that are not part of a column's type: raw is zlib-compressed already, and
-# letting DuckDB try to compress it again tripled the CPU cost of an insert (bench/).
+# Storage options that are not part of a column's type: raw is compressed already (rawcodec),
+# and letting DuckDB try to compress it again tripled the CPU cost of an insert (bench/).
 COLUMN_STORAGE: Final = {("measurements", "raw"): "USING COMPRESSION uncompressed"}
 
 META_COLUMNS: Final = (("key", "VARCHAR PRIMARY KEY"), ("value", "VARCHAR"))

@@ -7,7 +7,6 @@ commit; ingest relies on that plus the measurement_id primary key to be resumabl
 
 from __future__ import annotations
 
-import zlib
 from base64 import b64encode
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import UTC, datetime
@@ -16,12 +15,12 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any, Final
 
 import duckdb
-import orjson
+import pyarrow as pa
 
 from blockwatch.analysis.records import Event, Verdict
 from blockwatch.config import default_db_path
 from blockwatch.errors import StoreError
-from blockwatch.store import schema
+from blockwatch.store import rawcodec, schema
 from blockwatch.store.queries import EventFilter, VerdictFilter, event_where, verdict_where
 
 if TYPE_CHECKING:
@@ -76,6 +75,55 @@ def columns_of(
 
 _RAW: Final = [i for i, (_, decl) in enumerate(schema.MEASUREMENT_COLUMNS) if decl == "BLOB"]
 
+_ARROW_TYPES: Final = {
+    "VARCHAR": pa.string(),
+    "BLOB": pa.binary(),
+    "TIMESTAMP": pa.timestamp("us"),
+    "DOUBLE": pa.float64(),
+    "BOOLEAN": pa.bool_(),
+    "BIGINT": pa.int64(),
+    "VARCHAR[]": pa.list_(pa.string()),
+}
+
+
+class _ArrowRows:
+    """Rows of one table as an Arrow table that DuckDB scans in place: the ingest path.
+    Building the columns in pyarrow and letting DuckDB read them is ~3x cheaper per
+    measurement than the unnest lists (bench: 36 against 94 us with the compressed raw JSON,
+    most of it the BLOB, which Arrow hands over as one buffer instead of base64 text)."""
+
+    def __init__(self, table: str, columns: Sequence[tuple[str, str]]) -> None:
+        self.names = [c for c, _ in columns]
+        self.types = [_ARROW_TYPES[d.replace(" PRIMARY KEY", "")] for _, d in columns]
+        self.view = f"_bw_rows_{table}"
+        names = schema.column_list(self.names)
+        select = f"({names}) SELECT {names} FROM {self.view}"
+        self.insert_sql = f"INSERT INTO {table} {select}"
+        self.insert_or_ignore_sql = f"INSERT OR IGNORE INTO {table} {select}"
+
+    def arrow(self, rows: Sequence[Sequence[Any]]) -> pa.Table:
+        cols = zip(*rows, strict=True)
+        arrays = [pa.array(c, type=t) for c, t in zip(cols, self.types, strict=True)]
+        return pa.Table.from_arrays(arrays, names=self.names)
+
+    def insert(self, con: duckdb.DuckDBPyConnection, data: pa.Table, ignore: bool) -> int:
+        """Insert the rows (``ignore``: skipping those whose key is present); returns the
+        number inserted. Without ``ignore`` a present key raises duckdb.ConstraintException."""
+        con.register(self.view, data)
+        sql = self.insert_or_ignore_sql if ignore else self.insert_sql
+        result = con.execute(sql).fetchone()
+        # Not on failure: the aborted transaction refuses it; the next register replaces it.
+        con.unregister(self.view)
+        return int(result[0]) if result else 0
+
+
+_MEASUREMENT_ROWS: Final = _ArrowRows("measurements", schema.MEASUREMENT_COLUMNS)
+_VERDICT_ROWS: Final = _ArrowRows("verdicts", schema.record_columns(Verdict))
+
+
+class _Conflict(Exception):
+    """A row of the batch is in the store already (the batch was rolled back)."""
+
 
 class Store:
     """The blockwatch store over one DuckDB file (created with its tables when absent)."""
@@ -120,6 +168,8 @@ class Store:
                 "INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)",
                 [str(schema.SCHEMA_VERSION)],
             )
+            # Informative: rawcodec reads every format by its magic number, old rows included.
+            con.execute("INSERT OR REPLACE INTO meta VALUES ('raw_codec', ?)", [rawcodec.CODEC])
 
     def _check_tables(self) -> None:
         rows = self._con.execute("SELECT table_name FROM duckdb_tables()").fetchall()
@@ -213,17 +263,38 @@ class Store:
         file_progress: Sequence[tuple[str, int, int, int, bool]] = (),
     ) -> int:
         """Insert measurements and their verdicts and record file progress, in one
-        transaction; rows already present are skipped. Returns measurements added."""
+        transaction; rows already present are skipped. Returns measurements added.
+
+        The batch is first written with plain INSERTs, which cost about half of INSERT OR
+        IGNORE (bench: 29 against 45 us a measurement, commit included); if a key is present
+        already (a rerun, a file read again) DuckDB refuses the statement, the transaction is
+        rolled back whole, and the batch is written again with INSERT OR IGNORE."""
+        measurements = _MEASUREMENT_ROWS.arrow(measurement_rows) if measurement_rows else None
+        verdicts = _VERDICT_ROWS.arrow(verdict_rows) if verdict_rows else None
+        try:
+            return self._write_batch(measurements, verdicts, file_progress, ignore=False)
+        except _Conflict:
+            return self._write_batch(measurements, verdicts, file_progress, ignore=True)
+
+    def _write_batch(
+        self,
+        measurements: pa.Table | None,
+        verdicts: pa.Table | None,
+        file_progress: Sequence[tuple[str, int, int, int, bool]],
+        ignore: bool,
+    ) -> int:
         now = datetime.now(UTC).replace(tzinfo=None)
         with self.transaction() as con:
             added = 0
-            if measurement_rows:
-                cols = columns_of(measurement_rows, len(schema.MEASUREMENT_COLUMNS), _RAW)
-                result = con.execute(_INSERT_MEASUREMENTS, cols).fetchone()
-                added = int(result[0]) if result else 0
-            if verdict_rows:
-                cols = columns_of(verdict_rows, len(schema.VERDICT_FIELDS))
-                con.execute(_INSERT_VERDICTS, cols)
+            try:
+                if measurements is not None:
+                    added = _MEASUREMENT_ROWS.insert(con, measurements, ignore)
+                if verdicts is not None:
+                    _VERDICT_ROWS.insert(con, verdicts, ignore)
+            except duckdb.ConstraintException as exc:
+                if ignore:
+                    raise
+                raise _Conflict() from exc
             for path, size, mtime_ns, lines_done, complete in file_progress:
                 con.execute(
                     "INSERT OR REPLACE INTO ingest_files VALUES (?, ?, ?, ?, ?, ?)",
@@ -300,8 +371,7 @@ class Store:
         ).fetchone()
         if row is None or row[0] is None:
             return None
-        doc: dict[str, Any] = orjson.loads(zlib.decompress(row[0]))
-        return doc
+        return rawcodec.decode_raw(row[0])
 
     def count(self, table: str) -> int:
         """Rows in one of the store's tables."""

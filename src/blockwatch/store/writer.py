@@ -1,4 +1,4 @@
-"""Writing prepared batches to the store: compression, then one transaction per batch, in
+"""Writing prepared batches to the store: one transaction per batch, in
 order, either inline or in one background thread."""
 
 from __future__ import annotations
@@ -7,25 +7,10 @@ import queue
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Final
-
-try:
-    # zlib-ng writes standard zlib streams (stdlib zlib.decompress reads them) ~2x faster than
-    # zlib at level 1, for ~20% larger output (bench: 42 vs 96 us for a 10 KiB measurement).
-    from zlib_ng import zlib_ng as deflate
-except ImportError:  # pragma: no cover - the dependency is declared; this keeps a fallback
-    import zlib as deflate  # type: ignore[no-redef]
-
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from blockwatch.store.store import Store
-
-ZLIB_LEVEL: Final = 1  # the fastest; level 6 saves a few % of space at half the speed
-
-
-def compress_rows(rows: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
-    """Measurement rows with their raw JSON (last column) zlib-compressed."""
-    return [(*r[:-1], deflate.compress(r[-1], ZLIB_LEVEL)) for r in rows]
 
 
 @dataclass
@@ -42,7 +27,7 @@ class Job:
 class Writer:
     """Writes batches in order, in this thread or in one background thread.
 
-    zlib and DuckDB release the GIL, so with a thread the compression and the insert of batch
+    DuckDB releases the GIL, so with a thread the Arrow conversion and the insert of batch
     N overlap parsing and analysing batch N+1 on a second core. Batches stay one transaction
     each, committed in order, so crash safety is the same as writing inline."""
 
@@ -64,7 +49,7 @@ class Writer:
             self._thread.start()
 
     def _write(self, job: Job) -> None:
-        added = self.store.write_batch(compress_rows(job.rows), job.verdicts, job.progress)
+        added = self.store.write_batch(job.rows, job.verdicts, job.progress)
         self.added += added
         self.duplicates += job.duplicates + len(job.rows) - added
         if self.on_flush is not None:

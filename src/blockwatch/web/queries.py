@@ -10,7 +10,6 @@ on millions of verdicts.
 from __future__ import annotations
 
 import threading
-import zlib
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -19,6 +18,7 @@ import duckdb
 import orjson
 
 from blockwatch.errors import StoreError
+from blockwatch.store.rawcodec import decode_raw, decompress_raw
 from blockwatch.web.filters import BUCKETS, Filters
 
 PAGE_SIZE = 100
@@ -312,8 +312,8 @@ class Queries:
         if not rows or rows[0]["raw"] is None:
             return None
         try:
-            return orjson.loads(zlib.decompress(rows[0]["raw"]))
-        except (zlib.error, orjson.JSONDecodeError) as exc:
+            return decode_raw(rows[0]["raw"])
+        except StoreError as exc:
             raise StoreError(f"measurement {measurement_id}: raw JSON unreadable") from exc
 
     def raw_measurements(
@@ -324,7 +324,7 @@ class Queries:
         if not ids:
             return {}
         rows = self._by_ids("measurement_id, raw", "measurements", ids, window)
-        return {r["measurement_id"]: zlib.decompress(r["raw"]) for r in rows if r["raw"]}
+        return {r["measurement_id"]: decompress_raw(r["raw"]) for r in rows if r["raw"]}
 
     def events_of_measurement(self, measurement_id: str) -> list[dict[str, Any]]:
         return self.rows(
