@@ -11,9 +11,9 @@ times on one core (CPU time of this process; DuckDB limited to one thread):
       wall-clock time shows what a second core buys, when one is free),
 
 and prints measurements/s and the ratios to the ceiling (targets: 2 >= 40%, 3 >= 25%).
-``--profile`` adds the top functions of stage 2, to name the hot spot.
+``--profile`` adds the top functions of stage 2, to name the hot spot; ``--no-thread`` skips 3b.
 
-    .venv/bin/python bench/analyze_throughput.py [--n 100000] [--repeat 1] [--profile]
+    .venv/bin/python bench/analyze_throughput.py [--n 100000] [--repeat 1] [--profile] [--no-thread]
 """
 
 from __future__ import annotations
