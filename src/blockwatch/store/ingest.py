@@ -35,11 +35,6 @@ MAX_ERRORS_KEPT: Final = 10_000  # the counts stay exact; only the list is cappe
 # OONI probes cap each body at 512 KiB, so a record this large is junk or an attack: it is
 # reported and skipped without being decoded.
 MAX_RECORD_BYTES: Final = 16 * 1024 * 1024
-# orjson encodes up to this depth (it decodes up to 1024). Every stored document must encode
-# again (the dashboard's evidence report does), so deeper ones are reported, not stored. A
-# document that deep holds more brackets than this: counting them (a few us in C) spares
-# the re-encoding (~50 us) of most documents that come with their text.
-MAX_ENCODABLE_DEPTH: Final = 254
 
 
 @dataclass
@@ -116,12 +111,9 @@ def prepare(
         batch.duplicates += 1
         return
     try:
-        if text is None:
-            raw = orjson.dumps(m.raw)
-        else:
-            raw = text  # byte-exact, and no re-encoding (~50 us of a 10 KiB measurement)
-            if text.count(b"[") + text.count(b"{") > MAX_ENCODABLE_DEPTH:
-                orjson.dumps(m.raw)  # may be nested too deep to encode again: try it
+        # Byte-exact where the text came with it, and no re-encoding (~50 us of a 10 KiB
+        # measurement). Nothing downstream encodes it again: the report hashes these bytes.
+        raw = orjson.dumps(m.raw) if text is None else text
     except orjson.JSONEncodeError as exc:
         report.malformed += 1
         report.error(MalformedMeasurement(source, line, f"cannot re-encode: {exc}"))

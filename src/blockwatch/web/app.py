@@ -9,9 +9,10 @@ blockpage body that slipped through escaping could not run.
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -44,9 +45,21 @@ def _default(value: Any) -> Any:
 
 def dumps(data: Any) -> bytes:
     """Our JSON: naive times are UTC and get a Z offset; keys as given."""
-    return orjson.dumps(
-        data, default=_default, option=orjson.OPT_NAIVE_UTC | orjson.OPT_UTC_Z
-    )
+    try:
+        return orjson.dumps(
+            data, default=_default, option=orjson.OPT_NAIVE_UTC | orjson.OPT_UTC_Z
+        )
+    except orjson.JSONEncodeError:
+        # orjson writes 254 levels at most; a stored measurement may be deeper (it reads 1024).
+        text = json.dumps(data, default=_json_default, ensure_ascii=False)
+        return text.encode("utf-8", "surrogatepass")
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, datetime):
+        aware = value if value.tzinfo else value.replace(tzinfo=UTC)
+        return aware.astimezone(UTC).isoformat().replace("+00:00", "Z")
+    return _default(value)
 
 
 class JSON(JSONResponse):

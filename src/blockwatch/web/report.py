@@ -5,10 +5,12 @@ every supporting measurement by id, embeds the timeline charts as inline SVG and
 inline, and gives a SHA-256 over the exact data it rests on.
 
 The checksum is over canonical JSONL: one line per supporting measurement, in measurement_id
-order, ``{"raw": <raw measurement or null>, "verdict": <verdict row>}`` serialized by orjson
-with sorted keys and times as ISO-8601 Z. ``blockwatch report --verify FILE --db STORE``
-recomputes it from the store; ``--data-out rows.jsonl`` writes those exact bytes, so
-``sha256sum rows.jsonl`` gives the same digest without blockwatch.
+order, ``{"measurement_id": ..., "raw": <raw measurement or null>, "verdict": <verdict row>}``:
+the raw measurement byte for byte as the store holds it (as it was received, where it came as
+one line), the rest serialized by orjson with sorted keys and times as ISO-8601 Z.
+``blockwatch report --verify FILE --db STORE`` recomputes it from the store;
+``--data-out rows.jsonl`` writes those exact bytes, so ``sha256sum rows.jsonl`` gives the
+same digest without blockwatch.
 """
 
 from __future__ import annotations
@@ -75,14 +77,20 @@ def canonical_lines(
     ids: list[str], verdicts: dict[str, dict[str, Any]], raws: dict[str, bytes]
 ) -> Iterator[bytes]:
     """The canonical JSONL the checksum is computed over (see the module docstring)."""
+    opts = orjson.OPT_SORT_KEYS | orjson.OPT_NAIVE_UTC | orjson.OPT_UTC_Z
     for mid in sorted(set(ids)):
         v = verdicts.get(mid)
-        line = {"measurement_id": mid,
-                "raw": orjson.loads(raws[mid]) if mid in raws else None,
-                "verdict": _canon_verdict(v) if v else None}
-        yield orjson.dumps(
-            line, option=orjson.OPT_SORT_KEYS | orjson.OPT_NAIVE_UTC | orjson.OPT_UTC_Z
-        ) + b"\n"
+        raw = raws.get(mid, b"null")
+        if b"\n" in raw or b"\r" in raw:
+            # A pretty-printed .json file: one line per measurement needs it compact.
+            raw = orjson.dumps(orjson.loads(raw))
+        # The raw text goes in verbatim: it is the evidence, and re-encoding could alter it
+        # (or fail on documents nested deeper than orjson writes).
+        yield (
+            b'{"measurement_id":' + orjson.dumps(mid) + b',"raw":' + raw.strip()
+            + b',"verdict":' + orjson.dumps(_canon_verdict(v) if v else None, option=opts)
+            + b"}\n"
+        )
 
 
 def data_sha256(q: Queries, ids: list[str], window: Window = None) -> str:
