@@ -71,7 +71,9 @@ def ingest(
 
 
 def _table(verdicts: list, more: bool, console: Console) -> None:
-    table = Table("measured at", "cc", "asn", "domain", "outcome", "method", "conf.", "confirmed")
+    table = Table(
+        "measured at", "cc", "asn", "domain", "outcome", "method", "conf.", "confirmed", "OONI"
+    )
     for v in verdicts:
         table.add_row(
             iso_z(v.measured_at),
@@ -82,6 +84,8 @@ def _table(verdicts: list, more: bool, console: Console) -> None:
             v.method or "",
             f"{v.confidence:.2f}",
             "yes" if v.confirmed else "",
+            # OONI's own stored verdict, flagged where it and ours disagree.
+            f"{v.ooni_blocking or '-'}{' (differs)' if v.ooni_disagrees else ''}",
         )
     console.print(table)
     if more:
