@@ -28,7 +28,7 @@ $(SYSSTAMP): | $(BIN)/python
 	  command -v nft >/dev/null || need="$$need nftables"; \
 	  command -v ip >/dev/null || need="$$need iproute2"; \
 	  command -v tc >/dev/null || need="$$need iproute2"; \
-	  [ -x /usr/bin/chromium ] || need="$$need chromium"; \
+	  [ -x /usr/bin/chromium ] || need="$$need chromium fonts-dejavu-core"; \
 	  if [ -n "$$need" ]; then \
 	    echo "installing system packages:$$need"; \
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$need >/dev/null \
