@@ -47,19 +47,31 @@ def normalize_asn(asn: str | int | None) -> str | None:
     return f"AS{text}" if text.isdigit() else str(asn)
 
 
-def verdict_where(f: VerdictFilter) -> tuple[str, list[Any]]:
-    """(' WHERE ...' or '', parameters) for a verdict filter."""
+def _target_clauses(
+    country: str | None, asn: str | None, domain: str | None
+) -> tuple[list[str], list[Any]]:
+    """The clauses both filters share: which country, network and domain."""
     clauses: list[str] = []
     params: list[Any] = []
-    if f.country is not None:
+    if country is not None:
         clauses.append("probe_cc = ?")
-        params.append(f.country.upper())
-    if f.asn is not None:
+        params.append(country.upper())
+    if asn is not None:
         clauses.append("probe_asn = ?")
-        params.append(normalize_asn(f.asn))
-    if f.domain is not None:
+        params.append(normalize_asn(asn))
+    if domain is not None:
         clauses.append("domain = ?")
-        params.append(f.domain.lower())
+        params.append(domain.lower())
+    return clauses, params
+
+
+def _where(clauses: list[str]) -> str:
+    return " WHERE " + " AND ".join(clauses) if clauses else ""
+
+
+def verdict_where(f: VerdictFilter) -> tuple[str, list[Any]]:
+    """(' WHERE ...' or '', parameters) for a verdict filter."""
+    clauses, params = _target_clauses(f.country, f.asn, f.domain)
     if f.since is not None:
         clauses.append("measured_at >= ?")
         params.append(to_db_time(f.since))
@@ -69,22 +81,12 @@ def verdict_where(f: VerdictFilter) -> tuple[str, list[Any]]:
     if f.outcome is not None:
         clauses.append("outcome = ?")
         params.append(f.outcome)
-    return (" WHERE " + " AND ".join(clauses) if clauses else ""), params
+    return _where(clauses), params
 
 
 def event_where(f: EventFilter) -> tuple[str, list[Any]]:
     """(' WHERE ...' or '', parameters) for an event filter."""
-    clauses: list[str] = []
-    params: list[Any] = []
-    if f.country is not None:
-        clauses.append("probe_cc = ?")
-        params.append(f.country.upper())
-    if f.asn is not None:
-        clauses.append("probe_asn = ?")
-        params.append(normalize_asn(f.asn))
-    if f.domain is not None:
-        clauses.append("domain = ?")
-        params.append(f.domain.lower())
+    clauses, params = _target_clauses(f.country, f.asn, f.domain)
     if f.since is not None:
         # An event overlaps [since, ∞) when it is ongoing or ends at or after since.
         clauses.append('("end" IS NULL OR "end" >= ?)')
@@ -92,4 +94,4 @@ def event_where(f: EventFilter) -> tuple[str, list[Any]]:
     if f.kind is not None:
         clauses.append("kind = ?")
         params.append(f.kind)
-    return (" WHERE " + " AND ".join(clauses) if clauses else ""), params
+    return _where(clauses), params
