@@ -1,19 +1,25 @@
 """How fast do measurements go from bytes to verdicts to the store, against orjson's ceiling?
 
-Builds a temp JSONL file of real OONI measurements (every measurement under
-/work/shared/data/ooni up to 64 KiB, repeated with distinct report_ids to --n lines), then
-times on one core (CPU time of this process; DuckDB limited to one thread):
+Builds temp JSONL files of real OONI measurements (every measurement under
+/work/shared/data/ooni up to 64 KiB, repeated with distinct report_ids to --n lines, split
+into parts of --part lines), then times on one core (CPU time of this process; DuckDB limited
+to one thread):
 
   1. orjson parsing alone (the ceiling),
   2. parse + verdict (orjson, parse_measurement, analyze),
-  3. parse + verdict + DuckDB ingest (Store.ingest on the file, into a temp store, inline),
+  3. parse + verdict + DuckDB ingest (Store.ingest, inline, into a fresh temp store that
+     stays open across the parts; opening and closing it, checkpoint included, are counted),
   3b. the same with Store.ingest(threaded=True) (its CPU time counts both threads; its
       wall-clock time shows what a second core buys, when one is free),
 
 and prints measurements/s and the ratios to the ceiling (targets: 2 >= 40%, 3 >= 25%).
-``--profile`` adds the top functions of stage 2, to name the hot spot; ``--no-thread`` skips 3b.
 
-    .venv/bin/python bench/analyze_throughput.py [--n 100000] [--repeat 1] [--profile] [--no-thread]
+The stages take turns part by part (parse part 1, verdict part 1, ingest part 1, parse part
+2, ...), so a slow minute on a shared machine slows all three alike instead of whichever stage
+it fell on; each stage's time is its sum over the parts, and ``--repeat`` keeps each stage's
+best round. ``--profile`` adds the top functions of stage 2; ``--no-thread`` skips 3b.
+
+    .venv/bin/python bench/analyze_throughput.py [--n 100000] [--repeat 3] [--profile] [--no-thread]
 """
 
 from __future__ import annotations
@@ -63,21 +69,27 @@ def real_measurements(root: Path) -> list[dict[str, Any]]:
     return docs
 
 
-def write_corpus(docs: list[dict[str, Any]], n: int, path: Path) -> int:
-    """n lines cycling through docs, each with its own report_id; returns the byte size."""
-    size = 0
-    with open(path, "wb") as fh, Progress(console=console, transient=True) as bar:
+def write_corpus(docs: list[dict[str, Any]], n: int, folder: Path, part: int) -> list[Path]:
+    """n lines cycling through docs, each with its own report_id, in files of ``part`` lines."""
+    paths: list[Path] = []
+    fh = None
+    with Progress(console=console, transient=True) as bar:
         task = bar.add_task("writing corpus", total=n)
         for i in range(n):
+            if i % part == 0:
+                if fh is not None:
+                    fh.close()
+                paths.append(folder / f"corpus-{len(paths):03d}.jsonl")
+                fh = open(paths[-1], "wb")  # noqa: SIM115 - closed in turn below
             doc = dict(docs[i % len(docs)])
             doc.pop("measurement_uid", None)
             doc["report_id"] = f"bench-{i:08d}"
-            line = orjson.dumps(doc) + b"\n"
-            fh.write(line)
-            size += len(line)
+            fh.write(orjson.dumps(doc) + b"\n")
             if i % 5000 == 0:
                 bar.update(task, completed=i)
-    return size
+    if fh is not None:
+        fh.close()
+    return paths
 
 
 def _lines(path: Path) -> Any:
@@ -102,38 +114,84 @@ def stage_verdict(path: Path) -> int:
     return n
 
 
-def stage_ingest(path: Path, db: Path, threaded: bool) -> int:
-    with Store(db) as store:
-        store.connect_read_only().execute("SET threads = 1")
-        report = store.ingest([path], progress=False, threaded=threaded)
+class IngestStage:
+    """Stage 3 over the parts: one store, opened at the first part, closed after the last."""
+
+    def __init__(self, db: Path, threaded: bool) -> None:
+        self.db = db
+        self.threaded = threaded
+        self.store: Store | None = None
+
+    def reset(self) -> None:
+        """Untimed: a repeated round must not find its measurements present."""
+        for p in self.db.parent.glob(self.db.name + "*"):
+            p.unlink()
+
+    def open(self) -> None:
+        self.store = Store(self.db)
+        self.store.connect_read_only().execute("SET threads = 1")
+
+    def part(self, path: Path) -> int:
+        assert self.store is not None
+        report = self.store.ingest([path], progress=False, threaded=self.threaded)
         if report.added != report.read:
             raise SystemExit(f"ingest lost records: {report}")
         return report.added
 
-
-def fresh(db: Path) -> Path:
-    """The path of an empty store (a repeated run must not find its measurements present)."""
-    for p in db.parent.glob(db.name + "*"):
-        p.unlink()
-    return db
+    def close(self) -> None:
+        assert self.store is not None
+        self.store.close()
 
 
-def timed(label: str, fn: Callable[[], int], repeat: int) -> float:
-    """Run one stage (best of ``repeat``); returns measurements per CPU-second of this process
-    (one core: DuckDB is limited to one thread), which other work on a shared machine distorts
-    less than wall time (it still slows a shared core: use --repeat there)."""
-    best_cpu, best_wall, n = float("inf"), float("inf"), 0
-    for i in range(repeat):
-        with console.status(f"{label} ({i + 1}/{repeat}) ..."):
-            w0, c0 = time.perf_counter(), time.process_time()
-            n = fn()
-            best_wall = min(best_wall, time.perf_counter() - w0)
-            best_cpu = min(best_cpu, time.process_time() - c0)
+class Clock:
+    """CPU and wall time summed over the calls of one stage."""
+
+    def __init__(self) -> None:
+        self.cpu = self.wall = 0.0
+        self.n = 0
+
+    def run(self, fn: Callable[[], Any], count: bool = True) -> None:
+        w0, c0 = time.perf_counter(), time.process_time()
+        n = fn()
+        self.cpu += time.process_time() - c0
+        self.wall += time.perf_counter() - w0
+        if count:
+            self.n += n
+
+
+def run_rounds(parts: list[Path], stages: dict[str, Any], repeat: int) -> dict[str, Clock]:
+    """Each stage's best round (least CPU), the stages taking turns part by part."""
+    best: dict[str, Clock] = {}
+    total = len(parts) * repeat
+    with Progress(console=console, transient=True) as bar:
+        task = bar.add_task("timing the stages, part by part", total=total)
+        for _ in range(repeat):
+            clocks = {name: Clock() for name in stages}
+            for name, stage in stages.items():
+                if isinstance(stage, IngestStage):
+                    stage.reset()
+                    clocks[name].run(stage.open, count=False)
+            for path in parts:
+                for name, stage in stages.items():
+                    fn = stage.part if isinstance(stage, IngestStage) else stage
+                    clocks[name].run(lambda fn=fn, path=path: fn(path))
+                bar.advance(task)
+            for name, stage in stages.items():
+                if isinstance(stage, IngestStage):
+                    clocks[name].run(stage.close, count=False)
+            for name, clock in clocks.items():
+                if name not in best or clock.cpu < best[name].cpu:
+                    best[name] = clock
+    return best
+
+
+def report_stage(label: str, clock: Clock) -> float:
+    """Print one stage's figures; returns measurements per CPU-second."""
     console.print(
-        f"{label:<38} {n:>8,} in {best_cpu:6.1f} s CPU  {n / best_cpu:>8,.0f}/s"
-        f"  (wall {best_wall:6.1f} s, {n / best_wall:>8,.0f}/s)"
+        f"{label:<38} {clock.n:>8,} in {clock.cpu:6.1f} s CPU  {clock.n / clock.cpu:>8,.0f}/s"
+        f"  (wall {clock.wall:6.1f} s, {clock.n / clock.wall:>8,.0f}/s)"
     )
-    return n / best_cpu
+    return clock.n / clock.cpu
 
 
 def profile_verdict(path: Path, lines: int = 10_000) -> None:
@@ -154,7 +212,8 @@ def profile_verdict(path: Path, lines: int = 10_000) -> None:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--n", type=int, default=100_000, help="measurements in the corpus")
-    ap.add_argument("--repeat", type=int, default=1, help="best of this many runs per stage")
+    ap.add_argument("--part", type=int, default=5_000, help="measurements per part")
+    ap.add_argument("--repeat", type=int, default=2, help="rounds; each stage's best is kept")
     ap.add_argument("--profile", action="store_true", help="profile parse + verdict")
     ap.add_argument("--no-thread", action="store_true", help="skip stage 3b (the writer thread)")
     args = ap.parse_args()
@@ -164,38 +223,38 @@ def main() -> None:
     if not docs:
         raise SystemExit(f"no real measurements under {root}")
     with tempfile.TemporaryDirectory(prefix="bw-bench-") as tmp:
-        corpus = Path(tmp) / "corpus.jsonl"
-        size = write_corpus(docs, args.n, corpus)
+        folder = Path(tmp)
+        parts = write_corpus(docs, args.n, folder, args.part)
+        size = sum(p.stat().st_size for p in parts)
         console.print(
             f"corpus: {args.n:,} measurements from {len(docs)} real ones, "
-            f"{size / 1e6:,.0f} MB ({size / args.n / 1024:.1f} KiB each on average)"
+            f"{size / 1e6:,.0f} MB ({size / args.n / 1024:.1f} KiB each on average), "
+            f"{len(parts)} parts"
         )
-        rep = args.repeat
-        ceiling = timed("1. orjson parse (ceiling)", lambda: stage_parse(corpus), rep)
-        verdict = timed("2. parse + verdict", lambda: stage_verdict(corpus), rep)
-        ingest = timed(
-            "3. parse + verdict + DuckDB ingest",
-            lambda: stage_ingest(corpus, fresh(Path(tmp) / "b.db"), threaded=False),
-            rep,
-        )
+        stages: dict[str, Any] = {
+            "1. orjson parse (ceiling)": stage_parse,
+            "2. parse + verdict": stage_verdict,
+            "3. parse + verdict + DuckDB ingest": IngestStage(folder / "b.db", threaded=False),
+        }
         # The option: Arrow conversion and DuckDB writes in a second thread. CPU time counts
         # both threads; the wall-clock figure shows the overlap (when a second core is free).
         if not args.no_thread:
-            timed(
-                "3b. same, writer thread (--writer-thread)",
-                lambda: stage_ingest(corpus, fresh(Path(tmp) / "c.db"), threaded=True),
-                rep,
+            stages["3b. same, writer thread (--writer-thread)"] = IngestStage(
+                folder / "c.db", threaded=True
             )
-        db_size = sum(p.stat().st_size for p in Path(tmp).glob("b.db*"))
+        best = run_rounds(parts, stages, args.repeat)
+        rates = {name: report_stage(name, clock) for name, clock in best.items()}
+        ceiling = rates["1. orjson parse (ceiling)"]
+        db_size = sum(p.stat().st_size for p in folder.glob("b.db*"))
         console.print(f"store size: {db_size / 1e6:,.0f} MB ({db_size / size:.0%} of the JSON)")
         for label, rate, target in (
-            ("parse + verdict / ceiling", verdict, TARGET_VERDICT),
-            ("full ingest / ceiling", ingest, TARGET_INGEST),
+            ("parse + verdict / ceiling", rates["2. parse + verdict"], TARGET_VERDICT),
+            ("full ingest / ceiling", rates["3. parse + verdict + DuckDB ingest"], TARGET_INGEST),
         ):
             ok = "[green]meets[/]" if rate / ceiling >= target else "[red]misses[/]"
             console.print(f"{label:<28} {rate / ceiling:6.1%}  ({ok} the {target:.0%} target)")
         if args.profile:
-            profile_verdict(corpus)
+            profile_verdict(parts[0])
 
 
 if __name__ == "__main__":

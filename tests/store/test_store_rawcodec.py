@@ -1,5 +1,5 @@
-"""The raw column: LZ4 frames for new rows, zlib rows of older stores still read, and the JSON
-text of a JSONL line stored byte for byte."""
+"""Raw texts: LZ4 blocks for new rows, per-row LZ4 and zlib values of schema-1 stores still
+read, and the JSON text of a JSONL line stored byte for byte."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from storehelpers import distinct_copies
 
 from blockwatch.errors import StoreError
 from blockwatch.ooni.measurement import measurement_id
-from blockwatch.store import rawcodec
+from blockwatch.store import rawcodec, schema
 from blockwatch.store.store import Store
 
 
@@ -41,10 +41,26 @@ def test_an_unreadable_raw_value_is_a_store_error(value: bytes) -> None:
         rawcodec.decode_raw(value)
 
 
+def test_a_block_gives_back_every_text_at_its_offset() -> None:
+    texts = [orjson.dumps({"n": i, "pad": "x" * (i * 37 % 5000)}) for i in range(200)]
+    texts.append(b"{" + b'"big":"' + b"y" * (3 * rawcodec.BLOCK_BYTES) + b'"}')  # past a block
+    builder = rawcodec.BlockBuilder()
+    spans = [builder.add(t) for t in texts]
+    assert builder.full
+    data = builder.finish()
+    whole = rawcodec.decompress_block(data)
+    assert [rawcodec.text_of(None, whole, off, n) for off, n in spans] == texts
+    assert len(data) < len(whole) / 4  # linked: each text compressed with those before it
+    with pytest.raises(StoreError):
+        rawcodec.text_of(None, whole, len(whole) - 2, 10)
+    with pytest.raises(StoreError):
+        rawcodec.decompress_block(rawcodec.LZ4_MAGIC + b"\x00broken")
+
+
 def test_a_jsonl_line_is_stored_byte_for_byte_and_the_codec_is_recorded(
     store: Store, qa_documents: list[dict[str, Any]], tmp_path: Path
 ) -> None:
-    docs = list(distinct_copies(qa_documents, 3, tag="exact"))
+    docs = list(distinct_copies(qa_documents, 80, tag="exact"))
     # Spacing and key order orjson would not write: the stored text must be these bytes.
     lines = [orjson.dumps(d, option=orjson.OPT_INDENT_2).replace(b"\n", b" ") for d in docs]
     path = tmp_path / "spaced.jsonl"
@@ -52,32 +68,66 @@ def test_a_jsonl_line_is_stored_byte_for_byte_and_the_codec_is_recorded(
 
     report = store.ingest([path], progress=False)
 
-    assert report.added == 3
-    con = store.connect_read_only()
-    for doc, line in zip(docs, lines, strict=True):
-        (value,) = con.execute(
-            "SELECT raw FROM measurements WHERE measurement_id = ?", [measurement_id(doc)]
-        ).fetchone()
-        assert rawcodec.decompress_raw(value) == line
+    assert report.added == 80
+    ids = [measurement_id(d) for d in docs]
+    assert store.raw_texts(ids) == dict(zip(ids, lines, strict=True))
+    for doc in docs[:5]:
         assert store.raw_measurement(measurement_id(doc)) == doc
+    con = store.connect_read_only()
+    # More than one block, and no measurement row holds a text of its own.
+    assert con.execute("SELECT count(*) FROM raw_blocks").fetchone()[0] > 1
+    assert con.execute("SELECT count(raw) FROM measurements").fetchone() == (0,)
     codec = con.execute("SELECT value FROM meta WHERE key = 'raw_codec'").fetchone()
     assert codec == (rawcodec.CODEC,)
 
 
-def test_a_store_mixing_zlib_and_lz4_rows_reads_both(
-    store: Store, qa_documents: list[dict[str, Any]], tmp_path: Path
+def _schema_1_store(path: Path, rows: list[tuple[dict[str, Any], bytes]]) -> None:
+    """A store as blockwatch wrote it before raw blocks: each text compressed in its row."""
+    import duckdb
+
+    con = duckdb.connect(str(path))
+    for statement in schema.ddl():
+        if "raw_blocks" in statement:
+            continue
+        for name, _ in schema.MEASUREMENT_COLUMNS_V2:
+            statement = statement.replace(f',\n  "{name}" BIGINT', "")
+        con.execute(statement)
+    con.execute("INSERT INTO meta VALUES ('schema_version', '1')")
+    for doc, value in rows:
+        con.execute(
+            "INSERT INTO measurements (measurement_id, report_id, raw) VALUES (?, ?, ?)",
+            [measurement_id(doc), doc["report_id"], value],
+        )
+    con.close()
+
+
+def test_a_schema_1_store_is_upgraded_and_its_zlib_and_lz4_rows_still_read(
+    qa_documents: list[dict[str, Any]], tmp_path: Path
 ) -> None:
-    old, new = distinct_copies(qa_documents, 2, tag="mixed")
-    path = tmp_path / "two.jsonl"
-    path.write_bytes(orjson.dumps(old) + b"\n" + orjson.dumps(new) + b"\n")
-    store.ingest([path], progress=False)
-    # Rewrite one row as an older blockwatch wrote it.
-    store.connect_read_only().execute(
-        "UPDATE measurements SET raw = ? WHERE measurement_id = ?",
-        [zlib.compress(orjson.dumps(old)), measurement_id(old)],
+    zlib_doc, lz4_doc, new = distinct_copies(qa_documents, 3, tag="v1")
+    db = tmp_path / "v1.duckdb"
+    _schema_1_store(
+        db,
+        [
+            (zlib_doc, zlib.compress(orjson.dumps(zlib_doc))),
+            (lz4_doc, rawcodec.encode_raw(orjson.dumps(lz4_doc))),
+        ],
     )
-    assert store.raw_measurement(measurement_id(old)) == old
-    assert store.raw_measurement(measurement_id(new)) == new
+    with pytest.raises(StoreError, match="schema 1"):
+        Store(db, read_only=True)
+
+    with Store(db) as store:  # a writable open upgrades it
+        path = tmp_path / "new.jsonl"
+        path.write_bytes(orjson.dumps(new) + b"\n")
+        assert store.ingest([path], progress=False).added == 1
+        for doc in (zlib_doc, lz4_doc, new):
+            assert store.raw_measurement(measurement_id(doc)) == doc
+    with Store(db, read_only=True) as ro:
+        version = ro.connect_read_only().execute(
+            "SELECT value FROM meta WHERE key = 'schema_version'"
+        ).fetchone()
+        assert version == (str(schema.SCHEMA_VERSION),)
+        assert ro.raw_measurement(measurement_id(zlib_doc)) == zlib_doc
 
 
 def test_a_batch_meeting_stored_measurements_is_written_again_skipping_them(
@@ -95,3 +145,11 @@ def test_a_batch_meeting_stored_measurements_is_written_again_skipping_them(
     assert (report.added, report.duplicates) == (6, 4)
     assert store.count("measurements") == store.count("verdicts") == 10
     assert store.file_progress()[str(both.resolve())][2:] == (10, True)
+    ids = [measurement_id(d) for d in docs]
+    assert store.raw_texts(ids) == {i: orjson.dumps(d) for i, d in zip(ids, docs, strict=True)}
+
+    blocks = store.count("raw_blocks")
+    again = tmp_path / "again.jsonl"  # the same measurements under another name
+    again.write_bytes(both.read_bytes())
+    assert store.ingest([again], progress=False).added == 0
+    assert store.count("raw_blocks") == blocks  # a block nobody uses is not kept

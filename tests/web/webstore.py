@@ -12,7 +12,6 @@ import socket
 import subprocess
 import sys
 import time
-import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
@@ -23,6 +22,7 @@ import orjson
 
 from blockwatch.analysis.records import Event, NetworkSpan, Verdict
 from blockwatch.store import schema
+from blockwatch.store.rawcodec import BlockBuilder
 from blockwatch.store.store import Store
 
 START = datetime(2024, 2, 10, tzinfo=UTC)
@@ -67,7 +67,11 @@ def _raw(mid: str, when: datetime, asn: str, url: str, blocking: str | None,
     }
 
 
+BLOCK_ID = 1  # the fixture's raw texts: one block, the first of a fresh store
+
+
 def fill_store(path: Path) -> None:
+    block = BlockBuilder()
     measurements, verdicts = [], []
     for step in range(DAYS * 4):
         when = START + timedelta(hours=6 * step)
@@ -84,7 +88,7 @@ def fill_store(path: Path) -> None:
                 method = BLOCKING[asn] if blocked else None
                 ooni = "tcp_ip" if blocked else "false"
                 raw = _raw(mid, when, asn, url, "tcp_ip" if blocked else None)
-                measurements.append(_mrow(mid, when, asn, url, dom, raw))
+                measurements.append(_mrow(block, mid, when, asn, url, dom, raw))
                 verdicts.append(Verdict(
                     mid, when, "PK", asn, url, dom, "web_connectivity", outcome, method,
                     0.9 if blocked else 0.8, False,
@@ -93,7 +97,9 @@ def fill_store(path: Path) -> None:
                 ))
     hostile_at = START + timedelta(days=8, hours=3)
     raw = _raw(HOSTILE_ID, hostile_at, "AS17557", "http://x.com/", "http-diff", HOSTILE_BODY)
-    measurements.append(_mrow(HOSTILE_ID, hostile_at, "AS17557", "http://x.com/", "x.com", raw))
+    measurements.append(
+        _mrow(block, HOSTILE_ID, hostile_at, "AS17557", "http://x.com/", "x.com", raw)
+    )
     verdicts.append(Verdict(
         HOSTILE_ID, hostile_at, "PK", "AS17557", "http://x.com/", "x.com", "web_connectivity",
         "blocked", "http.blockpage", 1.0, True, (HOSTILE_EVIDENCE,), "lab-censor",
@@ -105,13 +111,19 @@ def fill_store(path: Path) -> None:
     ))
     with Store(path) as store:
         store.add_verdicts(verdicts[-1:])
-        store.write_batch(measurements, [schema.record_to_row(v) for v in verdicts[:-1]])
+        assert store.next_block_id() == BLOCK_ID  # the rows point at it already
+        store.write_batch(measurements, [schema.record_to_row(v) for v in verdicts[:-1]],
+                          blocks=[(BLOCK_ID, block.finish())])
         store.replace_events(_events(verdicts))
 
 
-def _mrow(mid: str, when: datetime, asn: str, url: str, dom: str, raw: dict) -> tuple:
+def _mrow(
+    block: BlockBuilder, mid: str, when: datetime, asn: str, url: str, dom: str, raw: dict
+) -> tuple:
+    """A measurement row (Store.INGEST_MEASUREMENT_COLUMNS), its raw text added to block."""
+    offset, length = block.add(orjson.dumps(raw))
     return (mid, raw["report_id"], "web_connectivity", url, dom, "PK", asn,
-            when.replace(tzinfo=None), "fixture", zlib.compress(orjson.dumps(raw)))
+            when.replace(tzinfo=None), "fixture", BLOCK_ID, offset, length)
 
 
 def _events(verdicts: list[Verdict]) -> list[Event]:

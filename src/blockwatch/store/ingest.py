@@ -24,7 +24,7 @@ from blockwatch.ooni.measurement import parse_measurement
 from blockwatch.ooni.reader import SUFFIXES, iter_file
 from blockwatch.store import schema
 from blockwatch.store.progress import ByteProgress
-from blockwatch.store.rawcodec import encode_raw
+from blockwatch.store.rawcodec import BlockBuilder
 from blockwatch.store.writer import Job, Writer
 
 if TYPE_CHECKING:
@@ -69,15 +69,37 @@ class IngestReport:
 class PreparedBatch:
     """Table rows of the documents prepared so far; a document is turned into rows as soon as
     it arrives, so a batch holds compact rows, not thousands of decoded JSON trees (holding
-    the trees made orjson and zlib several times slower: cold memory on every allocation)."""
+    the trees made orjson and zlib several times slower: cold memory on every allocation).
 
+    Raw texts are compressed as they arrive into the open block (rawcodec); ``block_ids``
+    hands out the ids of raw_blocks rows (Store.next_block_id)."""
+
+    block_ids: Callable[[], int]
     measurements: dict[str, tuple[Any, ...]] = field(default_factory=dict)
     verdicts: list[tuple[Any, ...]] = field(default_factory=list)
+    blocks: list[tuple[int, bytes]] = field(default_factory=list)
     raw_bytes: int = 0  # size of the JSON written, for the progress bar
     duplicates: int = 0  # the same measurement twice within this batch
+    _builder: BlockBuilder | None = None
+    _block_id: int = 0
 
     def __len__(self) -> int:
         return len(self.measurements)
+
+    def add_text(self, text: bytes) -> tuple[int, int, int]:
+        """Compress one raw text into the open block: (block_id, offset, length)."""
+        if self._builder is None:
+            self._builder, self._block_id = BlockBuilder(), self.block_ids()
+        offset, length = self._builder.add(text)
+        block_id = self._block_id
+        if self._builder.full:
+            self.close_block()
+        return block_id, offset, length
+
+    def close_block(self) -> None:
+        if self._builder is not None:
+            self.blocks.append((self._block_id, self._builder.finish()))
+            self._builder = None
 
 
 def resolve_fingerprints(fingerprints: Any) -> Any:
@@ -119,6 +141,9 @@ def prepare(
         report.error(MalformedMeasurement(source, line, f"cannot re-encode: {exc}"))
         return
     batch.raw_bytes += len(raw)
+    # Compressed now, while the text is in the CPU cache (bench: cheaper than a batch later,
+    # even on the writer thread's core).
+    block_id, offset, length = batch.add_text(raw)
     batch.measurements[m.measurement_id] = (
         m.measurement_id,
         m.report_id,
@@ -129,9 +154,9 @@ def prepare(
         m.probe_asn,
         schema.to_db_time(m.measured_at),
         f"{source}:{line}" if line is not None else source,
-        # Compressed now, while the text is in the CPU cache (bench: cheaper than a batch
-        # later, even on the writer thread's core).
-        encode_raw(raw),
+        block_id,
+        offset,
+        length,
     )
     try:
         verdict = analyze(m, fingerprints)
@@ -192,7 +217,8 @@ class _Batcher:
         self.batch_size = batch_size
         self.report = report
         self.writer = Writer(store, threaded, on_flush)
-        self.batch = PreparedBatch()
+        self.block_ids = store.next_block_id
+        self.batch = PreparedBatch(self.block_ids)
         self.progress: dict[str, tuple[str, int, int, int, bool]] = {}
 
     def add(
@@ -210,11 +236,17 @@ class _Batcher:
         batch = self.batch
         if not batch.measurements and not self.progress:
             return
+        batch.close_block()  # a batch's blocks are written in its own transaction
         rows = list(batch.measurements.values())
         job = Job(
-            rows, batch.verdicts, list(self.progress.values()), batch.raw_bytes, batch.duplicates
+            rows,
+            batch.verdicts,
+            list(self.progress.values()),
+            batch.raw_bytes,
+            batch.duplicates,
+            batch.blocks,
         )
-        self.batch = PreparedBatch()
+        self.batch = PreparedBatch(self.block_ids)
         self.progress = {}
         self.writer.submit(job)
 

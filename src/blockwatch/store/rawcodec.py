@@ -1,11 +1,19 @@
-"""The one encoding of ``measurements.raw``: how the raw JSON is compressed, and read back.
+"""The one encoding of the raw measurements: how their JSON text is compressed, and read back.
 
-New rows hold an LZ4 frame (``lz4.frame``; 17 us for a 10 KiB measurement against 45 us for
-zlib-ng level 1, ~7% larger); rows written before hold a zlib stream. Both formats start with
-their own magic number (LZ4 frame ``04 22 4D 18``; a zlib stream's first byte is ``0x?8``, never
-``0x04``), so a value says what it is and old stores stay readable without a rewrite. The
-store records the codec it writes in ``meta`` (``raw_codec``) for people reading the file with
-other tools. Every reader of the column (the store, the dashboard) goes through this module.
+Since schema 2 the texts go into blocks: the measurements of one ingest batch, taken in order,
+are written into LZ4 frames (``raw_blocks.data``) of about ``BLOCK_BYTES`` of JSON each, and
+a measurement row points at its text with ``raw_block``, ``raw_offset`` and ``raw_length``
+(byte positions in the decompressed block). A block is one linked LZ4 stream, so each text is
+compressed with the texts before it as context: OONI measurements repeat their keys, headers
+and probe fields, and a 10 KiB measurement shrinks to 0.22 of its size instead of 0.37 alone,
+at a lower CPU cost (bench/: fewer bytes for DuckDB and the kernel to write). Reading one
+measurement decompresses its block (~0.1 ms).
+
+Rows written before schema 2 hold their own compressed text in ``measurements.raw``: an LZ4
+frame, or a zlib stream in the oldest stores. Both start with their own magic number (LZ4
+frame ``04 22 4D 18``; a zlib stream's first byte is ``0x?8``, never ``0x04``), so a value says
+what it is. Every reader of raw measurements (the store, the dashboard) goes through this
+module.
 """
 
 from __future__ import annotations
@@ -18,28 +26,84 @@ import orjson
 
 from blockwatch.errors import StoreError
 
-CODEC: Final = "lz4-frame"  # what encode_raw writes (meta key raw_codec)
+CODEC: Final = "lz4-frame-blocks"  # what new rows use (meta key raw_codec)
 LZ4_MAGIC: Final = b"\x04\x22\x4d\x18"
+# Past ~256 KiB of context the ratio hardly improves (0.218 at 64 measurements against 0.224
+# at 16), while every read of one measurement decompresses its whole block.
+BLOCK_BYTES: Final = 256 * 1024
+
+
+class BlockBuilder:
+    """Compresses texts one after another into one block (an LZ4 frame, blocks linked)."""
+
+    def __init__(self) -> None:
+        # 64 KiB frame blocks: the fastest setting measured; linking keeps the context.
+        self._compressor = lz4.frame.LZ4FrameCompressor(
+            block_size=lz4.frame.BLOCKSIZE_MAX64KB, block_linked=True
+        )
+        self._parts: list[bytes] = [self._compressor.begin()]
+        self.size = 0  # bytes of text so far
+        self.count = 0
+
+    def add(self, text: bytes) -> tuple[int, int]:
+        """Append one text; returns its (offset, length) in the decompressed block."""
+        offset = self.size
+        self._parts.append(self._compressor.compress(text))
+        self.size += len(text)
+        self.count += 1
+        return offset, len(text)
+
+    @property
+    def full(self) -> bool:
+        return self.size >= BLOCK_BYTES
+
+    def finish(self) -> bytes:
+        """The block's bytes (the builder is spent)."""
+        self._parts.append(self._compressor.flush())
+        data = b"".join(self._parts)
+        self._parts = []
+        return data
 
 
 def encode_raw(data: bytes) -> bytes:
-    """Compress one measurement's JSON text for the raw column."""
+    """One text compressed alone: the per-row format of schema 1 (kept for tests and tools)."""
     return lz4.frame.compress(data)  # type: ignore[no-any-return]
 
 
+def decompress_block(data: bytes) -> bytes:
+    """The texts of one raw block, concatenated."""
+    try:
+        return lz4.frame.decompress(data)  # type: ignore[no-any-return]
+    except RuntimeError as exc:  # lz4 raises RuntimeError on corrupt frames
+        raise StoreError(f"raw block unreadable: {exc}") from exc
+
+
 def decompress_raw(value: bytes) -> bytes:
-    """The JSON text of a raw column value (LZ4 frame or, for older rows, zlib)."""
+    """The JSON text of a schema-1 ``measurements.raw`` value (LZ4 frame or zlib)."""
     try:
         if value[:4] == LZ4_MAGIC:
             return lz4.frame.decompress(value)  # type: ignore[no-any-return]
         return zlib.decompress(value)
-    except (RuntimeError, zlib.error) as exc:  # lz4 raises RuntimeError on corrupt frames
+    except (RuntimeError, zlib.error) as exc:
         raise StoreError(f"raw measurement unreadable: {exc}") from exc
 
 
-def decode_raw(value: bytes) -> dict[str, Any]:
-    """The measurement dict of a raw column value."""
-    text = decompress_raw(value)
+def text_of(
+    row_raw: bytes | None, block: bytes | None, offset: int | None, length: int | None
+) -> bytes | None:
+    """A measurement's JSON text from its row: its own schema-1 value, or its slice of the
+    decompressed ``block``; None when it has neither (rows made by ``add_verdicts``)."""
+    if row_raw is not None:
+        return decompress_raw(row_raw)
+    if block is None or offset is None or length is None:
+        return None
+    if offset < 0 or offset + length > len(block):
+        raise StoreError(f"raw text at {offset}+{length} lies outside its block")
+    return block[offset : offset + length]
+
+
+def decode_text(text: bytes) -> dict[str, Any]:
+    """The measurement dict of a stored JSON text."""
     try:
         doc = orjson.loads(text)
     except orjson.JSONDecodeError as exc:
@@ -47,3 +111,8 @@ def decode_raw(value: bytes) -> dict[str, Any]:
     if not isinstance(doc, dict):
         raise StoreError("raw measurement is not a JSON object")
     return doc
+
+
+def decode_raw(value: bytes) -> dict[str, Any]:
+    """The measurement dict of a schema-1 ``measurements.raw`` value."""
+    return decode_text(decompress_raw(value))

@@ -18,7 +18,8 @@ import orjson
 
 from blockwatch.analysis.records import Event, NetworkSpan, Verdict
 
-SCHEMA_VERSION: Final = 1
+# 2: raw texts in raw_blocks (rawcodec); measurements.raw kept for the rows of schema 1.
+SCHEMA_VERSION: Final = 2
 
 MEASUREMENT_COLUMNS: Final = (
     ("measurement_id", "VARCHAR PRIMARY KEY"),
@@ -31,7 +32,16 @@ MEASUREMENT_COLUMNS: Final = (
     ("measured_at", "TIMESTAMP"),
     ("source", "VARCHAR"),
     ("raw", "BLOB"),
+    ("raw_block", "BIGINT"),
+    ("raw_offset", "BIGINT"),
+    ("raw_length", "BIGINT"),
 )
+
+# Added by schema 2: a store of schema 1 gets them on its first writable open.
+MEASUREMENT_COLUMNS_V2: Final = MEASUREMENT_COLUMNS[-3:]
+
+# The raw measurement texts, compressed a block of measurements at a time (rawcodec).
+RAW_BLOCK_COLUMNS: Final = (("block_id", "BIGINT PRIMARY KEY"), ("data", "BLOB"))
 
 # One row per input file: resumable ingest skips unchanged complete files and, inside a
 # partly ingested file, the lines already committed.
@@ -44,9 +54,12 @@ INGEST_FILE_COLUMNS: Final = (
     ("updated_at", "TIMESTAMP"),
 )
 
-# Storage options that are not part of a column's type: raw is compressed already (rawcodec),
-# and letting DuckDB try to compress it again tripled the CPU cost of an insert (bench/).
-COLUMN_STORAGE: Final = {("measurements", "raw"): "USING COMPRESSION uncompressed"}
+# Storage options that are not part of a column's type: raw texts are compressed already
+# (rawcodec), and letting DuckDB try to compress them again tripled the CPU cost of an insert.
+COLUMN_STORAGE: Final = {
+    ("measurements", "raw"): "USING COMPRESSION uncompressed",
+    ("raw_blocks", "data"): "USING COMPRESSION uncompressed",
+}
 
 META_COLUMNS: Final = (("key", "VARCHAR PRIMARY KEY"), ("value", "VARCHAR"))
 
@@ -114,9 +127,19 @@ def ddl() -> list[str]:
     return [
         _create("meta", META_COLUMNS),
         _create("measurements", MEASUREMENT_COLUMNS),
+        _create("raw_blocks", RAW_BLOCK_COLUMNS),
         _create("verdicts", record_columns(Verdict)),
         _create("events", record_columns(Event)),
         _create("ingest_files", INGEST_FILE_COLUMNS),
+    ]
+
+
+def upgrade(present: set[str]) -> list[str]:
+    """Statements bringing a store's measurements table (with these columns) to this schema."""
+    return [
+        f'ALTER TABLE measurements ADD COLUMN "{name}" {decl}'
+        for name, decl in MEASUREMENT_COLUMNS_V2
+        if name not in present
     ]
 
 
@@ -124,6 +147,7 @@ def table_columns() -> dict[str, list[tuple[str, str]]]:
     """Table name -> (column, declaration) list, as ddl() creates them (used by the doc test)."""
     return {
         "measurements": list(MEASUREMENT_COLUMNS),
+        "raw_blocks": list(RAW_BLOCK_COLUMNS),
         "verdicts": record_columns(Verdict),
         "events": record_columns(Event),
         "ingest_files": list(INGEST_FILE_COLUMNS),

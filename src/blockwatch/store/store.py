@@ -20,7 +20,7 @@ import pyarrow as pa
 from blockwatch.analysis.records import Event, Verdict
 from blockwatch.config import default_db_path
 from blockwatch.errors import StoreError
-from blockwatch.store import rawcodec, schema
+from blockwatch.store import rawcodec, rawtexts, schema
 from blockwatch.store.queries import EventFilter, VerdictFilter, event_where, verdict_where
 
 if TYPE_CHECKING:
@@ -117,8 +117,11 @@ class _ArrowRows:
         return int(result[0]) if result else 0
 
 
-_MEASUREMENT_ROWS: Final = _ArrowRows("measurements", schema.MEASUREMENT_COLUMNS)
+# Ingest writes every measurement column but the schema-1 raw (NULL for new rows).
+INGEST_MEASUREMENT_COLUMNS: Final = tuple(c for c in schema.MEASUREMENT_COLUMNS if c[0] != "raw")
+_MEASUREMENT_ROWS: Final = _ArrowRows("measurements", INGEST_MEASUREMENT_COLUMNS)
 _VERDICT_ROWS: Final = _ArrowRows("verdicts", schema.record_columns(Verdict))
+_BLOCK_ROWS: Final = _ArrowRows("raw_blocks", schema.RAW_BLOCK_COLUMNS)
 
 
 class _Conflict(Exception):
@@ -164,17 +167,32 @@ class Store:
         with self.transaction() as con:
             for statement in schema.ddl():
                 con.execute(statement)
+            present = {
+                r[0]
+                for r in con.execute(
+                    "SELECT column_name FROM duckdb_columns() WHERE table_name = 'measurements'"
+                ).fetchall()
+            }
+            for statement in schema.upgrade(present):
+                con.execute(statement)
             con.execute(
-                "INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)",
+                "INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)",
                 [str(schema.SCHEMA_VERSION)],
             )
-            # Informative: rawcodec reads every format by its magic number, old rows included.
+            # Informative: rows of every earlier codec stay readable (rawcodec).
             con.execute("INSERT OR REPLACE INTO meta VALUES ('raw_codec', ?)", [rawcodec.CODEC])
+            row = con.execute("SELECT coalesce(max(block_id), 0) FROM raw_blocks").fetchone()
+            self._next_block = int(row[0]) + 1 if row else 1
 
     def _check_tables(self) -> None:
         rows = self._con.execute("SELECT table_name FROM duckdb_tables()").fetchall()
         found = {r[0] for r in rows}
         missing = set(schema.table_columns()) - found
+        if missing == {"raw_blocks"}:
+            raise StoreError(
+                f"{self.path} was written by an older blockwatch (schema 1): open it once for "
+                "writing (`blockwatch ingest` with no new files upgrades it in place)"
+            )
         if missing:
             raise StoreError(f"{self.path} is not a blockwatch store (missing {sorted(missing)})")
 
@@ -256,37 +274,52 @@ class Store:
 
         return ingest_documents(self, documents, fingerprints=fingerprints)
 
+    def next_block_id(self) -> int:
+        """A raw_blocks id no committed or earlier handed-out block has (one writer per file)."""
+        block_id = self._next_block
+        self._next_block += 1
+        return block_id
+
     def write_batch(
         self,
         measurement_rows: Sequence[tuple[Any, ...]],
         verdict_rows: Sequence[tuple[Any, ...]],
         file_progress: Sequence[tuple[str, int, int, int, bool]] = (),
+        blocks: Sequence[tuple[int, bytes]] = (),
     ) -> int:
-        """Insert measurements and their verdicts and record file progress, in one
-        transaction; rows already present are skipped. Returns measurements added.
+        """Insert measurements (rows of ``INGEST_MEASUREMENT_COLUMNS``), their verdicts and
+        the raw blocks holding their texts, and record file progress, in one transaction;
+        measurements already present are skipped. Returns measurements added.
 
         The batch is first written with plain INSERTs, which cost about half of INSERT OR
         IGNORE (bench: 29 against 45 us a measurement, commit included); if a key is present
         already (a rerun, a file read again) DuckDB refuses the statement, the transaction is
         rolled back whole, and the batch is written again with INSERT OR IGNORE."""
-        measurements = _MEASUREMENT_ROWS.arrow(measurement_rows) if measurement_rows else None
-        verdicts = _VERDICT_ROWS.arrow(verdict_rows) if verdict_rows else None
+        tables = (
+            _MEASUREMENT_ROWS.arrow(measurement_rows) if measurement_rows else None,
+            _VERDICT_ROWS.arrow(verdict_rows) if verdict_rows else None,
+            _BLOCK_ROWS.arrow(blocks) if blocks else None,
+        )
+        block_ids = [b[0] for b in blocks]
         try:
-            return self._write_batch(measurements, verdicts, file_progress, ignore=False)
+            return self._write_batch(tables, block_ids, file_progress, ignore=False)
         except _Conflict:
-            return self._write_batch(measurements, verdicts, file_progress, ignore=True)
+            return self._write_batch(tables, block_ids, file_progress, ignore=True)
 
     def _write_batch(
         self,
-        measurements: pa.Table | None,
-        verdicts: pa.Table | None,
+        tables: tuple[pa.Table | None, pa.Table | None, pa.Table | None],
+        block_ids: list[int],
         file_progress: Sequence[tuple[str, int, int, int, bool]],
         ignore: bool,
     ) -> int:
+        measurements, verdicts, blocks = tables
         now = datetime.now(UTC).replace(tzinfo=None)
         with self.transaction() as con:
             added = 0
             try:
+                if blocks is not None:
+                    _BLOCK_ROWS.insert(con, blocks, False)  # fresh ids: never present
                 if measurements is not None:
                     added = _MEASUREMENT_ROWS.insert(con, measurements, ignore)
                 if verdicts is not None:
@@ -295,6 +328,15 @@ class Store:
                 if ignore:
                     raise
                 raise _Conflict() from exc
+            if ignore and block_ids:
+                # The texts of measurements stored before stay where they were; a block none
+                # of whose measurements went in is dropped (a partly used one is kept whole).
+                con.execute(
+                    "DELETE FROM raw_blocks WHERE block_id IN (SELECT unnest(?::BIGINT[]))"
+                    " AND block_id NOT IN (SELECT raw_block FROM measurements"
+                    " WHERE raw_block BETWEEN ? AND ?)",
+                    [block_ids, min(block_ids), max(block_ids)],
+                )
             for path, size, mtime_ns, lines_done, complete in file_progress:
                 con.execute(
                     "INSERT OR REPLACE INTO ingest_files VALUES (?, ?, ?, ?, ?, ?)",
@@ -311,7 +353,8 @@ class Store:
         ids = [r[0] for r in rows]
         # A measurement row without raw JSON: raw_measurement() then returns None.
         minimal = [
-            (v[0], None, v[6], v[4], v[5], v[2], v[3], v[1], "add_verdicts", None) for v in rows
+            (v[0], None, v[6], v[4], v[5], v[2], v[3], v[1], "add_verdicts", None, None, None, None)
+            for v in rows
         ]
         with self.transaction() as con:
             con.execute("DELETE FROM verdicts WHERE measurement_id IN (SELECT unnest(?))", [ids])
@@ -366,12 +409,25 @@ class Store:
 
     def raw_measurement(self, measurement_id: str) -> dict[str, Any] | None:
         """The measurement as it was ingested, or None (unknown id, or synthetic row)."""
-        row = self._con.execute(
-            "SELECT raw FROM measurements WHERE measurement_id = ?", [measurement_id]
-        ).fetchone()
-        if row is None or row[0] is None:
-            return None
-        return rawcodec.decode_raw(row[0])
+        text = self.raw_texts([measurement_id]).get(measurement_id)
+        return None if text is None else rawcodec.decode_text(text)
+
+    def raw_texts(self, measurement_ids: Sequence[str]) -> dict[str, bytes]:
+        """The stored JSON texts of these measurements (byte for byte), for those that have
+        one."""
+        rows = self._fetch(
+            f"SELECT measurement_id, {rawtexts.RAW_COLUMNS} FROM measurements"
+            " WHERE measurement_id IN (SELECT unnest(?::VARCHAR[]))",
+            [list(measurement_ids)],
+        )
+        return rawtexts.texts(self._fetch, rows)
+
+    def _fetch(self, sql: str, params: list[Any]) -> list[tuple[Any, ...]]:
+        cur = self._con.cursor()
+        try:
+            return cur.execute(sql, params).fetchall()
+        finally:
+            cur.close()
 
     def count(self, table: str) -> int:
         """Rows in one of the store's tables."""

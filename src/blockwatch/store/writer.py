@@ -22,6 +22,7 @@ class Job:
     progress: list[tuple[str, int, int, int, bool]]
     raw_bytes: int
     duplicates: int
+    blocks: list[tuple[int, bytes]]  # (block_id, data) of raw_blocks
 
 
 class Writer:
@@ -49,7 +50,7 @@ class Writer:
             self._thread.start()
 
     def _write(self, job: Job) -> None:
-        added = self.store.write_batch(job.rows, job.verdicts, job.progress)
+        added = self.store.write_batch(job.rows, job.verdicts, job.progress, job.blocks)
         self.added += added
         self.duplicates += job.duplicates + len(job.rows) - added
         if self.on_flush is not None:

@@ -18,7 +18,8 @@ import duckdb
 import orjson
 
 from blockwatch.errors import StoreError
-from blockwatch.store.rawcodec import decode_raw, decompress_raw
+from blockwatch.store import rawtexts
+from blockwatch.store.rawcodec import decode_text
 from blockwatch.web.filters import BUCKETS, Filters
 
 PAGE_SIZE = 100
@@ -306,13 +307,9 @@ class Queries:
         return row
 
     def raw_measurement(self, measurement_id: str) -> dict[str, Any] | None:
-        rows = self.rows(
-            "SELECT raw FROM measurements WHERE measurement_id = ?", [measurement_id]
-        )
-        if not rows or rows[0]["raw"] is None:
-            return None
         try:
-            return decode_raw(rows[0]["raw"])
+            text = self.raw_measurements([measurement_id]).get(measurement_id)
+            return None if text is None else decode_text(text)
         except StoreError as exc:
             raise StoreError(f"measurement {measurement_id}: raw JSON unreadable") from exc
 
@@ -323,8 +320,16 @@ class Queries:
         them). ``window`` prunes the scan as in :meth:`_by_ids`."""
         if not ids:
             return {}
-        rows = self._by_ids("measurement_id, raw", "measurements", ids, window)
-        return {r["measurement_id"]: decompress_raw(r["raw"]) for r in rows if r["raw"]}
+        rows = self._by_ids(
+            f"measurement_id, {rawtexts.RAW_COLUMNS}", "measurements", ids, window
+        )
+        return rawtexts.texts(self._fetch, [tuple(r.values()) for r in rows])
+
+    def _fetch(self, sql: str, params: list[Any]) -> list[tuple[Any, ...]]:
+        try:
+            return self._cursor().execute(sql, params).fetchall()
+        except duckdb.Error as exc:
+            raise StoreError(f"query failed: {exc}") from exc
 
     def events_of_measurement(self, measurement_id: str) -> list[dict[str, Any]]:
         return self.rows(
