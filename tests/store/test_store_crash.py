@@ -51,7 +51,7 @@ def test_ingest_killed_mid_way_then_rerun_stores_every_measurement_exactly_once(
     )
     # Kill once a few batches are committed (the WAL/file has grown), well before the end.
     deadline = time.monotonic() + 120
-    while _store_bytes(db) < 8_000_000 and proc.poll() is None and time.monotonic() < deadline:
+    while _store_bytes(db) < 3_000_000 and proc.poll() is None and time.monotonic() < deadline:
         time.sleep(0.05)
     assert proc.poll() is None, "ingest finished before it could be killed: make N larger"
     # While it writes, another process gets a clean "in use" error, not a traceback.

@@ -163,3 +163,19 @@ def test_a_failing_write_stops_ingest_with_its_error_and_keeps_earlier_batches(
         resumed = store.ingest([path], progress=False, batch_size=10)
         assert (resumed.read, resumed.added) == (80, 80)
         assert store.count("measurements") == 100
+
+
+def test_times_with_an_offset_are_stored_as_utc(
+    store: Store, qa_documents: list[dict[str, Any]], tmp_path: Path
+) -> None:
+    from datetime import UTC, datetime
+
+    (doc,) = distinct_copies(qa_documents, 1, tag="offset")
+    doc["measurement_start_time"] = "2024-02-17T12:00:00+05:00"
+    store.ingest([write_jsonl(tmp_path / "offset.jsonl", [doc])], progress=False)
+
+    utc = datetime(2024, 2, 17, 7, 0)
+    con = store.connect_read_only()
+    assert con.execute("SELECT measured_at FROM measurements").fetchall() == [(utc,)]
+    assert con.execute("SELECT measured_at FROM verdicts").fetchall() == [(utc,)]
+    assert store.verdicts()[0].measured_at == utc.replace(tzinfo=UTC)

@@ -118,7 +118,8 @@ def iter_lines(
             if err.reason.startswith("unreadable"):
                 return
             continue
-        if not line.strip():
+        # strip() copies the ~10 KiB line: only a line starting with whitespace can be blank.
+        if line[:1].isspace() and not line.strip():
             continue
         yield decode_document(line, source, lineno, keep_raw=True)
 

@@ -152,7 +152,7 @@ def prepare(
         m.domain,
         m.probe_cc,
         m.probe_asn,
-        schema.to_db_time(m.measured_at),
+        m.measured_at,  # aware UTC: stored as UTC by the Arrow insert (verdict_row)
         f"{source}:{line}" if line is not None else source,
         block_id,
         offset,

@@ -216,14 +216,14 @@ def parse_iso(text: str) -> datetime:
 VERDICT_FIELDS: Final = tuple(f.name for f in dataclasses.fields(Verdict))
 EVENT_FIELDS: Final = tuple(f.name for f in dataclasses.fields(Event))
 _VERDICT_VALUES: Final = operator.attrgetter(*VERDICT_FIELDS)
-_MEASURED_AT: Final = VERDICT_FIELDS.index("measured_at")
 _EVIDENCE: Final = VERDICT_FIELDS.index("evidence")
 
 
 def verdict_row(v: Verdict) -> tuple[Any, ...]:
-    """record_to_row for a Verdict, without the generic loop (ingest makes one per record)."""
+    """record_to_row for a Verdict, without the generic loop (ingest makes one per record).
+    Its time stays aware: the Arrow insert path (Store.write_batch) stores aware times as UTC
+    itself, and datetime.replace costs ~1.4 us a call."""
     row = list(_VERDICT_VALUES(v))
-    row[_MEASURED_AT] = to_db_time(row[_MEASURED_AT])
     row[_EVIDENCE] = list(row[_EVIDENCE])
     return tuple(row)
 

@@ -289,7 +289,8 @@ class Store:
     ) -> int:
         """Insert measurements (rows of ``INGEST_MEASUREMENT_COLUMNS``), their verdicts and
         the raw blocks holding their texts, and record file progress, in one transaction;
-        measurements already present are skipped. Returns measurements added.
+        measurements already present are skipped. Returns measurements added. Times may be
+        aware (stored as UTC) or naive UTC.
 
         The batch is first written with plain INSERTs, which cost about half of INSERT OR
         IGNORE (bench: 29 against 45 us a measurement, commit included); if a key is present
