@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from blockwatch.store.ingest import IngestReport
 
 CHECKPOINT_THRESHOLD: Final = "256MB"
+_ID_CHUNK: Final = 256  # ids per IN list
 _ORDER_VERDICTS: Final = " ORDER BY measured_at, measurement_id"
 _ORDER_EVENTS: Final = " ORDER BY start, event_id"
 
@@ -416,11 +417,17 @@ class Store:
     def raw_texts(self, measurement_ids: Sequence[str]) -> dict[str, bytes]:
         """The stored JSON texts of these measurements (byte for byte), for those that have
         one."""
-        rows = self._fetch(
-            f"SELECT measurement_id, {rawtexts.RAW_COLUMNS} FROM measurements"
-            " WHERE measurement_id IN (SELECT unnest(?::VARCHAR[]))",
-            [list(measurement_ids)],
-        )
+        ids = sorted(set(measurement_ids))
+        rows: list[tuple[Any, ...]] = []
+        for start in range(0, len(ids), _ID_CHUNK):
+            # An IN list of parameters: DuckDB answers it from the primary-key index.
+            chunk = ids[start : start + _ID_CHUNK]
+            marks = ", ".join("?" * len(chunk))
+            rows += self._fetch(
+                f"SELECT measurement_id, {rawtexts.RAW_COLUMNS} FROM measurements"
+                f" WHERE measurement_id IN ({marks})",
+                chunk,
+            )
         return rawtexts.texts(self._fetch, rows)
 
     def _fetch(self, sql: str, params: list[Any]) -> list[tuple[Any, ...]]:
