@@ -1,4 +1,5 @@
-"""CLI commands of the store: `blockwatch ingest` and `blockwatch verdicts`."""
+"""CLI commands of the store: `blockwatch ingest`, `blockwatch verdicts` and
+`blockwatch reanalyze`."""
 
 from __future__ import annotations
 
@@ -8,12 +9,14 @@ from pathlib import Path
 
 import typer
 from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
 from blockwatch.clierrors import cli_errors
 from blockwatch.store.export import FORMATS, write_verdicts
 from blockwatch.store.ingest import IngestReport
 from blockwatch.store.queries import VerdictFilter
+from blockwatch.store.reanalyze import ReanalyzeReport
 from blockwatch.store.schema import iso_z, parse_iso
 from blockwatch.store.store import Store
 
@@ -127,7 +130,70 @@ def verdicts(
             write_verdicts(store.iter_verdicts(flt), fmt, sys.stdout)
 
 
+def print_reanalysis(report: ReanalyzeReport, console: Console) -> None:
+    """The re-analysis summary, what changed from what to what, and the failures."""
+    rate = report.read / report.seconds if report.seconds > 0 else 0.0
+    console.print(
+        f"read: {report.read}  changed: {report.changed}  unchanged: {report.unchanged}  "
+        f"failed: {report.failed}  without raw JSON: {report.no_text}  "
+        f"in {report.seconds:.1f}s ({rate:,.0f} measurements/s)",
+        highlight=False,
+    )
+    if report.transitions:
+        table = Table("before", "after", "measurements")
+        for (before, after), count in report.transitions.most_common(ERRORS_SHOWN):
+            was = "no verdict" if before is None else " ".join(filter(None, before))
+            table.add_row(was, " ".join(filter(None, after)), str(count))
+        console.print(table)
+        console.print("events were found on the old verdicts: run `blockwatch events` again")
+    for err in report.errors[:ERRORS_SHOWN]:
+        console.print(f"  {err}", highlight=False, markup=False)
+    hidden = report.failed - min(len(report.errors), ERRORS_SHOWN)
+    if hidden > 0:
+        console.print(f"  ... and {hidden} more", highlight=False)
+
+
+def reanalyze(
+    db: Path | None = typer.Option(None, "--db", help=DB_HELP),
+    fingerprints: Path | None = typer.Option(
+        None, "--fingerprints", help="Blockpage fingerprint table (OONI CSV format)."
+    ),
+    country: str | None = typer.Option(None, "--country", help="Probe country code, e.g. PK."),
+    asn: str | None = typer.Option(None, "--asn", help="Probe network, e.g. AS17557."),
+    domain: str | None = typer.Option(None, "--domain", help="Target host name."),
+    since: str | None = typer.Option(None, "--since", help="From this date/time (UTC)."),
+    until: str | None = typer.Option(None, "--until", help="Before this date/time (UTC)."),
+    progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar."),
+) -> None:
+    """Run the stored measurements through the current rules again (all at once: readers see
+    the old verdicts or the new ones); say what changed."""
+    flt = VerdictFilter(
+        country=country,
+        asn=asn,
+        domain=domain,
+        since=_time(since, "--since"),
+        until=_time(until, "--until"),
+    )
+    bar = Progress(
+        TextColumn("[bold]reanalyze[/]"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=Console(stderr=True),
+        disable=not progress,
+    )
+    task = bar.add_task("measurements", total=None)
+
+    def on_page(done: int, total: int) -> None:
+        bar.update(task, completed=done, total=total)
+
+    with cli_errors(), Store(db) as store, bar:
+        report = store.reanalyze(flt, fingerprints=fingerprints, on_page=on_page)
+    print_reanalysis(report, Console(stderr=False, soft_wrap=True))
+
+
 def register(app: typer.Typer) -> None:
     """Add this stage's commands to the main app."""
     app.command("ingest")(ingest)
     app.command("verdicts")(verdicts)
+    app.command("reanalyze")(reanalyze)

@@ -32,7 +32,7 @@ def texts(fetch: Fetch, rows: Iterable[TextRow]) -> dict[Any, bytes]:
     ids = sorted(by_block)
     for start in range(0, len(ids), _BLOCK_CHUNK):
         chunk = ids[start : start + _BLOCK_CHUNK]
-        # An IN list of parameters: DuckDB answers it from the primary-key index.
+        # Block ids ascend in insert order, so DuckDB's min/max per row group prunes the scan.
         marks = ", ".join("?" * len(chunk))
         found = fetch(f"SELECT block_id, data FROM raw_blocks WHERE block_id IN ({marks})", chunk)
         for block_id, data in found:

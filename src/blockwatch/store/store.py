@@ -7,7 +7,6 @@ commit; ingest relies on that plus the measurement_id primary key to be resumabl
 
 from __future__ import annotations
 
-from base64 import b64encode
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -20,109 +19,17 @@ import pyarrow as pa
 from blockwatch.analysis.records import Event, Verdict
 from blockwatch.config import default_db_path
 from blockwatch.errors import StoreError
-from blockwatch.store import rawcodec, rawtexts, schema
+from blockwatch.store import rawcodec, rawtexts, rows, schema
 from blockwatch.store.queries import EventFilter, VerdictFilter, event_where, verdict_where
 
 if TYPE_CHECKING:
     from blockwatch.store.ingest import IngestReport
+    from blockwatch.store.reanalyze import ReanalyzeReport
 
 CHECKPOINT_THRESHOLD: Final = "256MB"
 _ID_CHUNK: Final = 256  # ids per IN list
 _ORDER_VERDICTS: Final = " ORDER BY measured_at, measurement_id"
 _ORDER_EVENTS: Final = " ORDER BY start, event_id"
-
-
-def _unnest_insert(table: str, columns: Sequence[tuple[str, str]], verb: str) -> str:
-    """INSERT fed by one list parameter per column: DuckDB converts each list in C, ~20x faster
-    than executemany (one statement per row). BLOBs travel as base64 text (a list of Python
-    bytes converts ~2.5x slower) and are decoded outside the unnest subquery (in a two-column
-    test, from_base64 in the same projection as the unnests was 3x slower)."""
-    names = schema.column_list(c for c, _ in columns)
-    inner, outer = [], []
-    for i, (_, decl) in enumerate(columns):
-        base = decl.replace(" PRIMARY KEY", "")
-        if base == "BLOB":
-            inner.append(f"unnest(?::VARCHAR[]) AS c{i}")
-            outer.append(f"from_base64(c{i})")
-        else:
-            inner.append(f"unnest(?::{base}[]) AS c{i}")
-            outer.append(f"c{i}")
-    return (
-        f"{verb} INTO {table} ({names}) SELECT {', '.join(outer)} FROM (SELECT {', '.join(inner)})"
-    )
-
-
-_INSERT_MEASUREMENTS: Final = _unnest_insert(
-    "measurements", schema.MEASUREMENT_COLUMNS, "INSERT OR IGNORE"
-)
-_INSERT_VERDICTS: Final = _unnest_insert(
-    "verdicts", schema.record_columns(Verdict), "INSERT OR IGNORE"
-)
-_INSERT_EVENTS: Final = _unnest_insert("events", schema.record_columns(Event), "INSERT")
-
-
-def columns_of(
-    rows: Sequence[Sequence[Any]], width: int, blobs: Sequence[int] = ()
-) -> list[list[Any]]:
-    """Row tuples -> one list per column (the shape the unnest inserts take); the columns at
-    ``blobs`` become base64 text (see _unnest_insert), None staying None."""
-    if not rows:
-        return [[] for _ in range(width)]
-    cols = [list(col) for col in zip(*rows, strict=True)]
-    for i in blobs:
-        cols[i] = [None if v is None else b64encode(v).decode("ascii") for v in cols[i]]
-    return cols
-
-
-_RAW: Final = [i for i, (_, decl) in enumerate(schema.MEASUREMENT_COLUMNS) if decl == "BLOB"]
-
-_ARROW_TYPES: Final = {
-    "VARCHAR": pa.string(),
-    "BLOB": pa.binary(),
-    "TIMESTAMP": pa.timestamp("us"),
-    "DOUBLE": pa.float64(),
-    "BOOLEAN": pa.bool_(),
-    "BIGINT": pa.int64(),
-    "VARCHAR[]": pa.list_(pa.string()),
-}
-
-
-class _ArrowRows:
-    """Rows of one table as an Arrow table that DuckDB scans in place: the ingest path.
-    Building the columns in pyarrow and letting DuckDB read them is ~3x cheaper per
-    measurement than the unnest lists (bench: 36 against 94 us with the compressed raw JSON,
-    most of it the BLOB, which Arrow hands over as one buffer instead of base64 text)."""
-
-    def __init__(self, table: str, columns: Sequence[tuple[str, str]]) -> None:
-        self.names = [c for c, _ in columns]
-        self.types = [_ARROW_TYPES[d.replace(" PRIMARY KEY", "")] for _, d in columns]
-        self.view = f"_bw_rows_{table}"
-        names = schema.column_list(self.names)
-        select = f"({names}) SELECT {names} FROM {self.view}"
-        self.insert_sql = f"INSERT INTO {table} {select}"
-        self.insert_or_ignore_sql = f"INSERT OR IGNORE INTO {table} {select}"
-
-    def arrow(self, rows: Sequence[Sequence[Any]]) -> pa.Table:
-        cols = zip(*rows, strict=True)
-        arrays = [pa.array(c, type=t) for c, t in zip(cols, self.types, strict=True)]
-        return pa.Table.from_arrays(arrays, names=self.names)
-
-    def insert(self, con: duckdb.DuckDBPyConnection, data: pa.Table, ignore: bool) -> int:
-        """Insert the rows (``ignore``: skipping those whose key is present); returns the
-        number inserted. Without ``ignore`` a present key raises duckdb.ConstraintException."""
-        con.register(self.view, data)
-        sql = self.insert_or_ignore_sql if ignore else self.insert_sql
-        result = con.execute(sql).fetchone()
-        # Not on failure: the aborted transaction refuses it; the next register replaces it.
-        con.unregister(self.view)
-        return int(result[0]) if result else 0
-
-
-# Ingest writes every measurement column but the schema-1 raw (NULL for new rows).
-INGEST_MEASUREMENT_COLUMNS: Final = tuple(c for c in schema.MEASUREMENT_COLUMNS if c[0] != "raw")
-_MEASUREMENT_ROWS: Final = _ArrowRows("measurements", INGEST_MEASUREMENT_COLUMNS)
-_VERDICT_ROWS: Final = _ArrowRows("verdicts", schema.record_columns(Verdict))
-_BLOCK_ROWS: Final = _ArrowRows("raw_blocks", schema.RAW_BLOCK_COLUMNS)
 
 
 class _Conflict(Exception):
@@ -241,11 +148,12 @@ class Store:
             if isinstance(exc, duckdb.Error):
                 raise StoreError(f"{self.path}: {exc}") from exc
 
-    def transaction(self) -> Store._Tx:
-        """One transaction: committed on success, rolled back on any exception."""
+    def transaction(self, con: duckdb.DuckDBPyConnection | None = None) -> Store._Tx:
+        """One transaction (on ``con``, a cursor of this store, else the store's own
+        connection): committed on success, rolled back on any exception."""
         if self.read_only:
             raise StoreError(f"{self.path} is open read-only")
-        return Store._Tx(self._con, self.path)
+        return Store._Tx(con if con is not None else self._con, self.path)
 
     # --- writes -----------------------------------------------------------------------------
 
@@ -268,6 +176,17 @@ class Store:
             batch_size=batch_size,
             threaded=threaded,
         )
+
+    def reanalyze(
+        self,
+        filter: VerdictFilter | None = None,
+        fingerprints: Any = None,
+        on_page: Any = None,
+    ) -> ReanalyzeReport:
+        """Recompute stored measurements' verdicts; see blockwatch.store.reanalyze."""
+        from blockwatch.store.reanalyze import reanalyze
+
+        return reanalyze(self, filter, fingerprints=fingerprints, on_page=on_page)
 
     def ingest_documents(self, documents: Iterable[Any], fingerprints: Any = None) -> IngestReport:
         """Ingest measurements as they are produced (RawDocument or plain dicts)."""
@@ -298,9 +217,9 @@ class Store:
         already (a rerun, a file read again) DuckDB refuses the statement, the transaction is
         rolled back whole, and the batch is written again with INSERT OR IGNORE."""
         tables = (
-            _MEASUREMENT_ROWS.arrow(measurement_rows) if measurement_rows else None,
-            _VERDICT_ROWS.arrow(verdict_rows) if verdict_rows else None,
-            _BLOCK_ROWS.arrow(blocks) if blocks else None,
+            rows.MEASUREMENT_ROWS.arrow(measurement_rows) if measurement_rows else None,
+            rows.VERDICT_ROWS.arrow(verdict_rows) if verdict_rows else None,
+            rows.BLOCK_ROWS.arrow(blocks) if blocks else None,
         )
         block_ids = [b[0] for b in blocks]
         try:
@@ -321,11 +240,11 @@ class Store:
             added = 0
             try:
                 if blocks is not None:
-                    _BLOCK_ROWS.insert(con, blocks, False)  # fresh ids: never present
+                    rows.BLOCK_ROWS.insert(con, blocks, False)  # fresh ids: never present
                 if measurements is not None:
-                    added = _MEASUREMENT_ROWS.insert(con, measurements, ignore)
+                    added = rows.MEASUREMENT_ROWS.insert(con, measurements, ignore)
                 if verdicts is not None:
-                    _VERDICT_ROWS.insert(con, verdicts, ignore)
+                    rows.VERDICT_ROWS.insert(con, verdicts, ignore)
             except duckdb.ConstraintException as exc:
                 if ignore:
                     raise
@@ -349,33 +268,32 @@ class Store:
     def add_verdicts(self, verdicts: Iterable[Verdict]) -> int:
         """Insert (or replace) verdicts, adding a minimal measurement row for each one that has
         none: synthetic data for tests and benchmarks. Returns the number of verdicts written."""
-        rows = [schema.record_to_row(v) for v in verdicts]
-        if not rows:
+        records = [schema.record_to_row(v) for v in verdicts]
+        if not records:
             return 0
-        ids = [r[0] for r in rows]
+        ids = [r[0] for r in records]
         # A measurement row without raw JSON: raw_measurement() then returns None.
         minimal = [
             (v[0], None, v[6], v[4], v[5], v[2], v[3], v[1], "add_verdicts", None, None, None, None)
-            for v in rows
+            for v in records
         ]
+        width = len(schema.MEASUREMENT_COLUMNS)
         with self.transaction() as con:
             con.execute("DELETE FROM verdicts WHERE measurement_id IN (SELECT unnest(?))", [ids])
-            con.execute(_INSERT_VERDICTS, columns_of(rows, len(schema.VERDICT_FIELDS)))
-            con.execute(
-                _INSERT_MEASUREMENTS, columns_of(minimal, len(schema.MEASUREMENT_COLUMNS), _RAW)
-            )
-        return len(rows)
+            con.execute(rows.INSERT_VERDICTS, rows.columns_of(records, len(schema.VERDICT_FIELDS)))
+            con.execute(rows.INSERT_MEASUREMENTS, rows.columns_of(minimal, width, rows.RAW_COLUMNS))
+        return len(records)
 
     def replace_events(self, events: Iterable[Event], scope: EventFilter | None = None) -> int:
         """Replace the events matching ``scope`` (all events when None) with ``events``, in
         one transaction so readers never see a half-written set. Returns events written."""
-        rows = [schema.record_to_row(e) for e in events]
+        records = [schema.record_to_row(e) for e in events]
         where, params = event_where(scope or EventFilter())
         with self.transaction() as con:
             con.execute("DELETE FROM events" + where, params)
-            if rows:
-                con.execute(_INSERT_EVENTS, columns_of(rows, len(schema.EVENT_FIELDS)))
-        return len(rows)
+            if records:
+                con.execute(rows.INSERT_EVENTS, rows.columns_of(records, len(schema.EVENT_FIELDS)))
+        return len(records)
 
     # --- reads ------------------------------------------------------------------------------
 
@@ -418,17 +336,16 @@ class Store:
         """The stored JSON texts of these measurements (byte for byte), for those that have
         one."""
         ids = sorted(set(measurement_ids))
-        rows: list[tuple[Any, ...]] = []
+        found: list[tuple[Any, ...]] = []
         for start in range(0, len(ids), _ID_CHUNK):
-            # An IN list of parameters: DuckDB answers it from the primary-key index.
             chunk = ids[start : start + _ID_CHUNK]
             marks = ", ".join("?" * len(chunk))
-            rows += self._fetch(
+            found += self._fetch(
                 f"SELECT measurement_id, {rawtexts.RAW_COLUMNS} FROM measurements"
                 f" WHERE measurement_id IN ({marks})",
                 chunk,
             )
-        return rawtexts.texts(self._fetch, rows)
+        return rawtexts.texts(self._fetch, found)
 
     def _fetch(self, sql: str, params: list[Any]) -> list[tuple[Any, ...]]:
         cur = self._con.cursor()

@@ -1,0 +1,143 @@
+"""Re-analysis: stored raw measurements through the rules again, all verdicts replaced at once."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+from typing import Any
+
+import pytest
+from storehelpers import Cli, distinct_copies, write_jsonl
+
+from blockwatch.analysis.fingerprints import FingerprintTable
+from blockwatch.analysis.verdict import analyze
+from blockwatch.errors import StoreError
+from blockwatch.ooni.measurement import parse_measurement
+from blockwatch.store import reanalyze as reanalyze_module
+from blockwatch.store.queries import VerdictFilter
+from blockwatch.store.store import Store
+
+
+def _verdicts(store: Store) -> dict[str, Any]:
+    return {v.measurement_id: v for v in store.verdicts()}
+
+
+@pytest.fixture
+def filled(store: Store, qa_documents: list[dict[str, Any]], tmp_path: Path) -> Store:
+    docs = list(distinct_copies(qa_documents, 120, tag="re"))
+    store.ingest([write_jsonl(tmp_path / "re.jsonl", docs)], progress=False)
+    return store
+
+
+def test_the_same_rules_change_nothing(filled: Store) -> None:
+    before = _verdicts(filled)
+
+    report = filled.reanalyze()
+
+    assert (report.read, report.changed, report.unchanged, report.failed) == (120, 0, 120, 0)
+    assert _verdicts(filled) == before
+
+
+def test_stale_and_missing_verdicts_are_recomputed_and_the_changes_counted(
+    filled: Store,
+) -> None:
+    before = _verdicts(filled)
+    con = filled.connect_read_only()
+    # As if older rules had said otherwise, and one analysis had failed.
+    blocked = [m for m, v in before.items() if v.outcome == "blocked"]
+    assert blocked, "the QA data holds blocked measurements"
+    stale, missing = blocked[:3], blocked[3]
+    con.execute(
+        "UPDATE verdicts SET outcome = 'ok', method = NULL WHERE measurement_id IN (?, ?, ?)",
+        stale,
+    )
+    con.execute("DELETE FROM verdicts WHERE measurement_id = ?", [missing])
+
+    report = filled.reanalyze()
+
+    assert (report.changed, report.unchanged) == (4, 116)
+    assert _verdicts(filled) == before
+    assert sum(n for (was, _), n in report.transitions.items() if was == ("ok", None)) == 3
+    assert sum(n for (was, _), n in report.transitions.items() if was is None) == 1
+
+
+def test_a_fingerprint_table_given_later_confirms_stored_blockpages(
+    filled: Store, tmp_path: Path
+) -> None:
+    # A page the default table does not know: a fingerprint for it, written as OONI does.
+    target, body = _some_body(filled)
+    table_path = tmp_path / "fp.csv"
+    with open(table_path, "w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["name", "scope", "location_found", "pattern_type", "pattern"])
+        w.writerow(["test.late_fp", "isp", "body", "contains", body])
+    table = FingerprintTable.load(table_path)
+
+    report = filled.reanalyze(fingerprints=table_path)
+
+    after = _verdicts(filled)
+    assert report.changed >= 1
+    assert after[target].fingerprint == "test.late_fp" and after[target].confirmed
+    for mid, v in after.items():
+        doc = filled.raw_measurement(mid)
+        assert doc is not None
+        assert v == analyze(parse_measurement(doc), table)
+
+
+def _some_body(store: Store) -> tuple[str, str]:
+    for v in store.verdicts():
+        doc = store.raw_measurement(v.measurement_id) or {}
+        for req in (doc.get("test_keys") or {}).get("requests") or []:
+            body = ((req or {}).get("response") or {}).get("body")
+            if isinstance(body, str) and len(body) > 200 and not v.confirmed:
+                return v.measurement_id, body[100:160]
+    pytest.skip("no stored measurement with an HTTP body")
+
+
+def test_a_filter_reanalyses_only_what_it_selects(filled: Store) -> None:
+    before = _verdicts(filled)
+    con = filled.connect_read_only()
+    con.execute("UPDATE verdicts SET confidence = -1")
+    cc = next(iter(before.values())).probe_cc
+
+    report = filled.reanalyze(VerdictFilter(country=cc.lower()))
+
+    same_cc = {m for m, v in before.items() if v.probe_cc == cc}
+    assert report.read == report.changed == len(same_cc)
+    after = _verdicts(filled)
+    assert all((after[m].confidence == -1) != (m in same_cc) for m in after)
+    with pytest.raises(StoreError):
+        filled.reanalyze(VerdictFilter(outcome="blocked"))
+
+
+def test_an_interrupted_reanalysis_changes_nothing(
+    filled: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    filled.connect_read_only().execute("UPDATE verdicts SET confidence = -1")
+    before = _verdicts(filled)
+    monkeypatch.setattr(reanalyze_module, "PAGE", 25)
+
+    def stop(done: int, total: int) -> None:
+        if done >= 50:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        filled.reanalyze(on_page=stop)
+
+    assert _verdicts(filled) == before
+    assert filled.reanalyze().changed == 120  # and a second run is not hindered
+
+
+def test_the_cli_says_what_changed(filled: Store, cli: Cli, db: Path) -> None:
+    ids = [v.measurement_id for v in filled.verdicts() if v.outcome == "blocked"][:2]
+    filled.connect_read_only().execute(
+        "UPDATE verdicts SET outcome = 'ok', method = NULL WHERE measurement_id IN (?, ?)", ids
+    )
+    filled.close()
+
+    out = cli("reanalyze", "--db", db, "--no-progress")
+
+    assert out.exit_code == 0, out.output
+    assert "changed: 2" in out.output and "unchanged: 118" in out.output
+    assert "ok" in out.output and "blocked" in out.output
+    assert "blockwatch events" in out.output
