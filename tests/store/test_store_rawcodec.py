@@ -15,6 +15,7 @@ from blockwatch.errors import StoreError
 from blockwatch.ooni.measurement import measurement_id
 from blockwatch.store import rawcodec, schema
 from blockwatch.store.store import Store
+from blockwatch.web.queries import Queries
 
 
 def test_encode_then_decode_gives_the_document_back(qa_documents: list[dict[str, Any]]) -> None:
@@ -113,8 +114,14 @@ def test_a_schema_1_store_is_upgraded_and_its_zlib_and_lz4_rows_still_read(
             (lz4_doc, rawcodec.encode_raw(orjson.dumps(lz4_doc))),
         ],
     )
-    with pytest.raises(StoreError, match="schema 1"):
-        Store(db, read_only=True)
+    with Store(db, read_only=True) as ro:  # read as it is: no upgrade without a writer
+        assert ro.raw_measurement(measurement_id(zlib_doc)) == zlib_doc
+        assert ro.raw_texts([measurement_id(lz4_doc)]) == {
+            measurement_id(lz4_doc): orjson.dumps(lz4_doc)
+        }
+    dashboard = Queries(db)
+    assert dashboard.raw_measurement(measurement_id(lz4_doc)) == lz4_doc
+    dashboard.close()
 
     with Store(db) as store:  # a writable open upgrades it
         path = tmp_path / "new.jsonl"
@@ -123,11 +130,37 @@ def test_a_schema_1_store_is_upgraded_and_its_zlib_and_lz4_rows_still_read(
         for doc in (zlib_doc, lz4_doc, new):
             assert store.raw_measurement(measurement_id(doc)) == doc
     with Store(db, read_only=True) as ro:
-        version = ro.connect_read_only().execute(
-            "SELECT value FROM meta WHERE key = 'schema_version'"
-        ).fetchone()
+        version = (
+            ro.connect_read_only()
+            .execute("SELECT value FROM meta WHERE key = 'schema_version'")
+            .fetchone()
+        )
         assert version == (str(schema.SCHEMA_VERSION),)
         assert ro.raw_measurement(measurement_id(zlib_doc)) == zlib_doc
+        assert ro.raw_measurement(measurement_id(new)) == new
+
+
+def test_a_store_of_a_newer_schema_is_refused(store: Store, db: Path) -> None:
+    store.connect_read_only().execute("UPDATE meta SET value = '99' WHERE key = 'schema_version'")
+    store.close()
+    for read_only in (True, False):
+        with pytest.raises(StoreError, match="newer blockwatch"):
+            Store(db, read_only=read_only)
+
+
+def test_two_writers_in_one_process_never_share_a_block_id(
+    db: Path, qa_documents: list[dict[str, Any]], tmp_path: Path
+) -> None:
+    docs = list(distinct_copies(qa_documents, 40, tag="two"))
+    paths = []
+    for i in range(4):
+        paths.append(tmp_path / f"part{i}.jsonl")
+        paths[-1].write_bytes(b"".join(orjson.dumps(d) + b"\n" for d in docs[i * 10 : i * 10 + 10]))
+    with Store(db) as a, Store(db) as b:  # DuckDB lets one process hold two connections
+        for i, path in enumerate(paths):
+            assert (a if i % 2 else b).ingest([path], progress=False).added == 10
+        ids = [measurement_id(d) for d in docs]
+        assert a.raw_texts(ids) == {i: orjson.dumps(d) for i, d in zip(ids, docs, strict=True)}
 
 
 def test_a_batch_meeting_stored_measurements_is_written_again_skipping_them(

@@ -141,3 +141,38 @@ def test_the_cli_says_what_changed(filled: Store, cli: Cli, db: Path) -> None:
     assert "changed: 2" in out.output and "unchanged: 118" in out.output
     assert "ok" in out.output and "blocked" in out.output
     assert "blockwatch events" in out.output
+
+
+def test_a_verdict_stays_with_its_stored_id_even_if_the_id_rule_changed(filled: Store) -> None:
+    con = filled.connect_read_only()
+    mid = filled.verdicts()[0].measurement_id
+    # As an older blockwatch might have named it (the rule for ids without report_id changed).
+    for table in ("verdicts", "measurements"):
+        con.execute(
+            f"UPDATE {table} SET measurement_id = 'older-rule' WHERE measurement_id = ?", [mid]
+        )
+
+    report = filled.reanalyze()
+
+    assert (report.changed, report.failed) == (0, 0)
+    assert filled.count("verdicts") == 120
+    assert "older-rule" in _verdicts(filled)
+
+
+def test_a_damaged_block_fails_its_own_measurements_only(filled: Store) -> None:
+    con = filled.connect_read_only()
+    (block, in_block), *_ = con.execute(
+        "SELECT raw_block, count(*) FROM measurements GROUP BY raw_block ORDER BY raw_block"
+    ).fetchall()
+    con.execute("UPDATE raw_blocks SET data = ? WHERE block_id = ?", [b"\x04\x22\x4d\x18!", block])
+
+    report = filled.reanalyze()
+
+    assert (report.failed, report.unchanged) == (in_block, 120 - in_block)
+    assert "raw JSON unreadable" in report.errors[0].reason
+
+
+def test_a_read_only_store_is_refused_before_any_work(filled: Store, db: Path) -> None:
+    filled.close()
+    with Store(db, read_only=True) as ro, pytest.raises(StoreError, match="read-only"):
+        ro.reanalyze()

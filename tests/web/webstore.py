@@ -67,7 +67,6 @@ def _raw(mid: str, when: datetime, asn: str, url: str, blocking: str | None,
     }
 
 
-BLOCK_ID = 1  # the fixture's raw texts: one block, the first of a fresh store
 
 
 def fill_store(path: Path) -> None:
@@ -111,9 +110,8 @@ def fill_store(path: Path) -> None:
     ))
     with Store(path) as store:
         store.add_verdicts(verdicts[-1:])
-        assert store.next_block_id() == BLOCK_ID  # the rows point at it already
         store.write_batch(measurements, [schema.record_to_row(v) for v in verdicts[:-1]],
-                          blocks=[(BLOCK_ID, block.finish())])
+                          blocks=[block.finish()])
         store.replace_events(_events(verdicts))
 
 
@@ -123,7 +121,7 @@ def _mrow(
     """A measurement row (Store.INGEST_MEASUREMENT_COLUMNS), its raw text added to block."""
     offset, length = block.add(orjson.dumps(raw))
     return (mid, raw["report_id"], "web_connectivity", url, dom, "PK", asn,
-            when.replace(tzinfo=None), "fixture", BLOCK_ID, offset, length)
+            when.replace(tzinfo=None), "fixture", 0, offset, length)  # block 0 of the batch
 
 
 def _events(verdicts: list[Verdict]) -> list[Event]:

@@ -71,34 +71,34 @@ class PreparedBatch:
     it arrives, so a batch holds compact rows, not thousands of decoded JSON trees (holding
     the trees made orjson and zlib several times slower: cold memory on every allocation).
 
-    Raw texts are compressed as they arrive into the open block (rawcodec); ``block_ids``
-    hands out the ids of raw_blocks rows (Store.next_block_id)."""
+    Raw texts are compressed as they arrive into the open block (rawcodec). Blocks are
+    numbered within the batch (0, 1, ...): Store.write_batch gives them their ids when it
+    writes them, inside the batch's transaction."""
 
-    block_ids: Callable[[], int]
     measurements: dict[str, tuple[Any, ...]] = field(default_factory=dict)
     verdicts: list[tuple[Any, ...]] = field(default_factory=list)
-    blocks: list[tuple[int, bytes]] = field(default_factory=list)
+    blocks: list[bytes] = field(default_factory=list)
     raw_bytes: int = 0  # size of the JSON written, for the progress bar
     duplicates: int = 0  # the same measurement twice within this batch
     _builder: BlockBuilder | None = None
-    _block_id: int = 0
 
     def __len__(self) -> int:
         return len(self.measurements)
 
     def add_text(self, text: bytes) -> tuple[int, int, int]:
-        """Compress one raw text into the open block: (block_id, offset, length)."""
+        """Compress one raw text into the open block: (its number in the batch, offset,
+        length)."""
         if self._builder is None:
-            self._builder, self._block_id = BlockBuilder(), self.block_ids()
+            self._builder = BlockBuilder()
         offset, length = self._builder.add(text)
-        block_id = self._block_id
+        number = len(self.blocks)
         if self._builder.full:
             self.close_block()
-        return block_id, offset, length
+        return number, offset, length
 
     def close_block(self) -> None:
         if self._builder is not None:
-            self.blocks.append((self._block_id, self._builder.finish()))
+            self.blocks.append(self._builder.finish())
             self._builder = None
 
 
@@ -217,8 +217,7 @@ class _Batcher:
         self.batch_size = batch_size
         self.report = report
         self.writer = Writer(store, threaded, on_flush)
-        self.block_ids = store.next_block_id
-        self.batch = PreparedBatch(self.block_ids)
+        self.batch = PreparedBatch()
         self.progress: dict[str, tuple[str, int, int, int, bool]] = {}
 
     def add(
@@ -246,7 +245,7 @@ class _Batcher:
             batch.duplicates,
             batch.blocks,
         )
-        self.batch = PreparedBatch(self.block_ids)
+        self.batch = PreparedBatch()
         self.progress = {}
         self.writer.submit(job)
 

@@ -97,7 +97,7 @@ def text_of(
         return decompress_raw(row_raw)
     if block is None or offset is None or length is None:
         return None
-    if offset < 0 or offset + length > len(block):
+    if offset < 0 or length < 0 or offset + length > len(block):
         raise StoreError(f"raw text at {offset}+{length} lies outside its block")
     return block[offset : offset + length]
 

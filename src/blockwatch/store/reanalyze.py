@@ -41,7 +41,7 @@ class ReanalyzeReport:
     """What a re-analysis did. ``changed`` counts verdicts that differ in any field."""
 
     read: int = 0
-    changed: int = 0
+    changed: int = 0  # of which ``transitions`` counts those whose outcome or method moved
     unchanged: int = 0
     failed: int = 0
     no_text: int = 0  # rows without a raw text (made by add_verdicts): left as they are
@@ -80,6 +80,8 @@ def reanalyze(
     from blockwatch.store.ingest import resolve_fingerprints
     from blockwatch.store.rows import verdict_arrow_insert
 
+    if store.read_only:
+        raise StoreError(f"{store.path} is open read-only: re-analysis writes verdicts")
     f = flt or VerdictFilter()
     if f.outcome is not None or f.limit is not None:
         raise StoreError("re-analysis selects measurements by country, network, domain and time")
@@ -118,6 +120,7 @@ def reanalyze(
     finally:
         con.execute(f"DROP TABLE IF EXISTS {_TODO}")
         con.execute(f"DROP TABLE IF EXISTS {_NEW}")
+        con.close()
     report.seconds = time.perf_counter() - started
     return report
 
@@ -129,20 +132,29 @@ def _page(
     report: ReanalyzeReport,
 ) -> list[tuple[Any, ...]]:
     """The new verdict rows of one page's measurements whose verdict changed."""
-    texts = rawtexts.texts(fetch, [(r[0], r[2], r[3], r[4], r[5]) for r in rows])
+    texts, unreadable = _texts(fetch, rows)
     changed = []
     for r in rows:
         mid, source = r[0], r[1]
         old = tuple(r[6:]) if r[6] is not None else None  # r[6]: the verdict's measurement_id
         report.read += 1
+        where = source or mid
+        if mid in unreadable:
+            report.error(MalformedMeasurement(where, None, unreadable[mid]))
+            continue
         text = texts.get(mid)
         if text is None:
             report.no_text += 1
             continue
-        where = source or mid
         try:
             m = parse_measurement(rawcodec.decode_text(text), where)
+            # The stored id, not one recomputed from the text: the id rule for documents
+            # without a report_id changed once, and the verdict must stay its measurement's.
+            m.measurement_id = mid
             new = schema.record_to_row(analyze(m, fingerprints))
+        except StoreError as exc:  # the stored text is not a JSON object
+            report.error(MalformedMeasurement(where, None, str(exc)))
+            continue
         except MalformedMeasurement as err:
             report.error(err)
             continue
@@ -154,9 +166,31 @@ def _page(
             continue
         report.changed += 1
         before = (old[_OUTCOME], old[_METHOD]) if old is not None else None
-        report.transitions[(before, (new[_OUTCOME], new[_METHOD]))] += 1
+        after = (new[_OUTCOME], new[_METHOD])
+        if before != after:  # else only confidence, evidence or the fingerprint moved
+            report.transitions[(before, after)] += 1
         changed.append(new)
     return changed
+
+
+def _texts(
+    fetch: rawtexts.Fetch, rows: list[tuple[Any, ...]]
+) -> tuple[dict[Any, bytes], dict[Any, str]]:
+    """(texts by id, why by id for those that cannot be read). A damaged block costs its own
+    measurements only: the page is read again one measurement at a time to find them."""
+    keys = [(r[0], r[2], r[3], r[4], r[5]) for r in rows]
+    try:
+        return rawtexts.texts(fetch, keys), {}
+    except StoreError:
+        pass
+    texts: dict[Any, bytes] = {}
+    unreadable: dict[Any, str] = {}
+    for key in keys:
+        try:
+            texts.update(rawtexts.texts(fetch, [key]))
+        except StoreError as exc:
+            unreadable[key[0]] = f"raw JSON unreadable: {exc}"
+    return texts, unreadable
 
 
 def _same(old: tuple[Any, ...], new: tuple[Any, ...]) -> bool:

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 import duckdb
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from blockwatch.analysis.records import Event, Verdict
 from blockwatch.config import default_db_path
@@ -28,6 +29,7 @@ if TYPE_CHECKING:
 
 CHECKPOINT_THRESHOLD: Final = "256MB"
 _ID_CHUNK: Final = 256  # ids per IN list
+_NEXT_BLOCK: Final = "SELECT coalesce(max(block_id), 0) + 1 FROM raw_blocks"
 _ORDER_VERDICTS: Final = " ORDER BY measured_at, measurement_id"
 _ORDER_EVENTS: Final = " ORDER BY start, event_id"
 
@@ -59,19 +61,26 @@ class Store:
                     f"wait for it or use another --db): {exc}"
                 ) from exc
             raise StoreError(f"cannot open store {self.path}: {exc}") from exc
-        if read_only:
-            self._check_tables()
-        else:
-            # DuckDB checkpoints every 16 MB of WAL by default, rewriting the primary-key
-            # indexes and the last row group each time and leaving the old blocks free: a 30k
-            # measurement ingest made a 198 MB file (55 MB free) instead of 142 MB. A crash
-            # replays at most this much WAL on the next open.
-            self._con.execute(f"SET checkpoint_threshold = '{CHECKPOINT_THRESHOLD}'")
-            self._create_tables()
+        try:
+            if read_only:
+                self._check_tables()
+                self._raw_columns = rawtexts.raw_columns(self._fetch)
+            else:
+                self._raw_columns = rawtexts.RAW_COLUMNS
+                # DuckDB checkpoints every 16 MB of WAL by default, rewriting the primary-key
+                # indexes and the last row group each time and leaving the old blocks free: a
+                # 30k measurement ingest made a 198 MB file (55 MB free) instead of 142 MB. A
+                # crash replays at most this much WAL on the next open.
+                self._con.execute(f"SET checkpoint_threshold = '{CHECKPOINT_THRESHOLD}'")
+                self._create_tables()
+        except BaseException:
+            self._con.close()
+            raise
 
     # --- lifecycle ------------------------------------------------------------------------
 
     def _create_tables(self) -> None:
+        self._check_version()
         with self.transaction() as con:
             for statement in schema.ddl():
                 con.execute(statement)
@@ -89,20 +98,24 @@ class Store:
             )
             # Informative: rows of every earlier codec stay readable (rawcodec).
             con.execute("INSERT OR REPLACE INTO meta VALUES ('raw_codec', ?)", [rawcodec.CODEC])
-            row = con.execute("SELECT coalesce(max(block_id), 0) FROM raw_blocks").fetchone()
-            self._next_block = int(row[0]) + 1 if row else 1
 
     def _check_tables(self) -> None:
-        rows = self._con.execute("SELECT table_name FROM duckdb_tables()").fetchall()
-        found = {r[0] for r in rows}
-        missing = set(schema.table_columns()) - found
-        if missing == {"raw_blocks"}:
-            raise StoreError(
-                f"{self.path} was written by an older blockwatch (schema 1): open it once for "
-                "writing (`blockwatch ingest` with no new files upgrades it in place)"
-            )
+        found = {r[0] for r in self._fetch("SELECT table_name FROM duckdb_tables()", [])}
+        # raw_blocks came with schema 2: a schema-1 store is read as it is (rawtexts).
+        missing = set(schema.table_columns()) - found - {"raw_blocks"}
         if missing:
             raise StoreError(f"{self.path} is not a blockwatch store (missing {sorted(missing)})")
+        self._check_version()
+
+    def _check_version(self) -> None:
+        if "meta" not in {r[0] for r in self._fetch("SELECT table_name FROM duckdb_tables()", [])}:
+            return
+        found = self._fetch("SELECT value FROM meta WHERE key = 'schema_version'", [])
+        if found and found[0][0].isdigit() and int(found[0][0]) > schema.SCHEMA_VERSION:
+            raise StoreError(
+                f"{self.path} was written by a newer blockwatch (schema {found[0][0]}; this one"
+                f" knows up to {schema.SCHEMA_VERSION}): upgrade blockwatch to use it"
+            )
 
     def close(self) -> None:
         self._con.close()
@@ -194,23 +207,19 @@ class Store:
 
         return ingest_documents(self, documents, fingerprints=fingerprints)
 
-    def next_block_id(self) -> int:
-        """A raw_blocks id no committed or earlier handed-out block has (one writer per file)."""
-        block_id = self._next_block
-        self._next_block += 1
-        return block_id
-
     def write_batch(
         self,
         measurement_rows: Sequence[tuple[Any, ...]],
         verdict_rows: Sequence[tuple[Any, ...]],
         file_progress: Sequence[tuple[str, int, int, int, bool]] = (),
-        blocks: Sequence[tuple[int, bytes]] = (),
+        blocks: Sequence[bytes] = (),
     ) -> int:
         """Insert measurements (rows of ``INGEST_MEASUREMENT_COLUMNS``), their verdicts and
         the raw blocks holding their texts, and record file progress, in one transaction;
         measurements already present are skipped. Returns measurements added. Times may be
-        aware (stored as UTC) or naive UTC.
+        aware (stored as UTC) or naive UTC. A row's ``raw_block`` numbers its block in
+        ``blocks`` from 0: the blocks get their ids here, inside the transaction, so no other
+        writer of the file can have taken them.
 
         The batch is first written with plain INSERTs, which cost about half of INSERT OR
         IGNORE (bench: 29 against 45 us a measurement, commit included); if a key is present
@@ -219,28 +228,36 @@ class Store:
         tables = (
             rows.MEASUREMENT_ROWS.arrow(measurement_rows) if measurement_rows else None,
             rows.VERDICT_ROWS.arrow(verdict_rows) if verdict_rows else None,
-            rows.BLOCK_ROWS.arrow(blocks) if blocks else None,
+            pa.array(blocks, pa.binary()) if blocks else None,
         )
-        block_ids = [b[0] for b in blocks]
         try:
-            return self._write_batch(tables, block_ids, file_progress, ignore=False)
+            return self._write_batch(tables, file_progress, ignore=False)
         except _Conflict:
-            return self._write_batch(tables, block_ids, file_progress, ignore=True)
+            return self._write_batch(tables, file_progress, ignore=True)
 
     def _write_batch(
         self,
-        tables: tuple[pa.Table | None, pa.Table | None, pa.Table | None],
-        block_ids: list[int],
+        tables: tuple[pa.Table | None, pa.Table | None, pa.Array | None],
         file_progress: Sequence[tuple[str, int, int, int, bool]],
         ignore: bool,
     ) -> int:
-        measurements, verdicts, blocks = tables
+        measurements, verdicts, block_data = tables
         now = datetime.now(UTC).replace(tzinfo=None)
         with self.transaction() as con:
             added = 0
+            first = 0
+            if block_data is not None:
+                # fetchall: DuckDB refuses other work while a result is unfinished.
+                first = int(con.execute(_NEXT_BLOCK).fetchall()[0][0])
+                ids = pa.array(range(first, first + len(block_data)), pa.int64())
+                blocks = pa.Table.from_arrays([ids, block_data], names=rows.BLOCK_ROWS.names)
+                if measurements is not None:
+                    at = measurements.schema.get_field_index("raw_block")
+                    numbered = pc.add(measurements.column(at), first)
+                    measurements = measurements.set_column(at, "raw_block", numbered)
             try:
-                if blocks is not None:
-                    rows.BLOCK_ROWS.insert(con, blocks, False)  # fresh ids: never present
+                if block_data is not None:
+                    rows.BLOCK_ROWS.insert(con, blocks, False)  # ids past the largest: free
                 if measurements is not None:
                     added = rows.MEASUREMENT_ROWS.insert(con, measurements, ignore)
                 if verdicts is not None:
@@ -249,14 +266,15 @@ class Store:
                 if ignore:
                     raise
                 raise _Conflict() from exc
-            if ignore and block_ids:
+            if ignore and block_data is not None:
                 # The texts of measurements stored before stay where they were; a block none
                 # of whose measurements went in is dropped (a partly used one is kept whole).
+                last = first + len(block_data) - 1
                 con.execute(
-                    "DELETE FROM raw_blocks WHERE block_id IN (SELECT unnest(?::BIGINT[]))"
+                    "DELETE FROM raw_blocks WHERE block_id BETWEEN ? AND ?"
                     " AND block_id NOT IN (SELECT raw_block FROM measurements"
                     " WHERE raw_block BETWEEN ? AND ?)",
-                    [block_ids, min(block_ids), max(block_ids)],
+                    [first, last, first, last],
                 )
             for path, size, mtime_ns, lines_done, complete in file_progress:
                 con.execute(
@@ -341,7 +359,7 @@ class Store:
             chunk = ids[start : start + _ID_CHUNK]
             marks = ", ".join("?" * len(chunk))
             found += self._fetch(
-                f"SELECT measurement_id, {rawtexts.RAW_COLUMNS} FROM measurements"
+                f"SELECT measurement_id, {self._raw_columns} FROM measurements"
                 f" WHERE measurement_id IN ({marks})",
                 chunk,
             )

@@ -22,7 +22,7 @@ class Job:
     progress: list[tuple[str, int, int, int, bool]]
     raw_bytes: int
     duplicates: int
-    blocks: list[tuple[int, bytes]]  # (block_id, data) of raw_blocks
+    blocks: list[bytes]  # raw_blocks data; the rows' raw_block numbers them from 0
 
 
 class Writer:

@@ -66,6 +66,7 @@ class Queries:
         if missing:
             self._conn.close()
             raise StoreError(f"{self.db_path} is not a blockwatch store (no {sorted(missing)})")
+        self._raw_columns = rawtexts.raw_columns(self._fetch)
 
     def close(self) -> None:
         self._conn.close()
@@ -321,7 +322,7 @@ class Queries:
         if not ids:
             return {}
         rows = self._by_ids(
-            f"measurement_id, {rawtexts.RAW_COLUMNS}", "measurements", ids, window
+            f"measurement_id, {self._raw_columns}", "measurements", ids, window
         )
         return rawtexts.texts(self._fetch, [tuple(r.values()) for r in rows])
 
