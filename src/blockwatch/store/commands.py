@@ -13,6 +13,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from blockwatch.clierrors import cli_errors
+from blockwatch.errors import MalformedMeasurement
 from blockwatch.store.export import FORMATS, write_verdicts
 from blockwatch.store.ingest import IngestReport
 from blockwatch.store.queries import VerdictFilter
@@ -47,9 +48,14 @@ def print_report(report: IngestReport, console: Console) -> None:
         f"in {report.seconds:.1f}s ({rate:,.0f} records/s)",
         highlight=False,
     )
-    for err in report.errors[:ERRORS_SHOWN]:
+    _print_errors(report.errors, report.malformed + report.analysis_failed, console)
+
+
+def _print_errors(errors: list[MalformedMeasurement], total: int, console: Console) -> None:
+    """Each bad record as file:line: reason, up to a cap, then how many more there were."""
+    for err in errors[:ERRORS_SHOWN]:
         console.print(f"  {err}", highlight=False, markup=False)
-    hidden = report.malformed + report.analysis_failed - min(len(report.errors), ERRORS_SHOWN)
+    hidden = total - min(len(errors), ERRORS_SHOWN)
     if hidden > 0:
         console.print(f"  ... and {hidden} more", highlight=False)
 
@@ -146,11 +152,7 @@ def print_reanalysis(report: ReanalyzeReport, console: Console) -> None:
             table.add_row(was, " ".join(filter(None, after)), str(count))
         console.print(table)
         console.print("events were found on the old verdicts: run `blockwatch events` again")
-    for err in report.errors[:ERRORS_SHOWN]:
-        console.print(f"  {err}", highlight=False, markup=False)
-    hidden = report.failed - min(len(report.errors), ERRORS_SHOWN)
-    if hidden > 0:
-        console.print(f"  ... and {hidden} more", highlight=False)
+    _print_errors(report.errors, report.failed, console)
 
 
 def reanalyze(

@@ -20,13 +20,13 @@ from blockwatch.analysis.verdict import analyze
 from blockwatch.errors import MalformedMeasurement, StoreError
 from blockwatch.ooni.measurement import parse_measurement
 from blockwatch.store import rawcodec, rawtexts, schema
+from blockwatch.store.ingest import MAX_ERRORS_KEPT, resolve_fingerprints
 from blockwatch.store.queries import VerdictFilter, verdict_where
 
 if TYPE_CHECKING:
     from blockwatch.store.store import Store
 
 PAGE: Final = 2_000
-MAX_ERRORS_KEPT: Final = 10_000
 _TODO: Final = "_bw_reanalyze_todo"
 _NEW: Final = "_bw_reanalyze_new"
 _OUTCOME: Final = schema.VERDICT_FIELDS.index("outcome")
@@ -77,7 +77,6 @@ def reanalyze(
     """Recompute the verdicts of the stored measurements matching ``flt`` (its outcome and
     limit are refused: what a measurement's outcome is, is what this decides). ``on_page``
     gets (done, total) after each page."""
-    from blockwatch.store.ingest import resolve_fingerprints
     from blockwatch.store.rows import verdict_arrow_insert
 
     if store.read_only:

@@ -79,8 +79,11 @@ class Store:
 
     # --- lifecycle ------------------------------------------------------------------------
 
+    def _tables(self) -> set[str]:
+        return {r[0] for r in self._fetch("SELECT table_name FROM duckdb_tables()", [])}
+
     def _create_tables(self) -> None:
-        self._check_version()
+        self._check_version(self._tables())
         with self.transaction() as con:
             for statement in schema.ddl():
                 con.execute(statement)
@@ -100,15 +103,15 @@ class Store:
             con.execute("INSERT OR REPLACE INTO meta VALUES ('raw_codec', ?)", [rawcodec.CODEC])
 
     def _check_tables(self) -> None:
-        found = {r[0] for r in self._fetch("SELECT table_name FROM duckdb_tables()", [])}
+        found = self._tables()
         # raw_blocks came with schema 2: a schema-1 store is read as it is (rawtexts).
         missing = set(schema.table_columns()) - found - {"raw_blocks"}
         if missing:
             raise StoreError(f"{self.path} is not a blockwatch store (missing {sorted(missing)})")
-        self._check_version()
+        self._check_version(found)
 
-    def _check_version(self) -> None:
-        if "meta" not in {r[0] for r in self._fetch("SELECT table_name FROM duckdb_tables()", [])}:
+    def _check_version(self, tables: set[str]) -> None:
+        if "meta" not in tables:  # a new store
             return
         found = self._fetch("SELECT value FROM meta WHERE key = 'schema_version'", [])
         if found and found[0][0].isdigit() and int(found[0][0]) > schema.SCHEMA_VERSION:
