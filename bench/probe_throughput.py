@@ -44,7 +44,7 @@ async def serve(folder: Path) -> None:
 async def serve_control(resolver: str, ca_file: str) -> None:
     from blockwatch.control.helper import HelperConfig
     from blockwatch.control.server import ControlServer
-    from blockwatch.probe.config import Timeouts
+    from blockwatch.net.timeouts import Timeouts
 
     timeouts = Timeouts(dns=2, connect=2, tls=2, http=5, total=15)
     config = HelperConfig(allow_private=True, resolver=resolver, ca_file=ca_file, timeouts=timeouts)

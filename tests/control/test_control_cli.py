@@ -8,7 +8,7 @@ import re
 import signal
 import sys
 
-from blockwatch.control.client import health
+from blockwatch.probe.control_client import health
 from blockwatch.probe.testing.loopnet import PROBE_TIMEOUTS
 
 

@@ -9,7 +9,7 @@ from urllib.parse import urlsplit
 import orjson
 import pytest
 
-from blockwatch.control.client import control_request, health
+from blockwatch.probe.control_client import control_request, health
 from blockwatch.control.helper import HelperConfig
 from blockwatch.control.server import ControlServer
 from blockwatch.probe.testing.loopnet import HELPER_TIMEOUTS, PROBE_TIMEOUTS, LoopNet, Page
@@ -184,7 +184,7 @@ async def test_client_returns_control_or_a_failure_string(net: LoopNet) -> None:
 async def test_work_beyond_the_concurrency_cap_and_its_queue_is_turned_away(
     net: LoopNet,
 ) -> None:
-    from blockwatch.probe.config import Timeouts
+    from blockwatch.net.timeouts import Timeouts
 
     url = await net.site("busy.test", behaviour="trickle", victim=None)
     config = HelperConfig(

@@ -10,7 +10,7 @@ import ssl
 import dns.exception
 import pytest
 
-from blockwatch.probe.failures import failure_string
+from blockwatch.net.failures import failure_string
 
 
 def verify_error(code: int) -> ssl.SSLCertVerificationError:

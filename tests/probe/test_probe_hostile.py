@@ -7,8 +7,8 @@ import time
 import psutil
 
 from blockwatch.analysis.verdict import analyze_document
-from blockwatch.probe.clock import Clock
-from blockwatch.probe.dns import udp_lookup
+from blockwatch.net.clock import Clock
+from blockwatch.net.dns import udp_lookup
 from blockwatch.probe.runner import measure_url
 from blockwatch.probe.testing.dnsserver import GARBAGE, HUGE, SILENT
 from blockwatch.probe.testing.loopnet import LoopNet

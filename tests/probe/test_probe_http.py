@@ -6,8 +6,8 @@ import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from blockwatch.probe.clock import Clock
-from blockwatch.probe.http import HTTPExchange, exchange
+from blockwatch.net.clock import Clock
+from blockwatch.net.http import HTTPExchange, exchange
 
 
 @asynccontextmanager

@@ -6,9 +6,10 @@ import time
 from pathlib import Path
 
 from blockwatch.analysis.verdict import analyze_document
-from blockwatch.probe.clock import Clock
-from blockwatch.probe.config import ProbeConfig, Timeouts
-from blockwatch.probe.dns import system_lookup
+from blockwatch.net.clock import Clock
+from blockwatch.net.timeouts import Timeouts
+from blockwatch.probe.config import ProbeConfig
+from blockwatch.net.dns import system_lookup
 from blockwatch.probe.runner import measure_url, measure_urls
 from blockwatch.probe.testing.loopnet import LoopNet
 
@@ -90,7 +91,7 @@ async def test_geoip_database_labels_answers_and_control_ip_info_with_asns(
 async def test_system_lookup_without_a_free_thread_is_no_observation_not_a_timeout() -> None:
     import threading
 
-    from blockwatch.probe import dns as dnsstep
+    from blockwatch.net import dns as dnsstep
 
     release = threading.Event()
     busy = [dnsstep._GAI_POOL.submit(release.wait, 5) for _ in range(64)]

@@ -6,9 +6,9 @@ from typing import Any
 
 import pytest
 
-from blockwatch.probe.dns import DNSQuery
-from blockwatch.probe.http import HTTPExchange
-from blockwatch.probe.tcp import TCPConnect
+from blockwatch.net.dns import DNSQuery
+from blockwatch.net.http import HTTPExchange
+from blockwatch.net.tcp import TCPConnect
 from blockwatch.probe.testkeys import blocking, dns_consistency, http_comparison, mark_tcp_blocked
 
 

@@ -9,26 +9,35 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Final
 
 from blockwatch.errors import ControlError
-from blockwatch.probe import dns as dnsstep
-from blockwatch.probe import failures
-from blockwatch.probe.addresses import endpoint, is_bogon, is_ip_literal, is_public, split_endpoint
-from blockwatch.probe.clock import Clock
-from blockwatch.probe.config import Timeouts, parse_host_port
-from blockwatch.probe.flows import fetch, parse_target
-from blockwatch.probe.geoip import AsnDatabase
-from blockwatch.probe.tcp import tcp_connect
-from blockwatch.probe.tls import cleartext_streams, tls_handshake
+from blockwatch.net import dns as dnsstep
+from blockwatch.net import failures
+from blockwatch.net.addresses import (
+    endpoint,
+    is_bogon,
+    is_ip_literal,
+    is_public,
+    parse_host_port,
+    split_endpoint,
+)
+from blockwatch.net.clock import Clock
+from blockwatch.net.endpoint import Connection, connect_endpoint
+from blockwatch.net.flows import DEFAULT_USER_AGENT, FetchPolicy, Target, fetch, parse_target
+from blockwatch.net.geoip import AsnDatabase
+from blockwatch.net.http import HTTPExchange
+from blockwatch.net.timeouts import Timeouts
 
-FLAG_RESOLVED_BY_PROBE = 1
-FLAG_RESOLVED_BY_TH = 2
-FLAG_BOGON = 4
-FLAG_VALID_FOR_DOMAIN = 8
-_FORWARDED_HEADERS = ("user-agent", "accept", "accept-language")
-DEFAULT_UA = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 Chrome/124.0 Safari/537"
+__all__ = ["Helper", "HelperConfig", "validate"]
+
+FLAG_RESOLVED_BY_PROBE: Final = 1
+FLAG_RESOLVED_BY_TH: Final = 2
+FLAG_BOGON: Final = 4
+FLAG_VALID_FOR_DOMAIN: Final = 8
+_FORWARDED_HEADERS: Final = ("user-agent", "accept", "accept-language")
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,13 +59,28 @@ class HelperConfig:
     geoip_db: str | None = None
 
 
+@dataclass(slots=True)
+class _Checked:
+    """One endpoint the helper checked: its control entries, and the connection if it worked."""
+
+    key: str  # "ip:port"
+    tcp: dict[str, Any]
+    tls: dict[str, Any] | None = None
+    conn: Connection | None = None
+
+
 class Helper:
     """Answers control requests: ``await helper.handle(payload) -> response``."""
 
     def __init__(self, config: HelperConfig | None = None) -> None:
         self.config = config or HelperConfig()
         self.asn_db = AsnDatabase(self.config.geoip_db) if self.config.geoip_db else None
-        self._resolver = parse_host_port(self.config.resolver, 53) if self.config.resolver else None
+        try:
+            self._resolver = (
+                parse_host_port(self.config.resolver, 53) if self.config.resolver else None
+            )
+        except ValueError as exc:
+            raise ControlError(f"resolver: {exc}") from exc
 
     def allowed(self, ip: str) -> bool:
         return self.config.allow_private or is_public(ip) or ip in self.config.allow_addresses
@@ -79,35 +103,24 @@ class Helper:
     ) -> dict[str, Any]:
         clock = Clock()
         target = parse_target(url)
-        t = self.config.timeouts
         if is_ip_literal(target.host):
             addrs, dns_failure = [target.host.strip("[]")], None
         else:
             addrs, dns_failure = await self.resolve(target.host, clock)
         endpoints = list(dict.fromkeys([*probe_endpoints, *((a, target.port) for a in addrs)]))
         endpoints = endpoints[: self.config.max_endpoints]
-
-        async def probe_endpoint(ip: str, port: int) -> tuple[str, dict, dict | None, Any]:
-            key = endpoint(ip, port)
-            if not self.allowed(ip):
-                refused = {"status": False, "failure": failures.PRIVATE_TARGET}
-                return key, refused, None, None
-            tcp, sock = await tcp_connect(ip, port, timeout=t.connect, clock=clock)
-            tcp_entry = {"status": sock is not None, "failure": tcp.failure}
-            if sock is None:
-                return key, tcp_entry, None, None
-            if target.scheme != "https":
-                return key, tcp_entry, None, await cleartext_streams(sock)
-            tls, streams = await tls_handshake(
-                sock, target.host, timeout=t.tls, clock=clock, ca_file=self.config.ca_file
-            )
-            tls_entry = {
-                "server_name": target.host,
-                "status": tls.failure is None,
-                "failure": tls.failure,
-            }
-            return key, tcp_entry, tls_entry, streams
-
+        ids: Iterator[int] = itertools.count(1)
+        checked = await asyncio.gather(
+            *(self._check(ip, port, target, clock, next(ids)) for ip, port in endpoints)
+        )
+        # The first hop goes over the first of the helper's *own* endpoints that worked:
+        # one handshake fewer, and never over an address only the probe's resolver gave.
+        own = [c for c in checked if c.key in {endpoint(a, target.port) for a in addrs}]
+        first = next((c.conn for c in own if c.conn is not None), None)
+        for c in checked:
+            if c.conn is not None and c.conn is not first:
+                c.conn.close()
+        first_failure = None if first is not None else _first_failure(own, dns_failure)
         cache = {target.host: addrs}
 
         async def resolve_hop(host: str) -> list[str]:
@@ -115,50 +128,68 @@ class Helper:
                 cache[host] = (await self.resolve(host, clock))[0]
             return cache[host]
 
-        results = await asyncio.gather(*(probe_endpoint(ip, port) for ip, port in endpoints))
-        # The first hop goes over the first of the helper's *own* endpoints that worked:
-        # one handshake fewer, and never over an address only the probe's resolver gave.
-        own = {endpoint(a, target.port) for a in addrs}
-        first = next(((r[3], r[0]) for r in results if r[3] is not None and r[0] in own), None)
-        for r in results:
-            if r[3] is not None and (first is None or r[3] is not first[0]):
-                r[3][1].transport.abort()
-        first_failure = None
-        if first is None:
-            mine = [r for r in results if r[0] in own]
-            first_failure = (
-                next((r[2]["failure"] for r in mine if r[2] and r[2]["failure"]), None)
-                or next((r[1]["failure"] for r in mine if r[1]["failure"]), None)
-                or dns_failure
-                or failures.DNS_NO_ANSWER
-            )
+        policy = self._policy(headers)
         hops = await fetch(
             url,
+            policy,
             resolve=resolve_hop,
-            allow=self.allowed,
-            timeouts=t,
             clock=clock,
-            body_cap=self.config.body_cap,
-            max_redirects=self.config.max_redirects,
-            user_agent=headers.pop("User-Agent", DEFAULT_UA),
-            ca_file=self.config.ca_file,
+            ids=ids,
             first=first,
             first_failure=first_failure,
-            extra_headers=headers,
-            ids=itertools.count(1),
         )
-        final = hops[-1]
-        http_request = {
-            "body_length": len(final.body) if final.failure is None else -1,
-            "discovered_h3_endpoint": "",
-            "failure": final.failure,
-            "title": final.title,
-            "headers": {k: v for k, v in final.response_headers},
-            "status_code": final.status_code if final.failure is None else -1,
+        return {
+            "dns": {"failure": dns_failure, "addrs": addrs},
+            "tcp_connect": {c.key: c.tcp for c in checked},
+            "tls_handshake": {c.key: c.tls for c in checked if c.tls is not None},
+            "http_request": _http_request(hops[-1]),
+            "ip_info": self._ip_info(probe_endpoints, addrs, checked),
         }
+
+    async def _check(
+        self, ip: str, port: int, target: Target, clock: Clock, transaction_id: int
+    ) -> _Checked:
+        key = endpoint(ip, port)
+        if not self.allowed(ip):
+            return _Checked(key, {"status": False, "failure": failures.PRIVATE_TARGET})
+        conn = await connect_endpoint(
+            ip,
+            port,
+            server_name=target.server_name,
+            timeouts=self.config.timeouts,
+            clock=clock,
+            transaction_id=transaction_id,
+            ca_file=self.config.ca_file,
+        )
+        tcp = {"status": conn.tcp.failure is None, "failure": conn.tcp.failure}
+        tls = None
+        if conn.tls is not None:
+            tls = {
+                "server_name": target.host,
+                "status": conn.tls.failure is None,
+                "failure": conn.tls.failure,
+            }
+        return _Checked(key, tcp, tls, conn if conn.streams is not None else None)
+
+    def _policy(self, headers: dict[str, str]) -> FetchPolicy:
+        extra = dict(headers)
+        return FetchPolicy(
+            timeouts=self.config.timeouts,
+            body_cap=self.config.body_cap,
+            max_redirects=self.config.max_redirects,
+            user_agent=extra.pop("User-Agent", DEFAULT_USER_AGENT),
+            extra_headers=extra,
+            ca_file=self.config.ca_file,
+            allow=self.allowed,
+        )
+
+    def _ip_info(
+        self, probe_endpoints: list[tuple[str, int]], addrs: list[str], checked: list[_Checked]
+    ) -> dict[str, dict[str, int]]:
+        """OONI's ip_info: each address's ASN and flags (who resolved it, bogon, valid TLS)."""
         probe_ips = {ip for ip, _ in probe_endpoints}
-        tls_ok = {split_endpoint(r[0])[0] for r in results if r[2] and r[2]["status"]}
-        ip_info = {}
+        tls_ok = {split_endpoint(c.key)[0] for c in checked if c.tls and c.tls["status"]}
+        info = {}
         for ip in dict.fromkeys([*probe_ips, *addrs]):
             flags = (FLAG_RESOLVED_BY_PROBE if ip in probe_ips else 0) | (
                 FLAG_RESOLVED_BY_TH if ip in addrs else 0
@@ -167,14 +198,29 @@ class Helper:
                 FLAG_VALID_FOR_DOMAIN if ip in tls_ok else 0
             )
             asn = self.asn_db.lookup(ip)[0] if self.asn_db else 0
-            ip_info[ip] = {"asn": asn, "flags": flags}
-        return {
-            "dns": {"failure": dns_failure, "addrs": addrs},
-            "tcp_connect": {r[0]: r[1] for r in results},
-            "tls_handshake": {r[0]: r[2] for r in results if r[2] is not None},
-            "http_request": http_request,
-            "ip_info": ip_info,
-        }
+            info[ip] = {"asn": asn, "flags": flags}
+        return info
+
+
+def _first_failure(own: list[_Checked], dns_failure: str | None) -> str:
+    """Why none of the helper's own endpoints could carry the first hop."""
+    return (
+        next((c.tls["failure"] for c in own if c.tls and c.tls["failure"]), None)
+        or next((c.tcp["failure"] for c in own if c.tcp["failure"]), None)
+        or dns_failure
+        or failures.DNS_NO_ANSWER
+    )
+
+
+def _http_request(final: HTTPExchange) -> dict[str, Any]:
+    return {
+        "body_length": len(final.body) if final.failure is None else -1,
+        "discovered_h3_endpoint": "",
+        "failure": final.failure,
+        "title": final.title,
+        "headers": {k: v for k, v in final.response_headers},
+        "status_code": final.status_code if final.failure is None else -1,
+    }
 
 
 def validate(payload: Any, max_endpoints: int) -> tuple[str, dict[str, str], list[tuple[str, int]]]:

@@ -31,7 +31,8 @@ def probe(
     progress: bool = typer.Option(True, "--progress/--no-progress"),
 ) -> None:
     """Measure URLs the way OONI's Web Connectivity does; write OONI JSONL; show verdicts."""
-    from blockwatch.probe.config import ProbeConfig, Timeouts
+    from blockwatch.net.timeouts import Timeouts
+    from blockwatch.probe.config import ProbeConfig
     from blockwatch.probe.session import run_session, verdict_table
     from blockwatch.probe.testlist import read_url_list
 

@@ -1,7 +1,8 @@
-"""Probe configuration: per-phase timeouts, caps, and where to send control requests.
+"""Probe configuration: where to send control requests, how to resolve, time limits, caps.
 
-One :class:`Timeouts` object is passed down to every step (STYLE §5); the worker and the
-CLI build a :class:`ProbeConfig` from JSON or options with :meth:`ProbeConfig.from_dict`.
+The worker and the CLI build a :class:`ProbeConfig` from JSON or options with
+:meth:`ProbeConfig.from_dict`; its :class:`~blockwatch.net.timeouts.Timeouts` go down to every
+network step.
 """
 
 from __future__ import annotations
@@ -10,23 +11,11 @@ from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 from blockwatch.errors import ProbeError
+from blockwatch.net.addresses import parse_host_port
+from blockwatch.net.flows import DEFAULT_USER_AGENT
+from blockwatch.net.timeouts import BODY_CAP, Timeouts
 
-BODY_CAP = 1 << 19  # OONI's 512 KiB cap on HTTP bodies
-
-
-@dataclass(frozen=True, slots=True)
-class Timeouts:
-    """Seconds allowed per phase; ``total`` bounds one URL's whole measurement."""
-
-    dns: float = 4.0
-    connect: float = 10.0
-    tls: float = 10.0
-    http: float = 15.0
-    control: float = 30.0
-    total: float = 60.0
-
-    def scaled(self, factor: float) -> Timeouts:
-        return Timeouts(**{f.name: getattr(self, f.name) * factor for f in fields(self)})
+__all__ = ["ProbeConfig"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,14 +36,16 @@ class ProbeConfig:
     max_endpoints: int = 4  # addresses tried per host (OONI-like bound on fan-out)
     source_ip: str | None = None  # bind outgoing TCP/UDP sockets to this local address
     geoip_db: str | None = None  # MaxMind ASN database to label DNS answers
-    user_agent: str = (
-        "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 "
-        "(KHTML, like Gecko) Chrome/124.0.0.0 Safari/537.36"
-    )
+    user_agent: str = DEFAULT_USER_AGENT
 
     @property
     def resolver_address(self) -> tuple[str, int] | None:
-        return parse_host_port(self.resolver, 53) if self.resolver else None
+        if not self.resolver:
+            return None
+        try:
+            return parse_host_port(self.resolver, 53)
+        except ValueError as exc:
+            raise ProbeError(f"resolver: {exc}") from exc
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ProbeConfig:
@@ -80,19 +71,3 @@ class ProbeConfig:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
-
-
-def parse_host_port(text: str, default_port: int) -> tuple[str, int]:
-    """Split "ip", "ip:port", "[v6]:port" or a bare IPv6 address."""
-    text = text.strip()
-    if text.startswith("["):
-        host, _, rest = text[1:].partition("]")
-        port = rest.lstrip(":")
-        return host, int(port) if port else default_port
-    if text.count(":") == 1:
-        host, port = text.split(":")
-        try:
-            return host, int(port)
-        except ValueError as exc:
-            raise ProbeError(f"bad port in {text!r}") from exc
-    return text, default_port

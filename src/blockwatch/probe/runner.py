@@ -18,8 +18,9 @@ from typing import Any
 
 from blockwatch import __version__
 from blockwatch.probe import webconnectivity
-from blockwatch.probe.config import ProbeConfig, Timeouts
-from blockwatch.probe.geoip import AsnDatabase
+from blockwatch.net.timeouts import Timeouts
+from blockwatch.probe.config import ProbeConfig
+from blockwatch.net.geoip import AsnDatabase
 
 __all__ = ["ProbeConfig", "Timeouts", "make_report_id", "measure_url", "measure_urls"]
 

@@ -11,11 +11,11 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from blockwatch.probe import failures
-from blockwatch.probe.addresses import endpoint, is_bogon
-from blockwatch.probe.dns import DNSQuery
-from blockwatch.probe.http import HTTPExchange
-from blockwatch.probe.tcp import TCPConnect
+from blockwatch.net import failures
+from blockwatch.net.addresses import endpoint, is_bogon
+from blockwatch.net.dns import DNSQuery
+from blockwatch.net.http import HTTPExchange
+from blockwatch.net.tcp import TCPConnect
 
 COMMON_HEADERS = frozenset(
     {

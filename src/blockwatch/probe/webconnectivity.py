@@ -8,107 +8,129 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+from collections.abc import Iterator
 from typing import Any
 
-from blockwatch.control.client import control_request
-from blockwatch.probe import dns as dnsstep
+from blockwatch.net import dns as dnsstep
+from blockwatch.net.addresses import endpoint, is_ip_literal
+from blockwatch.net.clock import Clock
+from blockwatch.net.endpoint import Connection, connect_endpoint
+from blockwatch.net.flows import FetchPolicy, Target, Trace, fetch, parse_target, request_headers
+from blockwatch.net.geoip import AsnDatabase
+from blockwatch.net.http import HTTPExchange
+from blockwatch.net.tcp import TCPConnect, tcp_connect
+from blockwatch.net.tls import TLSHandshake, presented_certificate
 from blockwatch.probe import testkeys
-from blockwatch.probe.addresses import endpoint, is_ip_literal
-from blockwatch.probe.clock import Clock
 from blockwatch.probe.config import ProbeConfig
-from blockwatch.probe.flows import Streams, Target, Trace, fetch, parse_target, request_headers
-from blockwatch.probe.geoip import AsnDatabase
-from blockwatch.probe.http import HTTPExchange
-from blockwatch.probe.tcp import TCPConnect, tcp_connect
-from blockwatch.probe.tls import (
-    TLSHandshake,
-    cleartext_streams,
-    presented_certificate,
-    tls_handshake,
-)
+from blockwatch.probe.control_client import control_request
+
+__all__ = ["run"]
 
 
-async def _endpoint_flow(
-    target: Target, ip: str, config: ProbeConfig, clock: Clock
-) -> tuple[TCPConnect, TLSHandshake | None, Streams | None]:
-    t = config.timeouts
-    tcp, sock = await tcp_connect(
-        ip, target.port, timeout=t.connect, clock=clock, source_ip=config.source_ip
+async def _connect(
+    target: Target, ip: str, transaction_id: int, config: ProbeConfig, clock: Clock
+) -> Connection:
+    conn = await connect_endpoint(
+        ip,
+        target.port,
+        server_name=target.server_name,
+        timeouts=config.timeouts,
+        clock=clock,
+        transaction_id=transaction_id,
+        ca_file=config.ca_file,
+        source_ip=config.source_ip,
     )
-    if sock is None:
-        return tcp, None, None
-    if target.scheme != "https":
-        return tcp, None, await cleartext_streams(sock)
-    tls, streams = await tls_handshake(
-        sock, target.host, timeout=t.tls, clock=clock, ca_file=config.ca_file
-    )
-    if tls.failure and tls.failure.startswith("ssl_") and tls.failure != "ssl_failed_handshake":
+    tls = conn.tls
+    if tls and tls.failure and tls.failure.startswith("ssl_") and tls.failure != "ssl_failed_handshake":
         # A certificate we reject: connect once more to record which one was presented.
+        t = config.timeouts
         _, again = await tcp_connect(
             ip, target.port, timeout=t.connect, clock=clock, source_ip=config.source_ip
         )
         der = await presented_certificate(again, target.host, timeout=t.tls) if again else None
         tls.peer_certificates = [der] if der else []
-    return tcp, tls, streams
+    return conn
+
+
+async def _lookup(
+    host: str, config: ProbeConfig, clock: Clock
+) -> list[dnsstep.DNSQuery]:
+    return await dnsstep.lookup_all(
+        host,
+        resolver=config.resolver_address,
+        system=config.system_resolver,
+        timeout=config.timeouts.dns,
+        clock=clock,
+        source_ip=config.source_ip,
+    )
+
+
+def _policy(config: ProbeConfig) -> FetchPolicy:
+    return FetchPolicy(
+        timeouts=config.timeouts,
+        body_cap=config.http_body_cap,
+        max_redirects=config.max_redirects,
+        user_agent=config.user_agent,
+        ca_file=config.ca_file,
+        source_ip=config.source_ip,
+    )
+
+
+def _control_job(
+    config: ProbeConfig, url: str, target: Target, addresses: list[str]
+) -> asyncio.Future[tuple[dict[str, Any] | None, str | None]] | None:
+    if not config.control_url:
+        return None
+    headers = {k: [v] for k, v in request_headers(target, config.user_agent)[1:-1]}
+    return asyncio.ensure_future(
+        control_request(
+            config.control_url,
+            url=url,
+            headers=headers,
+            tcp_connect=[endpoint(a, target.port) for a in addresses],
+            timeouts=config.timeouts,
+            ca_file=None,
+        )
+    )
 
 
 async def run(url: str, config: ProbeConfig, asn_db: AsnDatabase | None = None) -> dict[str, Any]:
     """Measure ``url``; returns the web_connectivity test keys (never raises for a site)."""
     clock = Clock()
     target = parse_target(url)
-    t = config.timeouts
-    # DNS phase.
     if is_ip_literal(target.host):
         queries: list[dnsstep.DNSQuery] = []
         addresses = [target.host.strip("[]")]
     else:
-        queries = await dnsstep.lookup_all(
-            target.host,
-            resolver=config.resolver_address,
-            system=config.system_resolver,
-            timeout=t.dns,
-            clock=clock,
-            source_ip=config.source_ip,
-        )
+        queries = await _lookup(target.host, config, clock)
         addresses = dnsstep.addresses_of(queries)[: config.max_endpoints]
     dns_failure = dnsstep.dns_failure(queries)
-    # Endpoint flows and the control request, concurrently.
-    headers = {k: [v] for k, v in request_headers(target, config.user_agent)[1:-1]}
-    control_job = (
-        asyncio.ensure_future(
-            control_request(
-                config.control_url,
-                url=url,
-                headers=headers,
-                tcp_connect=[endpoint(a, target.port) for a in addresses],
-                timeouts=t,
-                ca_file=None,
-            )
-        )
-        if config.control_url
-        else None
-    )
+    # Endpoint connections and the control request, concurrently; connection i is
+    # transaction i + 1, and the connections redirect hops open come after them.
+    ids: Iterator[int] = itertools.count(1)
+    control_job = _control_job(config, url, target, addresses)
     try:
-        flows = await asyncio.gather(*(_endpoint_flow(target, a, config, clock) for a in addresses))
-        tcp = [f[0] for f in flows]
-        tls = [f[1] for f in flows if f[1] is not None]
-        first, first_failure = _first_hop(flows, addresses, target.port, dns_failure)
+        conns = await asyncio.gather(
+            *(_connect(target, a, next(ids), config, clock) for a in addresses)
+        )
+        first, first_failure = _first_hop(conns, dns_failure)
         trace = Trace()
         hop_queries: list[dnsstep.DNSQuery] = []
+
+        async def resolve_hop(host: str) -> list[str]:
+            # Redirect targets resolve the way the first lookup did (same resolvers).
+            found = await _lookup(host, config, clock)
+            hop_queries.extend(found)
+            return dnsstep.addresses_of(found)
+
         hops = await fetch(
             url,
-            resolve=lambda host: _resolve_hop(host, config, clock, hop_queries),
-            allow=lambda _ip: True,
-            timeouts=t,
+            _policy(config),
+            resolve=resolve_hop,
             clock=clock,
-            body_cap=config.http_body_cap,
-            max_redirects=config.max_redirects,
-            user_agent=config.user_agent,
-            ca_file=config.ca_file,
+            ids=ids,
             first=first,
             first_failure=first_failure,
-            source_ip=config.source_ip,
-            ids=itertools.count(1),
             trace=trace,
         )
         control, control_failure = (await control_job) if control_job else (None, None)
@@ -117,6 +139,8 @@ async def run(url: str, config: ProbeConfig, asn_db: AsnDatabase | None = None) 
             control_job.cancel()  # the whole-URL deadline fired: leave nothing running
     if control_job is None:
         control_failure = "no_control_helper"
+    tcp = [c.tcp for c in conns]
+    tls = [c.tls for c in conns if c.tls is not None]
     keys = _test_keys(queries, tcp, tls, hops, control, control_failure, dns_failure, asn_db)
     # Redirect hops' own lookups and connections, recorded as OONI does (after the
     # comparisons, which concern the URL's own host and endpoints).
@@ -127,41 +151,20 @@ async def run(url: str, config: ProbeConfig, asn_db: AsnDatabase | None = None) 
 
 
 def _first_hop(
-    flows: list[tuple[TCPConnect, TLSHandshake | None, Streams | None]],
-    addresses: list[str],
-    port: int,
-    dns_failure: str | None,
-) -> tuple[tuple[Streams, str] | None, str | None]:
+    conns: list[Connection], dns_failure: str | None
+) -> tuple[Connection | None, str | None]:
     """The connection HTTP goes over (the first endpoint that worked; the others are
     closed), or the failure that stopped every endpoint (DNS, TLS, then TCP)."""
-    chosen = next((i for i, f in enumerate(flows) if f[2] is not None), None)
-    for i, (_, _, streams) in enumerate(flows):
-        if streams is not None and i != chosen:
-            streams[1].transport.abort()
+    chosen = next((c for c in conns if c.streams is not None), None)
+    for c in conns:
+        if c is not chosen:
+            c.close()
     if chosen is not None:
-        streams = flows[chosen][2]
-        assert streams is not None
-        return (streams, endpoint(addresses[chosen], port)), None
-    if not flows:
+        return chosen, None
+    if not conns:
         return None, dns_failure or "dns_no_answer"
-    tls_failure = next((f[1].failure for f in flows if f[1] is not None and f[1].failure), None)
-    return None, tls_failure or flows[0][0].failure
-
-
-async def _resolve_hop(
-    host: str, config: ProbeConfig, clock: Clock, record: list[dnsstep.DNSQuery]
-) -> list[str]:
-    """Redirect targets resolve the way the probe's first lookup did (same resolvers)."""
-    queries = await dnsstep.lookup_all(
-        host,
-        resolver=config.resolver_address,
-        system=config.system_resolver,
-        timeout=config.timeouts.dns,
-        clock=clock,
-        source_ip=config.source_ip,
-    )
-    record.extend(queries)
-    return dnsstep.addresses_of(queries)
+    tls_failure = next((c.tls.failure for c in conns if c.tls is not None and c.tls.failure), None)
+    return None, tls_failure or conns[0].tcp.failure
 
 
 def _test_keys(

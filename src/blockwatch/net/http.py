@@ -13,8 +13,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from blockwatch.probe import failures
-from blockwatch.probe.clock import Clock
+from blockwatch.net import failures
+from blockwatch.net.clock import Clock
 
 MAX_HEADER_BYTES = 1 << 16
 MAX_HEADERS = 100

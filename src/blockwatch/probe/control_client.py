@@ -7,17 +7,21 @@ POST ``{http_request, http_request_headers, tcp_connect}`` and get back
 from __future__ import annotations
 
 import asyncio
+import itertools
 import socket
 from typing import Any
 
 import orjson
 
-from blockwatch.probe import failures
-from blockwatch.probe.addresses import is_ip_literal
-from blockwatch.probe.clock import Clock
-from blockwatch.probe.config import Timeouts
-from blockwatch.probe.flows import open_streams, parse_target
-from blockwatch.probe.http import HTTPExchange, exchange
+from blockwatch.net import failures
+from blockwatch.net.addresses import is_ip_literal
+from blockwatch.net.clock import Clock
+from blockwatch.net.endpoint import Connection
+from blockwatch.net.flows import FetchPolicy, Target, open_connection, parse_target
+from blockwatch.net.http import HTTPExchange, exchange
+from blockwatch.net.timeouts import Timeouts
+
+__all__ = ["control_request", "health"]
 
 MAX_CONTROL_RESPONSE = 1 << 20
 
@@ -28,6 +32,14 @@ async def _resolve(host: str, timeout: float) -> list[str]:
     async with asyncio.timeout(timeout):
         infos = await asyncio.get_running_loop().getaddrinfo(host, 0, type=socket.SOCK_STREAM)
     return list(dict.fromkeys(str(i[4][0]) for i in infos))
+
+
+async def _connect(
+    target: Target, timeouts: Timeouts, ca_file: str | None, clock: Clock
+) -> tuple[Connection | None, str | None]:
+    addresses = await _resolve(target.host, timeouts.dns)
+    policy = FetchPolicy(timeouts=timeouts, ca_file=ca_file)
+    return await open_connection(target, addresses, policy, clock=clock, ids=itertools.count(1))
 
 
 async def control_request(
@@ -47,11 +59,8 @@ async def control_request(
     try:
         async with asyncio.timeout(timeouts.control):
             target = parse_target(helper_url)
-            addresses = await _resolve(target.host, timeouts.dns)
-            streams, _, failure = await open_streams(
-                target, addresses, timeouts=timeouts, clock=clock, ca_file=ca_file
-            )
-            if streams is None:
+            conn, failure = await _connect(target, timeouts, ca_file, clock)
+            if conn is None or conn.streams is None:
                 return None, failure
             record = HTTPExchange(
                 url=helper_url,
@@ -67,7 +76,7 @@ async def control_request(
                 t0=0.0,
             )
             await exchange(
-                *streams,
+                *conn.streams,
                 record,
                 target=target.path,
                 timeout=timeouts.control,
@@ -95,18 +104,20 @@ async def health(helper_url: str, *, timeouts: Timeouts, ca_file: str | None = N
     clock = Clock()
     try:
         target = parse_target(helper_url)
-        addresses = await _resolve(target.host, timeouts.dns)
-        streams, _, _ = await open_streams(
-            target, addresses, timeouts=timeouts, clock=clock, ca_file=ca_file
-        )
+        conn, _ = await _connect(target, timeouts, ca_file, clock)
     except Exception:
         return False
-    if streams is None:
+    if conn is None or conn.streams is None:
         return False
     record = HTTPExchange(
         helper_url, "GET", [("Host", target.host_header), ("Connection", "close")], 0, 0.0
     )
     await exchange(
-        *streams, record, target=target.path, timeout=timeouts.control, body_cap=4096, clock=clock
+        *conn.streams,
+        record,
+        target=target.path,
+        timeout=timeouts.control,
+        body_cap=4096,
+        clock=clock,
     )
     return record.failure is None and record.status_code == 200

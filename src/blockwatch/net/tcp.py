@@ -7,8 +7,8 @@ import socket
 from dataclasses import dataclass
 from typing import Any
 
-from blockwatch.probe import failures
-from blockwatch.probe.clock import Clock
+from blockwatch.net import failures
+from blockwatch.net.clock import Clock
 
 
 @dataclass(slots=True)
@@ -21,6 +21,7 @@ class TCPConnect:
     t: float = 0.0
     failure: str | None = None
     blocked: bool | None = None  # set later by the comparison with the control
+    transaction_id: int | None = None  # the connection's id, shared by its TLS and HTTP
 
     def to_ooni(self) -> dict[str, Any]:
         return {
@@ -33,14 +34,21 @@ class TCPConnect:
             },
             "t0": self.t0,
             "t": self.t,
+            "transaction_id": self.transaction_id,
         }
 
 
 async def tcp_connect(
-    ip: str, port: int, *, timeout: float, clock: Clock, source_ip: str | None = None
+    ip: str,
+    port: int,
+    *,
+    timeout: float,
+    clock: Clock,
+    source_ip: str | None = None,
+    transaction_id: int | None = None,
 ) -> tuple[TCPConnect, socket.socket | None]:
     """Connect; on success return the connected non-blocking socket (caller owns it)."""
-    record = TCPConnect(ip, port, t0=clock.now())
+    record = TCPConnect(ip, port, t0=clock.now(), transaction_id=transaction_id)
     family = socket.AF_INET6 if ":" in ip else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setblocking(False)

@@ -52,3 +52,18 @@ def split_endpoint(text: str) -> tuple[str, int]:
     if parse_ip(host) is None or not 0 < port < 65536:
         raise ValueError(f"bad endpoint {text!r}")
     return host, port
+
+
+def parse_host_port(text: str, default_port: int) -> tuple[str, int]:
+    """Split "ip", "ip:port", "[v6]:port" or a bare IPv6 address; ValueError on a bad port."""
+    text = text.strip()
+    if text.startswith("["):
+        host, _, rest = text[1:].partition("]")
+        port = rest.lstrip(":")
+        return host, int(port) if port else default_port
+    if text.count(":") == 1:
+        host, port = text.split(":")
+        if not port.isdigit():
+            raise ValueError(f"bad port in {text!r}")
+        return host, int(port)
+    return text, default_port

@@ -14,9 +14,9 @@ import ssl
 from dataclasses import dataclass, field
 from typing import Any
 
-from blockwatch.probe import failures
-from blockwatch.probe.addresses import endpoint
-from blockwatch.probe.clock import Clock
+from blockwatch.net import failures
+from blockwatch.net.addresses import endpoint
+from blockwatch.net.clock import Clock
 
 STREAM_LIMIT = 1 << 16  # longest line (status, header) a peer may send
 
@@ -35,6 +35,7 @@ class TLSHandshake:
     cipher_suite: str | None = None
     negotiated_protocol: str | None = None
     peer_certificates: list[bytes] = field(default_factory=list)
+    transaction_id: int | None = None  # the connection's id (see TCPConnect)
 
     def to_ooni(self) -> dict[str, Any]:
         return {
@@ -51,6 +52,7 @@ class TLSHandshake:
             ],
             "t0": self.t0,
             "t": self.t,
+            "transaction_id": self.transaction_id,
         }
 
 
@@ -69,11 +71,12 @@ async def tls_handshake(
     timeout: float,
     clock: Clock,
     ca_file: str | None = None,
+    transaction_id: int | None = None,
 ) -> tuple[TLSHandshake, tuple[asyncio.StreamReader, asyncio.StreamWriter] | None]:
     """Handshake over ``sock`` (consumed either way); return the record and, on success,
     the stream pair to speak HTTP over."""
     ip, port = sock.getpeername()[:2]
-    record = TLSHandshake(ip, port, server_name, t0=clock.now())
+    record = TLSHandshake(ip, port, server_name, t0=clock.now(), transaction_id=transaction_id)
     try:
         async with asyncio.timeout(timeout):
             reader, writer = await asyncio.open_connection(

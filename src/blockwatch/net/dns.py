@@ -18,9 +18,9 @@ import dns.message
 import dns.rcode
 import dns.rdatatype
 
-from blockwatch.probe import failures
-from blockwatch.probe.addresses import endpoint
-from blockwatch.probe.clock import Clock
+from blockwatch.net import failures
+from blockwatch.net.addresses import endpoint
+from blockwatch.net.clock import Clock
 
 MAX_ANSWERS = 64  # a hostile resolver must not blow up the record
 AsnLookup = Callable[[str], tuple[int, str | None]]

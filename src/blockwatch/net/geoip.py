@@ -6,7 +6,7 @@ from pathlib import Path
 
 import maxminddb
 
-from blockwatch.errors import ProbeError
+from blockwatch.errors import InputError
 
 
 class AsnDatabase:
@@ -16,7 +16,7 @@ class AsnDatabase:
         try:
             self._reader = maxminddb.open_database(str(path))
         except (OSError, ValueError) as exc:
-            raise ProbeError(f"cannot open GeoIP database {path}: {exc}") from exc
+            raise InputError(str(path), f"cannot open as a GeoIP database: {exc}") from exc
 
     def lookup(self, ip: str) -> tuple[int, str | None]:
         try:

@@ -1,0 +1,74 @@
+"""Every spelling of a time blockwatch reads or writes, in one place.
+
+Inside blockwatch a time is an aware UTC ``datetime``. At the edges it is spelled:
+
+- ISO 8601 with a ``Z`` (``iso_z`` / ``parse_iso``): every export, the lab's files, the API;
+- OONI's ``"YYYY-MM-DD HH:MM:SS"`` in UTC (``ooni_time``), what measurements carry;
+- naive UTC (``naive_utc`` / ``aware_utc``), what DuckDB's TIMESTAMP columns hold;
+- a bound a person typed (``parse_bound``): a date ``YYYY-MM-DD`` (its midnight, UTC) or an
+  ISO 8601 time (UTC unless it says otherwise), for ``--since/--until`` and the API's filters.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+from typing import Final
+
+__all__ = [
+    "ONE_DAY",
+    "aware_utc",
+    "iso_z",
+    "naive_utc",
+    "ooni_time",
+    "parse_bound",
+    "parse_iso",
+]
+
+ONE_DAY: Final = timedelta(days=1)
+
+
+def naive_utc(value: datetime) -> datetime:
+    """The naive UTC time of ``value`` (a naive value is taken to be UTC already)."""
+    if value.tzinfo is None:
+        return value
+    return value.astimezone(UTC).replace(tzinfo=None)
+
+
+def aware_utc(value: datetime) -> datetime:
+    """``value`` as an aware UTC time (a naive value is taken to be UTC)."""
+    if value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    return value if value.tzinfo is UTC else value.astimezone(UTC)
+
+
+def iso_z(value: datetime | None) -> str | None:
+    """ISO 8601 UTC with a Z, the one time format of every export (None stays None)."""
+    if value is None:
+        return None
+    plain = naive_utc(value)
+    return plain.isoformat(timespec="seconds" if not plain.microsecond else "microseconds") + "Z"
+
+
+def parse_iso(text: str) -> datetime:
+    """An ISO 8601 time (``Z`` or an offset; none means UTC) as an aware UTC time."""
+    return aware_utc(datetime.fromisoformat(text.replace("Z", "+00:00")))
+
+
+def ooni_time(moment: datetime) -> str:
+    """OONI's timestamp spelling: UTC, ``YYYY-MM-DD HH:MM:SS``."""
+    return aware_utc(moment).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def parse_bound(text: str) -> datetime:
+    """A time bound a person typed: ``YYYY-MM-DD`` (that day's midnight UTC) or an ISO 8601
+    time. Raises ValueError naming the accepted forms."""
+    value = text.strip()
+    try:
+        if len(value) == 10:
+            day = date.fromisoformat(value)
+            return datetime(day.year, day.month, day.day, tzinfo=UTC)
+        return parse_iso(value)
+    except ValueError as exc:
+        raise ValueError(
+            f"{text[:40]!r} is not a date YYYY-MM-DD or an ISO 8601 time"
+        ) from exc
