@@ -42,7 +42,7 @@ setup: $(STAMP) $(SYSSTAMP)
 system-packages: $(SYSSTAMP)
 
 demo: setup
-	$(BIN)/python -m blockwatch.demo --out $(DEMO_OUT) --db $(DEMO_DB)
+	$(BIN)/python -m blockwatch.cli.demo --out $(DEMO_OUT) --db $(DEMO_DB)
 
 test: setup
 	$(BIN)/ruff check src tests bench

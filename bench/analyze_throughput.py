@@ -43,7 +43,8 @@ from blockwatch.config import shared_data_dir
 from blockwatch.errors import MalformedMeasurement
 from blockwatch.ooni.measurement import parse_measurement
 from blockwatch.ooni.reader import RawDocument, iter_documents
-from blockwatch.store.store import Store
+from blockwatch.pipeline import ingest_paths
+from blockwatch.store import Store
 
 MAX_DOC_BYTES = 64 * 1024
 TARGET_VERDICT = 0.40
@@ -129,11 +130,11 @@ class IngestStage:
 
     def open(self) -> None:
         self.store = Store(self.db)
-        self.store.connect_read_only().execute("SET threads = 1")
+        self.store.cursor().execute("SET threads = 1")
 
     def part(self, path: Path) -> int:
         assert self.store is not None
-        report = self.store.ingest([path], progress=False, threaded=self.threaded)
+        report = ingest_paths(self.store, [path], threaded=self.threaded)
         if report.added != report.read:
             raise SystemExit(f"ingest lost records: {report}")
         return report.added

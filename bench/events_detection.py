@@ -28,7 +28,7 @@ from blockwatch.lab.clock import rounds
 from blockwatch.lab.scenario import load
 from blockwatch.lab.score import score_run
 from blockwatch.lab.truth import truth_rows
-from blockwatch.store.schema import parse_iso
+from blockwatch.times import parse_iso
 
 SCENARIO = Path(__file__).resolve().parents[1] / "scenarios" / "pk-2024-x.toml"
 T0 = datetime(2024, 2, 10, tzinfo=UTC)

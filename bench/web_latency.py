@@ -24,7 +24,7 @@ import httpx
 import orjson
 
 from blockwatch.analysis.records import Event, NetworkSpan
-from blockwatch.store.store import Store
+from blockwatch.store import Store
 
 COUNTRIES = [f"C{chr(65 + i)}" for i in range(20)]
 NETS_PER_COUNTRY = 10
@@ -110,7 +110,7 @@ def _raw(mid: str, url: str, cc: str, asn: str) -> dict:
 
 
 def _events(store: Store) -> list[Event]:
-    con = store.connect_read_only()
+    con = store.cursor()
     rows = con.execute("""
         SELECT probe_cc, probe_asn, domain, list(measurement_id ORDER BY measured_at),
                min(measured_at), max(measured_at), any_value(method)

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
+import orjson
 import pytest
 
 from blockwatch.config import shared_data_dir
+from blockwatch.store import Store
+from storehelpers import Cli
 
 REPO = Path(__file__).resolve().parents[1]
 TEST_OUTPUT = REPO / "test-output"
@@ -34,3 +39,28 @@ def test_output() -> Path:
     """A folder for artefacts a person may want to look at (screenshots, reports)."""
     TEST_OUTPUT.mkdir(exist_ok=True)
     return TEST_OUTPUT
+
+
+@pytest.fixture(scope="session")
+def qa_documents(ooni_data: Path) -> list[dict[str, Any]]:
+    """OONI's 50 QA web_connectivity measurements (real probe output)."""
+    docs = [orjson.loads(p.read_bytes()) for p in sorted((ooni_data / "qa").glob("*.json"))]
+    if not docs:
+        pytest.skip(f"no QA measurements in {ooni_data / 'qa'}")
+    return docs
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> Path:
+    return tmp_path / "store" / "bw.duckdb"
+
+
+@pytest.fixture
+def store(db: Path) -> Iterator[Store]:
+    with Store(db) as s:
+        yield s
+
+
+@pytest.fixture
+def cli() -> Cli:
+    return Cli()

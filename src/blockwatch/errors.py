@@ -9,8 +9,8 @@
     ├── ControlError(reason)                         the control helper could not answer
     ├── ScenarioError(key, reason)                   a lab scenario file is wrong
     ├── LabError(reason)                             the lab could not build or run its network
+    ├── FilterError(name, reason)                    a bad filter value (CLI option, HTTP 400)
     ├── web.views.NotFound                           an unknown id or page (HTTP 404)
-    ├── web.filters.FilterError                      a bad filter value (HTTP 400)
     └── web.report.ReportError                       an evidence report cannot be written
 
 Every subclass carries the data needed to name the culprit; code always raises
@@ -69,3 +69,12 @@ class ScenarioError(BlockwatchError):
 
 class LabError(BlockwatchError):
     pass
+
+
+class FilterError(BlockwatchError):
+    """A filter value we cannot use (a bad date, since after until, an unknown bucket)."""
+
+    def __init__(self, name: str, reason: str) -> None:
+        self.name = name
+        self.reason = reason
+        super().__init__(f"filter {name}: {reason}")

@@ -69,6 +69,4 @@ def parse_bound(text: str) -> datetime:
             return datetime(day.year, day.month, day.day, tzinfo=UTC)
         return parse_iso(value)
     except ValueError as exc:
-        raise ValueError(
-            f"{text[:40]!r} is not a date YYYY-MM-DD or an ISO 8601 time"
-        ) from exc
+        raise ValueError(f"{text[:40]!r} is not a date YYYY-MM-DD or an ISO 8601 time") from exc

@@ -11,8 +11,8 @@ from typer.testing import CliRunner
 
 from blockwatch.analysis.records import EVENT_JSONL_FIELDS
 from blockwatch.cli import app
-from blockwatch.store.queries import EventFilter
-from blockwatch.store.store import Store
+from blockwatch.store import Store
+from blockwatch.store.filters import Filter
 
 runner = CliRunner()
 
@@ -39,7 +39,7 @@ def test_jsonl_has_exactly_the_design_fields_and_the_events_are_stored(db: Path)
     assert rows and all(tuple(r) == EVENT_JSONL_FIELDS for r in rows)
     assert sorted(r["probe_asn"] or "country" for r in rows) == ["AS17557", "AS9541", "country"]
     with Store(db, read_only=True) as store:
-        assert {e.event_id for e in store.events(EventFilter())} == {r["event_id"] for r in rows}
+        assert {e.event_id for e in store.events(Filter())} == {r["event_id"] for r in rows}
 
 
 def test_rerunning_replaces_rather_than_adds(db: Path) -> None:
@@ -47,7 +47,7 @@ def test_rerunning_replaces_rather_than_adds(db: Path) -> None:
     again = jsonl(runner.invoke(app, ["events", "--db", str(db), "--format", "jsonl"]).output)
     assert first == again
     with Store(db, read_only=True) as store:
-        assert len(store.events(EventFilter())) == len(first)
+        assert len(store.events(Filter())) == len(first)
 
 
 @pytest.mark.parametrize(

@@ -9,9 +9,9 @@ from urllib.parse import urlsplit
 import orjson
 import pytest
 
-from blockwatch.probe.control_client import control_request, health
 from blockwatch.control.helper import HelperConfig
 from blockwatch.control.server import ControlServer
+from blockwatch.probe.control_client import control_request, health
 from blockwatch.probe.testing.loopnet import HELPER_TIMEOUTS, PROBE_TIMEOUTS, LoopNet, Page
 
 

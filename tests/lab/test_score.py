@@ -20,9 +20,10 @@ from blockwatch.analysis.records import Verdict
 from blockwatch.errors import InputError
 from blockwatch.lab.clock import rounds
 from blockwatch.lab.scenario import load
-from blockwatch.lab.score import OURS, render_score, score_run
+from blockwatch.lab.score import OURS, score_run
+from blockwatch.lab.scoreview import render_score
 from blockwatch.lab.truth import truth_rows
-from blockwatch.store.schema import parse_iso
+from blockwatch.times import parse_iso
 
 HEAD = """
 [scenario]
@@ -118,7 +119,6 @@ end = 2024-03-05T00:00:00Z
 availability = {availability}
 """
 )
-
 
 
 def perfect_verdict(row: dict, n: int, site_down: bool) -> Verdict:

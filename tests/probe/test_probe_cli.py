@@ -13,7 +13,7 @@ import orjson
 from blockwatch.analysis.verdict import analyze_document
 from blockwatch.probe.testing.dnsserver import NXDOMAIN
 from blockwatch.probe.testing.loopnet import BLOCKPAGE_IP, LoopNet
-from blockwatch.store.store import Store
+from blockwatch.store import Store
 
 
 async def run(*args: str, stdin: bytes | None = None, timeout: float = 60) -> tuple[int, str]:
@@ -146,8 +146,8 @@ async def test_ctrl_c_stops_cleanly_and_keeps_every_finished_measurement(
 async def test_every_kind_of_measurement_round_trips_through_ingest_with_the_same_verdict(
     net: LoopNet, tmp_path: Path
 ) -> None:
+    from blockwatch.cli.session import analyse
     from blockwatch.probe.runner import measure_urls
-    from blockwatch.probe.session import analyse
 
     urls = list((await censored_urls(net)).values())
     for name, tls, behaviour in [

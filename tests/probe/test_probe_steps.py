@@ -7,9 +7,9 @@ from pathlib import Path
 
 from blockwatch.analysis.verdict import analyze_document
 from blockwatch.net.clock import Clock
+from blockwatch.net.dns import system_lookup
 from blockwatch.net.timeouts import Timeouts
 from blockwatch.probe.config import ProbeConfig
-from blockwatch.net.dns import system_lookup
 from blockwatch.probe.runner import measure_url, measure_urls
 from blockwatch.probe.testing.loopnet import LoopNet
 

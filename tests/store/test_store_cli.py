@@ -9,10 +9,10 @@ from typing import Any
 
 import orjson
 import pytest
-from storehelpers import Cli
 
 from blockwatch.analysis.records import VERDICT_JSONL_FIELDS
-from blockwatch.store.store import Store
+from blockwatch.store import Store
+from storehelpers import Cli
 
 
 @pytest.fixture(scope="module")

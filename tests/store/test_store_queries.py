@@ -9,8 +9,8 @@ import pytest
 
 from blockwatch.analysis.records import Event, Verdict
 from blockwatch.errors import StoreError
-from blockwatch.store.queries import EventFilter, VerdictFilter
-from blockwatch.store.store import Store
+from blockwatch.store import Store
+from blockwatch.store.filters import Filter
 
 T0 = datetime(2024, 2, 17, tzinfo=UTC)
 
@@ -44,16 +44,16 @@ def filled(store: Store) -> Store:
 
 def test_each_filter_narrows_the_verdicts(filled: Store) -> None:
     assert len(filled.verdicts()) == 18
-    assert len(filled.verdicts(VerdictFilter(country="PK"))) == 15
-    assert len(filled.verdicts(VerdictFilter(country="pk", asn="9541"))) == 5
-    assert len(filled.verdicts(VerdictFilter(domain="X.com"))) == 13
-    assert len(filled.verdicts(VerdictFilter(outcome="ok"))) == 5
-    assert len(filled.verdicts(VerdictFilter(limit=4))) == 4
+    assert len(filled.verdicts(Filter(country="PK"))) == 15
+    assert len(filled.verdicts(Filter(country="pk", asn="9541"))) == 5
+    assert len(filled.verdicts(Filter(domain="X.com"))) == 13
+    assert len(filled.verdicts(Filter(outcome="ok"))) == 5
+    assert len(filled.verdicts(Filter(limit=4))) == 4
 
 
 def test_since_is_inclusive_and_until_exclusive(filled: Store) -> None:
     got = filled.verdicts(
-        VerdictFilter(
+        Filter(
             country="PK",
             asn="AS17557",
             since=T0 + timedelta(hours=2),
@@ -64,7 +64,7 @@ def test_since_is_inclusive_and_until_exclusive(filled: Store) -> None:
 
 
 def test_verdicts_come_back_oldest_first_as_equal_records(filled: Store) -> None:
-    got = filled.verdicts(VerdictFilter(country="BR"))
+    got = filled.verdicts(Filter(country="BR"))
     assert got == [verdict(200 + i, cc="BR", asn="AS28573") for i in range(3)]
 
 
@@ -75,9 +75,9 @@ def test_verdicts_come_back_oldest_first_as_equal_records(filled: Store) -> None
 def test_sql_metacharacters_in_filters_match_nothing_and_break_nothing(
     filled: Store, value: str
 ) -> None:
-    assert filled.verdicts(VerdictFilter(domain=value)) == []
-    assert filled.verdicts(VerdictFilter(country=value, asn=value, outcome=value)) == []
-    assert filled.events(EventFilter(domain=value, kind=value)) == []
+    assert filled.verdicts(Filter(domain=value)) == []
+    assert filled.verdicts(Filter(country=value, asn=value, outcome=value)) == []
+    assert filled.events(Filter(domain=value, kind=value)) == []
     assert len(filled.verdicts()) == 18
 
 
@@ -85,7 +85,7 @@ def test_add_verdicts_twice_keeps_one_row_per_measurement(filled: Store) -> None
     filled.add_verdicts([verdict(1, outcome="ok")])
     assert filled.count("verdicts") == 18
     assert filled.count("measurements") == 18
-    assert filled.verdicts(VerdictFilter(outcome="ok", country="PK", asn="AS17557"))[0] == verdict(
+    assert filled.verdicts(Filter(outcome="ok", country="PK", asn="AS17557"))[0] == verdict(
         1, outcome="ok"
     )
 
@@ -102,7 +102,7 @@ def event(eid: str, cc: str, kind: str = "censorship", end: datetime | None = No
 def test_replace_events_in_a_scope_leaves_other_events_alone(store: Store) -> None:
     store.replace_events([event("pk1", "PK"), event("br1", "BR")])
     store.replace_events(
-        [event("pk2", "PK", end=T0 + timedelta(days=1))], scope=EventFilter(country="PK")
+        [event("pk2", "PK", end=T0 + timedelta(days=1))], scope=Filter(country="PK")
     )
     assert [e.event_id for e in store.events()] == ["br1", "pk2"]
     store.replace_events([])
@@ -117,9 +117,9 @@ def test_event_filter_since_keeps_ongoing_and_later_ending_events(store: Store) 
             event("out", "PK", kind="outage", end=T0 + timedelta(days=9)),
         ]
     )
-    got = store.events(EventFilter(since=T0 + timedelta(days=2)))
+    got = store.events(Filter(since=T0 + timedelta(days=2)))
     assert sorted(e.event_id for e in got) == ["open", "out"]
-    assert [e.event_id for e in store.events(EventFilter(kind="outage"))] == ["out"]
+    assert [e.event_id for e in store.events(Filter(kind="outage"))] == ["out"]
 
 
 def test_read_only_store_reads_and_refuses_writes(filled: Store, db: Path) -> None:

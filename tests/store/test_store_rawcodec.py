@@ -9,13 +9,12 @@ from typing import Any
 
 import orjson
 import pytest
-from storehelpers import distinct_copies
 
 from blockwatch.errors import StoreError
 from blockwatch.ooni.measurement import measurement_id
-from blockwatch.store import rawcodec, schema
-from blockwatch.store.store import Store
-from blockwatch.web.queries import Queries
+from blockwatch.pipeline import ingest_paths
+from blockwatch.store import Reads, Store, rawcodec, schema
+from storehelpers import distinct_copies
 
 
 def test_encode_then_decode_gives_the_document_back(qa_documents: list[dict[str, Any]]) -> None:
@@ -67,14 +66,14 @@ def test_a_jsonl_line_is_stored_byte_for_byte_and_the_codec_is_recorded(
     path = tmp_path / "spaced.jsonl"
     path.write_bytes(b"\r\n".join(lines) + b"\n")
 
-    report = store.ingest([path], progress=False)
+    report = ingest_paths(store, [path])
 
     assert report.added == 80
     ids = [measurement_id(d) for d in docs]
     assert store.raw_texts(ids) == dict(zip(ids, lines, strict=True))
     for doc in docs[:5]:
         assert store.raw_measurement(measurement_id(doc)) == doc
-    con = store.connect_read_only()
+    con = store.cursor()
     # More than one block, and no measurement row holds a text of its own.
     assert con.execute("SELECT count(*) FROM raw_blocks").fetchone()[0] > 1
     assert con.execute("SELECT count(raw) FROM measurements").fetchone() == (0,)
@@ -119,21 +118,18 @@ def test_a_schema_1_store_is_upgraded_and_its_zlib_and_lz4_rows_still_read(
         assert ro.raw_texts([measurement_id(lz4_doc)]) == {
             measurement_id(lz4_doc): orjson.dumps(lz4_doc)
         }
-    dashboard = Queries(db)
-    assert dashboard.raw_measurement(measurement_id(lz4_doc)) == lz4_doc
-    dashboard.close()
+    with Store(db, read_only=True) as ro:
+        assert Reads(ro).raw_measurement(measurement_id(lz4_doc)) == lz4_doc
 
     with Store(db) as store:  # a writable open upgrades it
         path = tmp_path / "new.jsonl"
         path.write_bytes(orjson.dumps(new) + b"\n")
-        assert store.ingest([path], progress=False).added == 1
+        assert ingest_paths(store, [path]).added == 1
         for doc in (zlib_doc, lz4_doc, new):
             assert store.raw_measurement(measurement_id(doc)) == doc
     with Store(db, read_only=True) as ro:
         version = (
-            ro.connect_read_only()
-            .execute("SELECT value FROM meta WHERE key = 'schema_version'")
-            .fetchone()
+            ro.cursor().execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
         )
         assert version == (str(schema.SCHEMA_VERSION),)
         assert ro.raw_measurement(measurement_id(zlib_doc)) == zlib_doc
@@ -141,7 +137,7 @@ def test_a_schema_1_store_is_upgraded_and_its_zlib_and_lz4_rows_still_read(
 
 
 def test_a_store_of_a_newer_schema_is_refused(store: Store, db: Path) -> None:
-    store.connect_read_only().execute("UPDATE meta SET value = '99' WHERE key = 'schema_version'")
+    store.cursor().execute("UPDATE meta SET value = '99' WHERE key = 'schema_version'")
     store.close()
     for read_only in (True, False):
         with pytest.raises(StoreError, match="newer blockwatch"):
@@ -158,7 +154,7 @@ def test_two_writers_in_one_process_never_share_a_block_id(
         paths[-1].write_bytes(b"".join(orjson.dumps(d) + b"\n" for d in docs[i * 10 : i * 10 + 10]))
     with Store(db) as a, Store(db) as b:  # DuckDB lets one process hold two connections
         for i, path in enumerate(paths):
-            assert (a if i % 2 else b).ingest([path], progress=False).added == 10
+            assert ingest_paths(a if i % 2 else b, [path]).added == 10
         ids = [measurement_id(d) for d in docs]
         assert a.raw_texts(ids) == {i: orjson.dumps(d) for i, d in zip(ids, docs, strict=True)}
 
@@ -171,9 +167,9 @@ def test_a_batch_meeting_stored_measurements_is_written_again_skipping_them(
     first.write_bytes(b"".join(orjson.dumps(d) + b"\n" for d in docs[:4]))
     both = tmp_path / "both.jsonl"
     both.write_bytes(b"".join(orjson.dumps(d) + b"\n" for d in docs))
-    store.ingest([first], progress=False)
+    ingest_paths(store, [first])
 
-    report = store.ingest([both], progress=False)  # one batch: 4 present, 6 new
+    report = ingest_paths(store, [both])  # one batch: 4 present, 6 new
 
     assert (report.added, report.duplicates) == (6, 4)
     assert store.count("measurements") == store.count("verdicts") == 10
@@ -184,5 +180,5 @@ def test_a_batch_meeting_stored_measurements_is_written_again_skipping_them(
     blocks = store.count("raw_blocks")
     again = tmp_path / "again.jsonl"  # the same measurements under another name
     again.write_bytes(both.read_bytes())
-    assert store.ingest([again], progress=False).added == 0
+    assert ingest_paths(store, [again]).added == 0
     assert store.count("raw_blocks") == blocks  # a block nobody uses is not kept

@@ -9,8 +9,7 @@ from pathlib import Path
 import duckdb
 
 from blockwatch.analysis.records import Event, NetworkSpan, Verdict
-from blockwatch.store import schema
-from blockwatch.store.store import Store
+from blockwatch.store import Store, schema
 
 SCHEMA_DOC = Path(__file__).resolve().parents[2] / "docs" / "schema.md"
 
@@ -33,7 +32,7 @@ def test_schema_doc_lists_every_table_and_column_with_its_type() -> None:
 
 
 def test_created_tables_have_the_documented_columns_and_types(store: Store) -> None:
-    con = store.connect_read_only()
+    con = store.cursor()
     for table, columns in schema.table_columns().items():
         found = con.execute(
             "SELECT column_name, data_type FROM duckdb_columns() WHERE table_name = ? "

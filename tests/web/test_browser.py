@@ -17,8 +17,13 @@ import pytest
 
 CHROMIUM = "/usr/bin/chromium"
 ARGS = [
-    "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
 ]
 
 pytestmark = pytest.mark.browser
@@ -53,8 +58,9 @@ def page(browser: object, test_output: Path) -> Iterator[object]:
     pg = context.new_page()
     # Any request leaving loopback would be a page loading something from outside.
     outside: list[str] = []
-    pg.on("request", lambda r: None if r.url.startswith("http://127.0.0.1") else outside.append(
-        r.url))
+    pg.on(
+        "request", lambda r: None if r.url.startswith("http://127.0.0.1") else outside.append(r.url)
+    )
     pg.outside = outside
     yield pg
     context.close()
@@ -107,7 +113,9 @@ def test_click_through_from_overview_to_a_measurement_with_chart_csv_and_report(
     assert pg.locator("svg.timeline").count() == 3
     shaded = pg.locator("svg.timeline:has(.shade-event)")
     assert sorted(shaded.nth(i).get_attribute("data-network") for i in range(2)) == [
-        "AS17557", "AS9541"]
+        "AS17557",
+        "AS9541",
+    ]
     _shot(pg, test_output, "4-event")
 
     with pg.expect_download() as dl:

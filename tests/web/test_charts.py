@@ -13,8 +13,13 @@ def _rows() -> list[dict]:
     return [
         {"series": "AS1", "bucket": T0, "outcome": "blocked", "method": "dns.nxdomain", "n": 3},
         {"series": "AS1", "bucket": T0, "outcome": "ok", "method": None, "n": 1},
-        {"series": "AS2", "bucket": T0 + timedelta(days=1), "outcome": "down", "method": None,
-         "n": 2},
+        {
+            "series": "AS2",
+            "bucket": T0 + timedelta(days=1),
+            "outcome": "down",
+            "method": None,
+            "n": 2,
+        },
     ]
 
 
@@ -44,8 +49,15 @@ def test_outages_are_shaded_as_outages_not_events() -> None:
 
 
 def test_measured_text_in_the_svg_is_escaped() -> None:
-    rows = [{"series": '<script>x</script>"', "bucket": T0, "outcome": "blocked",
-             "method": "<b>evil</b>", "n": 1}]
+    rows = [
+        {
+            "series": '<script>x</script>"',
+            "bucket": T0,
+            "outcome": "blocked",
+            "method": "<b>evil</b>",
+            "n": 1,
+        }
+    ]
     shade = Shade(T0, None, "censorship", 0.0, '"><script>y</script>')
     s = build_series(rows, {'<script>x</script>"': [shade]})[0]
     svg = timeline_svg(s, T0, T0 + timedelta(days=1), timedelta(hours=1))
@@ -54,7 +66,9 @@ def test_measured_text_in_the_svg_is_escaped() -> None:
 
 
 def test_a_volume_line_follows_the_measurements_per_bucket() -> None:
-    rows = [{"series": "AS1", "bucket": T0 + timedelta(days=d), "outcome": "ok", "method": None,
-             "n": n} for d, n in ((0, 10), (1, 5))]
+    rows = [
+        {"series": "AS1", "bucket": T0 + timedelta(days=d), "outcome": "ok", "method": None, "n": n}
+        for d, n in ((0, 10), (1, 5))
+    ]
     svg = timeline_svg(build_series(rows, {})[0], T0, T0 + timedelta(days=2), timedelta(days=1))
     assert 'class="volume"' in svg and "(max 10)" in svg

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 import orjson
 
-from blockwatch.web.app import dumps
+from blockwatch.web.render import dumps
 
 
 def test_a_measurement_nested_deeper_than_orjson_writes_is_still_served_as_json() -> None:

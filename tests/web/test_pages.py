@@ -13,7 +13,7 @@ import duckdb
 import httpx
 from webstore import serving
 
-from blockwatch.store.store import Store
+from blockwatch.store import Store
 
 
 def test_overview_lists_the_country_and_the_ongoing_or_recent_events(http: httpx.Client) -> None:
@@ -37,7 +37,10 @@ def test_domain_page_draws_one_timeline_per_network_with_the_event_shaded(
     r = http.get("/country/PK/domain/x.com")
     assert r.status_code == 200
     assert sorted(re.findall(r'<svg class="timeline" data-network="([^"]+)"', r.text)) == [
-        "AS135407", "AS17557", "AS9541"]
+        "AS135407",
+        "AS17557",
+        "AS9541",
+    ]
     assert r.text.count('class="shade-event"') == 2
     assert "2024-02-17 → 2024-03-05" in r.text
     assert 'class="shade-outage"' in r.text
@@ -102,13 +105,31 @@ def test_network_page_lists_its_domains_and_events(http: httpx.Client) -> None:
 def test_verdicts_csv_has_the_documented_columns_and_honours_every_filter(
     http: httpx.Client,
 ) -> None:
-    r = http.get("/api/verdicts.csv", params={
-        "cc": "PK", "asn": "AS17557", "domain": "x.com", "outcome": "blocked",
-        "from": "2024-02-20", "to": "2024-02-21"})
+    r = http.get(
+        "/api/verdicts.csv",
+        params={
+            "cc": "PK",
+            "asn": "AS17557",
+            "domain": "x.com",
+            "outcome": "blocked",
+            "from": "2024-02-20",
+            "to": "2024-02-21",
+        },
+    )
     assert r.status_code == 200 and r.headers["content-type"].startswith("text/csv")
     rows = list(csv.DictReader(io.StringIO(r.text)))
-    assert list(rows[0]) == ["measurement_id", "measured_at", "probe_cc", "probe_asn", "input",
-                             "domain", "outcome", "method", "confidence", "confirmed"]
+    assert list(rows[0]) == [
+        "measurement_id",
+        "measured_at",
+        "probe_cc",
+        "probe_asn",
+        "input",
+        "domain",
+        "outcome",
+        "method",
+        "confidence",
+        "confirmed",
+    ]
     assert rows and all(r["outcome"] == "blocked" and r["probe_asn"] == "AS17557" for r in rows)
     assert all("2024-02-20" <= r["measured_at"] < "2024-02-22" for r in rows)
 
@@ -122,15 +143,28 @@ def test_events_csv_lists_events_with_their_measurement_ids(http: httpx.Client) 
 
 def test_openapi_schema_describes_every_api_route(http: httpx.Client) -> None:
     schema = http.get("/api/openapi.json").json()
-    for path in ("/api/overview", "/api/countries/{cc}", "/api/countries/{cc}/domains/{domain}",
-                 "/api/networks/{asn}", "/api/events/{event_id}",
-                 "/api/measurements/{measurement_id}", "/api/verdicts.csv", "/api/events.csv"):
+    for path in (
+        "/api/overview",
+        "/api/countries/{cc}",
+        "/api/countries/{cc}/domains/{domain}",
+        "/api/networks/{asn}",
+        "/api/events/{event_id}",
+        "/api/measurements/{measurement_id}",
+        "/api/verdicts.csv",
+        "/api/events.csv",
+    ):
         assert path in schema["paths"], path
 
 
 def test_pages_load_nothing_from_outside_and_carry_no_script(http: httpx.Client) -> None:
-    for url in ("/", "/country/PK", "/country/PK/domain/x.com", "/event/ev-x-PK",
-                "/measurement/m-hostile", "/network/AS17557"):
+    for url in (
+        "/",
+        "/country/PK",
+        "/country/PK/domain/x.com",
+        "/event/ev-x-PK",
+        "/measurement/m-hostile",
+        "/network/AS17557",
+    ):
         html = http.get(url).text
         assert "<script" not in html, url
         assert not re.search(r'(src|href)="(https?:)?//', html), url
@@ -151,6 +185,10 @@ def test_an_empty_store_serves_an_overview_saying_so(tmp_path: Path) -> None:
 def test_serving_a_file_that_is_not_a_store_is_a_clean_error(tmp_path: Path) -> None:
     db = tmp_path / "other.duckdb"
     duckdb.connect(str(db)).close()
-    res = subprocess.run([sys.executable, "-m", "blockwatch", "serve", "--db", str(db)],
-                         capture_output=True, text=True, timeout=60)
+    res = subprocess.run(
+        [sys.executable, "-m", "blockwatch", "serve", "--db", str(db)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert res.returncode == 2 and "not a blockwatch store" in res.stderr

@@ -13,6 +13,7 @@ import pytest
 from typer.testing import CliRunner
 
 from blockwatch.cli import app
+from blockwatch.store import Filter
 from blockwatch.web import report
 from blockwatch.web.report import write_report
 
@@ -29,8 +30,18 @@ def test_event_report_states_what_where_when_how_and_lists_every_measurement(
     event_report: Path,
 ) -> None:
     html = event_report.read_text()
-    for text in ("x.com", "PK", "AS17557", "AS9541", "2024-02-17", "2024-03-05",
-                 "web_connectivity", "Methodology", "tls.reset", "dns.nxdomain"):
+    for text in (
+        "x.com",
+        "PK",
+        "AS17557",
+        "AS9541",
+        "2024-02-17",
+        "2024-03-05",
+        "web_connectivity",
+        "Methodology",
+        "tls.reset",
+        "dns.nxdomain",
+    ):
         assert text in html, text
     ids = re.findall(r'<td class="mono">(m-[^<]+)</td>', html)
     meta = report.read_meta(event_report)
@@ -49,7 +60,8 @@ def test_report_is_self_contained_with_no_external_resource_and_no_active_script
 
 
 def test_the_hostile_blockpage_stays_text_in_the_report(store_path: Path, tmp_path: Path) -> None:
-    html = write_report(store_path, tmp_path / "x.html", country="PK", domain="x.com").read_text()
+    scope = Filter(country="PK", domain="x.com")
+    html = write_report(store_path, tmp_path / "x.html", scope=scope).read_text()
     assert "m-hostile" in html
     assert "<script>window.__pwned" not in html
     assert "onerror=" not in html or "&lt;img" in html
@@ -68,8 +80,10 @@ def test_data_out_writes_the_exact_bytes_the_digest_is_over(
     event_report: Path, store_path: Path, tmp_path: Path
 ) -> None:
     rows = tmp_path / "rows.jsonl"
-    res = runner.invoke(app, ["report", "--verify", str(event_report), "--db", str(store_path),
-                              "--data-out", str(rows)])
+    res = runner.invoke(
+        app,
+        ["report", "--verify", str(event_report), "--db", str(store_path), "--data-out", str(rows)],
+    )
     assert res.exit_code == 0, res.output
     assert "OK: 137 measurements unchanged" in res.output
     digest = hashlib.sha256(rows.read_bytes()).hexdigest()
@@ -94,18 +108,42 @@ def test_report_command_writes_html_and_rejects_other_suffixes(
     store_path: Path, tmp_path: Path
 ) -> None:
     out = tmp_path / "r.html"
-    res = runner.invoke(app, ["report", "--db", str(store_path), "--country", "PK",
-                              "--domain", "x.com", "--out", str(out)])
+    res = runner.invoke(
+        app,
+        [
+            "report",
+            "--db",
+            str(store_path),
+            "--country",
+            "PK",
+            "--domain",
+            "x.com",
+            "--out",
+            str(out),
+        ],
+    )
     assert res.exit_code == 0, res.output
     assert out.is_file()
-    res = runner.invoke(app, ["report", "--db", str(store_path), "--event", "ev-x-PK",
-                              "--out", str(tmp_path / "r.docx")])
+    res = runner.invoke(
+        app,
+        [
+            "report",
+            "--db",
+            str(store_path),
+            "--event",
+            "ev-x-PK",
+            "--out",
+            str(tmp_path / "r.docx"),
+        ],
+    )
     assert res.exit_code == 2 and "must end in .html or .pdf" in res.output
 
 
 def test_report_on_an_unknown_event_is_a_clean_error(store_path: Path, tmp_path: Path) -> None:
-    res = runner.invoke(app, ["report", "--db", str(store_path), "--event", "nope",
-                              "--out", str(tmp_path / "r.html")])
+    res = runner.invoke(
+        app,
+        ["report", "--db", str(store_path), "--event", "nope", "--out", str(tmp_path / "r.html")],
+    )
     assert res.exit_code == 2 and "no event 'nope'" in res.output
 
 

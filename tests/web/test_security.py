@@ -14,10 +14,18 @@ import pytest
 from webstore import FORMULA, HOSTILE_BODY, HOSTILE_EVIDENCE
 
 from blockwatch.errors import StoreError
-from blockwatch.web.queries import Queries
+from blockwatch.store import Store
 
-SQL_NASTIES = ("PK' OR '1'='1", "PK'; DROP TABLE verdicts; --", '" OR 1=1 --', "%", "_",
-               "PK\\", "x.com'/*", "1) UNION SELECT * FROM measurements --")
+SQL_NASTIES = (
+    "PK' OR '1'='1",
+    "PK'; DROP TABLE verdicts; --",
+    '" OR 1=1 --',
+    "%",
+    "_",
+    "PK\\",
+    "x.com'/*",
+    "1) UNION SELECT * FROM measurements --",
+)
 
 
 def test_a_blockpage_body_holding_script_and_html_is_escaped_in_the_page(
@@ -44,8 +52,13 @@ def test_sql_metacharacters_in_filters_give_empty_results_never_a_query_error(
     r = http.get("/api/events", params={"cc": nasty, "kind": nasty})
     assert r.status_code == 200 and r.json() == {"events": []}
     assert http.get("/api/verdicts", params={"outcome": nasty}).json()["verdicts"] == []
-    for path in (f"/country/{nasty}", f"/api/countries/PK/domains/{nasty}",
-                 f"/network/{nasty}", f"/event/{nasty}", f"/api/measurements/{nasty}"):
+    for path in (
+        f"/country/{nasty}",
+        f"/api/countries/PK/domains/{nasty}",
+        f"/network/{nasty}",
+        f"/event/{nasty}",
+        f"/api/measurements/{nasty}",
+    ):
         assert http.get(path).status_code == 404, path
 
 
@@ -65,10 +78,20 @@ def test_a_bad_bucket_is_a_clean_400(http: httpx.Client) -> None:
     assert r.status_code == 400
 
 
-@pytest.mark.parametrize("path", ("/event/no-such-event", "/api/events/no-such-event",
-                                  "/measurement/no-such", "/api/measurements/no-such",
-                                  "/country/ZZ", "/api/countries/ZZ", "/network/AS0",
-                                  "/country/PK/domain/no.such", "/event/no-such-event/report.html"))
+@pytest.mark.parametrize(
+    "path",
+    (
+        "/event/no-such-event",
+        "/api/events/no-such-event",
+        "/measurement/no-such",
+        "/api/measurements/no-such",
+        "/country/ZZ",
+        "/api/countries/ZZ",
+        "/network/AS0",
+        "/country/PK/domain/no.such",
+        "/event/no-such-event/report.html",
+    ),
+)
 def test_unknown_ids_give_404(http: httpx.Client, path: str) -> None:
     assert http.get(path).status_code == 404
 
@@ -76,25 +99,26 @@ def test_unknown_ids_give_404(http: httpx.Client, path: str) -> None:
 def test_the_server_holds_no_write_connection_to_the_store(server: str, store_path: Path) -> None:
     # Another process can open the file read-only while the server runs: the server holds a
     # shared (read-only) lock, never the writer's exclusive one.
-    probe = ("import duckdb,sys; c=duckdb.connect(sys.argv[1], read_only=True);"
-             " print(c.execute('select count(*) from verdicts').fetchone()[0])")
-    out = subprocess.run([sys.executable, "-c", probe, str(store_path)], capture_output=True,
-                         text=True, timeout=60)
+    probe = (
+        "import duckdb,sys; c=duckdb.connect(sys.argv[1], read_only=True);"
+        " print(c.execute('select count(*) from verdicts').fetchone()[0])"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", probe, str(store_path)], capture_output=True, text=True, timeout=60
+    )
     assert out.returncode == 0, out.stderr
     assert int(out.stdout) > 0
     assert httpx.get(server + "/api/overview").status_code == 200
 
 
 def test_the_read_path_refuses_to_write(store_path: Path) -> None:
-    q = Queries(store_path)
-    try:
+    with Store(store_path, read_only=True) as store:  # what the dashboard reads through
+        with pytest.raises(duckdb.Error):
+            store.cursor().execute("DELETE FROM verdicts")
+        with pytest.raises(duckdb.Error):
+            store.cursor().execute("CREATE TABLE x (a INT)")
         with pytest.raises(StoreError):
-            q.rows("DELETE FROM verdicts")
-        with pytest.raises(StoreError):
-            q.rows("CREATE TABLE x (a INT)")
-    finally:
-        q.close()
-    assert duckdb.__version__  # the store was opened by DuckDB itself, read-only
+            store.transaction()
 
 
 def test_csv_cells_a_spreadsheet_would_run_as_formulas_are_quoted(http: httpx.Client) -> None:

@@ -20,7 +20,7 @@ import orjson
 from blockwatch.errors import InputError
 from blockwatch.lab.clock import IP_LEVEL, site_addresses
 from blockwatch.lab.scenario import Scenario
-from blockwatch.store.schema import parse_iso
+from blockwatch.times import parse_iso
 
 BRIDGE_ROUNDS = 4  # without the scenario: "none" runs this long or shorter stay inside a block
 ACCESS_ROUNDS = 1  # with it: this many rounds of access between two policies do not split

@@ -13,11 +13,17 @@ from typing import Any
 
 from blockwatch.errors import BlockwatchError, LabError
 from blockwatch.ooni.reader import RawDocument
+from blockwatch.pipeline import ingest_documents
+from blockwatch.store import Store
+
+__all__ = ["Ingester"]
 
 BATCH = 400
 
 
 class Ingester:
+    """Takes each round's documents; a thread of its own hands them to the pipeline."""
+
     def __init__(self, db: Path, source: Path) -> None:
         self.db = db
         self.source = str(source)
@@ -52,13 +58,11 @@ class Ingester:
         return self.added
 
     def _work(self) -> None:
-        from blockwatch.store.store import Store
-
         try:
             self.db.parent.mkdir(parents=True, exist_ok=True)
             with Store(self.db) as store:
                 while (batch := self._queue.get()) is not None:
-                    self.added += store.ingest_documents(batch).added
+                    self.added += ingest_documents(store, batch).added
         except (BlockwatchError, OSError) as exc:
             self.error = exc
             while self._queue.get() is not None:  # keep the producer from blocking

@@ -16,19 +16,18 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from pathlib import Path
 from statistics import median
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from blockwatch.analysis.cusum import CusumParams, cusum_events
 from blockwatch.analysis.cusum import alarm_times as cusum_alarms
 from blockwatch.analysis.events import DetectorParams, alarm_times, analyse
 from blockwatch.analysis.records import Event, Verdict
-from blockwatch.analysis.verdict import TECHNIQUE_OBSERVED_AS, detects
+from blockwatch.analysis.verdict import TECHNIQUE_OBSERVED_AS, analyze, detects
 from blockwatch.errors import InputError, MalformedMeasurement
 from blockwatch.lab.groundtruth import TrueBlock, Truth, build_truth, read_truth, true_blocks
 from blockwatch.lab.scenario import TECHNIQUES, Scenario, load
-
-if TYPE_CHECKING:
-    from rich.console import Console
+from blockwatch.ooni.measurement import parse_measurement
+from blockwatch.ooni.reader import iter_documents
 
 OURS = "ours"
 CUSUM_H = {"cusum h=7": 7.0, "cusum h=3.5": 3.5}
@@ -163,10 +162,6 @@ def _plain(value: Any) -> Any:
 
 def read_verdicts(path: Path) -> tuple[list[Verdict], int]:
     """Verdicts of every measurement in a lab run's measurements.jsonl, and how many failed."""
-    from blockwatch.analysis.verdict import analyze
-    from blockwatch.ooni.measurement import parse_measurement
-    from blockwatch.ooni.reader import iter_documents
-
     if not path.exists():
         raise InputError(str(path), "no measurements.jsonl in the run directory")
     out, bad = [], 0
@@ -398,10 +393,3 @@ def score_run(
     report = score_verdicts(verdicts, truth, model, run=str(run))
     report.notes.extend(notes)
     return report
-
-
-def render_score(report: ScoreReport, console: Console) -> None:
-    """Print the report as tables (see blockwatch.lab.scoreview)."""
-    from blockwatch.lab.scoreview import render
-
-    render(report, console)

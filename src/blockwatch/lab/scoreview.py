@@ -16,7 +16,7 @@ def _delay(d: Detection) -> str:
     return "never" if d.delay is None else f"{d.delay:g}"
 
 
-def render(report: ScoreReport, console: Console) -> None:
+def render_score(report: ScoreReport, console: Console) -> None:
     console.print(
         f"run {report.run}  scenario {report.scenario or '(none in DIR)'}  "
         f"{report.rounds} rounds of {report.round_hours:g} h  "

@@ -12,6 +12,7 @@ from typing import Any
 
 from blockwatch.lab.clock import Round
 from blockwatch.lab.scenario import Scenario
+from blockwatch.times import iso_z
 
 
 def applies(technique: str, url: str) -> bool:
@@ -33,7 +34,8 @@ def truth_of(rnd: Round, network: str, domain: str, url: str) -> str:
 
 
 def iso(rnd: Round) -> str:
-    return rnd.at.strftime("%Y-%m-%dT%H:%M:%SZ")
+    """The round's virtual time, as every lab file spells it."""
+    return iso_z(rnd.at.replace(microsecond=0)) or ""
 
 
 def truth_rows(scenario: Scenario, rnd: Round) -> list[dict[str, Any]]:

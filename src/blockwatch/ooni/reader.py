@@ -14,6 +14,7 @@ that cannot be read at all raises ``InputError``.
 from __future__ import annotations
 
 import gzip
+import struct
 import zlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -58,23 +59,38 @@ def iter_documents(
     paths: Iterable[Path | str], *, max_line_bytes: int = DEFAULT_MAX_LINE_BYTES
 ) -> Iterator[Item]:
     """Yield every document of the given files and directories, errors in place."""
+    for path in expand_paths(paths):
+        yield from iter_file(path, max_line_bytes=max_line_bytes)
+
+
+def expand_paths(paths: Iterable[Path | str]) -> list[Path]:
+    """The input files under the given files and directories, in reading order (a directory's
+    files with a known suffix, sorted); InputError for a path that does not exist."""
+    files: list[Path] = []
     for raw_path in paths:
         path = Path(raw_path)
         if path.is_dir():
-            for child in _walk(path):
-                yield from iter_file(child, max_line_bytes=max_line_bytes)
+            try:
+                found = [p for p in path.rglob("*") if p.is_file() and p.name.endswith(SUFFIXES)]
+            except OSError as exc:
+                raise InputError(str(path), f"cannot list directory: {exc}") from exc
+            files.extend(sorted(found))
         elif path.is_file():
-            yield from iter_file(path, max_line_bytes=max_line_bytes)
+            files.append(path)
         else:
             raise InputError(str(path), "no such file or directory")
+    return files
 
 
-def _walk(root: Path) -> list[Path]:
-    try:
-        files = [p for p in root.rglob("*") if p.is_file() and p.name.endswith(SUFFIXES)]
-    except OSError as exc:
-        raise InputError(str(root), f"cannot list directory: {exc}") from exc
-    return sorted(files)
+def uncompressed_size(path: Path) -> int:
+    """Bytes of JSON in a file; for gzip, the ISIZE trailer (size mod 2**32, fine for a bar)."""
+    size = path.stat().st_size
+    if path.name.endswith(".gz") and size >= 18:
+        with open(path, "rb") as fh:
+            fh.seek(-4, 2)
+            (isize,) = struct.unpack("<I", fh.read(4))
+        return max(int(isize), 1)
+    return max(size, 1)
 
 
 def iter_file(path: Path, *, max_line_bytes: int = DEFAULT_MAX_LINE_BYTES) -> Iterator[Item]:

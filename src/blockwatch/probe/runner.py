@@ -17,23 +17,17 @@ from datetime import UTC, datetime
 from typing import Any
 
 from blockwatch import __version__
-from blockwatch.probe import webconnectivity
-from blockwatch.net.timeouts import Timeouts
-from blockwatch.probe.config import ProbeConfig
 from blockwatch.net.geoip import AsnDatabase
+from blockwatch.net.timeouts import Timeouts
+from blockwatch.probe import webconnectivity
+from blockwatch.probe.config import ProbeConfig
+from blockwatch.times import ooni_time
 
 __all__ = ["ProbeConfig", "Timeouts", "make_report_id", "measure_url", "measure_urls"]
 
 TEST_NAME = "web_connectivity"
 TEST_VERSION = "0.4.3"
 SOFTWARE_NAME = "blockwatch"
-
-
-def ooni_time(moment: datetime) -> str:
-    """OONI's timestamp spelling: UTC, "YYYY-MM-DD HH:MM:SS"."""
-    if moment.tzinfo is not None:
-        moment = moment.astimezone(UTC)
-    return moment.strftime("%Y-%m-%d %H:%M:%S")
 
 
 def make_report_id(config: ProbeConfig, start: datetime | None = None) -> str:

@@ -15,6 +15,7 @@ from blockwatch.net import dns as dnsstep
 from blockwatch.net.addresses import endpoint, is_ip_literal
 from blockwatch.net.clock import Clock
 from blockwatch.net.endpoint import Connection, connect_endpoint
+from blockwatch.net.failures import SSL_FAILED_HANDSHAKE as SSL_HANDSHAKE
 from blockwatch.net.flows import FetchPolicy, Target, Trace, fetch, parse_target, request_headers
 from blockwatch.net.geoip import AsnDatabase
 from blockwatch.net.http import HTTPExchange
@@ -41,7 +42,7 @@ async def _connect(
         source_ip=config.source_ip,
     )
     tls = conn.tls
-    if tls and tls.failure and tls.failure.startswith("ssl_") and tls.failure != "ssl_failed_handshake":
+    if tls and tls.failure and tls.failure.startswith("ssl_") and tls.failure != SSL_HANDSHAKE:
         # A certificate we reject: connect once more to record which one was presented.
         t = config.timeouts
         _, again = await tcp_connect(
@@ -52,9 +53,7 @@ async def _connect(
     return conn
 
 
-async def _lookup(
-    host: str, config: ProbeConfig, clock: Clock
-) -> list[dnsstep.DNSQuery]:
+async def _lookup(host: str, config: ProbeConfig, clock: Clock) -> list[dnsstep.DNSQuery]:
     return await dnsstep.lookup_all(
         host,
         resolver=config.resolver_address,

@@ -14,7 +14,7 @@ from typing import IO, Any
 import orjson
 
 from blockwatch.analysis.records import EVENT_JSONL_FIELDS, VERDICT_JSONL_FIELDS, Event, Verdict
-from blockwatch.store.schema import iso_z
+from blockwatch.times import iso_z
 
 FORMATS = ("table", "jsonl", "csv")
 

@@ -11,12 +11,13 @@ import dataclasses
 import operator
 import types
 import typing
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, Final, Literal
 
 import orjson
 
 from blockwatch.analysis.records import Event, NetworkSpan, Verdict
+from blockwatch.times import aware_utc, iso_z, naive_utc, parse_iso
 
 # 2: raw texts in raw_blocks (rawcodec); measurements.raw kept for the rows of schema 1.
 SCHEMA_VERSION: Final = 2
@@ -158,19 +159,6 @@ def table_columns() -> dict[str, list[tuple[str, str]]]:
 # --- record <-> row ---------------------------------------------------------------------------
 
 
-def to_db_time(value: datetime | None) -> datetime | None:
-    """Aware datetime -> naive UTC (the TIMESTAMP columns hold UTC)."""
-    if value is None:
-        return None
-    if value.tzinfo is None:
-        return value
-    return value.astimezone(UTC).replace(tzinfo=None)
-
-
-def from_db_time(value: datetime | None) -> datetime | None:
-    return None if value is None else value.replace(tzinfo=UTC)
-
-
 def _networks_json(spans: tuple[NetworkSpan, ...]) -> str:
     return orjson.dumps(
         [
@@ -199,20 +187,6 @@ def _networks_from_json(text: str | None) -> tuple[NetworkSpan, ...]:
     )
 
 
-def iso_z(value: datetime | None) -> str | None:
-    """ISO-8601 UTC with a Z, the one time format of every export."""
-    if value is None:
-        return None
-    if value.tzinfo is not None:
-        value = value.astimezone(UTC).replace(tzinfo=None)
-    return value.isoformat(timespec="seconds" if not value.microsecond else "microseconds") + "Z"
-
-
-def parse_iso(text: str) -> datetime:
-    value = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
-
-
 VERDICT_FIELDS: Final = tuple(f.name for f in dataclasses.fields(Verdict))
 EVENT_FIELDS: Final = tuple(f.name for f in dataclasses.fields(Event))
 _VERDICT_VALUES: Final = operator.attrgetter(*VERDICT_FIELDS)
@@ -234,7 +208,7 @@ def record_to_row(record: Verdict | Event) -> tuple[Any, ...]:
     for f in dataclasses.fields(record):
         value = getattr(record, f.name)
         if isinstance(value, datetime):
-            value = to_db_time(value)
+            value = naive_utc(value)
         elif f.name == "networks":
             value = _networks_json(value)
         elif isinstance(value, tuple):
@@ -248,7 +222,7 @@ _EVENT_TIMES: Final = frozenset({"start", "end"})
 
 def row_to_verdict(row: tuple[Any, ...]) -> Verdict:
     values = dict(zip(VERDICT_FIELDS, row, strict=True))
-    values["measured_at"] = from_db_time(values["measured_at"])
+    values["measured_at"] = aware_utc(values["measured_at"])
     values["evidence"] = tuple(values["evidence"] or ())
     return Verdict(**values)
 
@@ -256,7 +230,8 @@ def row_to_verdict(row: tuple[Any, ...]) -> Verdict:
 def row_to_event(row: tuple[Any, ...]) -> Event:
     values = dict(zip(EVENT_FIELDS, row, strict=True))
     for name in _EVENT_TIMES:
-        values[name] = from_db_time(values[name])
+        if values[name] is not None:
+            values[name] = aware_utc(values[name])
     values["methods"] = tuple(values["methods"] or ())
     values["measurements"] = tuple(values["measurements"] or ())
     values["networks"] = _networks_from_json(values["networks"])

@@ -11,7 +11,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Final
+from typing import Any, Final
 
 import duckdb
 import pyarrow as pa
@@ -21,11 +21,9 @@ from blockwatch.analysis.records import Event, Verdict
 from blockwatch.config import default_db_path
 from blockwatch.errors import StoreError
 from blockwatch.store import rawcodec, rawtexts, rows, schema
-from blockwatch.store.queries import EventFilter, VerdictFilter, event_where, verdict_where
+from blockwatch.store.filters import Filter, event_where, verdict_where
 
-if TYPE_CHECKING:
-    from blockwatch.store.ingest import IngestReport
-    from blockwatch.store.reanalyze import ReanalyzeReport
+__all__ = ["Store"]
 
 CHECKPOINT_THRESHOLD: Final = "256MB"
 _ID_CHUNK: Final = 256  # ids per IN list
@@ -134,9 +132,14 @@ class Store:
     ) -> None:
         self.close()
 
-    def connect_read_only(self) -> duckdb.DuckDBPyConnection:
-        """A cursor on this store for callers' own SELECTs (DuckDB cannot open the same file
-        twice in one process with different modes, so this shares our connection)."""
+    @property
+    def raw_columns(self) -> str:
+        """What to select from measurements for rawtexts.texts (schema 1 or 2 columns)."""
+        return self._raw_columns
+
+    def cursor(self) -> duckdb.DuckDBPyConnection:
+        """A cursor on this store's connection, for one thread's work (DuckDB cannot open the
+        same file twice in one process with different modes, so readers share it)."""
         return self._con.cursor()
 
     class _Tx:
@@ -172,43 +175,6 @@ class Store:
         return Store._Tx(con if con is not None else self._con, self.path)
 
     # --- writes -----------------------------------------------------------------------------
-
-    def ingest(
-        self,
-        paths: Iterable[str | Path],
-        progress: bool = True,
-        fingerprints: Any = None,
-        batch_size: int | None = None,
-        threaded: bool = False,
-    ) -> IngestReport:
-        """Read OONI files/directories into the store; see blockwatch.store.ingest."""
-        from blockwatch.store.ingest import ingest_paths
-
-        return ingest_paths(
-            self,
-            [Path(p) for p in paths],
-            progress=progress,
-            fingerprints=fingerprints,
-            batch_size=batch_size,
-            threaded=threaded,
-        )
-
-    def reanalyze(
-        self,
-        filter: VerdictFilter | None = None,
-        fingerprints: Any = None,
-        on_page: Any = None,
-    ) -> ReanalyzeReport:
-        """Recompute stored measurements' verdicts; see blockwatch.store.reanalyze."""
-        from blockwatch.store.reanalyze import reanalyze
-
-        return reanalyze(self, filter, fingerprints=fingerprints, on_page=on_page)
-
-    def ingest_documents(self, documents: Iterable[Any], fingerprints: Any = None) -> IngestReport:
-        """Ingest measurements as they are produced (RawDocument or plain dicts)."""
-        from blockwatch.store.ingest import ingest_documents
-
-        return ingest_documents(self, documents, fingerprints=fingerprints)
 
     def write_batch(
         self,
@@ -305,11 +271,11 @@ class Store:
             con.execute(rows.INSERT_MEASUREMENTS, rows.columns_of(minimal, width, rows.RAW_COLUMNS))
         return len(records)
 
-    def replace_events(self, events: Iterable[Event], scope: EventFilter | None = None) -> int:
+    def replace_events(self, events: Iterable[Event], scope: Filter | None = None) -> int:
         """Replace the events matching ``scope`` (all events when None) with ``events``, in
         one transaction so readers never see a half-written set. Returns events written."""
         records = [schema.record_to_row(e) for e in events]
-        where, params = event_where(scope or EventFilter())
+        where, params = event_where(scope or Filter())
         with self.transaction() as con:
             con.execute("DELETE FROM events" + where, params)
             if records:
@@ -318,15 +284,13 @@ class Store:
 
     # --- reads ------------------------------------------------------------------------------
 
-    def verdicts(self, filter: VerdictFilter | None = None) -> list[Verdict]:
+    def verdicts(self, filter: Filter | None = None) -> list[Verdict]:
         """Verdicts matching the filter, oldest first."""
         return list(self.iter_verdicts(filter))
 
-    def iter_verdicts(
-        self, filter: VerdictFilter | None = None, chunk: int = 10_000
-    ) -> Iterator[Verdict]:
+    def iter_verdicts(self, filter: Filter | None = None, chunk: int = 10_000) -> Iterator[Verdict]:
         """Verdicts matching the filter, oldest first, fetched in chunks (for big exports)."""
-        f = filter or VerdictFilter()
+        f = filter or Filter()
         where, params = verdict_where(f)
         sql = f"SELECT {schema.column_list(schema.VERDICT_FIELDS)} FROM verdicts{where}"
         sql += _ORDER_VERDICTS
@@ -341,9 +305,9 @@ class Store:
         finally:
             cur.close()
 
-    def events(self, filter: EventFilter | None = None) -> list[Event]:
+    def events(self, filter: Filter | None = None) -> list[Event]:
         """Events matching the filter, by start time."""
-        where, params = event_where(filter or EventFilter())
+        where, params = event_where(filter or Filter())
         sql = f"SELECT {schema.column_list(schema.EVENT_FIELDS)} FROM events{where}"
         rows = self._con.execute(sql + _ORDER_EVENTS, params).fetchall()
         return [schema.row_to_event(r) for r in rows]

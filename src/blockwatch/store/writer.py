@@ -7,10 +7,9 @@ import queue
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:
-    from blockwatch.store.store import Store
+from blockwatch.store.store import Store
 
 
 @dataclass

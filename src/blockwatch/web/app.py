@@ -9,24 +9,23 @@ blockpage body that slipped through escaping could not run.
 
 from __future__ import annotations
 
-import json
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
-import orjson
 from fastapi import FastAPI, Request
-from fastapi.responses import HTMLResponse, JSONResponse, Response
+from fastapi.responses import HTMLResponse, Response
 from fastapi.staticfiles import StaticFiles
-from jinja2 import Environment, PackageLoader, select_autoescape
 
 from blockwatch import __version__
-from blockwatch.errors import BlockwatchError, StoreError
-from blockwatch.web.filters import FilterError
-from blockwatch.web.queries import Queries
+from blockwatch.errors import BlockwatchError, FilterError, StoreError
+from blockwatch.store import Reads, Store
+from blockwatch.web import api, pages
+from blockwatch.web.api import JSON
+from blockwatch.web.render import make_templates
 from blockwatch.web.views import NotFound
+
+__all__ = ["build_app", "serve"]
 
 STATIC_DIR = Path(__file__).parent / "static"
 CSP = (
@@ -35,79 +34,18 @@ CSP = (
 )
 
 
-def _default(value: Any) -> Any:
-    if hasattr(value, "to_json"):
-        return value.to_json()
-    if isinstance(value, bytes):
-        return None
-    raise TypeError(f"cannot serialize {type(value).__name__}")
-
-
-def dumps(data: Any) -> bytes:
-    """Our JSON: naive times are UTC and get a Z offset; keys as given."""
-    try:
-        return orjson.dumps(
-            data, default=_default, option=orjson.OPT_NAIVE_UTC | orjson.OPT_UTC_Z
-        )
-    except orjson.JSONEncodeError:
-        # orjson writes 254 levels at most; a stored measurement may be deeper (it reads 1024).
-        text = json.dumps(data, default=_json_default, ensure_ascii=False)
-        return text.encode("utf-8", "surrogatepass")
-
-
-def _json_default(value: Any) -> Any:
-    if isinstance(value, datetime):
-        aware = value if value.tzinfo else value.replace(tzinfo=UTC)
-        return aware.astimezone(UTC).isoformat().replace("+00:00", "Z")
-    return _default(value)
-
-
-class JSON(JSONResponse):
-    """A JSON response through orjson (datetimes, nested charts)."""
-
-    def render(self, content: Any) -> bytes:
-        return dumps(content)
-
-
-def fmt_time(value: Any, with_time: bool = True) -> str:
-    if value is None:
-        return "ongoing"
-    if isinstance(value, str):
-        return value
-    if isinstance(value, datetime):
-        return value.strftime("%Y-%m-%d %H:%M UTC" if with_time else "%Y-%m-%d")
-    return str(value)
-
-
-def make_templates() -> Environment:
-    """The Jinja2 environment; autoescape is on for every template (measured data is
-    untrusted), and only our own SVG strings are marked safe, after escaping in charts.py."""
-    env = Environment(
-        loader=PackageLoader("blockwatch.web", "templates"),
-        autoescape=select_autoescape(default=True, default_for_string=True),
-        trim_blocks=True,
-        lstrip_blocks=True,
-    )
-    env.filters["t"] = fmt_time
-    env.filters["pct"] = lambda v: "" if v is None else f"{float(v):.0%}"
-    env.globals["version"] = __version__
-    return env
-
-
 def wants_json(request: Request) -> bool:
     return request.url.path.startswith("/api/")
 
 
 def build_app(db_path: str | Path) -> FastAPI:
     """The dashboard over the store at ``db_path``, opened read-only."""
-    from blockwatch.web import api, pages
-
-    queries = Queries(Path(db_path))
+    store = Store(db_path, read_only=True)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         yield
-        queries.close()
+        store.close()
 
     app = FastAPI(
         lifespan=lifespan,
@@ -121,7 +59,7 @@ def build_app(db_path: str | Path) -> FastAPI:
         openapi_url="/api/openapi.json",
         default_response_class=JSON,
     )
-    app.state.queries = queries
+    app.state.reads = Reads(store)
     app.state.templates = make_templates()
     app.state.db_path = Path(db_path)
 
@@ -165,9 +103,8 @@ def build_app(db_path: str | Path) -> FastAPI:
     return app
 
 
-def serve(db_path: str | Path, host: str = "127.0.0.1", port: int = 8000) -> None:
-    """Run the dashboard until interrupted."""
-    import uvicorn
+def serve(app: FastAPI, host: str = "127.0.0.1", port: int = 8000) -> None:
+    """Run a dashboard (``build_app``) under uvicorn until interrupted."""
+    import uvicorn  # only serving needs the ASGI server: importing blockwatch.web stays light
 
-    app = build_app(db_path)
     uvicorn.run(app, host=host, port=port, log_level="warning")

@@ -18,8 +18,21 @@ from typing import Any
 from blockwatch.analysis.records import METHODS
 
 _PALETTE = (
-    "#d62728", "#ff7f0e", "#8c564b", "#e377c2", "#bcbd22", "#9467bd", "#1f77b4",
-    "#7f3b08", "#b35806", "#e08214", "#542788", "#2d004b", "#c51b7d", "#4d9221", "#01665e",
+    "#d62728",
+    "#ff7f0e",
+    "#8c564b",
+    "#e377c2",
+    "#bcbd22",
+    "#9467bd",
+    "#1f77b4",
+    "#7f3b08",
+    "#b35806",
+    "#e08214",
+    "#542788",
+    "#2d004b",
+    "#c51b7d",
+    "#4d9221",
+    "#01665e",
 )
 METHOD_COLOURS = dict(zip(METHODS, _PALETTE, strict=True))
 OTHER_COLOUR = "#555555"
@@ -66,14 +79,22 @@ class Series:
             "network": self.name,
             "buckets": [
                 {
-                    "start": b.start, "n": b.n, "blocked_share": round(b.blocked_share, 4),
-                    "outcomes": dict(b.outcomes), "methods": dict(b.methods),
+                    "start": b.start,
+                    "n": b.n,
+                    "blocked_share": round(b.blocked_share, 4),
+                    "outcomes": dict(b.outcomes),
+                    "methods": dict(b.methods),
                 }
                 for b in self.buckets
             ],
             "events": [
-                {"event_id": s.event_id, "kind": s.kind, "start": s.start, "end": s.end,
-                 "availability": s.availability}
+                {
+                    "event_id": s.event_id,
+                    "kind": s.kind,
+                    "start": s.start,
+                    "end": s.end,
+                    "availability": s.availability,
+                }
                 for s in self.shades
             ],
         }
@@ -129,8 +150,9 @@ def timeline_svg(series: Series, t0: datetime, t1: datetime, bucket: timedelta) 
         cls = "shade-outage" if s.kind == "outage" else "shade-event"
         end_txt = s.end.strftime("%Y-%m-%d") if s.end else "ongoing"
         word = "outage" if s.kind == "outage" else "event"
-        label = (f"{word} {s.start.strftime('%Y-%m-%d')} → {end_txt}"
-                 f" · availability {s.availability:.0%}")
+        label = (
+            f"{word} {s.start.strftime('%Y-%m-%d')} → {end_txt} · availability {s.availability:.0%}"
+        )
         out.append(
             f'<g class="{cls}" data-event="{escape(s.event_id)}"'
             f' data-start="{s.start.isoformat()}" data-end="{s.end.isoformat() if s.end else ""}">'
@@ -149,8 +171,10 @@ def timeline_svg(series: Series, t0: datetime, t1: datetime, bucket: timedelta) 
             f'<rect class="measured" x="{bx:.1f}" y="{TOP + ph - 3}" width="{bw - gap:.1f}"'
             ' height="3"/>'
         )
-        tip = [f"{b.start.isoformat(sep=' ', timespec='minutes')}: {b.n} measurements,"
-               f" {b.blocked_share:.0%} blocked"]
+        tip = [
+            f"{b.start.isoformat(sep=' ', timespec='minutes')}: {b.n} measurements,"
+            f" {b.blocked_share:.0%} blocked"
+        ]
         for method, k in b.methods.most_common():
             h = ph * k / b.n
             y -= h
@@ -180,8 +204,10 @@ def timeline_svg(series: Series, t0: datetime, t1: datetime, bucket: timedelta) 
             f"{x(b.start) + (bw - gap) / 2:.1f},{TOP + ph * (1 - b.n / busiest):.1f}"
             for b in series.buckets
         )
-        out.append(f'<polyline class="volume" points="{pts}"><title>measurements per bucket'
-                   f" (max {busiest})</title></polyline>")
+        out.append(
+            f'<polyline class="volume" points="{pts}"><title>measurements per bucket'
+            f" (max {busiest})</title></polyline>"
+        )
     for frac, label in ((0.0, "0%"), (0.5, "50%"), (1.0, "100%")):
         yy = TOP + ph * (1 - frac)
         out.append(f'<text x="{LEFT - 4}" y="{yy + 4:.1f}" class="ylab">{label}</text>')
@@ -209,8 +235,10 @@ def legend_svg(methods: list[str]) -> str:
     """A small legend for the methods that appear, plus "down"."""
     items = [*methods, "down"]
     width = 150 * len(items)
-    out = [f'<svg class="legend" viewBox="0 0 {width} 20" width="{width}" height="20"'
-           ' xmlns="http://www.w3.org/2000/svg">']
+    out = [
+        f'<svg class="legend" viewBox="0 0 {width} 20" width="{width}" height="20"'
+        ' xmlns="http://www.w3.org/2000/svg">'
+    ]
     for i, m in enumerate(items):
         colour = DOWN_COLOUR if m == "down" else method_colour(m)
         out.append(

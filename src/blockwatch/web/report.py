@@ -30,9 +30,25 @@ from typing import Any
 import orjson
 
 from blockwatch.errors import BlockwatchError
-from blockwatch.web.filters import Filters
-from blockwatch.web.queries import Queries
+from blockwatch.store import Filter, Reads, Store
+from blockwatch.web import views
+from blockwatch.web.render import charts, dumps, legend, make_templates
 from blockwatch.web.views import NotFound
+
+__all__ = [
+    "Report",
+    "ReportError",
+    "Verification",
+    "build",
+    "canonical_lines",
+    "chromium_path",
+    "html_to_pdf",
+    "read_meta",
+    "verify",
+    "write",
+    "write_data",
+    "write_report",
+]
 
 STATIC_CSS = Path(__file__).parent / "static" / "style.css"
 CHROMIUM_CANDIDATES = ("/usr/bin/chromium", "/usr/bin/chromium-browser")
@@ -61,15 +77,15 @@ Window = tuple[datetime, datetime] | None
 
 
 def collect(
-    q: Queries, ids: list[str], window: Window = None
+    r: Reads, ids: list[str], window: Window = None
 ) -> tuple[list[str], dict[str, dict[str, Any]], dict[str, bytes]]:
     """(sorted unique ids, verdict rows by id, raw JSON bytes by id) a report rests on."""
     ids = sorted(set(ids))
-    verdicts = {r["measurement_id"]: r for r in q.verdicts_by_ids(ids, window)}
+    verdicts = {v["measurement_id"]: v for v in r.verdicts_by_ids(ids, window)}
     times = [v["measured_at"] for v in verdicts.values()]
     # The verdict times bound the measurements' times exactly: prune the raw scan with them.
     raw_window = (min(times), max(times)) if times else None
-    raws = q.raw_measurements(ids, raw_window)
+    raws = r.raw_measurements(ids, raw_window)
     return ids, verdicts, raws
 
 
@@ -87,105 +103,116 @@ def canonical_lines(
         # The raw text goes in verbatim: it is the evidence, and re-encoding could alter it
         # (or fail on documents nested deeper than orjson writes).
         yield (
-            b'{"measurement_id":' + orjson.dumps(mid) + b',"raw":' + raw.strip()
-            + b',"verdict":' + orjson.dumps(_canon_verdict(v) if v else None, option=opts)
+            b'{"measurement_id":'
+            + orjson.dumps(mid)
+            + b',"raw":'
+            + raw.strip()
+            + b',"verdict":'
+            + orjson.dumps(_canon_verdict(v) if v else None, option=opts)
             + b"}\n"
         )
 
 
-def data_sha256(q: Queries, ids: list[str], window: Window = None) -> str:
+def data_sha256(r: Reads, ids: list[str], window: Window = None) -> str:
     h = hashlib.sha256()
-    for line in canonical_lines(*collect(q, ids, window)):
+    for line in canonical_lines(*collect(r, ids, window)):
         h.update(line)
     return h.hexdigest()
 
 
 def _scope(
-    q: Queries, event_id: str | None, country: str | None, domain: str | None, f: Filters
+    r: Reads, event_id: str | None, f: Filter
 ) -> tuple[dict[str, Any], list[dict[str, Any]], list[str], Window]:
     """(scope description, events shown, supporting measurement ids, a window holding them)."""
     if event_id is not None:
-        ev = q.event(event_id)
+        ev = r.event(event_id)
         if ev is None:
             raise NotFound("event", event_id)
-        rows = q.rows("SELECT measurements FROM events WHERE event_id = ?", [event_id])
-        ids = list(rows[0]["measurements"] or [])
-        events = [ev, *q.child_events(event_id)]
-        scope = {"event_id": event_id, "probe_cc": ev["probe_cc"], "domain": ev["domain"],
-                 "probe_asn": ev["probe_asn"]}
-        return scope, events, ids, q.event_window(ev)
-    if not country or not domain:
+        ids = r.event_measurement_ids(event_id)
+        events = [ev, *r.child_events(event_id)]
+        scope = {
+            "event_id": event_id,
+            "probe_cc": ev["probe_cc"],
+            "domain": ev["domain"],
+            "probe_asn": ev["probe_asn"],
+        }
+        return scope, events, ids, r.event_window(ev)
+    if not f.country or not f.domain:
         raise ReportError("a report needs --event ID, or --country CC with --domain D")
-    where, params = q.verdicts_where(f, cc=country, domain=domain)
-    keys = q.rows(f"SELECT measurement_id, measured_at FROM verdicts WHERE {where}", params)
-    ids = [r["measurement_id"] for r in keys]
-    if not ids:
-        raise NotFound("measurements of", f"{country}/{domain} in this range")
-    events = q.events(f, cc=country, domain=domain)
-    scope = {"probe_cc": country, "domain": domain, "from": f.start, "to": f.end}
-    times = [r["measured_at"] for r in keys]
-    return scope, events, ids, (min(times), max(times))
+    keys = r.verdict_keys(f)
+    if not keys:
+        raise NotFound("measurements of", f"{f.country}/{f.domain} in this range")
+    events = r.events(f)
+    scope = {
+        "probe_cc": f.country,
+        "domain": f.domain,
+        "probe_asn": f.asn,
+        "since": f.since,
+        "until": f.until,
+    }
+    times = [t for _, t in keys]
+    return scope, events, [mid for mid, _ in keys], (min(times), max(times))
 
 
-def build(
-    q: Queries,
-    *,
-    event_id: str | None = None,
-    country: str | None = None,
-    domain: str | None = None,
-    f: Filters | None = None,
-) -> Report:
-    """Collect the data, checksum it and render the document."""
-    from blockwatch.web import views
-    from blockwatch.web.app import dumps, make_templates
-    from blockwatch.web.pages import charts, legend
+def _software(raws: dict[str, bytes]) -> str | None:
+    """What made the measurements, from one of them (``software_name software_version``)."""
+    sample = next(iter(raws.values()), None)
+    if not sample:
+        return None
+    doc = orjson.loads(sample)
+    return f"{doc.get('software_name', '?')} {doc.get('software_version', '')}".strip()
 
-    f = f or Filters()
-    scope, events, ids, window = _scope(q, event_id, country, domain, f)
-    ids, by_id, raws = collect(q, ids, window)
+
+def build(r: Reads, *, event_id: str | None = None, scope: Filter | None = None) -> Report:
+    """Collect the data, checksum it and render the document: on one event, or on the
+    domain in the country that ``scope`` names (its other fields narrowing further)."""
+    f = scope or Filter()
+    described, events, ids, window = _scope(r, event_id, f)
+    ids, by_id, raws = collect(r, ids, window)
     h = hashlib.sha256()
     for line in canonical_lines(ids, by_id, raws):
         h.update(line)
     digest = h.hexdigest()
     verdicts = sorted(by_id.values(), key=lambda v: (v["measured_at"], v["measurement_id"]))
     if event_id is not None:
-        tl = views.event_timeline(q, events[0], events[1:])
+        tl = views.event_timeline(r, events[0], events[1:])
     else:
-        tl = views.domain(q, country or "", domain or "", f, None)["timeline"]
-    first = min((v["measured_at"] for v in verdicts), default=None)
-    last = max((v["measured_at"] for v in verdicts), default=None)
-    sample_raw = next(iter(raws.values()), None)
-    software = None
-    if sample_raw:
-        doc = orjson.loads(sample_raw)
-        software = f"{doc.get('software_name', '?')} {doc.get('software_version', '')}".strip()
-    meta = {"scope": scope, "sha256": digest, "measurement_ids": ids,
-            "algorithm": "sha256 over canonical JSONL (see methodology)"}
+        tl = views.domain(r, f.country or "", f.domain or "", f, None)["timeline"]
+    meta = {
+        "scope": described,
+        "sha256": digest,
+        "measurement_ids": ids,
+        "algorithm": "sha256 over canonical JSONL (see methodology)",
+    }
     # JSON inside <script type="application/json"> is data, never run; "<" is escaped
     # so no measured text can close the element.
     meta_json = dumps(meta).decode().replace("<", "\\u003c").replace(">", "\\u003e")
-    slug = f"event-{event_id}" if event_id else f"{country}-{domain}"
-    page = make_templates().get_template("report.html").render(
-        scope=scope,
-        events=events,
-        verdicts=verdicts,
-        n=len(ids),
-        outcomes=Counter(v["outcome"] for v in verdicts).most_common(),
-        methods=Counter(v["method"] for v in verdicts if v["method"]).most_common(),
-        networks=sorted({v["probe_asn"] for v in verdicts if v["probe_asn"]}),
-        inputs=sorted({v["input"] for v in verdicts if v["input"]}),
-        test_names=sorted({v["test_name"] for v in verdicts if v["test_name"]}),
-        first=first,
-        last=last,
-        software=software,
-        sha256=digest,
-        charts=charts(tl),
-        legend=legend(tl),
-        css=STATIC_CSS.read_text(),
-        meta_json=meta_json,
-        meta_id=META_ID,
-        generated=datetime.now(UTC).replace(microsecond=0),
-        slug=slug,
+    slug = f"event-{event_id}" if event_id else f"{f.country}-{f.domain}"
+    page = (
+        make_templates()
+        .get_template("report.html")
+        .render(
+            scope=described,
+            events=events,
+            verdicts=verdicts,
+            n=len(ids),
+            outcomes=Counter(v["outcome"] for v in verdicts).most_common(),
+            methods=Counter(v["method"] for v in verdicts if v["method"]).most_common(),
+            networks=sorted({v["probe_asn"] for v in verdicts if v["probe_asn"]}),
+            inputs=sorted({v["input"] for v in verdicts if v["input"]}),
+            test_names=sorted({v["test_name"] for v in verdicts if v["test_name"]}),
+            first=min((v["measured_at"] for v in verdicts), default=None),
+            last=max((v["measured_at"] for v in verdicts), default=None),
+            software=_software(raws),
+            sha256=digest,
+            charts=charts(tl),
+            legend=legend(tl),
+            css=STATIC_CSS.read_text(),
+            meta_json=meta_json,
+            meta_id=META_ID,
+            generated=datetime.now(UTC).replace(microsecond=0),
+            slug=slug,
+        )
     )
     return Report(slug, page, digest, ids)
 
@@ -206,10 +233,20 @@ def html_to_pdf(page: str, timeout: float = 90.0) -> bytes:
         src, out = Path(tmp) / "report.html", Path(tmp) / "report.pdf"
         src.write_text(page, encoding="utf-8")
         cmd = [
-            exe, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
-            "--no-first-run", "--disable-background-networking", "--disable-component-update",
-            "--disable-sync", "--disable-extensions", f"--user-data-dir={tmp}/profile",
-            "--no-pdf-header-footer", f"--print-to-pdf={out}", src.as_uri(),
+            exe,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--disable-extensions",
+            f"--user-data-dir={tmp}/profile",
+            "--no-pdf-header-footer",
+            f"--print-to-pdf={out}",
+            src.as_uri(),
         ]
         try:
             subprocess.run(cmd, capture_output=True, timeout=timeout, check=False)
@@ -239,34 +276,24 @@ def write(doc: Report, out_path: Path) -> Path:
 def write_report(
     db_path: str | Path,
     out_path: str | Path,
+    *,
     event_id: str | None = None,
-    country: str | None = None,
-    domain: str | None = None,
-    date_from: str | None = None,
-    date_to: str | None = None,
+    scope: Filter | None = None,
 ) -> Path:
     """Write the evidence report for an event, or for a domain in a country, to .html/.pdf."""
-    q = Queries(Path(db_path))
-    try:
-        doc = build(q, event_id=event_id, country=country, domain=domain,
-                    f=Filters.parse(date_from, date_to))
-        return write(doc, Path(out_path))
-    finally:
-        q.close()
+    with Store(db_path, read_only=True) as store:
+        doc = build(Reads(store), event_id=event_id, scope=scope)
+    return write(doc, Path(out_path))
 
 
 def write_data(db_path: str | Path, report_path: str | Path, out: str | Path) -> str:
     """Write the canonical JSONL a report's checksum is over; returns its SHA-256."""
     ids = read_meta(Path(report_path))["measurement_ids"]
-    q = Queries(Path(db_path))
     h = hashlib.sha256()
-    try:
-        with Path(out).open("wb") as fh:
-            for line in canonical_lines(*collect(q, ids)):
-                fh.write(line)
-                h.update(line)
-    finally:
-        q.close()
+    with Store(db_path, read_only=True) as store, Path(out).open("wb") as fh:
+        for line in canonical_lines(*collect(Reads(store), ids)):
+            fh.write(line)
+            h.update(line)
     return h.hexdigest()
 
 
@@ -299,9 +326,6 @@ class Verification:
 def verify(report_path: str | Path, db_path: str | Path) -> Verification:
     """Recompute a report's checksum from the store, over the ids the report lists."""
     meta = read_meta(Path(report_path))
-    q = Queries(Path(db_path))
-    try:
-        digest = data_sha256(q, list(meta["measurement_ids"]))
-    finally:
-        q.close()
+    with Store(db_path, read_only=True) as store:
+        digest = data_sha256(Reads(store), list(meta["measurement_ids"]))
     return Verification(meta["sha256"], digest, len(meta["measurement_ids"]))

@@ -1,6 +1,6 @@
 """What each page shows, as plain data: the HTML pages, the JSON API and the report share it.
 
-Each function takes the read path (:class:`Queries`) and the filters and returns a dict that
+Each function takes the read API (:class:`Reads`) and a filter and returns a dict that
 is both the template's context and the API's JSON body (charts aside: SVG strings are added
 by the page routes only).
 """
@@ -8,13 +8,28 @@ by the page routes only).
 from __future__ import annotations
 
 import base64
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from blockwatch.errors import BlockwatchError
+from blockwatch.store import Filter, Reads
+from blockwatch.store.reads import PAGE_SIZE
+from blockwatch.times import naive_utc, parse_iso
 from blockwatch.web.charts import Shade, build_series
-from blockwatch.web.filters import Filters, choose_bucket
-from blockwatch.web.queries import PAGE_SIZE, Queries
+from blockwatch.web.render import BUCKETS, choose_bucket
+
+__all__ = [
+    "NotFound",
+    "country",
+    "domain",
+    "event",
+    "event_timeline",
+    "measurement",
+    "network",
+    "observations",
+    "overview",
+    "timeline_json",
+]
 
 BODY_PREVIEW = 20_000
 
@@ -28,16 +43,9 @@ class NotFound(BlockwatchError):
         super().__init__(f"no {what} {key!r} in the store")
 
 
-def _naive(value: Any) -> datetime | None:
-    if value is None or value == "":
-        return None
-    if isinstance(value, datetime):
-        when = value
-    else:
-        when = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
-    if when.tzinfo is not None:
-        when = when.astimezone(UTC).replace(tzinfo=None)
-    return when
+def _naive(value: str | None) -> datetime | None:
+    """A stored event span's ISO time as naive UTC (what the rest of a page holds)."""
+    return naive_utc(parse_iso(value)) if value else None
 
 
 def _share(row: dict[str, Any]) -> dict[str, Any]:
@@ -56,10 +64,17 @@ def shades_for(events: list[dict[str, Any]], domain: str | None) -> dict[str, li
         if e["probe_asn"]:
             spans = [(e["probe_asn"], e["start"], e["end"], e["availability"])]
         else:
-            spans = [(n["probe_asn"], _naive(n["start"]), _naive(n.get("end")),
-                      n.get("availability", e["availability"])) for n in e["networks"]]
+            spans = [
+                (
+                    n["probe_asn"],
+                    _naive(n["start"]),
+                    _naive(n.get("end")),
+                    n.get("availability", e["availability"]),
+                )
+                for n in e["networks"]
+            ]
         for asn, start, end, avail in spans:
-            if (asn, start) in seen or start is None:
+            if start is None or (asn, start) in seen:
                 continue
             seen.add((asn, start))
             shades.setdefault(asn, []).append(
@@ -69,15 +84,22 @@ def shades_for(events: list[dict[str, Any]], domain: str | None) -> dict[str, li
 
 
 def _timeline(
-    q: Queries, where: str, params: list[Any], f: Filters, bucket: str | None,
-    events: list[dict[str, Any]], domain: str | None, by_network: bool = True,
+    r: Reads,
+    f: Filter,
+    bucket: str | None,
+    events: list[dict[str, Any]],
+    domain: str | None,
+    by_network: bool = True,
 ) -> dict[str, Any]:
-    span = q.span(where, params, f)
+    """The timeline of the verdicts ``f`` selects, its range closed by the data."""
+    span = r.span(f)
     if span is None:
-        return {"bucket": None, "start": f.start, "end": f.end, "series": []}
+        start = naive_utc(f.since) if f.since else None
+        end = naive_utc(f.until) if f.until else None
+        return {"bucket": None, "start": start, "end": end, "series": []}
     t0, t1 = span
     name = choose_bucket(t0, t1, bucket)
-    rows = q.timeline(where, params, Filters(t0, t1), name, by_network)
+    rows = r.timeline(f.replace(since=t0, until=t1), BUCKETS[name], by_network)
     shades = shades_for(events, domain) if by_network else {}
     series = build_series(rows, shades)
     return {"bucket": name, "start": t0, "end": t1, "series": series}
@@ -87,31 +109,33 @@ def timeline_json(tl: dict[str, Any]) -> dict[str, Any]:
     return {**tl, "series": [s.to_json() for s in tl["series"]]}
 
 
-def overview(q: Queries, f: Filters) -> dict[str, Any]:
-    lo, hi = q.data_range()
+def overview(r: Reads, f: Filter) -> dict[str, Any]:
+    lo, hi = r.data_range()
     return {
         "data_start": lo,
         "data_end": hi,
-        "countries": [_share(r) for r in q.countries(f)],
-        "ongoing_events": q.events(f, ongoing=True, top_level=True, limit=100),
-        "recent_events": q.events(f, top_level=True, limit=50),
+        "countries": [_share(row) for row in r.countries(f)],
+        "ongoing_events": r.events(f, ongoing=True, top_level=True, limit=100),
+        "recent_events": r.events(f, top_level=True, limit=50),
     }
 
 
-def country(q: Queries, cc: str, f: Filters) -> dict[str, Any]:
-    if not q.has_country(cc):
+def country(r: Reads, cc: str, f: Filter) -> dict[str, Any]:
+    if not r.has_country(cc):
         raise NotFound("country", cc)
+    here = f.replace(country=cc)
     return {
         "probe_cc": cc,
-        "networks": [_share(r) for r in q.country_networks(cc, f)],
-        "domains": [_share(r) for r in q.country_domains(cc, f)],
-        "events": q.events(f, cc=cc, top_level=True),
+        "networks": [_share(row) for row in r.country_networks(here)],
+        "domains": [_share(row) for row in r.country_domains(here)],
+        "events": r.events(here, top_level=True),
     }
 
 
-def domain(q: Queries, cc: str, dom: str, f: Filters, bucket: str | None) -> dict[str, Any]:
-    events = q.events(f, cc=cc, domain=dom, with_network_wide=True)
-    tl = _timeline(q, "probe_cc = ? AND domain = ?", [cc, dom], f, bucket, events, dom)
+def domain(r: Reads, cc: str, dom: str, f: Filter, bucket: str | None) -> dict[str, Any]:
+    here = f.replace(country=cc, domain=dom)
+    events = r.events(here, with_network_wide=True)
+    tl = _timeline(r, here, bucket, events, dom)
     if not tl["series"] and not any(e["domain"] == dom for e in events):
         raise NotFound("domain", f"{cc}/{dom}")
     return {
@@ -123,60 +147,68 @@ def domain(q: Queries, cc: str, dom: str, f: Filters, bucket: str | None) -> dic
     }
 
 
-def network(q: Queries, asn: str, f: Filters, bucket: str | None) -> dict[str, Any]:
-    if not q.has_network(asn):
+def network(r: Reads, asn: str, f: Filter, bucket: str | None) -> dict[str, Any]:
+    if not r.has_network(asn):
         raise NotFound("network", asn)
-    events = q.events(f, asn=asn)
+    here = f.replace(asn=asn)
+    events = r.events(here)
     # One series over all domains; only network-wide events (outages) are shaded on it.
     wide = [e for e in events if e["domain"] is None]
-    tl = _timeline(q, "probe_asn = ?", [asn], f, bucket, wide, None)
     return {
         "probe_asn": asn,
-        "domains": [_share(r) for r in q.network_domains(asn, f)],
+        "domains": [_share(row) for row in r.network_domains(here)],
         "events": events,
-        "timeline": tl,
+        "timeline": _timeline(r, here, bucket, wide, None),
     }
 
 
-def event_timeline(
-    q: Queries, ev: dict[str, Any], children: list[dict[str, Any]]
-) -> dict[str, Any]:
+def event_timeline(r: Reads, ev: dict[str, Any], children: list[dict[str, Any]]) -> dict[str, Any]:
     """The event's series with a margin either side, so before and after are visible."""
-    end = ev["end"] or q.data_range()[1] or ev["start"]
+    end = ev["end"] or r.data_range()[1] or ev["start"]
     margin = max((end - ev["start"]) * 0.25, timedelta(days=1))
-    window = Filters(ev["start"] - margin, end + margin)
     if ev["domain"] is not None:
-        where, params = "probe_cc = ? AND domain = ?", [ev["probe_cc"], ev["domain"]]
-        if ev["probe_asn"]:
-            where, params = where + " AND probe_asn = ?", [*params, ev["probe_asn"]]
+        scope = Filter(country=ev["probe_cc"], domain=ev["domain"], asn=ev["probe_asn"])
     else:
-        where, params = "probe_cc = ? AND probe_asn = ?", [ev["probe_cc"], ev["probe_asn"]]
-    return _timeline(q, where, params, window, None, [ev, *children], ev["domain"])
+        scope = Filter(country=ev["probe_cc"], asn=ev["probe_asn"])
+    window = scope.replace(since=ev["start"] - margin, until=end + margin)
+    return _timeline(r, window, None, [ev, *children], ev["domain"])
 
 
-def event(q: Queries, event_id: str, page: int = 1) -> dict[str, Any]:
-    ev = q.event(event_id)
+def event(r: Reads, event_id: str, page: int = 1) -> dict[str, Any]:
+    ev = r.event(event_id)
     if ev is None:
         raise NotFound("event", event_id)
     page = max(1, page)
-    children = q.child_events(event_id)
-    networks = [{**n, "start": _naive(n.get("start")), "end": _naive(n.get("end"))}
-                for n in ev["networks"]] or [
-        {"probe_asn": c["probe_asn"], "start": c["start"], "end": c["end"],
-         "availability": c["availability"]} for c in children
+    children = r.child_events(event_id)
+    networks = [
+        {**n, "start": _naive(n.get("start")), "end": _naive(n.get("end"))} for n in ev["networks"]
+    ] or [
+        {
+            "probe_asn": c["probe_asn"],
+            "start": c["start"],
+            "end": c["end"],
+            "availability": c["availability"],
+        }
+        for c in children
     ]
     if not networks and ev["probe_asn"]:
-        networks = [{"probe_asn": ev["probe_asn"], "start": ev["start"], "end": ev["end"],
-                     "availability": ev["availability"]}]
+        networks = [
+            {
+                "probe_asn": ev["probe_asn"],
+                "start": ev["start"],
+                "end": ev["end"],
+                "availability": ev["availability"],
+            }
+        ]
     return {
         "event": ev,
         "networks": networks,
         "children": children,
-        "timeline": event_timeline(q, ev, children),
+        "timeline": event_timeline(r, ev, children),
         "page": page,
         "page_size": PAGE_SIZE,
         "pages": max(1, -(-ev["n_measurements"] // PAGE_SIZE)),
-        "measurements": q.event_measurements(ev, offset=(page - 1) * PAGE_SIZE),
+        "measurements": r.event_measurements(ev, offset=(page - 1) * PAGE_SIZE),
     }
 
 
@@ -201,43 +233,72 @@ def observations(raw: dict[str, Any]) -> dict[str, Any]:
     for r in tk.get("requests") or []:
         req, resp = r.get("request") or {}, r.get("response") or {}
         body, cut = _body_text(resp.get("body"))
-        requests.append({
-            "url": req.get("url"), "method": req.get("method"), "failure": r.get("failure"),
-            "status": resp.get("code"), "headers": resp.get("headers") or {},
-            "body": body, "body_cut": cut,
-            "body_is_truncated": resp.get("body_is_truncated"),
-        })
+        requests.append(
+            {
+                "url": req.get("url"),
+                "method": req.get("method"),
+                "failure": r.get("failure"),
+                "status": resp.get("code"),
+                "headers": resp.get("headers") or {},
+                "body": body,
+                "body_cut": cut,
+                "body_is_truncated": resp.get("body_is_truncated"),
+            }
+        )
     return {
         "queries": [
-            {"hostname": x.get("hostname"), "query_type": x.get("query_type"),
-             "engine": x.get("engine"), "resolver": x.get("resolver_address"),
-             "failure": x.get("failure"),
-             "answers": [a.get("ipv4") or a.get("ipv6") or a.get("hostname")
-                         for a in x.get("answers") or []]}
+            {
+                "hostname": x.get("hostname"),
+                "query_type": x.get("query_type"),
+                "engine": x.get("engine"),
+                "resolver": x.get("resolver_address"),
+                "failure": x.get("failure"),
+                "answers": [
+                    a.get("ipv4") or a.get("ipv6") or a.get("hostname")
+                    for a in x.get("answers") or []
+                ],
+            }
             for x in tk.get("queries") or []
         ],
         "tcp_connect": [
-            {"ip": x.get("ip"), "port": x.get("port"),
-             "success": (x.get("status") or {}).get("success"),
-             "failure": (x.get("status") or {}).get("failure")}
+            {
+                "ip": x.get("ip"),
+                "port": x.get("port"),
+                "success": (x.get("status") or {}).get("success"),
+                "failure": (x.get("status") or {}).get("failure"),
+            }
             for x in tk.get("tcp_connect") or []
         ],
         "tls_handshakes": [
-            {"address": x.get("address"), "server_name": x.get("server_name"),
-             "failure": x.get("failure"), "tls_version": x.get("tls_version")}
+            {
+                "address": x.get("address"),
+                "server_name": x.get("server_name"),
+                "failure": x.get("failure"),
+                "tls_version": x.get("tls_version"),
+            }
             for x in tk.get("tls_handshakes") or []
         ],
         "requests": requests,
         "control": tk.get("control"),
-        "ooni_summary": {k: tk.get(k) for k in (
-            "dns_consistency", "body_proportion", "status_code_match", "headers_match",
-            "title_match", "blocking", "accessible") if k in tk},
+        "ooni_summary": {
+            k: tk.get(k)
+            for k in (
+                "dns_consistency",
+                "body_proportion",
+                "status_code_match",
+                "headers_match",
+                "title_match",
+                "blocking",
+                "accessible",
+            )
+            if k in tk
+        },
     }
 
 
-def measurement(q: Queries, measurement_id: str) -> dict[str, Any]:
-    verdict = q.verdict(measurement_id)
-    raw = q.raw_measurement(measurement_id)
+def measurement(r: Reads, measurement_id: str) -> dict[str, Any]:
+    verdict = r.verdict(measurement_id)
+    raw = r.raw_measurement(measurement_id)
     if verdict is None and raw is None:
         raise NotFound("measurement", measurement_id)
     return {
@@ -246,6 +307,5 @@ def measurement(q: Queries, measurement_id: str) -> dict[str, Any]:
         "ooni_blocking": (verdict or {}).get("ooni_blocking"),
         "observations": observations(raw) if raw else None,
         "raw": raw,
-        "events": q.events_of_measurement(measurement_id),
+        "events": r.events_of_measurement(measurement_id),
     }
-

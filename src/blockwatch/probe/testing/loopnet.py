@@ -13,8 +13,8 @@ from pathlib import Path
 
 from blockwatch.control.helper import HelperConfig
 from blockwatch.control.server import ControlServer
-from blockwatch.pki import CertificateAuthority
 from blockwatch.net.timeouts import Timeouts
+from blockwatch.pki import CertificateAuthority
 from blockwatch.probe.config import ProbeConfig
 from blockwatch.probe.testing.dnsserver import DNSServer
 from blockwatch.probe.testing.origin import BLOCKPAGE, Origin, Page, html_page

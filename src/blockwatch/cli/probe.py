@@ -1,4 +1,4 @@
-"""`blockwatch probe`: measure URLs from this network (registered by blockwatch.cli)."""
+"""`blockwatch probe`: measure URLs from this network."""
 
 from __future__ import annotations
 
@@ -7,8 +7,15 @@ from pathlib import Path
 import typer
 from rich.console import Console
 
-from blockwatch.clierrors import cli_errors
+from blockwatch.cli.errors import cli_errors
+from blockwatch.cli.options import DbOption, db_path
+from blockwatch.cli.session import run_session, verdict_table
 from blockwatch.errors import ProbeError
+from blockwatch.net.timeouts import Timeouts
+from blockwatch.probe.config import ProbeConfig
+from blockwatch.probe.testlist import read_url_list
+
+__all__ = ["register"]
 
 
 def probe(
@@ -19,23 +26,20 @@ def probe(
     control: str | None = typer.Option(None, "--control", help="Control helper URL."),
     resolver: str = typer.Option("8.8.8.8", "--resolver", help="DNS-over-UDP resolver ip[:port]."),
     system_dns: bool = typer.Option(True, "--system-dns/--no-system-dns", help="Also getaddrinfo."),
-    cc: str = typer.Option("ZZ", "--cc", help="Probe country code."),
-    asn: str = typer.Option("AS0", "--asn", help="Probe network (AS12345)."),
+    country: str = typer.Option(
+        "ZZ", "--country", "--cc", help="This vantage's country code (--cc: older spelling)."
+    ),
+    asn: str = typer.Option("AS0", "--asn", help="This vantage's network (AS12345)."),
     geoip_db: Path | None = typer.Option(None, "--geoip-db", help="MaxMind ASN .mmdb file."),
     ca_file: Path | None = typer.Option(None, "--ca-file", help="Trust this CA bundle only."),
     concurrency: int = typer.Option(16, "--concurrency", min=1, max=512),
     timeout: float = typer.Option(1.0, "--timeout-scale", help="Multiply every timeout."),
     out: Path = typer.Option(Path("measurements.jsonl"), "--out", help="OONI JSONL output."),
-    db: Path | None = typer.Option(None, "--db", help="Store file (default: user data dir)."),
+    db: DbOption = None,
     no_store: bool = typer.Option(False, "--no-store", help="Do not ingest into the store."),
     progress: bool = typer.Option(True, "--progress/--no-progress"),
 ) -> None:
     """Measure URLs the way OONI's Web Connectivity does; write OONI JSONL; show verdicts."""
-    from blockwatch.net.timeouts import Timeouts
-    from blockwatch.probe.config import ProbeConfig
-    from blockwatch.probe.session import run_session, verdict_table
-    from blockwatch.probe.testlist import read_url_list
-
     console = Console()
     with cli_errors():
         urls = list(dict.fromkeys(url))
@@ -48,16 +52,15 @@ def probe(
             control_url=control,
             resolver=resolver or None,
             system_resolver=system_dns,
-            probe_cc=cc.upper(),
+            probe_cc=country.upper(),
             probe_asn=asn_text.upper(),
             ca_file=str(ca_file) if ca_file else None,
             geoip_db=str(geoip_db) if geoip_db else None,
             concurrency=concurrency,
             timeouts=Timeouts().scaled(timeout),
         )
-        result = run_session(
-            urls, config, out, db=db, store=not no_store, console=console, progress=progress
-        )
+        store = None if no_store else db_path(db)
+        result = run_session(urls, config, out, db=store, console=console, progress=progress)
         order = {u: i for i, u in enumerate(urls)}  # the table follows the input order
         console.print(verdict_table(sorted(result.verdicts, key=lambda v: order.get(v.input, 0))))
         stored = "" if result.ingested is None else f", {result.ingested} new in the store"
@@ -68,5 +71,5 @@ def probe(
 
 
 def register(app: typer.Typer) -> None:
-    """Add this stage's commands to the main app."""
+    """Add this command to the main app."""
     app.command("probe")(probe)

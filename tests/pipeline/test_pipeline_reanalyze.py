@@ -7,15 +7,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from storehelpers import Cli, distinct_copies, write_jsonl
 
 from blockwatch.analysis.fingerprints import FingerprintTable
 from blockwatch.analysis.verdict import analyze
 from blockwatch.errors import StoreError
 from blockwatch.ooni.measurement import parse_measurement
-from blockwatch.store import reanalyze as reanalyze_module
-from blockwatch.store.queries import VerdictFilter
-from blockwatch.store.store import Store
+from blockwatch.pipeline import ingest_paths, reanalysis, reanalyze
+from blockwatch.store import Filter, Store
+from storehelpers import Cli, distinct_copies, write_jsonl
 
 
 def _verdicts(store: Store) -> dict[str, Any]:
@@ -25,14 +24,14 @@ def _verdicts(store: Store) -> dict[str, Any]:
 @pytest.fixture
 def filled(store: Store, qa_documents: list[dict[str, Any]], tmp_path: Path) -> Store:
     docs = list(distinct_copies(qa_documents, 120, tag="re"))
-    store.ingest([write_jsonl(tmp_path / "re.jsonl", docs)], progress=False)
+    ingest_paths(store, [write_jsonl(tmp_path / "re.jsonl", docs)])
     return store
 
 
 def test_the_same_rules_change_nothing(filled: Store) -> None:
     before = _verdicts(filled)
 
-    report = filled.reanalyze()
+    report = reanalyze(filled)
 
     assert (report.read, report.changed, report.unchanged, report.failed) == (120, 0, 120, 0)
     assert _verdicts(filled) == before
@@ -42,7 +41,7 @@ def test_stale_and_missing_verdicts_are_recomputed_and_the_changes_counted(
     filled: Store,
 ) -> None:
     before = _verdicts(filled)
-    con = filled.connect_read_only()
+    con = filled.cursor()
     # As if older rules had said otherwise, and one analysis had failed.
     blocked = [m for m, v in before.items() if v.outcome == "blocked"]
     assert blocked, "the QA data holds blocked measurements"
@@ -53,7 +52,7 @@ def test_stale_and_missing_verdicts_are_recomputed_and_the_changes_counted(
     )
     con.execute("DELETE FROM verdicts WHERE measurement_id = ?", [missing])
 
-    report = filled.reanalyze()
+    report = reanalyze(filled)
 
     assert (report.changed, report.unchanged) == (4, 116)
     assert _verdicts(filled) == before
@@ -73,7 +72,7 @@ def test_a_fingerprint_table_given_later_confirms_stored_blockpages(
         w.writerow(["test.late_fp", "isp", "body", "contains", body])
     table = FingerprintTable.load(table_path)
 
-    report = filled.reanalyze(fingerprints=table_path)
+    report = reanalyze(filled, fingerprints=table_path)
 
     after = _verdicts(filled)
     assert report.changed >= 1
@@ -96,41 +95,41 @@ def _some_body(store: Store) -> tuple[str, str]:
 
 def test_a_filter_reanalyses_only_what_it_selects(filled: Store) -> None:
     before = _verdicts(filled)
-    con = filled.connect_read_only()
+    con = filled.cursor()
     con.execute("UPDATE verdicts SET confidence = -1")
     cc = next(iter(before.values())).probe_cc
 
-    report = filled.reanalyze(VerdictFilter(country=cc.lower()))
+    report = reanalyze(filled, Filter(country=cc.lower()))
 
     same_cc = {m for m, v in before.items() if v.probe_cc == cc}
     assert report.read == report.changed == len(same_cc)
     after = _verdicts(filled)
     assert all((after[m].confidence == -1) != (m in same_cc) for m in after)
     with pytest.raises(StoreError):
-        filled.reanalyze(VerdictFilter(outcome="blocked"))
+        reanalyze(filled, Filter(outcome="blocked"))
 
 
 def test_an_interrupted_reanalysis_changes_nothing(
     filled: Store, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    filled.connect_read_only().execute("UPDATE verdicts SET confidence = -1")
+    filled.cursor().execute("UPDATE verdicts SET confidence = -1")
     before = _verdicts(filled)
-    monkeypatch.setattr(reanalyze_module, "PAGE", 25)
+    monkeypatch.setattr(reanalysis, "PAGE", 25)
 
     def stop(done: int, total: int) -> None:
         if done >= 50:
             raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
-        filled.reanalyze(on_page=stop)
+        reanalyze(filled, on_page=stop)
 
     assert _verdicts(filled) == before
-    assert filled.reanalyze().changed == 120  # and a second run is not hindered
+    assert reanalyze(filled).changed == 120  # and a second run is not hindered
 
 
 def test_the_cli_says_what_changed(filled: Store, cli: Cli, db: Path) -> None:
     ids = [v.measurement_id for v in filled.verdicts() if v.outcome == "blocked"][:2]
-    filled.connect_read_only().execute(
+    filled.cursor().execute(
         "UPDATE verdicts SET outcome = 'ok', method = NULL WHERE measurement_id IN (?, ?)", ids
     )
     filled.close()
@@ -144,7 +143,7 @@ def test_the_cli_says_what_changed(filled: Store, cli: Cli, db: Path) -> None:
 
 
 def test_a_verdict_stays_with_its_stored_id_even_if_the_id_rule_changed(filled: Store) -> None:
-    con = filled.connect_read_only()
+    con = filled.cursor()
     mid = filled.verdicts()[0].measurement_id
     # As an older blockwatch might have named it (the rule for ids without report_id changed).
     for table in ("verdicts", "measurements"):
@@ -152,7 +151,7 @@ def test_a_verdict_stays_with_its_stored_id_even_if_the_id_rule_changed(filled: 
             f"UPDATE {table} SET measurement_id = 'older-rule' WHERE measurement_id = ?", [mid]
         )
 
-    report = filled.reanalyze()
+    report = reanalyze(filled)
 
     assert (report.changed, report.failed) == (0, 0)
     assert filled.count("verdicts") == 120
@@ -160,13 +159,13 @@ def test_a_verdict_stays_with_its_stored_id_even_if_the_id_rule_changed(filled: 
 
 
 def test_a_damaged_block_fails_its_own_measurements_only(filled: Store) -> None:
-    con = filled.connect_read_only()
+    con = filled.cursor()
     (block, in_block), *_ = con.execute(
         "SELECT raw_block, count(*) FROM measurements GROUP BY raw_block ORDER BY raw_block"
     ).fetchall()
     con.execute("UPDATE raw_blocks SET data = ? WHERE block_id = ?", [b"\x04\x22\x4d\x18!", block])
 
-    report = filled.reanalyze()
+    report = reanalyze(filled)
 
     assert (report.failed, report.unchanged) == (in_block, 120 - in_block)
     assert "raw JSON unreadable" in report.errors[0].reason
@@ -175,4 +174,4 @@ def test_a_damaged_block_fails_its_own_measurements_only(filled: Store) -> None:
 def test_a_read_only_store_is_refused_before_any_work(filled: Store, db: Path) -> None:
     filled.close()
     with Store(db, read_only=True) as ro, pytest.raises(StoreError, match="read-only"):
-        ro.reanalyze()
+        reanalyze(ro)

@@ -1,20 +1,34 @@
-"""CLI commands of the analysis stage: `blockwatch events` (registered by blockwatch.cli)."""
+"""`blockwatch events`: detect events from the stored verdicts, store and list them."""
 
 from __future__ import annotations
 
 import re
 import sys
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from datetime import datetime, timedelta
-from pathlib import Path
 
 import typer
+from rich.console import Console
 from rich.table import Table
 
+from blockwatch.analysis.events import detect_events
 from blockwatch.analysis.records import Event
-from blockwatch.clierrors import cli_errors
+from blockwatch.cli.errors import cli_errors
+from blockwatch.cli.options import (
+    AsnOption,
+    CountryOption,
+    DbOption,
+    DomainOption,
+    SinceOption,
+    UntilOption,
+    db_path,
+    make_filter,
+)
+from blockwatch.store import Filter, Store
+from blockwatch.store.export import write_events
 
-DB_HELP = "Store file (default: BLOCKWATCH_DB or the user data directory)."
+__all__ = ["parse_bucket", "register", "render_events_table"]
+
 KINDS = ("censorship", "outage")
 _DURATION = re.compile(r"^(\d+)\s*([mhd])$")
 
@@ -28,28 +42,6 @@ def parse_bucket(value: str | None) -> timedelta | None:
         raise typer.BadParameter("use a duration like 30m, 6h or 1d", param_hint="--bucket")
     unit = {"m": "minutes", "h": "hours", "d": "days"}[match.group(2)]
     return timedelta(**{unit: int(match.group(1))})
-
-
-def select_events(
-    events: Iterable[Event],
-    *,
-    asn: str | None = None,
-    domain: str | None = None,
-    since: datetime | None = None,
-    kind: str | None = None,
-) -> list[Event]:
-    """The events matching the filters (None: any); ``since`` keeps events still running then."""
-    from blockwatch.store.queries import normalize_asn
-
-    want_asn = normalize_asn(asn)
-    return [
-        e
-        for e in events
-        if (want_asn is None or e.probe_asn == want_asn)
-        and (domain is None or e.domain == domain.lower())
-        and (since is None or e.end is None or e.end >= since)
-        and (kind is None or e.kind == kind)
-    ]
 
 
 def _when(t: datetime | None) -> str:
@@ -102,11 +94,12 @@ def render_events_table(events: Sequence[Event], title: str | None = None) -> Ta
 
 
 def events(
-    db: Path | None = typer.Option(None, "--db", help=DB_HELP),
-    country: str | None = typer.Option(None, "--country", help="Probe country code, e.g. PK."),
-    asn: str | None = typer.Option(None, "--asn", help="Only this network, e.g. AS17557."),
-    domain: str | None = typer.Option(None, "--domain", help="Only this target host name."),
-    since: str | None = typer.Option(None, "--since", help="Events running at or after (UTC)."),
+    db: DbOption = None,
+    country: CountryOption = None,
+    asn: AsnOption = None,
+    domain: DomainOption = None,
+    since: SinceOption = None,
+    until: UntilOption = None,
     kind: str | None = typer.Option(None, "--kind", help="censorship | outage"),
     fmt: str = typer.Option("table", "--format", help="table | jsonl"),
     bucket: str | None = typer.Option(
@@ -116,38 +109,32 @@ def events(
         False, "--stored", help="List the events already in the store; do not recompute."
     ),
 ) -> None:
-    """Detect events from the stored verdicts (censorship vs outage), store and list them."""
-    from blockwatch.store.commands import _time
-    from blockwatch.store.queries import EventFilter, VerdictFilter
-    from blockwatch.store.store import Store
-
+    """Detect events from the stored verdicts (censorship vs outage), store and list them.
+    --since/--until keep the events that overlap that range."""
     if fmt not in ("table", "jsonl"):
         raise typer.BadParameter("must be table or jsonl", param_hint="--format")
     if kind is not None and kind not in KINDS:
         raise typer.BadParameter("must be censorship or outage", param_hint="--kind")
-    since_at = _time(since, "--since")
+    shown = make_filter(
+        country=country, asn=asn, domain=domain, since=since, until=until, kind=kind
+    )
     step = parse_bucket(bucket)
     with cli_errors():
         if stored:
-            with Store(db, read_only=True) as store:
-                found = store.events(EventFilter(country=country))
+            with Store(db_path(db), read_only=True) as store:
+                found = store.events(shown)
         else:
-            from blockwatch.analysis.events import detect_events
-
             # Detection needs every network and target of a country (outage rules compare
             # targets), so only --country narrows what is recomputed; the rest filters output.
-            with Store(db) as store:
-                found = detect_events(store.verdicts(VerdictFilter(country=country)), bucket=step)
-                store.replace_events(found, EventFilter(country=country))
-        shown = select_events(found, asn=asn, domain=domain, since=since_at, kind=kind)
+            scope = Filter(country=shown.country)
+            with Store(db_path(db)) as store:
+                detected = detect_events(store.verdicts(scope), bucket=step)
+                store.replace_events(detected, scope)
+                found = store.events(shown)
     if fmt == "jsonl":
-        from blockwatch.store.export import write_events
-
-        write_events(shown, "jsonl", sys.stdout)
+        write_events(found, "jsonl", sys.stdout)
         return
-    from rich.console import Console
-
-    Console().print(render_events_table(shown))
+    Console().print(render_events_table(found))
 
 
 def register(app: typer.Typer) -> None:

@@ -12,9 +12,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from storehelpers import distinct_copies, write_jsonl
 
-from blockwatch.store.store import Store
+from blockwatch.store import Store
+from storehelpers import distinct_copies, write_jsonl
 
 N = 12_000
 
@@ -80,7 +80,7 @@ def test_ingest_killed_mid_way_then_rerun_stores_every_measurement_exactly_once(
     assert 0 < added < N, "the rerun should finish what the killed run left, not all of it"
 
     with Store(db, read_only=True) as store:
-        con = store.connect_read_only()
+        con = store.cursor()
         assert con.execute(
             "SELECT count(*), count(DISTINCT measurement_id) FROM measurements"
         ).fetchone() == (N, N)

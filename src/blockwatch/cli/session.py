@@ -17,8 +17,15 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from blockwatch.analysis.records import Verdict
+from blockwatch.analysis.verdict import analyze_document
 from blockwatch.errors import BlockwatchError
-from blockwatch.probe.runner import ProbeConfig, measure_urls
+from blockwatch.ooni.reader import RawDocument
+from blockwatch.pipeline import ingest_documents
+from blockwatch.probe.config import ProbeConfig
+from blockwatch.probe.runner import measure_urls
+from blockwatch.store import Store
+
+__all__ = ["SessionResult", "analyse", "run_session", "verdict_table"]
 
 
 @dataclass
@@ -36,12 +43,11 @@ def run_session(
     out: Path,
     *,
     db: Path | None = None,
-    store: bool = True,
     console: Console | None = None,
     progress: bool = True,
 ) -> SessionResult:
-    """Measure ``urls``, write ``out`` (OONI JSONL), analyse, and ingest unless ``store``
-    is False. KeyboardInterrupt stops measuring and keeps what finished."""
+    """Measure ``urls``, write ``out`` (OONI JSONL), analyse, and ingest into the store at
+    ``db`` when given. KeyboardInterrupt stops measuring and keeps what finished."""
     console = console or Console(stderr=True)
     result = SessionResult(out)
     try:
@@ -72,22 +78,17 @@ def run_session(
         except KeyboardInterrupt:
             result.interrupted = True
     result.verdicts = analyse(result.documents, str(out))
-    if store and result.documents:
-        from blockwatch.ooni.reader import RawDocument
-        from blockwatch.store.store import Store
-
-        with Store(db) as st:
-            report = st.ingest_documents(
-                RawDocument(str(out), i + 1, d) for i, d in enumerate(result.documents)
+    if db is not None and result.documents:
+        with Store(db) as store:
+            report = ingest_documents(
+                store, (RawDocument(str(out), i + 1, d) for i, d in enumerate(result.documents))
             )
         result.ingested = report.added
     return result
 
 
 def analyse(documents: list[dict[str, Any]], source: str) -> list[Verdict]:
-    """The Foundation analyzer's verdict for each document (what `blockwatch ingest` gives)."""
-    from blockwatch.analysis.verdict import analyze_document
-
+    """The analyzer's verdict for each document (what `blockwatch ingest` gives)."""
     out = []
     for i, doc in enumerate(documents):
         try:
@@ -98,6 +99,7 @@ def analyse(documents: list[dict[str, Any]], source: str) -> list[Verdict]:
 
 
 def verdict_table(verdicts: list[Verdict]) -> Table:
+    """Each verdict on a line: input, outcome (coloured), method, confidence, first evidence."""
     table = Table("input", "outcome", "method", "conf.", "evidence", title="verdicts")
     colours = {"ok": "green", "blocked": "red", "down": "yellow", "inconclusive": "dim"}
     for v in verdicts:

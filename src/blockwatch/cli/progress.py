@@ -1,4 +1,7 @@
-"""A rich progress bar over input bytes, or nothing when disabled (tests, pipes)."""
+"""The ingest progress bar (rich): bytes of JSON read out of the total, file by file.
+
+It is the pipeline's ``IngestProgress``: ``with ByteProgress() as bar: ingest_paths(...,
+progress=bar)``; disabled, it draws nothing (tests, pipes)."""
 
 from __future__ import annotations
 
@@ -15,13 +18,15 @@ from rich.progress import (
     TransferSpeedColumn,
 )
 
+__all__ = ["ByteProgress"]
+
 
 class ByteProgress:
     """Bytes of JSON ingested out of the total; per-file position is estimated from the size
     of the documents written and snapped to the file's size when the next file starts."""
 
-    def __init__(self, total: int, *, enabled: bool = True) -> None:
-        self.total = total
+    def __init__(self, *, enabled: bool = True) -> None:
+        self.total = 0
         self._progress: Progress | None = None
         self._task: TaskID | None = None
         if enabled:
@@ -41,8 +46,13 @@ class ByteProgress:
     def __enter__(self) -> ByteProgress:
         if self._progress is not None:
             self._progress.start()
-            self._task = self._progress.add_task("", total=self.total)
+            self._task = self._progress.add_task("", total=None)
         return self
+
+    def start(self, total: int) -> None:
+        self.total = total
+        if self._progress is not None and self._task is not None:
+            self._progress.update(self._task, total=total)
 
     def __exit__(
         self,

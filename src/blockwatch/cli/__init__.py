@@ -1,8 +1,8 @@
 """The `blockwatch` command: a thin Typer shell over the library.
 
-Each stage owns its commands in ``blockwatch.<stage>.commands`` and registers them here;
-commands parse options, call one library object, and turn BlockwatchError into a clean
-message and exit code.
+Each module here holds one group of commands and registers them; a command parses options,
+builds one library object, calls it, and turns BlockwatchError into a one-line message and
+exit status 2 (``cli.errors``).
 """
 
 from __future__ import annotations
@@ -10,12 +10,9 @@ from __future__ import annotations
 import typer
 
 from blockwatch import __version__
-from blockwatch.analysis import commands as analysis_commands
-from blockwatch.control import commands as control_commands
-from blockwatch.lab import commands as lab_commands
-from blockwatch.probe import commands as probe_commands
-from blockwatch.store import commands as store_commands
-from blockwatch.web import commands as web_commands
+from blockwatch.cli import control, events, lab, probe, store, web
+
+__all__ = ["app", "main"]
 
 app = typer.Typer(
     name="blockwatch",
@@ -41,14 +38,7 @@ def _root(
     """blockwatch: is it blocked, since when, where, how?"""
 
 
-for _module in (
-    store_commands,
-    analysis_commands,
-    probe_commands,
-    control_commands,
-    lab_commands,
-    web_commands,
-):
+for _module in (store, events, probe, control, lab, web):
     _module.register(app)
 
 

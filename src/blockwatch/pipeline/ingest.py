@@ -1,34 +1,43 @@
-"""Idempotent, resumable, batched ingest: OONI files -> measurements + verdicts in the store.
+"""Idempotent, resumable, batched ingest: OONI documents -> measurements + verdicts in the store.
 
-Documents are parsed and analysed in the middle (pure), then written a batch at a time: one
-transaction inserts the batch's measurements and verdicts and records how far each input file
-got. A crash therefore loses at most the batch in flight; the next run skips complete files
-and the committed lines of a partial one, and the measurement_id primary key (INSERT OR IGNORE)
-makes any overlap harmless. A bad record is reported with file and line and skipped.
+Documents are parsed and analysed in the middle (pure), then written a batch at a time by the
+store's batch writer: one transaction inserts the batch's measurements and verdicts and records
+how far each input file got. A crash therefore loses at most the batch in flight; the next run
+skips complete files and the committed lines of a partial one, and the measurement_id primary
+key makes any overlap harmless. A bad record is reported with file and line and skipped.
 """
 
 from __future__ import annotations
 
-import struct
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Final
+from typing import Any, Final, Protocol
 
 import orjson
 
+from blockwatch.analysis.fingerprints import FingerprintTable
 from blockwatch.analysis.verdict import analyze
 from blockwatch.errors import InputError, MalformedMeasurement
 from blockwatch.ooni.measurement import parse_measurement
-from blockwatch.ooni.reader import SUFFIXES, iter_file
+from blockwatch.ooni.reader import RawDocument, expand_paths, iter_file, uncompressed_size
 from blockwatch.store import schema
-from blockwatch.store.progress import ByteProgress
 from blockwatch.store.rawcodec import BlockBuilder
+from blockwatch.store.store import Store
 from blockwatch.store.writer import Job, Writer
 
-if TYPE_CHECKING:
-    from blockwatch.store.store import Store
+__all__ = [
+    "DEFAULT_BATCH",
+    "MAX_ERRORS_KEPT",
+    "MAX_RECORD_BYTES",
+    "Fingerprints",
+    "IngestProgress",
+    "IngestReport",
+    "ingest_documents",
+    "ingest_paths",
+    "resolve_fingerprints",
+]
 
 DEFAULT_BATCH: Final = 2_000
 MAX_ERRORS_KEPT: Final = 10_000  # the counts stay exact; only the list is capped
@@ -102,13 +111,24 @@ class PreparedBatch:
             self._builder = None
 
 
-def resolve_fingerprints(fingerprints: Any) -> Any:
-    """A FingerprintTable, or a path to load one from, or None (the analyzer's default)."""
-    if fingerprints is None or not isinstance(fingerprints, str | Path):
-        return fingerprints
-    from blockwatch.analysis.fingerprints import FingerprintTable
+# A fingerprint table, a path to load one from, or None (the analyzer's shipped table).
+Fingerprints = FingerprintTable | str | Path | None
 
+
+def resolve_fingerprints(fingerprints: Fingerprints) -> FingerprintTable | None:
+    """The table to analyse with: ``fingerprints`` itself, or loaded from its path."""
+    if fingerprints is None or isinstance(fingerprints, FingerprintTable):
+        return fingerprints
     return FingerprintTable.load(Path(fingerprints))
+
+
+class IngestProgress(Protocol):
+    """Where ingest reports how far it got (the CLI's progress bar); bytes are of JSON."""
+
+    def start(self, total: int) -> None: ...
+    def next_file(self, name: str, size: int) -> None: ...
+    def advance(self, nbytes: int) -> None: ...
+    def finish(self) -> None: ...
 
 
 def prepare(
@@ -116,7 +136,7 @@ def prepare(
     source: str,
     line: int | None,
     doc: dict[str, Any],
-    fingerprints: Any,
+    fingerprints: FingerprintTable | None,
     report: IngestReport,
     text: bytes | None = None,
 ) -> None:
@@ -172,42 +192,13 @@ def prepare(
 # --- the edges: files, bookkeeping, batches ---------------------------------------------------
 
 
-def expand_paths(paths: Iterable[Path]) -> list[Path]:
-    """The input files under the given files/directories, in the reader's order."""
-
-    files: list[Path] = []
-    for path in paths:
-        if path.is_dir():
-            try:
-                found = [p for p in path.rglob("*") if p.is_file() and p.name.endswith(SUFFIXES)]
-            except OSError as exc:
-                raise InputError(str(path), f"cannot list directory: {exc}") from exc
-            files.extend(sorted(found))
-        elif path.is_file():
-            files.append(path)
-        else:
-            raise InputError(str(path), "no such file or directory")
-    return files
-
-
-def uncompressed_size(path: Path) -> int:
-    """Bytes of JSON in a file; for gzip, the ISIZE trailer (size mod 2**32, fine for a bar)."""
-    size = path.stat().st_size
-    if path.name.endswith(".gz") and size >= 18:
-        with open(path, "rb") as fh:
-            fh.seek(-4, 2)
-            (isize,) = struct.unpack("<I", fh.read(4))
-        return max(isize, 1)
-    return max(size, 1)
-
-
 class _Batcher:
     """Collects documents and file progress; hands one transaction per batch to the writer."""
 
     def __init__(
         self,
         store: Store,
-        fingerprints: Any,
+        fingerprints: FingerprintTable | None,
         batch_size: int,
         report: IngestReport,
         on_flush: Callable[[int], None] | None = None,
@@ -260,16 +251,16 @@ class _Batcher:
 
 def ingest_paths(
     store: Store,
-    paths: list[Path],
+    paths: Iterable[str | Path],
     *,
-    progress: bool = True,
-    fingerprints: Any = None,
+    fingerprints: Fingerprints = None,
+    progress: IngestProgress | None = None,
     batch_size: int | None = None,
     threaded: bool = False,
 ) -> IngestReport:
     """Ingest files and directories; resumable (see module doc). Raises InputError for a
     path that does not exist; a file that breaks mid-way is reported and the rest continue.
-    ``threaded``: write in a background thread (see writer.Writer). Off by default: it
+    ``threaded``: write in a background thread (see store.writer.Writer). Off by default: it
     saves wall time only when a core is free (bench, 100k measurements: 43 s against 61 s
     inline on a quiet moment, 119 s against 69 s on a busy 2-core machine)."""
 
@@ -277,8 +268,41 @@ def ingest_paths(
     report = IngestReport()
     table = resolve_fingerprints(fingerprints)
     files = expand_paths(paths)
+    todo = _todo(store, files, report)
+    report.files = len(files)
+    if progress is not None:
+        progress.start(sum(uncompressed_size(p) for p, *_ in todo))
+    batcher = _Batcher(
+        store,
+        table,
+        batch_size or DEFAULT_BATCH,
+        report,
+        progress.advance if progress is not None else None,
+        threaded=threaded,
+    )
+    try:
+        for path, key, size, mtime_ns, done in todo:
+            if progress is not None:
+                progress.next_file(path.name, uncompressed_size(path))
+            _ingest_file(batcher, report, path, key, size, mtime_ns, done)
+        batcher.flush()
+    finally:
+        # On an exception nothing pending is flushed (its progress mark may be ahead of its
+        # documents); batches already handed to the writer are committed.
+        batcher.finish()
+    if progress is not None:
+        progress.finish()
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+def _todo(
+    store: Store, files: list[Path], report: IngestReport
+) -> list[tuple[Path, str, int, int, int]]:
+    """(path, key, size, mtime, lines done) of each file still to read: a complete file that
+    has not changed since is skipped, a partial one resumes after its committed lines."""
     seen = store.file_progress()
-    todo: list[tuple[Path, str, int, int, int]] = []  # path, key, size, mtime, lines_done
+    todo = []
     for path in files:
         st = path.stat()
         key = str(path.resolve())
@@ -289,25 +313,7 @@ def ingest_paths(
             continue
         done = prev[2] if unchanged and prev is not None else 0
         todo.append((path, key, st.st_size, st.st_mtime_ns, done))
-    report.files = len(files)
-
-    total = sum(uncompressed_size(p) for p, *_ in todo)
-    with ByteProgress(total, enabled=progress) as bar:
-        batcher = _Batcher(
-            store, table, batch_size or DEFAULT_BATCH, report, bar.advance, threaded=threaded
-        )
-        try:
-            for path, key, size, mtime_ns, done in todo:
-                bar.next_file(path.name, uncompressed_size(path))
-                _ingest_file(batcher, report, path, key, size, mtime_ns, done)
-            batcher.flush()
-        finally:
-            # On an exception nothing pending is flushed (its progress mark may be ahead of its
-            # documents); batches already handed to the writer are committed.
-            batcher.finish()
-        bar.finish()
-    report.seconds = time.perf_counter() - started
-    return report
+    return todo
 
 
 def _ingest_file(
@@ -342,7 +348,11 @@ def _ingest_file(
 
 
 def ingest_documents(
-    store: Store, documents: Iterable[Any], *, fingerprints: Any = None, batch_size: int = 0
+    store: Store,
+    documents: Iterable[RawDocument | MalformedMeasurement | dict[str, Any]],
+    *,
+    fingerprints: Fingerprints = None,
+    batch_size: int = 0,
 ) -> IngestReport:
     """Ingest documents as they are produced (probe, lab): RawDocument or plain dicts.
     A MalformedMeasurement in the stream is counted and reported, like in a file."""
@@ -358,7 +368,7 @@ def ingest_documents(
         elif isinstance(item, dict):
             batcher.add("<documents>", index, item)
         else:
-            batcher.add(item.source, item.line, item.doc, getattr(item, "raw", None))
+            batcher.add(item.source, item.line, item.doc, item.raw)
     batcher.flush()
     batcher.finish()
     report.seconds = time.perf_counter() - started

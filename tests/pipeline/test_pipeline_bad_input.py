@@ -9,10 +9,10 @@ from typing import Any
 
 import orjson
 import pytest
-from storehelpers import distinct_copies, write_jsonl
 
 from blockwatch.ooni.measurement import measurement_id
-from blockwatch.store.store import Store
+from blockwatch.store import Store
+from storehelpers import distinct_copies, write_jsonl
 
 
 def _wrong_types(doc: dict[str, Any]) -> bytes:

@@ -1,4 +1,4 @@
-"""`blockwatch control serve`: run the control helper (registered by blockwatch.cli)."""
+"""`blockwatch control serve`: run the control helper."""
 
 from __future__ import annotations
 
@@ -7,7 +7,11 @@ from pathlib import Path
 
 import typer
 
-from blockwatch.clierrors import cli_errors
+from blockwatch.cli.errors import cli_errors
+from blockwatch.control.helper import HelperConfig
+from blockwatch.control.server import ControlServer
+
+__all__ = ["register"]
 
 control_app = typer.Typer(
     help="The control helper (OONI test-helper protocol).", no_args_is_help=True
@@ -29,9 +33,6 @@ def serve(
     max_concurrent: int = typer.Option(32, "--max-concurrent", min=1, help="Requests at once."),
 ) -> None:
     """Answer control requests: GET is the health check, POST a control request."""
-    from blockwatch.control.helper import HelperConfig
-    from blockwatch.control.server import ControlServer
-
     config = HelperConfig(
         allow_private=allow_private,
         resolver=resolver,
@@ -41,7 +42,10 @@ def serve(
     )
     with cli_errors():
         server = ControlServer(config, host, port)
-        ready = lambda url: typer.echo(f"control helper listening on {url}", err=True)  # noqa: E731
+
+        def ready(url: str) -> None:
+            typer.echo(f"control helper listening on {url}", err=True)
+
         try:
             asyncio.run(server.serve_forever(ready))
         except KeyboardInterrupt:
@@ -49,5 +53,5 @@ def serve(
 
 
 def register(app: typer.Typer) -> None:
-    """Add this stage's commands to the main app."""
+    """Add these commands to the main app."""
     app.add_typer(control_app, name="control")

@@ -7,12 +7,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from storehelpers import distinct_copies, write_jsonl
 
 from blockwatch.errors import MalformedMeasurement, StoreError
 from blockwatch.ooni.measurement import measurement_id
 from blockwatch.ooni.reader import RawDocument, iter_documents
-from blockwatch.store.store import Store
+from blockwatch.pipeline import ingest_documents, ingest_paths
+from blockwatch.store import Store
+from storehelpers import distinct_copies, write_jsonl
 
 MEASUREMENT_DIRS = ("qa", "manual", "fastpath", "explorer")
 
@@ -36,20 +37,20 @@ def _distinct_ids(paths: list[Path]) -> set[str]:
 def test_real_ooni_data_is_stored_once_and_reingest_adds_nothing(
     store: Store, real_dirs: list[Path], tmp_path: Path
 ) -> None:
-    first = store.ingest(real_dirs, progress=False)
+    first = ingest_paths(store, real_dirs)
     expected = _distinct_ids(real_dirs)
     assert first.added == len(expected) == store.count("measurements")
     assert first.added + first.duplicates + first.malformed == first.read
     assert first.analysis_failed == 0, first.errors[:3]
     assert store.count("verdicts") == first.added
 
-    again = store.ingest(real_dirs, progress=False)
+    again = ingest_paths(store, real_dirs)
     assert (again.added, again.read, again.files_skipped) == (0, 0, first.files)
 
     # The same bytes under other names are read again, and every one is a duplicate.
     copy = tmp_path / "copy"
     shutil.copytree(real_dirs[0], copy)
-    third = store.ingest([copy], progress=False)
+    third = ingest_paths(store, [copy])
     assert third.read > 0
     assert third.added == 0
     assert third.duplicates == third.read - third.malformed
@@ -60,7 +61,7 @@ def test_raw_measurement_returns_the_document_as_ingested(
     store: Store, qa_documents: list[dict[str, Any]], tmp_path: Path
 ) -> None:
     docs = list(distinct_copies(qa_documents, 5))
-    store.ingest([write_jsonl(tmp_path / "five.jsonl", docs)], progress=False)
+    ingest_paths(store, [write_jsonl(tmp_path / "five.jsonl", docs)])
     for doc in docs:
         assert store.raw_measurement(measurement_id(doc)) == doc
 
@@ -69,9 +70,9 @@ def test_an_interrupted_file_resumes_after_its_last_committed_line(
     store: Store, qa_documents: list[dict[str, Any]], tmp_path: Path
 ) -> None:
     path = write_jsonl(tmp_path / "m.jsonl", list(distinct_copies(qa_documents, 300)))
-    store.ingest([path], progress=False, batch_size=50)
+    ingest_paths(store, [path], batch_size=50)
     # Make the store look as if a crash hit after line 120 was committed.
-    con = store.connect_read_only()
+    con = store.cursor()
     con.execute(
         "DELETE FROM verdicts WHERE measurement_id IN (SELECT measurement_id FROM "
         "measurements WHERE CAST(split_part(source, ':', -1) AS INT) > 120)"
@@ -80,7 +81,7 @@ def test_an_interrupted_file_resumes_after_its_last_committed_line(
     con.execute("UPDATE ingest_files SET lines_done = 120, complete = false")
     assert store.count("measurements") == 120
 
-    resumed = store.ingest([path], progress=False, batch_size=50)
+    resumed = ingest_paths(store, [path], batch_size=50)
     assert (resumed.read, resumed.added, resumed.duplicates) == (180, 180, 0)
     assert store.count("measurements") == store.count("verdicts") == 300
 
@@ -90,9 +91,9 @@ def test_an_appended_file_is_read_again_and_only_new_lines_are_added(
 ) -> None:
     docs = list(distinct_copies(qa_documents, 40))
     path = write_jsonl(tmp_path / "grow.jsonl", docs[:25])
-    store.ingest([path], progress=False)
+    ingest_paths(store, [path])
     write_jsonl(path, docs)
-    report = store.ingest([path], progress=False)
+    report = ingest_paths(store, [path])
     assert (report.read, report.added, report.duplicates) == (40, 15, 25)
     assert store.count("measurements") == 40
 
@@ -101,7 +102,7 @@ def test_the_same_measurement_twice_in_one_file_is_one_row(
     store: Store, qa_documents: list[dict[str, Any]], tmp_path: Path
 ) -> None:
     doc = qa_documents[0]
-    report = store.ingest([write_jsonl(tmp_path / "twice.jsonl", [doc, doc])], progress=False)
+    report = ingest_paths(store, [write_jsonl(tmp_path / "twice.jsonl", [doc, doc])])
     assert (report.added, report.duplicates) == (1, 1)
 
 
@@ -111,10 +112,10 @@ def test_ingest_documents_takes_dicts_and_raw_documents_idempotently(
     docs = list(distinct_copies(qa_documents, 30))
     items: list[Any] = docs[:20] + [RawDocument("probe", i, d) for i, d in enumerate(docs[20:])]
     items.append(MalformedMeasurement("probe", 99, "not valid JSON"))
-    first = store.ingest_documents(items)
+    first = ingest_documents(store, items)
     assert (first.read, first.added, first.malformed) == (31, 30, 1)
     assert str(first.errors[0]) == "probe:99: not valid JSON"
-    second = store.ingest_documents(docs)
+    second = ingest_documents(store, docs)
     assert (second.added, second.duplicates) == (0, 30)
     assert store.count("verdicts") == 30
 
@@ -126,9 +127,9 @@ def test_inline_and_threaded_writers_store_the_same_rows(
     tables = []
     for threaded in (False, True):
         with Store(tmp_path / f"{threaded}.duckdb") as store:
-            report = store.ingest([path], progress=False, batch_size=25, threaded=threaded)
+            report = ingest_paths(store, [path], batch_size=25, threaded=threaded)
             assert (report.read, report.added) == (120, 120)
-            con = store.connect_read_only()
+            con = store.cursor()
             tables.append(
                 (
                     con.execute("SELECT * FROM measurements ORDER BY measurement_id").fetchall(),
@@ -157,10 +158,10 @@ def test_a_failing_write_stops_ingest_with_its_error_and_keeps_earlier_batches(
     path = write_jsonl(tmp_path / "m.jsonl", distinct_copies(qa_documents, 100))
     with FailingStore(tmp_path / "f.duckdb") as store:
         with pytest.raises(StoreError, match="disk full"):
-            store.ingest([path], progress=False, batch_size=10, threaded=threaded)
+            ingest_paths(store, [path], batch_size=10, threaded=threaded)
         assert store.count("measurements") == 20
     with Store(tmp_path / "f.duckdb") as store:
-        resumed = store.ingest([path], progress=False, batch_size=10)
+        resumed = ingest_paths(store, [path], batch_size=10)
         assert (resumed.read, resumed.added) == (80, 80)
         assert store.count("measurements") == 100
 
@@ -172,10 +173,10 @@ def test_times_with_an_offset_are_stored_as_utc(
 
     (doc,) = distinct_copies(qa_documents, 1, tag="offset")
     doc["measurement_start_time"] = "2024-02-17T12:00:00+05:00"
-    store.ingest([write_jsonl(tmp_path / "offset.jsonl", [doc])], progress=False)
+    ingest_paths(store, [write_jsonl(tmp_path / "offset.jsonl", [doc])])
 
     utc = datetime(2024, 2, 17, 7, 0)
-    con = store.connect_read_only()
+    con = store.cursor()
     assert con.execute("SELECT measured_at FROM measurements").fetchall() == [(utc,)]
     assert con.execute("SELECT measured_at FROM verdicts").fetchall() == [(utc,)]
     assert store.verdicts()[0].measured_at == utc.replace(tzinfo=UTC)

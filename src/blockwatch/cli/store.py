@@ -1,10 +1,9 @@
-"""CLI commands of the store: `blockwatch ingest`, `blockwatch verdicts` and
-`blockwatch reanalyze`."""
+"""`blockwatch ingest`, `blockwatch verdicts` and `blockwatch reanalyze`."""
 
 from __future__ import annotations
 
 import sys
-from datetime import datetime
+from collections.abc import Sequence
 from pathlib import Path
 
 import typer
@@ -12,30 +11,29 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from blockwatch.clierrors import cli_errors
+from blockwatch.analysis.records import Verdict
+from blockwatch.cli.errors import cli_errors
+from blockwatch.cli.options import (
+    AsnOption,
+    CountryOption,
+    DbOption,
+    DomainOption,
+    SinceOption,
+    UntilOption,
+    db_path,
+    make_filter,
+)
+from blockwatch.cli.progress import ByteProgress
 from blockwatch.errors import MalformedMeasurement
+from blockwatch.pipeline import IngestReport, ReanalyzeReport, ingest_paths, reanalyze
+from blockwatch.store import Store
 from blockwatch.store.export import FORMATS, write_verdicts
-from blockwatch.store.ingest import IngestReport
-from blockwatch.store.queries import VerdictFilter
-from blockwatch.store.reanalyze import ReanalyzeReport
-from blockwatch.store.schema import iso_z, parse_iso
-from blockwatch.store.store import Store
+from blockwatch.times import iso_z
+
+__all__ = ["print_report", "register"]
 
 ERRORS_SHOWN = 20
 TABLE_ROWS = 200
-
-DB_HELP = "Store file (default: BLOCKWATCH_DB or the user data directory)."
-
-
-def _time(value: str | None, name: str) -> datetime | None:
-    if value is None:
-        return None
-    try:
-        return parse_iso(value)
-    except ValueError as exc:
-        raise typer.BadParameter(
-            f"{value!r} is not a date or ISO-8601 time", param_hint=name
-        ) from exc
 
 
 def print_report(report: IngestReport, console: Console) -> None:
@@ -62,7 +60,7 @@ def _print_errors(errors: list[MalformedMeasurement], total: int, console: Conso
 
 def ingest(
     paths: list[Path] = typer.Argument(..., help="OONI files or directories to ingest."),
-    db: Path | None = typer.Option(None, "--db", help=DB_HELP),
+    db: DbOption = None,
     fingerprints: Path | None = typer.Option(
         None, "--fingerprints", help="Blockpage fingerprint table (OONI CSV format)."
     ),
@@ -72,14 +70,14 @@ def ingest(
     ),
 ) -> None:
     """Read OONI measurements into the store (idempotent, resumable); report bad records."""
-    with cli_errors(), Store(db) as store:
-        report = store.ingest(
-            paths, progress=progress, fingerprints=fingerprints, threaded=writer_thread
+    with cli_errors(), Store(db_path(db)) as store, ByteProgress(enabled=progress) as bar:
+        report = ingest_paths(
+            store, paths, fingerprints=fingerprints, progress=bar, threaded=writer_thread
         )
     print_report(report, Console(stderr=False, soft_wrap=True))
 
 
-def _table(verdicts: list, more: bool, console: Console) -> None:
+def _table(verdicts: Sequence[Verdict], more: bool, console: Console) -> None:
     table = Table(
         "measured at", "cc", "asn", "domain", "outcome", "method", "conf.", "confirmed", "OONI"
     )
@@ -102,13 +100,14 @@ def _table(verdicts: list, more: bool, console: Console) -> None:
 
 
 def verdicts(
-    db: Path | None = typer.Option(None, "--db", help=DB_HELP),
-    country: str | None = typer.Option(None, "--country", help="Probe country code, e.g. PK."),
-    asn: str | None = typer.Option(None, "--asn", help="Probe network, e.g. AS17557."),
-    domain: str | None = typer.Option(None, "--domain", help="Target host name."),
-    since: str | None = typer.Option(None, "--since", help="From this date/time (UTC)."),
-    until: str | None = typer.Option(None, "--until", help="Before this date/time (UTC)."),
+    db: DbOption = None,
+    country: CountryOption = None,
+    asn: AsnOption = None,
+    domain: DomainOption = None,
+    since: SinceOption = None,
+    until: UntilOption = None,
     outcome: str | None = typer.Option(None, "--outcome", help="ok|blocked|down|inconclusive"),
+    method: str | None = typer.Option(None, "--method", help="A blocking method, e.g. tls.reset."),
     limit: int | None = typer.Option(None, "--limit", min=0, help="At most this many."),
     fmt: str = typer.Option("table", "--format", help="table | jsonl | csv"),
 ) -> None:
@@ -116,16 +115,17 @@ def verdicts(
     if fmt not in FORMATS:
         raise typer.BadParameter(f"must be one of {', '.join(FORMATS)}", param_hint="--format")
     shown = limit if limit is not None or fmt != "table" else TABLE_ROWS + 1
-    flt = VerdictFilter(
+    flt = make_filter(
         country=country,
         asn=asn,
         domain=domain,
-        since=_time(since, "--since"),
-        until=_time(until, "--until"),
+        since=since,
+        until=until,
         outcome=outcome,
+        method=method,
         limit=shown,
     )
-    with cli_errors(), Store(db or None, read_only=True) as store:
+    with cli_errors(), Store(db_path(db), read_only=True) as store:
         if fmt == "table":
             found = store.verdicts(flt)
             more = limit is None and len(found) > TABLE_ROWS
@@ -155,27 +155,21 @@ def print_reanalysis(report: ReanalyzeReport, console: Console) -> None:
     _print_errors(report.errors, report.failed, console)
 
 
-def reanalyze(
-    db: Path | None = typer.Option(None, "--db", help=DB_HELP),
+def reanalyze_command(
+    db: DbOption = None,
     fingerprints: Path | None = typer.Option(
         None, "--fingerprints", help="Blockpage fingerprint table (OONI CSV format)."
     ),
-    country: str | None = typer.Option(None, "--country", help="Probe country code, e.g. PK."),
-    asn: str | None = typer.Option(None, "--asn", help="Probe network, e.g. AS17557."),
-    domain: str | None = typer.Option(None, "--domain", help="Target host name."),
-    since: str | None = typer.Option(None, "--since", help="From this date/time (UTC)."),
-    until: str | None = typer.Option(None, "--until", help="Before this date/time (UTC)."),
+    country: CountryOption = None,
+    asn: AsnOption = None,
+    domain: DomainOption = None,
+    since: SinceOption = None,
+    until: UntilOption = None,
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar."),
 ) -> None:
     """Run the stored measurements through the current rules again (all at once: readers see
     the old verdicts or the new ones); say what changed."""
-    flt = VerdictFilter(
-        country=country,
-        asn=asn,
-        domain=domain,
-        since=_time(since, "--since"),
-        until=_time(until, "--until"),
-    )
+    flt = make_filter(country=country, asn=asn, domain=domain, since=since, until=until)
     bar = Progress(
         TextColumn("[bold]reanalyze[/]"),
         BarColumn(),
@@ -189,8 +183,8 @@ def reanalyze(
     def on_page(done: int, total: int) -> None:
         bar.update(task, completed=done, total=total)
 
-    with cli_errors(), Store(db) as store, bar:
-        report = store.reanalyze(flt, fingerprints=fingerprints, on_page=on_page)
+    with cli_errors(), Store(db_path(db)) as store, bar:
+        report = reanalyze(store, flt, fingerprints=fingerprints, on_page=on_page)
     print_reanalysis(report, Console(stderr=False, soft_wrap=True))
 
 
@@ -198,4 +192,4 @@ def register(app: typer.Typer) -> None:
     """Add this stage's commands to the main app."""
     app.command("ingest")(ingest)
     app.command("verdicts")(verdicts)
-    app.command("reanalyze")(reanalyze)
+    app.command("reanalyze")(reanalyze_command)

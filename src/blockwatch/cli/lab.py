@@ -1,14 +1,22 @@
-"""`blockwatch lab run | down | score` (registered by blockwatch.cli): thin wrappers."""
+"""`blockwatch lab run | down | score`: thin wrappers over blockwatch.lab."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import orjson
 import typer
 from rich.console import Console
 
-from blockwatch.clierrors import cli_errors
+from blockwatch.cli.errors import cli_errors
+from blockwatch.cli.options import DbOption, db_path
 from blockwatch.errors import LabError
+from blockwatch.lab import topology
+from blockwatch.lab.run import run_scenario
+from blockwatch.lab.score import score_run
+from blockwatch.lab.scoreview import render_score
+
+__all__ = ["register"]
 
 lab_app = typer.Typer(
     help="The censorship lab: a censored network in namespaces.", no_args_is_help=True
@@ -20,16 +28,13 @@ def run(
     scenario: Path = typer.Argument(..., help="Scenario file (TOML, see docs/scenarios.md)."),
     out: Path = typer.Option(..., "--out", help="Folder for measurements.jsonl and truth.jsonl."),
     seed: int | None = typer.Option(None, "--seed", help="Seed for sporadic blocks (overrides)."),
-    db: Path | None = typer.Option(None, "--db", help="Store file (default: user data dir)."),
+    db: DbOption = None,
     no_store: bool = typer.Option(False, "--no-store", help="Do not ingest into the store."),
     quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
 ) -> None:
     """Run a scenario end to end: rounds on a virtual clock, measurements and ground truth."""
-    from blockwatch.config import default_db_path
-    from blockwatch.lab.run import run_scenario
-
     with cli_errors():
-        store = None if no_store else (db or default_db_path())
+        store = None if no_store else db_path(db)
         summary = run_scenario(scenario, out, seed=seed, db=store, progress=not quiet)
         typer.echo(str(summary))
 
@@ -39,8 +44,6 @@ def down(
     force: bool = typer.Option(False, "--force", help="Also remove labs whose run is alive."),
 ) -> None:
     """Remove every namespace (and its links and processes) left by lab runs."""
-    from blockwatch.lab import topology
-
     with cli_errors():
         if topology.skip_reason() is not None:
             raise LabError(topology.skip_reason() or "")
@@ -59,19 +62,13 @@ def score(
     with cli_errors():
         if format not in ("table", "json"):
             raise LabError(f"--format must be table or json, not {format!r}")
-        try:
-            from blockwatch.lab.score import render_score, score_run
-        except ImportError as exc:
-            raise LabError(f"lab scoring is not available in this build: {exc}") from exc
         report = score_run(run_dir)
         if format == "json":
-            import orjson
-
             typer.echo(orjson.dumps(report.to_dict(), option=orjson.OPT_INDENT_2).decode())
         else:
             render_score(report, Console())
 
 
 def register(app: typer.Typer) -> None:
-    """Add this stage's commands to the main app."""
+    """Add these commands to the main app."""
     app.add_typer(lab_app, name="lab")

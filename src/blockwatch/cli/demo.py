@@ -17,21 +17,30 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
+from blockwatch.analysis.events import detect_events
+from blockwatch.analysis.records import Event
+from blockwatch.cli.events import render_events_table
+from blockwatch.cli.progress import ByteProgress
 from blockwatch.config import shared_data_dir
 from blockwatch.errors import BlockwatchError
+from blockwatch.lab import topology
+from blockwatch.lab.run import run_scenario
+from blockwatch.lab.score import score_run
+from blockwatch.lab.scoreview import render_score
+from blockwatch.pipeline import ingest_paths
+from blockwatch.store import Store
+from blockwatch.web.app import build_app, serve
+from blockwatch.web.report import write_report
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 SCENARIO = REPO / "scenarios" / "pk-2024-x.toml"
 # Wide enough for the event and score tables when the output is a log, not a terminal.
 console = Console(width=None if sys.stdout.isatty() else 160)
 
 
 def print_verdict_summary(db: Path) -> None:
-    from blockwatch.store.queries import VerdictFilter
-    from blockwatch.store.store import Store
-
     with Store(db, read_only=True) as store:
-        verdicts = store.verdicts(VerdictFilter())
+        verdicts = store.verdicts()
     if not verdicts:
         console.print("[yellow]no verdicts in the store[/]")
         return
@@ -46,21 +55,11 @@ def print_verdict_summary(db: Path) -> None:
     console.print(table)
 
 
-def compute_events(db: Path) -> list:
-    from blockwatch.analysis.events import detect_events
-    from blockwatch.store.queries import VerdictFilter
-    from blockwatch.store.store import Store
-
+def compute_events(db: Path) -> list[Event]:
     with Store(db) as store:
-        events = detect_events(store.verdicts(VerdictFilter()))
+        events = detect_events(store.verdicts())
         store.replace_events(events)
     return events
-
-
-def print_events(events: list) -> None:
-    from blockwatch.analysis.commands import render_events_table
-
-    console.print(render_events_table(events))
 
 
 def demo_real_data(db: Path) -> int:
@@ -68,11 +67,9 @@ def demo_real_data(db: Path) -> int:
     if not data.is_dir():
         console.print(f"[yellow]no OONI measurements at {data}: nothing to analyse[/]")
         return 0
-    from blockwatch.store.store import Store
-
     console.rule("Ingesting the real OONI measurements in ../shared/data")
-    with Store(db) as store:
-        report = store.ingest([data], progress=True)
+    with Store(db) as store, ByteProgress() as bar:
+        report = ingest_paths(store, [data], progress=bar)
     console.print(
         f"{report.read} records read: {report.added} added, {report.duplicates} duplicates, "
         f"{report.malformed} malformed"
@@ -80,40 +77,33 @@ def demo_real_data(db: Path) -> int:
     for err in report.errors[:10]:
         console.print(f"  [yellow]{err}[/]", highlight=False)
     print_verdict_summary(db)
-    print_events(compute_events(db))
+    console.print(render_events_table(compute_events(db)))
     return 0
 
 
-def demo_lab(out: Path, db: Path, serve: bool, port: int) -> int:
-    from blockwatch.lab.run import run_scenario
-    from blockwatch.lab.score import render_score, score_run
-
+def demo_lab(out: Path, db: Path, serve_dashboard: bool, port: int) -> int:
     console.rule(f"Lab: {SCENARIO.name} (a real censored network in namespaces)")
     summary = run_scenario(SCENARIO, out, db=db, progress=True)
     console.print(str(summary), highlight=False)
     console.rule("Events found")
     events = compute_events(db)
-    print_events(events)
+    console.print(render_events_table(events))
     console.rule("Score against the lab's ground truth (ours vs OONI's CUSUM)")
     render_score(score_run(out), console)
-    from blockwatch.web.report import write_report
-
     x_events = [e for e in events if e.kind == "censorship" and e.probe_asn is None]
     # The main block of x.com: the country-level event resting on the most measurements.
     x_events.sort(key=lambda e: (e.domain != "x.com", -len(e.measurements)))
     if x_events:
         report = write_report(db, out / "evidence-x.html", event_id=x_events[0].event_id)
         console.print(f"evidence report for {x_events[0].domain}: {report}")
-    if serve:
-        from blockwatch.web.app import serve as serve_dashboard
-
+    if serve_dashboard:
         console.print(f"dashboard: http://127.0.0.1:{port}/  (Ctrl-C to stop)")
-        serve_dashboard(db, "127.0.0.1", port)
+        serve(build_app(db), "127.0.0.1", port)
     return 0
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="blockwatch-demo", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m blockwatch.cli.demo", description=__doc__)
     parser.add_argument("--out", type=Path, default=Path("demo-out"))
     parser.add_argument("--db", type=Path, default=None)
     parser.add_argument("--port", type=int, default=8642)
@@ -130,11 +120,9 @@ def main(argv: list[str] | None = None) -> int:
     for stale in (db, db.with_suffix(db.suffix + ".wal")):
         stale.unlink(missing_ok=True)
     try:
-        from blockwatch.lab.topology import skip_reason
-
-        reason = skip_reason()
+        reason = topology.skip_reason()
         if reason is None and SCENARIO.exists():
-            return demo_lab(args.out, db, serve=not args.no_serve, port=args.port)
+            return demo_lab(args.out, db, serve_dashboard=not args.no_serve, port=args.port)
         console.print(f"[yellow]lab not available: {reason or 'no scenario file'}[/]")
         console.print("falling back to the real OONI data in ../shared/data")
         return demo_real_data(db)

@@ -1,0 +1,27 @@
+"""read -> analyze -> write: the one way measurements reach the store.
+
+Files, the probe, the lab (and next the collector and the Dask path) all bring measurements in
+through :func:`ingest_paths` or :func:`ingest_documents`; :func:`reanalyze` runs stored ones
+through the current rules again. Only this package calls the store's batch writer.
+"""
+
+from blockwatch.pipeline.ingest import (
+    Fingerprints,
+    IngestProgress,
+    IngestReport,
+    ingest_documents,
+    ingest_paths,
+    resolve_fingerprints,
+)
+from blockwatch.pipeline.reanalysis import ReanalyzeReport, reanalyze
+
+__all__ = [
+    "Fingerprints",
+    "IngestProgress",
+    "IngestReport",
+    "ReanalyzeReport",
+    "ingest_documents",
+    "ingest_paths",
+    "reanalyze",
+    "resolve_fingerprints",
+]

@@ -1,0 +1,378 @@
+"""The dashboard's and the report's reads: aggregates, pages and lookups over a Store.
+
+Every query of the web layer lives here, so the store owns all SQL and all raw-text decoding.
+Rows come back as plain dicts keyed by column name (the API's JSON), times as naive UTC (what
+DuckDB holds). Which rows: one :class:`~blockwatch.store.filters.Filter`; every value reaches
+SQL as a bound parameter. Aggregation happens in DuckDB (GROUP BY time_bucket) and lists are
+limited, so pages stay fast on millions of verdicts.
+
+Reads go through cursors of the Store's own connection, one per thread: DuckDB refuses a
+second connection to a file that this process holds open in another mode.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator, Sequence
+from datetime import datetime, timedelta
+from typing import Any, Final
+
+import duckdb
+import orjson
+
+from blockwatch.analysis.records import EVENT_JSONL_FIELDS, VERDICT_JSONL_FIELDS
+from blockwatch.errors import StoreError
+from blockwatch.store import rawtexts, schema
+from blockwatch.store.filters import Filter, event_where, verdict_where
+from blockwatch.store.rawcodec import decode_text
+from blockwatch.store.store import Store
+from blockwatch.times import naive_utc
+
+__all__ = ["LIST_LIMIT", "PAGE_SIZE", "Reads", "RowStream"]
+
+PAGE_SIZE: Final = 100
+LIST_LIMIT: Final = 500
+# Up to this many ids, look rows up one by one in the primary-key index (measured: faster
+# than a scan below a few hundred ids on a million rows).
+INDEX_LOOKUP_MAX: Final = 300
+EVENT_COLUMNS: Final = schema.column_list(schema.EVENT_FIELDS)
+VERDICT_COLUMNS: Final = schema.column_list(schema.VERDICT_FIELDS)
+_ONE_SECOND: Final = timedelta(seconds=1)
+
+Window = tuple[datetime, datetime] | None
+
+
+def _and(where: str, clause: str) -> str:
+    """Add one clause to a ' WHERE ...' string (or start one)."""
+    return f"{where} AND {clause}" if where else f" WHERE {clause}"
+
+
+def _event_row(row: dict[str, Any]) -> dict[str, Any]:
+    """An events row for pages and the API: networks decoded, the id list as its length."""
+    row = dict(row)
+    nets = row.get("networks")
+    row["networks"] = orjson.loads(nets) if nets else []
+    row["methods"] = list(row.get("methods") or [])
+    row["n_measurements"] = len(row.get("measurements") or [])
+    row.pop("measurements", None)
+    return row
+
+
+class RowStream:
+    """The rows of one query, already executed (so a failure comes before the first row),
+    then read a batch at a time: an export of any size never sits whole in memory."""
+
+    def __init__(self, store: Store, sql: str, params: list[Any], batch: int = 10_000) -> None:
+        self._cur = store.cursor()
+        try:
+            self._result = self._cur.execute(sql, params)
+        except duckdb.Error as exc:
+            self._cur.close()
+            raise StoreError(f"query failed: {exc}") from exc
+        self.columns = [d[0] for d in self._result.description or []]
+        self._batch = batch
+
+    def batches(self) -> Iterator[list[tuple[Any, ...]]]:
+        try:
+            while chunk := self._result.fetchmany(self._batch):
+                yield chunk
+        finally:
+            self._cur.close()
+
+
+class Reads:
+    """Read-only queries over one Store, safe to share between threads."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self._local = threading.local()
+        self._raw_columns = store.raw_columns
+
+    def _cursor(self) -> duckdb.DuckDBPyConnection:
+        cur: duckdb.DuckDBPyConnection | None = getattr(self._local, "cursor", None)
+        if cur is None:
+            cur = self.store.cursor()
+            self._local.cursor = cur
+        return cur
+
+    def _rows(self, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
+        try:
+            res = self._cursor().execute(sql, list(params))
+            cols = [d[0] for d in res.description or []]
+            return [dict(zip(cols, r, strict=True)) for r in res.fetchall()]
+        except duckdb.Error as exc:
+            raise StoreError(f"query failed: {exc}") from exc
+
+    def _fetch(self, sql: str, params: list[Any]) -> list[tuple[Any, ...]]:
+        try:
+            return self._cursor().execute(sql, params).fetchall()
+        except duckdb.Error as exc:
+            raise StoreError(f"query failed: {exc}") from exc
+
+    # -- the whole store -----------------------------------------------------------------
+
+    def data_range(self) -> tuple[datetime | None, datetime | None]:
+        row = self._rows("SELECT min(measured_at) lo, max(measured_at) hi FROM verdicts")[0]
+        return row["lo"], row["hi"]
+
+    def countries(self, f: Filter) -> list[dict[str, Any]]:
+        where, params = verdict_where(f)
+        return self._rows(
+            f"""SELECT probe_cc, count(*) AS n,
+                   count(*) FILTER (WHERE outcome = 'blocked') AS blocked,
+                   count(DISTINCT probe_asn) AS networks, count(DISTINCT domain) AS domains,
+                   min(measured_at) AS first, max(measured_at) AS last
+                FROM verdicts{where} GROUP BY probe_cc ORDER BY probe_cc""",
+            params,
+        )
+
+    def events(
+        self,
+        f: Filter,
+        *,
+        with_network_wide: bool = False,
+        ongoing: bool = False,
+        top_level: bool = False,
+        limit: int = LIST_LIMIT,
+    ) -> list[dict[str, Any]]:
+        """Events matching ``f``, newest first. ``with_network_wide``: a domain filter also
+        keeps outages of whole networks (domain NULL), which matter to every domain."""
+        where, params = event_where(f.replace(domain=None) if with_network_wide else f)
+        if with_network_wide and f.domain is not None:
+            where = _and(where, "(domain = ? OR domain IS NULL)")
+            params.append(f.domain.lower())
+        if ongoing:
+            where = _and(where, '"end" IS NULL')
+        if top_level:
+            where = _and(where, "parent_event_id IS NULL")
+        rows = self._rows(
+            f'SELECT {EVENT_COLUMNS} FROM events{where} ORDER BY "start" DESC, event_id LIMIT ?',
+            [*params, limit],
+        )
+        return [_event_row(r) for r in rows]
+
+    # -- a country, a network ------------------------------------------------------------
+
+    def has_country(self, cc: str) -> bool:
+        return self._exists(Filter(country=cc))
+
+    def has_network(self, asn: str) -> bool:
+        return self._exists(Filter(asn=asn))
+
+    def _exists(self, f: Filter) -> bool:
+        vwhere, vparams = verdict_where(f)
+        ewhere, eparams = event_where(f)
+        return bool(self._fetch(f"SELECT 1 FROM verdicts{vwhere} LIMIT 1", vparams)) or bool(
+            self._fetch(f"SELECT 1 FROM events{ewhere} LIMIT 1", eparams)
+        )
+
+    def country_networks(self, f: Filter) -> list[dict[str, Any]]:
+        """Per network of the filter's country: measurements, blocked, domains blocked."""
+        where, params = verdict_where(f)
+        return self._rows(
+            f"""SELECT probe_asn, count(*) AS n,
+                   count(*) FILTER (WHERE outcome = 'blocked') AS blocked,
+                   count(DISTINCT domain) FILTER (WHERE outcome = 'blocked') AS domains_blocked,
+                   min(measured_at) AS first, max(measured_at) AS last
+                FROM verdicts{where}
+                GROUP BY probe_asn ORDER BY blocked DESC, probe_asn LIMIT ?""",
+            [*params, LIST_LIMIT],
+        )
+
+    def country_domains(self, f: Filter) -> list[dict[str, Any]]:
+        """Per domain of the filter's country: measurements, blocked, networks blocking."""
+        where, params = verdict_where(f)
+        return self._rows(
+            f"""SELECT domain, count(*) AS n,
+                   count(*) FILTER (WHERE outcome = 'blocked') AS blocked,
+                   count(DISTINCT probe_asn) FILTER (WHERE outcome = 'blocked') AS networks_blocked,
+                   mode(method) FILTER (WHERE outcome = 'blocked') AS top_method
+                FROM verdicts{where}
+                GROUP BY domain ORDER BY blocked * 1.0 / count(*) DESC, domain LIMIT ?""",
+            [*params, LIST_LIMIT],
+        )
+
+    def network_domains(self, f: Filter) -> list[dict[str, Any]]:
+        """Per (country, domain) of the filter's network: measurements, blocked, down."""
+        where, params = verdict_where(f)
+        return self._rows(
+            f"""SELECT probe_cc, domain, count(*) AS n,
+                   count(*) FILTER (WHERE outcome = 'blocked') AS blocked,
+                   count(*) FILTER (WHERE outcome = 'down') AS down,
+                   mode(method) FILTER (WHERE outcome = 'blocked') AS top_method
+                FROM verdicts{where}
+                GROUP BY probe_cc, domain
+                ORDER BY blocked * 1.0 / count(*) DESC, domain LIMIT ?""",
+            [*params, LIST_LIMIT],
+        )
+
+    # -- timelines -----------------------------------------------------------------------
+
+    def span(self, f: Filter) -> tuple[datetime, datetime] | None:
+        """The filter's time range, each open side closed by the data (None: no data)."""
+        where, params = verdict_where(f)
+        row = self._rows(
+            f"SELECT min(measured_at) lo, max(measured_at) hi FROM verdicts{where}", params
+        )[0]
+        if row["lo"] is None:
+            return None
+        start = naive_utc(f.since) if f.since is not None else row["lo"]
+        end = naive_utc(f.until) if f.until is not None else row["hi"] + _ONE_SECOND
+        return start, end
+
+    def timeline(
+        self, f: Filter, bucket: timedelta, by_network: bool = True
+    ) -> list[dict[str, Any]]:
+        """Counts per (network, bucket, outcome, method) of the verdicts matching ``f``."""
+        where, params = verdict_where(f)
+        key = "probe_asn" if by_network else "'all'"
+        return self._rows(
+            f"""SELECT {key} AS series, time_bucket(?, measured_at) AS bucket,
+                   outcome, method, count(*) AS n
+                FROM verdicts{where}
+                GROUP BY ALL ORDER BY series, bucket""",
+            [bucket, *params],
+        )
+
+    # -- events --------------------------------------------------------------------------
+
+    def event(self, event_id: str) -> dict[str, Any] | None:
+        rows = self._rows(f"SELECT {EVENT_COLUMNS} FROM events WHERE event_id = ?", [event_id])
+        return _event_row(rows[0]) if rows else None
+
+    def child_events(self, event_id: str) -> list[dict[str, Any]]:
+        rows = self._rows(
+            f"SELECT {EVENT_COLUMNS} FROM events WHERE parent_event_id = ? ORDER BY probe_asn",
+            [event_id],
+        )
+        return [_event_row(r) for r in rows]
+
+    def event_measurement_ids(self, event_id: str) -> list[str]:
+        """The ids of the measurements an event rests on."""
+        rows = self._fetch("SELECT measurements FROM events WHERE event_id = ?", [event_id])
+        return list(rows[0][0] or []) if rows else []
+
+    def event_window(self, ev: dict[str, Any]) -> tuple[datetime, datetime]:
+        """A time range expected to hold an event's measurements (a hint: see _by_ids)."""
+        end = ev["end"] or self.data_range()[1] or ev["start"]
+        return ev["start"] - timedelta(days=1), end + timedelta(days=1)
+
+    def event_measurements(
+        self, ev: dict[str, Any], *, limit: int = PAGE_SIZE, offset: int = 0
+    ) -> list[dict[str, Any]]:
+        """One page of the supporting measurements' verdicts, oldest first."""
+        all_ids = self.event_measurement_ids(ev["event_id"])
+        # Order all ids cheaply (two columns), then fetch whole rows for one page only.
+        keys = self._by_ids(
+            "measurement_id, measured_at",
+            "verdicts",
+            all_ids,
+            self.event_window(ev),
+            " ORDER BY measured_at, measurement_id",
+        )
+        page = keys[offset : offset + limit]
+        if not page:
+            return []
+        window = (page[0]["measured_at"], page[-1]["measured_at"])
+        return self.verdicts_by_ids([r["measurement_id"] for r in page], window)
+
+    def events_of_measurement(self, measurement_id: str) -> list[dict[str, Any]]:
+        return self._rows(
+            'SELECT event_id, kind, probe_asn, domain, "start", "end" FROM events'
+            ' WHERE list_contains(measurements, ?) ORDER BY "start"',
+            [measurement_id],
+        )
+
+    # -- verdicts and measurements -------------------------------------------------------
+
+    def _by_ids(
+        self, columns: str, table: str, ids: list[str], window: Window, order: str = ""
+    ) -> list[dict[str, Any]]:
+        """Rows of ``table`` for these ids.
+
+        A few ids go as an IN list of parameters, which DuckDB answers from the primary-key
+        index. Many ids go as a semi-join, which scans the table: a time window that should
+        hold them prunes that scan (DuckDB skips row groups by min/max), and when the window
+        misses some ids we scan everything instead.
+        """
+        ids = sorted(set(ids))
+        if not ids:
+            return []
+        if len(ids) <= INDEX_LOOKUP_MAX:
+            marks = ", ".join("?" * len(ids))
+            return self._rows(
+                f"SELECT {columns} FROM {table} WHERE measurement_id IN ({marks}){order}", ids
+            )
+        sql = (
+            f"SELECT {columns} FROM {table} WHERE {{}} measurement_id IN"
+            f" (SELECT unnest(?::VARCHAR[])){order}"
+        )
+        if window is not None:
+            rows = self._rows(sql.format("measured_at BETWEEN ? AND ? AND"), [*window, ids])
+            if len(rows) == len(ids):
+                return rows
+        return self._rows(sql.format(""), [ids])
+
+    def verdicts_by_ids(self, ids: list[str], window: Window = None) -> list[dict[str, Any]]:
+        """Verdicts of these ids, oldest first."""
+        return self._by_ids(
+            VERDICT_COLUMNS, "verdicts", ids, window, " ORDER BY measured_at, measurement_id"
+        )
+
+    def verdict(self, measurement_id: str) -> dict[str, Any] | None:
+        rows = self._rows(
+            f"SELECT {VERDICT_COLUMNS} FROM verdicts WHERE measurement_id = ?", [measurement_id]
+        )
+        if not rows:
+            return None
+        row = rows[0]
+        row["evidence"] = list(row["evidence"] or [])
+        return row
+
+    def verdict_keys(self, f: Filter) -> list[tuple[str, datetime]]:
+        """(measurement_id, measured_at) of every verdict matching ``f``."""
+        where, params = verdict_where(f)
+        return [
+            (r[0], r[1])
+            for r in self._fetch(f"SELECT measurement_id, measured_at FROM verdicts{where}", params)
+        ]
+
+    def verdict_page(self, f: Filter, page: int) -> list[dict[str, Any]]:
+        """One page of the verdicts matching ``f`` (the export fields), oldest first."""
+        where, params = verdict_where(f)
+        cols = schema.column_list(VERDICT_JSONL_FIELDS)
+        return self._rows(
+            f"SELECT {cols} FROM verdicts{where} ORDER BY measured_at, measurement_id"
+            " LIMIT ? OFFSET ?",
+            [*params, PAGE_SIZE, (page - 1) * PAGE_SIZE],
+        )
+
+    def verdict_stream(self, f: Filter) -> RowStream:
+        """Every verdict matching ``f`` (the export fields), oldest first, in batches."""
+        where, params = verdict_where(f)
+        cols = schema.column_list(VERDICT_JSONL_FIELDS)
+        sql = f"SELECT {cols} FROM verdicts{where} ORDER BY measured_at, measurement_id"
+        return RowStream(self.store, sql, params)
+
+    def event_stream(self, f: Filter) -> RowStream:
+        """Every event overlapping ``f`` (the export fields), by start, in batches."""
+        where, params = event_where(f)
+        cols = schema.column_list(EVENT_JSONL_FIELDS)
+        return RowStream(
+            self.store, f'SELECT {cols} FROM events{where} ORDER BY "start", event_id', params
+        )
+
+    def raw_measurement(self, measurement_id: str) -> dict[str, Any] | None:
+        try:
+            text = self.raw_measurements([measurement_id]).get(measurement_id)
+            return None if text is None else decode_text(text)
+        except StoreError as exc:
+            raise StoreError(f"measurement {measurement_id}: raw JSON unreadable") from exc
+
+    def raw_measurements(self, ids: list[str], window: Window = None) -> dict[str, bytes]:
+        """Decompressed raw JSON bytes by id, for the ids that have them (the report hashes
+        them). ``window`` prunes the scan as in :meth:`_by_ids`."""
+        if not ids:
+            return {}
+        rows = self._by_ids(f"measurement_id, {self._raw_columns}", "measurements", ids, window)
+        return rawtexts.texts(self._fetch, [tuple(r.values()) for r in rows])
