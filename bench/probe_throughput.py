@@ -58,7 +58,8 @@ async def serve_control(resolver: str, ca_file: str) -> None:
 
 async def measure(urls: list[str], info: dict, concurrency: int) -> tuple[float, dict[str, int]]:
     from blockwatch.analysis.verdict import analyze_document
-    from blockwatch.probe.runner import ProbeConfig, Timeouts, measure_urls
+    from blockwatch.net.timeouts import Timeouts
+    from blockwatch.probe import ProbeConfig, measure_urls
 
     config = ProbeConfig(
         control_url=info["control"],

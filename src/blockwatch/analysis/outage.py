@@ -192,23 +192,23 @@ def detect_outages(
         result.networks[(cc, asn)] = flagged
         last = indices[-1]
         for run in _runs(flagged, indices):
-            cells = [c for i in run for cells in per_domain.values() if (c := cells.get(i))]
+            hit = [c for i in run for by_index in per_domain.values() if (c := by_index.get(i))]
             result.events.append(
-                _outage_event(cc, asn, None, run, cells, grid, ongoing=run[-1] >= last)
+                _outage_event(cc, asn, None, run, hit, grid, ongoing=run[-1] >= last)
             )
     by_site: dict[SiteKey, dict[int, list[Cell]]] = {}
-    for (cc, asn, domain), cells in series.items():
-        for i, c in cells.items():
+    for (cc, asn, domain), by_index in series.items():
+        for i, c in by_index.items():
             if i in result.networks.get((cc, asn), ()):
                 continue  # already explained by the network's outage
             by_site.setdefault((cc, domain), {}).setdefault(i, []).append(c)
     for (cc, domain), buckets in sorted(by_site.items()):
         flagged = set()
-        for i, cells in buckets.items():
-            total = sum(c.total for c in cells)
+        for i, group in buckets.items():
+            total = sum(c.total for c in group)
             # Only "down" (the control failed too) speaks of the site; an inconclusive
             # measurement may just lack data (no test keys, a probe error).
-            down = sum(len(c.down) for c in cells)
+            down = sum(len(c.down) for c in group)
             if total and down >= p.control_failed * total:
                 flagged.add(i)
         if not flagged:
@@ -216,10 +216,10 @@ def detect_outages(
         result.sites[(cc, domain)] = flagged
         last = max(buckets)
         for run in _runs(flagged, buckets):
-            cells = [c for i in run for c in buckets[i]]
-            if sum(len(c.down) for c in cells) < 2:
+            hit = [c for i in run for c in buckets[i]]
+            if sum(len(c.down) for c in hit) < 2:
                 continue  # one stray "down" is not an outage worth reporting
             result.events.append(
-                _outage_event(cc, None, domain, run, cells, grid, ongoing=run[-1] >= last)
+                _outage_event(cc, None, domain, run, hit, grid, ongoing=run[-1] >= last)
             )
     return result

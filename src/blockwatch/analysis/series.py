@@ -14,7 +14,6 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from itertools import pairwise
-from statistics import median
 from typing import Final
 
 from blockwatch.analysis.records import Verdict
@@ -112,6 +111,13 @@ def _regular_step(ticks: Sequence[datetime]) -> timedelta | None:
     return None
 
 
+def _median(values: Sequence[timedelta]) -> timedelta:
+    """statistics.median for durations (its type hints admit numbers only)."""
+    ordered = sorted(values)
+    mid = len(ordered) // 2
+    return ordered[mid] if len(ordered) % 2 else (ordered[mid - 1] + ordered[mid]) / 2
+
+
 def choose_grid(verdicts: Sequence[Verdict]) -> Grid:
     """The bucket grid for these verdicts (see the module docstring)."""
     if not verdicts:
@@ -129,8 +135,8 @@ def choose_grid(verdicts: Sequence[Verdict]) -> Grid:
         series_ticks = round_ticks(times)
         gaps = [b - a for a, b in pairwise(series_ticks)]
         if gaps:
-            typical_gaps.append(median(gaps))
-    typical = median(typical_gaps) if typical_gaps else DAY
+            typical_gaps.append(_median(gaps))
+    typical = _median(typical_gaps) if typical_gaps else DAY
     # Off-clock data (OONI's volunteers) gets at least a day: shorter cells would mostly be
     # empty, and a day is the unit people ask about.
     step = max(DAY, next((s for s in LADDER if s >= typical), LADDER[-1]))

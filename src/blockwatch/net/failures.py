@@ -81,7 +81,7 @@ def failure_string(exc: BaseException) -> str:
             return EOF_ERROR
         return SSL_FAILED_HANDSHAKE
     if isinstance(exc, socket.gaierror):
-        return _GAI.get(exc.errno, DNS_MISBEHAVING)
+        return _GAI.get(exc.errno, DNS_MISBEHAVING) if exc.errno is not None else DNS_MISBEHAVING
     if isinstance(exc, ConnectionResetError):
         return CONNECTION_RESET
     if isinstance(exc, ConnectionRefusedError):

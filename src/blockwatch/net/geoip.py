@@ -25,11 +25,14 @@ class AsnDatabase:
             return 0, None
         if not isinstance(record, dict):
             return 0, None
-        asn = record.get("autonomous_system_number") or record.get("asn") or 0
-        if isinstance(asn, str):
-            asn = int(asn.removeprefix("AS") or 0)
+        value = record.get("autonomous_system_number") or record.get("asn") or 0
+        if isinstance(value, str):
+            text = value.removeprefix("AS")
+            asn = int(text) if text.isdigit() else 0
+        else:
+            asn = value if isinstance(value, int) else 0
         org = record.get("autonomous_system_organization") or record.get("as_name")
-        return int(asn), str(org) if org else None
+        return asn, str(org) if org else None
 
     def close(self) -> None:
         self._reader.close()

@@ -99,7 +99,7 @@ def iter_file(path: Path, *, max_line_bytes: int = DEFAULT_MAX_LINE_BYTES) -> It
     source = str(path)
     try:
         if name.endswith(".gz"):
-            fh: IO[bytes] = gzip.open(path, "rb")  # noqa: SIM115 - closed by `with` below
+            fh: IO[bytes] | gzip.GzipFile = gzip.open(path, "rb")  # noqa: SIM115 - closed below
         else:
             # A large buffer: measurements are ~10 KiB lines, past the 8 KiB default, and
             # readline() then paid for several raw reads per line.
@@ -155,7 +155,9 @@ def _skip_rest_of_line(
     )
 
 
-def _iter_whole(fh: IO[bytes], source: str, max_bytes: int, *, comments: bool) -> Iterator[Item]:
+def _iter_whole(
+    fh: IO[bytes] | gzip.GzipFile, source: str, max_bytes: int, *, comments: bool
+) -> Iterator[Item]:
     try:
         data = fh.read(max_bytes + 1)
     except (OSError, EOFError, zlib.error) as exc:

@@ -18,7 +18,8 @@ from typing import Any
 import orjson
 
 from blockwatch.errors import ProbeError
-from blockwatch.probe.runner import ProbeConfig, measure_urls
+from blockwatch.probe.config import ProbeConfig
+from blockwatch.probe.runner import measure_urls
 
 
 def load_config(path: Path) -> ProbeConfig:

@@ -67,13 +67,13 @@ class BlockBuilder:
 
 def encode_raw(data: bytes) -> bytes:
     """One text compressed alone: the per-row format of schema 1 (kept for tests and tools)."""
-    return lz4.frame.compress(data)  # type: ignore[no-any-return]
+    return lz4.frame.compress(data)
 
 
 def decompress_block(data: bytes) -> bytes:
     """The texts of one raw block, concatenated."""
     try:
-        return lz4.frame.decompress(data)  # type: ignore[no-any-return]
+        return lz4.frame.decompress(data)
     except RuntimeError as exc:  # lz4 raises RuntimeError on corrupt frames
         raise StoreError(f"raw block unreadable: {exc}") from exc
 
@@ -82,7 +82,7 @@ def decompress_raw(value: bytes) -> bytes:
     """The JSON text of a schema-1 ``measurements.raw`` value (LZ4 frame or zlib)."""
     try:
         if value[:4] == LZ4_MAGIC:
-            return lz4.frame.decompress(value)  # type: ignore[no-any-return]
+            return lz4.frame.decompress(value)
         return zlib.decompress(value)
     except (RuntimeError, zlib.error) as exc:
         raise StoreError(f"raw measurement unreadable: {exc}") from exc

@@ -128,99 +128,118 @@ def _fmt(t: datetime, span: timedelta) -> str:
     return t.strftime("%Y-%m-%d %H:%M") if span <= timedelta(days=3) else t.strftime("%Y-%m-%d")
 
 
+@dataclass(frozen=True, slots=True)
+class _Frame:
+    """Where a chart's times and shares land on its plot."""
+
+    t0: datetime
+    t1: datetime
+    span: timedelta
+    pw: float = W - LEFT - RIGHT
+    ph: float = H - TOP - BOTTOM
+
+    def x(self, t: datetime) -> float:
+        frac = (t - self.t0) / self.span
+        return LEFT + max(0.0, min(1.0, frac)) * self.pw
+
+
 def timeline_svg(series: Series, t0: datetime, t1: datetime, bucket: timedelta) -> str:
     """One network's chart as an <svg> string (all text escaped)."""
-    span = max(t1 - t0, timedelta(seconds=1))
-    pw, ph = W - LEFT - RIGHT, H - TOP - BOTTOM
-
-    def x(t: datetime) -> float:
-        frac = (t - t0) / span
-        return LEFT + max(0.0, min(1.0, frac)) * pw
-
+    fr = _Frame(t0, t1, max(t1 - t0, timedelta(seconds=1)))
     name = escape(series.name)
     out = [
         f'<svg class="timeline" data-network="{name}" viewBox="0 0 {W} {H}" width="100%"'
         f' role="img" aria-label="blocked share over time on {name}"'
         ' xmlns="http://www.w3.org/2000/svg">',
         f"<title>Blocked share per {escape(_bucket_word(bucket))} on {name}</title>",
-        f'<rect x="{LEFT}" y="{TOP}" width="{pw}" height="{ph}" class="plot"/>',
+        f'<rect x="{LEFT}" y="{TOP}" width="{fr.pw:g}" height="{fr.ph:g}" class="plot"/>',
     ]
-    for s in series.shades:
-        xs, xe = x(s.start), x(s.end or t1)
-        cls = "shade-outage" if s.kind == "outage" else "shade-event"
-        end_txt = s.end.strftime("%Y-%m-%d") if s.end else "ongoing"
-        word = "outage" if s.kind == "outage" else "event"
-        label = (
-            f"{word} {s.start.strftime('%Y-%m-%d')} → {end_txt} · availability {s.availability:.0%}"
-        )
-        out.append(
-            f'<g class="{cls}" data-event="{escape(s.event_id)}"'
-            f' data-start="{s.start.isoformat()}" data-end="{s.end.isoformat() if s.end else ""}">'
-            f'<rect x="{xs:.1f}" y="{TOP}" width="{max(xe - xs, 1.5):.1f}" height="{ph}"/>'
-            f"<title>{escape(label)}</title>"
-            f'<text x="{xs + 2:.1f}" y="{TOP - 4}" class="shade-label">{escape(label)}</text></g>'
-        )
-    bw = max(pw * (bucket / span), 1.0)
+    out += [_shade(s, fr) for s in series.shades]
+    bw = max(fr.pw * (bucket / fr.span), 1.0)
     gap = 1.0 if bw > 4 else 0.0
     for b in series.buckets:
-        if not b.n:
-            continue
-        bx = x(b.start)
-        y = TOP + ph
-        out.append(
-            f'<rect class="measured" x="{bx:.1f}" y="{TOP + ph - 3}" width="{bw - gap:.1f}"'
-            ' height="3"/>'
-        )
-        tip = [
-            f"{b.start.isoformat(sep=' ', timespec='minutes')}: {b.n} measurements,"
-            f" {b.blocked_share:.0%} blocked"
-        ]
-        for method, k in b.methods.most_common():
-            h = ph * k / b.n
-            y -= h
-            out.append(
-                f'<rect x="{bx:.1f}" y="{y:.1f}" width="{bw - gap:.1f}" height="{h:.1f}"'
-                f' fill="{method_colour(method)}" data-method="{escape(method)}"/>'
-            )
-            tip.append(f"{method}: {k}")
-        down = b.outcomes["down"]
-        if down:
-            h = ph * down / b.n
-            y -= h
-            out.append(
-                f'<rect x="{bx:.1f}" y="{y:.1f}" width="{bw - gap:.1f}" height="{h:.1f}"'
-                f' fill="{DOWN_COLOUR}" class="down"/>'
-            )
-            tip.append(f"down: {down}")
-        out.append(
-            f'<rect class="hit" x="{bx:.1f}" y="{TOP}" width="{bw - gap:.1f}" height="{ph}">'
-            f"<title>{escape('; '.join(tip))}</title></rect>"
-        )
-    # Measurement volume, relative to the busiest bucket: a collapse in volume is itself a
-    # signal (a shutdown, a probe gone), and a "0% blocked" bar on 1 measurement is weak.
+        if b.n:
+            out += _bar(b, fr, bw - gap)
+    out += _volume(series, fr, bw - gap)
+    out += _axes(fr)
+    out.append("</svg>")
+    return "".join(out)
+
+
+def _shade(s: Shade, fr: _Frame) -> str:
+    """An event behind the bars, labelled with its dates and availability."""
+    xs, xe = fr.x(s.start), fr.x(s.end or fr.t1)
+    cls = "shade-outage" if s.kind == "outage" else "shade-event"
+    end_txt = s.end.strftime("%Y-%m-%d") if s.end else "ongoing"
+    word = "outage" if s.kind == "outage" else "event"
+    label = f"{word} {s.start.strftime('%Y-%m-%d')} → {end_txt} · availability {s.availability:.0%}"
+    return (
+        f'<g class="{cls}" data-event="{escape(s.event_id)}"'
+        f' data-start="{s.start.isoformat()}" data-end="{s.end.isoformat() if s.end else ""}">'
+        f'<rect x="{xs:.1f}" y="{TOP}" width="{max(xe - xs, 1.5):.1f}" height="{fr.ph:g}"/>'
+        f"<title>{escape(label)}</title>"
+        f'<text x="{xs + 2:.1f}" y="{TOP - 4}" class="shade-label">{escape(label)}</text></g>'
+    )
+
+
+def _bar(b: Bucket, fr: _Frame, width: float) -> list[str]:
+    """One bucket: blocked share stacked by method, "down" above it, and a tooltip."""
+    bx = fr.x(b.start)
+    y = TOP + fr.ph
+    out = [
+        f'<rect class="measured" x="{bx:.1f}" y="{TOP + fr.ph - 3:g}" width="{width:.1f}"'
+        ' height="3"/>'
+    ]
+    tip = [
+        f"{b.start.isoformat(sep=' ', timespec='minutes')}: {b.n} measurements,"
+        f" {b.blocked_share:.0%} blocked"
+    ]
+    layers = [(m, k, f'fill="{method_colour(m)}" data-method="{escape(m)}"') for m, k in
+              b.methods.most_common()]  # fmt: skip
+    if b.outcomes["down"]:
+        layers.append(("down", b.outcomes["down"], f'fill="{DOWN_COLOUR}" class="down"'))
+    for label, k, attrs in layers:
+        h = fr.ph * k / b.n
+        y -= h
+        out.append(f'<rect x="{bx:.1f}" y="{y:.1f}" width="{width:.1f}" height="{h:.1f}" {attrs}/>')
+        tip.append(f"{label}: {k}")
+    out.append(
+        f'<rect class="hit" x="{bx:.1f}" y="{TOP}" width="{width:.1f}" height="{fr.ph:g}">'
+        f"<title>{escape('; '.join(tip))}</title></rect>"
+    )
+    return out
+
+
+def _volume(series: Series, fr: _Frame, width: float) -> list[str]:
+    """Measurement volume, relative to the busiest bucket: a collapse in volume is itself a
+    signal (a shutdown, a probe gone), and a "0% blocked" bar on 1 measurement is weak."""
     busiest = max((b.n for b in series.buckets), default=0)
-    if busiest:
-        pts = " ".join(
-            f"{x(b.start) + (bw - gap) / 2:.1f},{TOP + ph * (1 - b.n / busiest):.1f}"
-            for b in series.buckets
-        )
-        out.append(
-            f'<polyline class="volume" points="{pts}"><title>measurements per bucket'
-            f" (max {busiest})</title></polyline>"
-        )
+    if not busiest:
+        return []
+    pts = " ".join(
+        f"{fr.x(b.start) + width / 2:.1f},{TOP + fr.ph * (1 - b.n / busiest):.1f}"
+        for b in series.buckets
+    )
+    return [
+        f'<polyline class="volume" points="{pts}"><title>measurements per bucket'
+        f" (max {busiest})</title></polyline>"
+    ]
+
+
+def _axes(fr: _Frame) -> list[str]:
+    out = []
     for frac, label in ((0.0, "0%"), (0.5, "50%"), (1.0, "100%")):
-        yy = TOP + ph * (1 - frac)
+        yy = TOP + fr.ph * (1 - frac)
         out.append(f'<text x="{LEFT - 4}" y="{yy + 4:.1f}" class="ylab">{label}</text>')
-    ticks = _ticks(t0, t1)
+    ticks = _ticks(fr.t0, fr.t1)
     for i, t in enumerate(ticks):
         # The outer labels hug the plot's edges so they are not cut off.
         anchor = "start" if i == 0 else "end" if i == len(ticks) - 1 else "middle"
         out.append(
-            f'<text x="{x(t):.1f}" y="{H - 6}" class="xlab" text-anchor="{anchor}">'
-            f"{escape(_fmt(t, span))}</text>"
+            f'<text x="{fr.x(t):.1f}" y="{H - 6}" class="xlab" text-anchor="{anchor}">'
+            f"{escape(_fmt(t, fr.span))}</text>"
         )
-    out.append("</svg>")
-    return "".join(out)
+    return out
 
 
 def _bucket_word(bucket: timedelta) -> str:

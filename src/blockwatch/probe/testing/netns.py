@@ -8,8 +8,8 @@ import os
 import shutil
 import subprocess
 import threading
-from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from collections.abc import Callable, Coroutine
+from typing import Any, TypeVar
 
 T = TypeVar("T")
 CLONE_NEWNET = 0x40000000
@@ -24,7 +24,7 @@ def netns_skip_reason() -> str | None:
     return None
 
 
-def run_in_netns(rules: str, main: Callable[[], Awaitable[T]]) -> T:
+def run_in_netns(rules: str, main: Callable[[], Coroutine[Any, Any, T]]) -> T:
     """Create a namespace with lo up and ``rules`` (nft syntax) loaded, run ``main()`` in a
     thread that joined it (sockets made there live in it), then delete the namespace."""
     name = f"bwprobe{os.getpid()}"

@@ -191,7 +191,12 @@ async def _peek(sock: socket.socket, timeout: float = 5.0) -> bytes:
     """The bytes waiting on ``sock`` (the ClientHello), without consuming them."""
     loop = asyncio.get_running_loop()
     ready = loop.create_future()
-    loop.add_reader(sock.fileno(), lambda: ready.done() or ready.set_result(None))
+
+    def readable() -> None:
+        if not ready.done():
+            ready.set_result(None)
+
+    loop.add_reader(sock.fileno(), readable)
     try:
         await asyncio.wait_for(ready, timeout)
     finally:
