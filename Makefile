@@ -44,14 +44,16 @@ system-packages: $(SYSSTAMP)
 demo: setup
 	$(BIN)/python -m blockwatch.cli.demo --out $(DEMO_OUT) --db $(DEMO_DB)
 
-test: setup
-	$(BIN)/ruff check src tests bench
+# The whole gate CI runs: lint, format, types, then every test (benches smoke-run among them).
+test: lint
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: setup
 	$(BIN)/ruff check src tests bench
 	$(BIN)/ruff format --check src tests bench
+	$(BIN)/mypy
 
+# Every benchmark at full size, printing its figures (tests/test_benches.py smoke-runs them).
 bench: setup
 	for b in bench/*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
 
