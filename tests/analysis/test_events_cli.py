@@ -58,6 +58,12 @@ def test_rerunning_replaces_rather_than_adds(db: Path) -> None:
         (["--kind", "outage"], set()),
         (["--since", "2024-03-01"], {("AS9541", "x.com"), (None, "x.com")}),  # still ongoing
         (["--country", "BR"], set()),
+        # Events overlapping [since, until): the AS9541 block starts on 02-16 06:00.
+        (["--until", "2024-02-16"], {("AS17557", "x.com"), (None, "x.com")}),
+        (
+            ["--since", "2024-02-21", "--until", "2024-02-22"],
+            {("AS9541", "x.com"), (None, "x.com")},
+        ),
     ],
 )
 def test_filters_narrow_the_output(db: Path, args: list[str], expected: set) -> None:
@@ -78,7 +84,15 @@ def test_stored_lists_without_recomputing(db: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    "args", [["--kind", "riot"], ["--format", "xml"], ["--bucket", "soon"], ["--since", "x"]]
+    "args",
+    [
+        ["--kind", "riot"],
+        ["--format", "xml"],
+        ["--bucket", "soon"],
+        ["--since", "x"],
+        ["--until", "2024-13-01"],
+        ["--since", "2024-03-01", "--until", "2024-02-01"],
+    ],
 )
 def test_bad_options_are_refused_with_a_message(db: Path, args: list[str]) -> None:
     result = runner.invoke(app, ["events", "--db", str(db), *args])

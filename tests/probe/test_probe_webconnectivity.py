@@ -224,6 +224,28 @@ async def test_reset_on_the_https_hop_of_a_redirect_is_tls_reset(net: LoopNet) -
     assert verdict(doc) == ("blocked", "tls.reset")
 
 
+async def test_each_connection_ties_its_tcp_tls_and_http_records_by_one_transaction_id(
+    net: LoopNet,
+) -> None:
+    from blockwatch.probe.testing.origin import Page
+
+    final = await net.site("final.test", tls=True)
+    moved = Page(302, b"<p>moved</p>", [("Location", final)])
+    url = await net.site("hop.test", tls=True, page=moved)
+    tk = (await measure_url(url, net.probe_config()))["test_keys"]
+    tcp, tls = tk["tcp_connect"], tk["tls_handshakes"]
+    first, hop = tk["requests"][1], tk["requests"][0]  # newest first
+    # One connection per endpoint, then one for the redirect: ids 1, 2, in that order.
+    assert [c["transaction_id"] for c in tcp] == [1, 2]
+    assert [h["transaction_id"] for h in tls] == [1, 2]
+    assert (first["transaction_id"], hop["transaction_id"]) == (1, 2)
+    for request in (first, hop):
+        conn = next(c for c in tcp if c["transaction_id"] == request["transaction_id"])
+        assert request["address"] == f"{conn['ip']}:{conn['port']}"
+    reads = {e["transaction_id"] for e in tk["network_events"]}
+    assert reads == {1, 2}  # each body's reads point at the connection it came over
+
+
 async def test_redirect_loop_stops_after_ten_redirects(net: LoopNet) -> None:
     from blockwatch.probe.testing.origin import Page
 

@@ -102,6 +102,22 @@ def test_network_page_lists_its_domains_and_events(http: httpx.Client) -> None:
     assert page.status_code == 200 and page.text.count('class="shade-outage"') == 1
 
 
+def test_the_filter_words_match_the_cli_and_the_older_spellings_still_work(
+    http: httpx.Client,
+) -> None:
+    new = {"country": "pk", "asn": "17557", "since": "2024-02-20", "until": "2024-02-22"}
+    old = {"cc": "PK", "asn": "AS17557", "from": "2024-02-20", "to": "2024-02-21"}
+    for route in ("/api/verdicts.csv", "/api/events.csv"):
+        assert http.get(route, params=new).text == http.get(route, params=old).text
+    rows = http.get("/api/verdicts", params=new).json()["verdicts"]
+    assert rows and all(r["measured_at"][:10] in ("2024-02-20", "2024-02-21") for r in rows)
+    page = http.get("/country/PK", params={"from": "2024-02-20", "to": "2024-02-21"}).text
+    assert 'name="since" value="2024-02-20"' in page and 'name="until" value="2024-02-22"' in page
+    assert "?since=2024-02-20&amp;until=2024-02-22" in page  # links carry the range on
+    bad = http.get("/api/verdicts", params={"since": "2024-03-01", "until": "2024-02-01"})
+    assert bad.status_code == 400 and "until" in bad.json()["detail"]
+
+
 def test_verdicts_csv_has_the_documented_columns_and_honours_every_filter(
     http: httpx.Client,
 ) -> None:

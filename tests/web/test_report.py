@@ -104,6 +104,23 @@ def test_verify_detects_an_altered_verdict(
     assert res.exit_code == 1 and "MISMATCH" in res.output
 
 
+def test_the_report_is_narrowed_by_since_and_until_or_their_older_spellings(
+    store_path: Path, tmp_path: Path
+) -> None:
+    scope = ["report", "--db", str(store_path), "--country", "PK", "--domain", "x.com"]
+    ids = {}
+    for name, rng in {
+        "all": [],
+        "new": ["--since", "2024-02-20", "--until", "2024-02-22"],
+        "old": ["--from", "2024-02-20", "--to", "2024-02-21"],
+    }.items():
+        out = tmp_path / f"{name}.html"
+        res = runner.invoke(app, [*scope, *rng, "--out", str(out)])
+        assert res.exit_code == 0, res.output
+        ids[name] = report.read_meta(out)["measurement_ids"]
+    assert ids["new"] == ids["old"] and 0 < len(ids["new"]) < len(ids["all"])
+
+
 def test_report_command_writes_html_and_rejects_other_suffixes(
     store_path: Path, tmp_path: Path
 ) -> None:
