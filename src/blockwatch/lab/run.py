@@ -23,6 +23,7 @@ from typing import Any
 import orjson
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from blockwatch.analysis.verdict import WEB_CONNECTIVITY as WEB
 from blockwatch.errors import LabError
 from blockwatch.lab import topology
 from blockwatch.lab.agents import Agent, close_all
@@ -31,6 +32,7 @@ from blockwatch.lab.ingest import Ingester
 from blockwatch.lab.pacer import Pacer
 from blockwatch.lab.scenario import Scenario, check_measurable, load
 from blockwatch.lab.truth import iso, truth_rows
+from blockwatch.ooni.measurement import report_id
 from blockwatch.pki import CertificateAuthority
 
 
@@ -267,9 +269,8 @@ class LabRun:
             if command != applied:  # the censor changes only when the policy does
                 censor.command(command)
                 applied = command
-            stamp = rnd.at.strftime("%Y%m%dT%H%M%SZ")
-            report_id = f"{stamp}_webconnectivity_{sc.country}_{net.asn}_n1_bwlab{rnd.index:05d}"
-            docs = worker.measure(urls, iso(rnd), report_id)
+            rid = report_id(rnd.at, WEB, sc.country, f"AS{net.asn}", f"bwlab{rnd.index:05d}")
+            docs = worker.measure(urls, iso(rnd), rid)
             docs.sort(key=lambda d: order.get(str(d.get("input")), len(order)))
             pacer.done(name, rnd.index, docs)
 

@@ -28,6 +28,7 @@ from blockwatch.lab.groundtruth import TrueBlock, Truth, build_truth, read_truth
 from blockwatch.lab.scenario import TECHNIQUES, Scenario, load
 from blockwatch.ooni.measurement import parse_measurement
 from blockwatch.ooni.reader import iter_documents
+from blockwatch.times import iso_z
 
 OURS = "ours"
 CUSUM_H = {"cusum h=7": 7.0, "cusum h=3.5": 3.5}
@@ -153,7 +154,7 @@ def _plain(value: Any) -> Any:
     if isinstance(value, list | tuple):
         return [_plain(v) for v in value]
     if isinstance(value, datetime):
-        return value.strftime("%Y-%m-%dT%H:%M:%SZ")
+        return iso_z(value)
     return value
 
 

@@ -6,6 +6,7 @@ from blockwatch.ooni.measurement import (
     measurement_id,
     parse_measurement,
     parse_time,
+    report_id,
 )
 from blockwatch.ooni.reader import (
     SUFFIXES,
@@ -31,5 +32,6 @@ __all__ = [
     "measurement_id",
     "parse_measurement",
     "parse_time",
+    "report_id",
     "uncompressed_size",
 ]

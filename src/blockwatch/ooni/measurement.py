@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 import orjson
 
 from blockwatch.errors import MalformedMeasurement
+from blockwatch.times import aware_utc
 
 # OONI's base keys we require (df-000): a measurement without them cannot be placed in time.
 REQUIRED_KEYS = ("test_name", "measurement_start_time")
@@ -114,6 +115,13 @@ def parse_time(value: Any, source: str = "-", line: int | None = None) -> dateti
     if when.tzinfo is None:
         return when.replace(tzinfo=UTC)
     return when.astimezone(UTC)
+
+
+def report_id(start: datetime, test_name: str, cc: str, asn: str, suffix: str) -> str:
+    """OONI's report id shape: ``20240217T120000Z_webconnectivity_PK_17557_n1_<suffix>``."""
+    stamp = aware_utc(start).strftime("%Y%m%dT%H%M%SZ")
+    test = test_name.replace("_", "")
+    return f"{stamp}_{test}_{cc}_{asn.removeprefix('AS')}_n1_{suffix}"
 
 
 @lru_cache(maxsize=65536)

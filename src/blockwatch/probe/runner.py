@@ -19,6 +19,7 @@ from typing import Any
 from blockwatch import __version__
 from blockwatch.net.geoip import AsnDatabase
 from blockwatch.net.timeouts import Timeouts
+from blockwatch.ooni.measurement import report_id
 from blockwatch.probe import webconnectivity
 from blockwatch.probe.config import ProbeConfig
 from blockwatch.times import ooni_time
@@ -31,11 +32,9 @@ SOFTWARE_NAME = "blockwatch"
 
 
 def make_report_id(config: ProbeConfig, start: datetime | None = None) -> str:
-    """An OONI-shaped report id: ``20240217T120000Z_webconnectivity_PK_17557_n1_<random>``."""
+    """A new OONI-shaped report id for this vantage, random in its last part."""
     start = start or datetime.now(UTC)
-    asn = config.probe_asn.removeprefix("AS")
-    stamp = start.astimezone(UTC).strftime("%Y%m%dT%H%M%SZ")
-    return f"{stamp}_webconnectivity_{config.probe_cc}_{asn}_n1_{secrets.token_hex(8)}"
+    return report_id(start, TEST_NAME, config.probe_cc, config.probe_asn, secrets.token_hex(8))
 
 
 async def measure_url(

@@ -20,6 +20,7 @@ import orjson
 from blockwatch.errors import ProbeError
 from blockwatch.probe.config import ProbeConfig
 from blockwatch.probe.runner import measure_urls
+from blockwatch.times import parse_iso
 
 
 def load_config(path: Path) -> ProbeConfig:
@@ -43,7 +44,7 @@ def _parse_round(line: bytes) -> tuple[list[str], datetime | None, str | None]:
         raise ValueError('a round is {"urls": [...], "start_time": ..., "report_id": ...}')
     urls = [str(u) for u in data["urls"]]
     start = data.get("start_time")
-    start_time = datetime.fromisoformat(str(start).replace("Z", "+00:00")) if start else None
+    start_time = parse_iso(str(start)) if start else None
     report_id = data.get("report_id")
     return urls, start_time, str(report_id) if report_id else None
 

@@ -8,7 +8,7 @@ without it.
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any, Final
 
 import orjson
@@ -91,8 +91,7 @@ def dumps(data: Any) -> bytes:
 
 def _json_default(value: Any) -> Any:
     if isinstance(value, datetime):
-        aware = value if value.tzinfo else value.replace(tzinfo=UTC)
-        return aware.astimezone(UTC).isoformat().replace("+00:00", "Z")
+        return iso_z(value)
     return _default(value)
 
 
