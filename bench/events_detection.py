@@ -7,7 +7,9 @@
    turned into stray failures: blocks found, worst start/end error, median detection delay,
    false events, for ours and CUSUM h=7 / h=3.5.
 
-    .venv/bin/python bench/events_detection.py [--n 100000] [--noise 0.02]
+``--smoke``: throughput on 3,000 verdicts, the score as above; about a second.
+
+    .venv/bin/python bench/events_detection.py [--n 100000] [--noise 0.02] [--smoke]
 """
 
 from __future__ import annotations
@@ -30,8 +32,11 @@ from blockwatch.lab.score import score_run
 from blockwatch.lab.truth import truth_rows
 from blockwatch.times import parse_iso
 
+# What tests/test_benches.py checks before running this bench with --smoke: nothing.
+NEEDS: tuple[str, ...] = ()
 SCENARIO = Path(__file__).resolve().parents[1] / "scenarios" / "pk-2024-x.toml"
 T0 = datetime(2024, 2, 10, tzinfo=UTC)
+N, SMOKE_N = 100_000, 3_000
 
 
 def synthetic(n: int, seed: int = 1) -> list[Verdict]:
@@ -58,7 +63,8 @@ def timed(label: str, fn: object, n: int) -> None:
     start = time.process_time()
     result = fn()  # type: ignore[operator]
     cpu = time.process_time() - start
-    print(f"{label:>14}: {cpu:6.2f} s CPU, {n / cpu:10,.0f} verdicts/s, {len(result)} events")
+    rate = n / max(cpu, 1e-9)  # a tiny run may measure 0
+    print(f"{label:>14}: {cpu:6.2f} s CPU, {rate:10,.0f} verdicts/s, {len(result)} events")
 
 
 def perfect_run(directory: Path, noise: float) -> list[Verdict]:
@@ -88,10 +94,14 @@ def perfect_run(directory: Path, noise: float) -> list[Verdict]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--n", type=int, default=100_000)
+    parser.add_argument("--n", type=int, help=f"synthetic verdicts (default {N:,})")
     parser.add_argument("--noise", type=float, default=0.02)
+    parser.add_argument(
+        "--smoke", action="store_true", help=f"tiny run: {SMOKE_N:,} synthetic verdicts"
+    )
     args = parser.parse_args()
-    vs = synthetic(args.n)
+    n = args.n if args.n is not None else SMOKE_N if args.smoke else N
+    vs = synthetic(n)
     print(f"throughput on {len(vs):,} synthetic verdicts")
     timed("ours", lambda: detect_events(vs), len(vs))
     timed("cusum h=7", lambda: cusum_events(vs), len(vs))

@@ -3,8 +3,10 @@
 Origins (half HTTP, half HTTPS with a test CA) and the resolvers run in one child process,
 the control helper in another (it is a remote service in real use); the probe runs here.
 Prints URLs/s and the probe's peak RSS.
-Run: .venv/bin/python bench/probe_throughput.py [--urls 1000] [--levels 1,16,64]
+Run: .venv/bin/python bench/probe_throughput.py [--urls 1000] [--levels 1,16,64] [--smoke]
 Targets: >= 50 URLs/s at concurrency 64 on 2 cores; peak RSS <= 300 MB.
+``--smoke``: 20 URLs at concurrency 1 and 8, in a few seconds; every URL must then come out
+"ok" (the local sites are all open), which a broken probe, control helper or analysis fails.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import argparse
 import asyncio
 import os
 import resource
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -22,7 +25,12 @@ from pathlib import Path
 import orjson
 import psutil
 
+# What tests/test_benches.py checks before running this bench with --smoke: nothing (the
+# origins, resolvers and control helper all listen on 127.0.0.0/8).
+NEEDS: tuple[str, ...] = ()
 SITES = 100
+URLS, LEVELS = 1000, "1,16,64"
+SMOKE_URLS, SMOKE_LEVELS = 20, "1,8"
 
 
 async def serve(folder: Path) -> None:
@@ -81,8 +89,13 @@ async def measure(urls: list[str], info: dict, concurrency: int) -> tuple[float,
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--urls", type=int, default=1000)
-    parser.add_argument("--levels", default="1,16,64")
+    parser.add_argument("--urls", type=int, help=f"URLs to measure (default {URLS:,})")
+    parser.add_argument("--levels", help=f"concurrency levels (default {LEVELS})")
+    parser.add_argument(
+        "--smoke",
+        action="store_true",
+        help=f"tiny run: {SMOKE_URLS} URLs at concurrency {SMOKE_LEVELS}, all must be ok",
+    )
     parser.add_argument("--serve", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--serve-control", nargs=2, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -92,6 +105,8 @@ def main() -> None:
     if args.serve_control:
         asyncio.run(serve_control(*args.serve_control))
         return
+    n_urls = args.urls if args.urls is not None else SMOKE_URLS if args.smoke else URLS
+    levels = [int(x) for x in (args.levels or (SMOKE_LEVELS if args.smoke else LEVELS)).split(",")]
     folder = Path(tempfile.mkdtemp(prefix="bw-bench-"))
     child = subprocess.Popen(
         [sys.executable, __file__, "--serve", str(folder)],
@@ -112,11 +127,11 @@ def main() -> None:
         assert helper.stdout is not None
         info["control"] = helper.stdout.readline().strip()
         base = info["urls"]
-        urls = [f"{base[i % len(base)]}page{i}" for i in range(args.urls)]
+        urls = [f"{base[i % len(base)]}page{i}" for i in range(n_urls)]
         procs = [psutil.Process(), child, helper]
         print(f"probe throughput: {len(urls)} URLs over {len(base)} local sites (half HTTPS)")
         print(f"{'concurrency':>11} {'seconds':>8} {'URLs/s':>8} {'peak RSS MB':>12}  outcomes")
-        for level in [int(x) for x in args.levels.split(",")]:
+        for level in levels:
             cpu0 = [sum(psutil.Process(p.pid).cpu_times()[:2]) for p in procs]
             seconds, outcomes = asyncio.run(measure(urls, info, level))
             cpu = [
@@ -126,11 +141,16 @@ def main() -> None:
             peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
             rate = len(urls) / seconds
             print(f"{level:>11} {seconds:>8.1f} {rate:>8.1f} {peak:>12.1f}  {outcomes}")
+            if sum(outcomes.values()) != len(urls):
+                raise SystemExit(f"{sum(outcomes.values())} measurements for {len(urls)} URLs")
+            if args.smoke and set(outcomes) != {"ok"}:
+                raise SystemExit(f"smoke run: every local site is open, got {outcomes}")
             per_url = sum(cpu) / len(urls) * 1000
+            most = 2000 / per_url if per_url else float("inf")  # psutil counts 10 ms steps
             print(
                 f"{'':>11} CPU s: probe {cpu[0]:.1f}, origins+DNS {cpu[1]:.1f}, helper "
                 f"{cpu[2]:.1f}; {per_url:.1f} CPU ms per URL in all -> at most "
-                f"{2000 / per_url:.0f} URLs/s on 2 idle cores; load average "
+                f"{most:.0f} URLs/s on 2 idle cores; load average "
                 f"{os.getloadavg()[0]:.1f}"
             )
         rss = [psutil.Process(p.pid).memory_info().rss / 2**20 for p in (child, helper)]
@@ -141,6 +161,7 @@ def main() -> None:
                 proc.stdin.close()
             if proc is not None:
                 proc.wait(timeout=10)
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 if __name__ == "__main__":
