@@ -11,6 +11,9 @@ from pathlib import Path
 
 ROOT = "blockwatch"
 _CELL = re.compile(r"`([^`]+)`")
+# Markers that are not a reason: a comment must say why beyond them.
+_NOT_A_REASON = re.compile(r"noqa(:\s*[A-Z0-9, ]+)?|type:\s*ignore(\[[^\]]*\])?|fmt:\s*\w+")
+_DYNAMIC = ("import_module", "__import__")
 
 
 @dataclass
@@ -61,6 +64,7 @@ class Import:
     target: str  # the imported module, relative to the root ("" for the root itself)
     in_function: bool
     commented: bool  # a comment on the line, or just above the block of imports it is in
+    problem: str | None = None  # an import the check cannot follow, and why
 
 
 def module_name(root: Path, path: Path) -> str:
@@ -79,7 +83,9 @@ def _targets(node: ast.Import | ast.ImportFrom, module: str, is_pkg: bool, root:
     """The modules of blockwatch an import statement reaches, relative to the root."""
     if isinstance(node, ast.Import):
         names = [a.name for a in node.names]
-        return [n.removeprefix(ROOT).lstrip(".") for n in names if n.split(".")[0] == ROOT]
+        # A bare `import blockwatch` reaches every package through attributes: name the
+        # module instead ("blockwatch" itself only holds the version).
+        return [n.removeprefix(ROOT).lstrip(".") or "*" for n in names if n.split(".")[0] == ROOT]
     if node.level:
         here = module.split(".") if module else []
         base = here if is_pkg else here[:-1]
@@ -96,13 +102,41 @@ def _targets(node: ast.Import | ast.ImportFrom, module: str, is_pkg: bool, root:
     return out
 
 
+def _says_why(line: str) -> bool:
+    """A comment on this line that says something (not only noqa or type: ignore)."""
+    if "#" not in line:
+        return False
+    text = _NOT_A_REASON.sub("", line.split("#", 1)[1]).replace("#", "")
+    return len(re.findall(r"[A-Za-z]{2,}", text)) >= 2
+
+
 def _commented(lines: list[str], lineno: int) -> bool:
-    if "#" in lines[lineno - 1]:
+    if _says_why(lines[lineno - 1]):
         return True
     i = lineno - 2
     while i >= 0 and lines[i].strip().startswith(("import ", "from ")):
         i -= 1
-    return i >= 0 and lines[i].strip().startswith("#")
+    return i >= 0 and lines[i].strip().startswith("#") and _says_why(lines[i])
+
+
+def _dynamic(node: ast.Call) -> tuple[str | None, str | None] | None:
+    """For a call of importlib.import_module or __import__: (target, None), or (None, why it
+    cannot be checked); None for any other call. ``f"{__name__}.x"`` stays in its package."""
+    f = node.func
+    name = f.attr if isinstance(f, ast.Attribute) else getattr(f, "id", None)
+    if name not in _DYNAMIC or not node.args:
+        return None
+    arg = node.args[0]
+    if isinstance(arg, ast.Constant) and isinstance(arg.value, str):
+        if arg.value.split(".")[0] != ROOT:
+            return "", None
+        return arg.value.removeprefix(ROOT).lstrip(".") or "*", None
+    if isinstance(arg, ast.JoinedStr) and arg.values:
+        first = arg.values[0]
+        inner = first.value if isinstance(first, ast.FormattedValue) else None
+        if isinstance(inner, ast.Name) and inner.id == "__name__":
+            return None, None  # a module of this package
+    return None, "a dynamic import the layering check cannot follow"
 
 
 def imports_of(root: Path) -> Iterator[Import]:
@@ -119,6 +153,11 @@ def imports_of(root: Path) -> Iterator[Import]:
             for sub in ast.walk(fn)
         }
         for node in ast.walk(tree):
+            if isinstance(node, ast.Call) and (found := _dynamic(node)) is not None:
+                target, problem = found
+                if target is not None or problem is not None:
+                    yield Import(module, node.lineno, target or "", True, True, problem)
+                continue
             if not isinstance(node, ast.Import | ast.ImportFrom):
                 continue
             in_function = id(node) in inner
@@ -146,6 +185,12 @@ def violations(root: Path, rules: Rules) -> list[str]:
             found.append(f"{name}: no row of the allowed-imports table owns this module")
     for imp in imports_of(root):
         where = f"{imp.module}:{imp.line}"
+        if imp.problem is not None:
+            found.append(f"{where}: {imp.problem}")
+            continue
+        if imp.target == "*":
+            found.append(f"{where}: import the module you use, not the whole of {ROOT}")
+            continue
         if imp.in_function and not imp.commented:
             found.append(f"{where}: an import inside a function needs a comment saying why")
         if not _allowed(rules, imp.module, imp.target):
@@ -201,3 +246,22 @@ def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
         if v not in index:
             visit(v)
     return out
+
+
+def top_level_imports(root: Path) -> dict[str, list[str]]:
+    """Top-level module name -> where it is imported, for every module outside blockwatch."""
+    found: dict[str, list[str]] = {}
+    for path in sorted(root.rglob("*.py")):
+        module = module_name(root, path)
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                names = [node.module]
+            else:
+                continue
+            for name in names:
+                top = name.split(".")[0]
+                if top != ROOT:
+                    found.setdefault(top, []).append(f"{module}:{node.lineno}")
+    return found

@@ -5,14 +5,18 @@ from __future__ import annotations
 
 import ast
 import importlib
+import importlib.metadata
 import pkgutil
+import re
 import shutil
+import sys
+import tomllib
 from pathlib import Path
 
 import pytest
 
 import blockwatch
-from layering import cycles, package_graph, parse_rules, violations
+from layering import cycles, package_graph, parse_rules, top_level_imports, violations
 
 REPO = Path(__file__).resolve().parents[1]
 SRC = REPO / "src" / "blockwatch"
@@ -29,6 +33,23 @@ def test_the_table_has_a_row_for_every_package_and_the_restricted_modules() -> N
 
 def test_every_import_in_the_code_is_allowed_by_the_table() -> None:
     assert violations(SRC, RULES) == []
+
+
+def _canonical(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def test_the_code_imports_only_the_standard_library_and_its_declared_dependencies() -> None:
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+    declared = {_canonical(re.split(r"[<>=!~ \[;]", d)[0]) for d in project["dependencies"]}
+    providers = importlib.metadata.packages_distributions()
+    undeclared = {
+        name: where
+        for name, where in top_level_imports(SRC).items()
+        if name not in sys.stdlib_module_names
+        and not {_canonical(d) for d in providers.get(name, [])} & declared
+    }
+    assert undeclared == {}
 
 
 def test_no_cycle_between_packages_in_the_code_or_in_the_table() -> None:
@@ -96,6 +117,21 @@ def test_the_check_fails_when_the_web_writes_batches(tree: Path) -> None:
     _append(tree / "web" / "views.py", "\nfrom blockwatch.store.writer import Writer\n")
     found = violations(tree, RULES)
     assert any("only ['pipeline'] may import store.writer" in v for v in found), found
+
+
+@pytest.mark.parametrize(
+    ("code", "why"),
+    [
+        ("import blockwatch\n", "not the whole of blockwatch"),
+        ("import importlib\nimportlib.import_module('blockwatch.store')\n", "may not import store"),
+        ("import importlib\nimportlib.import_module(NAME)\n", "cannot follow"),
+        ("\n\ndef _f() -> None:\n    import json  # noqa: PLC0415\n", "needs a comment"),
+    ],
+)
+def test_the_check_sees_through_other_ways_of_importing(tree: Path, code: str, why: str) -> None:
+    _append(tree / "analysis" / "bogons.py", "\n" + code)
+    found = violations(tree, RULES)
+    assert any(v.startswith("analysis.bogons:") and why in v for v in found), found
 
 
 def test_the_check_fails_on_a_module_no_row_owns(tree: Path) -> None:

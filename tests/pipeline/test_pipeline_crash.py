@@ -54,7 +54,9 @@ def test_ingest_killed_mid_way_then_rerun_stores_every_measurement_exactly_once(
     while _store_bytes(db) < 3_000_000 and proc.poll() is None and time.monotonic() < deadline:
         time.sleep(0.05)
     assert proc.poll() is None, "ingest finished before it could be killed: make N larger"
-    # While it writes, another process gets a clean "in use" error, not a traceback.
+    # Frozen where it stands (a stopped process keeps its lock), so it cannot finish while the
+    # second process starts: while it writes, another process gets a clean "in use" error.
+    proc.send_signal(signal.SIGSTOP)
     busy = subprocess.run(
         [sys.executable, "-m", "blockwatch", "verdicts", "--db", str(db)],
         capture_output=True,

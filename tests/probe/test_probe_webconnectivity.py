@@ -246,6 +246,27 @@ async def test_each_connection_ties_its_tcp_tls_and_http_records_by_one_transact
     assert reads == {1, 2}  # each body's reads point at the connection it came over
 
 
+async def test_the_first_request_takes_the_id_of_the_connection_that_worked(
+    net: LoopNet,
+) -> None:
+    from blockwatch.probe.testing.origin import Page
+
+    final = await net.site("final.test")
+    dead, live = net.allocate_ip(), net.allocate_ip()  # nothing listens on the first
+    url = await net.site(
+        "two.test", ip=live, page=Page(302, b"<p>moved</p>", [("Location", final)])
+    )
+    for resolver in (net.isp_dns, net.honest_dns):
+        resolver.zone["two.test"] = [dead, live]
+    tk = (await measure_url(url, net.probe_config()))["test_keys"]
+    ids = {c["ip"]: c["transaction_id"] for c in tk["tcp_connect"]}
+    assert tk["tcp_connect"][0]["status"]["failure"] == "connection_refused"
+    assert [c["transaction_id"] for c in tk["tcp_connect"]] == [1, 2, 3]
+    first, hop = tk["requests"][1], tk["requests"][0]
+    assert first["transaction_id"] == ids[live] == 2  # over the second endpoint
+    assert hop["transaction_id"] == 3  # the redirect's own connection comes after
+
+
 async def test_redirect_loop_stops_after_ten_redirects(net: LoopNet) -> None:
     from blockwatch.probe.testing.origin import Page
 

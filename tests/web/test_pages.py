@@ -114,6 +114,11 @@ def test_the_filter_words_match_the_cli_and_the_older_spellings_still_work(
     page = http.get("/country/PK", params={"from": "2024-02-20", "to": "2024-02-21"}).text
     assert 'name="since" value="2024-02-20"' in page and 'name="until" value="2024-02-22"' in page
     assert "?since=2024-02-20&amp;until=2024-02-22" in page  # links carry the range on
+    # A path names its country, network and domain as the filter matches them.
+    assert http.get("/api/countries/pk").json() == http.get("/api/countries/PK").json()
+    assert http.get("/api/networks/17557").json()["probe_asn"] == "AS17557"
+    lower = http.get("/api/countries/pk/domains/X.COM").json()
+    assert lower == http.get("/api/countries/PK/domains/x.com").json() and lower["events"]
     bad = http.get("/api/verdicts", params={"since": "2024-03-01", "until": "2024-02-01"})
     assert bad.status_code == 400 and "until" in bad.json()["detail"]
 

@@ -104,6 +104,12 @@ def test_verify_detects_an_altered_verdict(
     assert res.exit_code == 1 and "MISMATCH" in res.output
 
 
+def test_the_checksum_covers_stored_verdict_columns_only() -> None:
+    from blockwatch.store.schema import VERDICT_FIELDS
+
+    assert set(report.CHECKSUM_VERDICT_FIELDS) <= set(VERDICT_FIELDS)
+
+
 def test_the_report_is_narrowed_by_since_and_until_or_their_older_spellings(
     store_path: Path, tmp_path: Path
 ) -> None:

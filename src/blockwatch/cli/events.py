@@ -131,6 +131,8 @@ def events(
                 detected = detect_events(store.verdicts(scope), bucket=step)
                 store.replace_events(detected, scope)
                 found = store.events(shown)
+            order = {e.event_id: i for i, e in enumerate(detected)}
+            found.sort(key=lambda e: order[e.event_id])  # as detected, as it always printed
     if fmt == "jsonl":
         write_events(found, "jsonl", sys.stdout)
         return

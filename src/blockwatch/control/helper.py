@@ -26,7 +26,7 @@ from blockwatch.net.addresses import (
 )
 from blockwatch.net.clock import Clock
 from blockwatch.net.endpoint import Connection, connect_endpoint
-from blockwatch.net.flows import DEFAULT_USER_AGENT, FetchPolicy, Target, fetch, parse_target
+from blockwatch.net.flows import FetchPolicy, Target, fetch, parse_target
 from blockwatch.net.geoip import AsnDatabase
 from blockwatch.net.http import HTTPExchange
 from blockwatch.net.timeouts import Timeouts
@@ -38,6 +38,10 @@ FLAG_RESOLVED_BY_TH: Final = 2
 FLAG_BOGON: Final = 4
 FLAG_VALID_FOR_DOMAIN: Final = 8
 _FORWARDED_HEADERS: Final = ("user-agent", "accept", "accept-language")
+# Sent when a control request carries no User-Agent (probes always send theirs).
+DEFAULT_UA: Final = (
+    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 Chrome/124.0 Safari/537"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -177,7 +181,7 @@ class Helper:
             timeouts=self.config.timeouts,
             body_cap=self.config.body_cap,
             max_redirects=self.config.max_redirects,
-            user_agent=extra.pop("User-Agent", DEFAULT_USER_AGENT),
+            user_agent=extra.pop("User-Agent", DEFAULT_UA),
             extra_headers=extra,
             ca_file=self.config.ca_file,
             allow=self.allowed,

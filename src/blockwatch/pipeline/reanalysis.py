@@ -65,8 +65,8 @@ def reanalyze(
     ``on_page`` gets (done, total) after each page."""
     started = time.perf_counter()
     report = ReanalyzeReport()
+    table = resolve_fingerprints(fingerprints)  # a bad table fails before the scan
     with VerdictRewrite(store, flt) as rewrite:
-        table = resolve_fingerprints(fingerprints)
         done = 0
         for page in rewrite.pages(PAGE):
             rewrite.add([row for m in page if (row := _reanalyze_one(m, table, report))])

@@ -80,6 +80,15 @@ class Filter:
     def replace(self, **changes: Any) -> Filter:
         return dataclasses.replace(self, **changes)
 
+    def normalized(self) -> Filter:
+        """The same filter with country, network and domain spelled as the store holds them
+        ("pk" is "PK", "17557" is "AS17557", "X.com" is "x.com")."""
+        return self.replace(
+            country=self.country.upper() if self.country is not None else None,
+            asn=normalize_asn(self.asn),
+            domain=self.domain.lower() if self.domain is not None else None,
+        )
+
 
 def _blank(value: str | None) -> str | None:
     return None if value is None or not value.strip() else value.strip()
@@ -109,15 +118,10 @@ def _target_clauses(f: Filter) -> tuple[list[str], list[Any]]:
     """The clauses verdicts and events share: which country, network and domain."""
     clauses: list[str] = []
     params: list[Any] = []
-    if f.country is not None:
-        clauses.append("probe_cc = ?")
-        params.append(f.country.upper())
-    if f.asn is not None:
-        clauses.append("probe_asn = ?")
-        params.append(normalize_asn(f.asn))
-    if f.domain is not None:
-        clauses.append("domain = ?")
-        params.append(f.domain.lower())
+    for column, value in (("probe_cc", f.country), ("probe_asn", f.asn), ("domain", f.domain)):
+        if value is not None:
+            clauses.append(f"{column} = ?")
+            params.append(value)
     return clauses, params
 
 
@@ -128,7 +132,7 @@ def _where(clauses: list[str]) -> str:
 def verdict_where(f: Filter) -> tuple[str, list[Any]]:
     """(' WHERE ...' or '', parameters) selecting verdicts (or measurements: the columns
     share their names) made in [since, until)."""
-    clauses, params = _target_clauses(f)
+    clauses, params = _target_clauses(f.normalized())
     if f.since is not None:
         clauses.append("measured_at >= ?")
         params.append(naive_utc(f.since))
@@ -146,7 +150,7 @@ def verdict_where(f: Filter) -> tuple[str, list[Any]]:
 
 def event_where(f: Filter) -> tuple[str, list[Any]]:
     """(' WHERE ...' or '', parameters) selecting events that overlap [since, until)."""
-    clauses, params = _target_clauses(f)
+    clauses, params = _target_clauses(f.normalized())
     if f.since is not None:
         # Ongoing, or ending at or after since.
         clauses.append('("end" IS NULL OR "end" >= ?)')

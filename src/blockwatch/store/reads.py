@@ -140,7 +140,7 @@ class Reads:
         where, params = event_where(f.replace(domain=None) if with_network_wide else f)
         if with_network_wide and f.domain is not None:
             where = _and(where, "(domain = ? OR domain IS NULL)")
-            params.append(f.domain.lower())
+            params.append(f.normalized().domain)
         if ongoing:
             where = _and(where, '"end" IS NULL')
         if top_level:

@@ -25,7 +25,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 import orjson
 
@@ -67,8 +67,29 @@ class Report:
     measurement_ids: list[str]
 
 
+# The verdict columns a checksum covers: fixed, so that a column added to the verdicts table
+# later does not change the digest of every report written before it.
+CHECKSUM_VERDICT_FIELDS: Final = (
+    "measurement_id",
+    "measured_at",
+    "probe_cc",
+    "probe_asn",
+    "input",
+    "domain",
+    "test_name",
+    "outcome",
+    "method",
+    "confidence",
+    "confirmed",
+    "evidence",
+    "fingerprint",
+    "ooni_blocking",
+    "ooni_disagrees",
+)
+
+
 def _canon_verdict(row: dict[str, Any]) -> dict[str, Any]:
-    out = dict(row)
+    out = {name: row.get(name) for name in CHECKSUM_VERDICT_FIELDS}
     out["evidence"] = list(out.get("evidence") or [])
     return out
 
@@ -166,7 +187,7 @@ def _software(raws: dict[str, bytes]) -> str | None:
 def build(r: Reads, *, event_id: str | None = None, scope: Filter | None = None) -> Report:
     """Collect the data, checksum it and render the document: on one event, or on the
     domain in the country that ``scope`` names (its other fields narrowing further)."""
-    f = scope or Filter()
+    f = (scope or Filter()).normalized()
     described, events, ids, window = _scope(r, event_id, f)
     ids, by_id, raws = collect(r, ids, window)
     h = hashlib.sha256()

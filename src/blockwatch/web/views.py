@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from blockwatch.errors import BlockwatchError
-from blockwatch.store import Filter, Reads
+from blockwatch.store import Filter, Reads, normalize_asn
 from blockwatch.store.reads import PAGE_SIZE
 from blockwatch.times import naive_utc, parse_iso
 from blockwatch.web.charts import Shade, build_series
@@ -121,6 +121,7 @@ def overview(r: Reads, f: Filter) -> dict[str, Any]:
 
 
 def country(r: Reads, cc: str, f: Filter) -> dict[str, Any]:
+    cc = cc.upper()  # as the store matches it: /country/pk is Pakistan's page
     if not r.has_country(cc):
         raise NotFound("country", cc)
     here = f.replace(country=cc)
@@ -133,6 +134,7 @@ def country(r: Reads, cc: str, f: Filter) -> dict[str, Any]:
 
 
 def domain(r: Reads, cc: str, dom: str, f: Filter, bucket: str | None) -> dict[str, Any]:
+    cc, dom = cc.upper(), dom.lower()  # as the store matches them
     here = f.replace(country=cc, domain=dom)
     events = r.events(here, with_network_wide=True)
     tl = _timeline(r, here, bucket, events, dom)
@@ -148,6 +150,7 @@ def domain(r: Reads, cc: str, dom: str, f: Filter, bucket: str | None) -> dict[s
 
 
 def network(r: Reads, asn: str, f: Filter, bucket: str | None) -> dict[str, Any]:
+    asn = normalize_asn(asn) or asn  # as the store matches it: 17557 is AS17557
     if not r.has_network(asn):
         raise NotFound("network", asn)
     here = f.replace(asn=asn)
