@@ -18,13 +18,12 @@ from typing import Any
 
 from blockwatch import __version__
 from blockwatch.net.geoip import AsnDatabase
-from blockwatch.net.timeouts import Timeouts
 from blockwatch.ooni.measurement import report_id
 from blockwatch.probe import webconnectivity
 from blockwatch.probe.config import ProbeConfig
 from blockwatch.times import ooni_time
 
-__all__ = ["ProbeConfig", "Timeouts", "make_report_id", "measure_url", "measure_urls"]
+__all__ = ["envelope", "make_report_id", "measure_url", "measure_urls", "open_asn_db"]
 
 TEST_NAME = "web_connectivity"
 TEST_VERSION = "0.4.3"
