@@ -64,12 +64,6 @@ class IngestReport:
         if len(self.errors) < MAX_ERRORS_KEPT:
             self.errors.append(err)
 
-    def merge(self, other: IngestReport) -> None:
-        for name in ("read", "added", "duplicates", "malformed", "analysis_failed"):
-            setattr(self, name, getattr(self, name) + getattr(other, name))
-        for err in other.errors:
-            self.error(err)
-
 
 # --- the pure middle ----------------------------------------------------------------------
 
