@@ -92,7 +92,8 @@ class DNSServer:
         wanted = [a for a in rule if (":" in a) == (qtype == "AAAA")]
         if qtype in ("A", "AAAA") and wanted:
             reply.answer.append(dns.rrset.from_text_list(question.name, 60, "IN", qtype, wanted))
-        return reply.to_wire()
+        # dnspython shuffles records by default; tests rely on the zone's order.
+        return reply.to_wire(want_shuffle=False)
 
 
 class _Protocol(asyncio.DatagramProtocol):
