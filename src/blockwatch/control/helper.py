@@ -59,6 +59,11 @@ class HelperConfig:
     max_endpoints: int = 16
     max_concurrent: int = 32
     max_request_bytes: int = 1 << 16
+    max_connections: int = 512  # open at once, all clients together
+    # One client's share (an IPv4 address, an IPv6 /64): a probe at --concurrency 64 fits,
+    # and one client can hold at most an eighth of max_connections.
+    max_connections_per_client: int = 64
+    read_timeout: float = 10.0  # to read a request's head and body, together, from accept
     ca_file: str | None = None
     geoip_db: str | None = None
 

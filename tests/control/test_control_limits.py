@@ -1,0 +1,159 @@
+"""The helper under a hostile client: a share of connections per client, and one deadline to
+send a request, so slow connections from one address cannot lock anyone else out."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+
+import orjson
+import pytest
+
+from blockwatch.control.helper import HelperConfig
+from blockwatch.control.server import ControlServer, client_key
+from blockwatch.probe.testing.loopnet import HELPER_TIMEOUTS, LoopNet
+
+HOSTILE = "127.0.1.66"  # loopback is all of 127/8: each test client gets its own address
+NORMAL = "127.0.1.77"
+PARTIAL_HEAD = b"POST / HTTP/1.1\r\nHost: h\r\n"  # never finished
+
+
+async def connect(
+    server: ControlServer, source: str
+) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    return await asyncio.open_connection(server.host, server.port, local_addr=(source, 0))
+
+
+async def request(server: ControlServer, source: str, data: bytes) -> tuple[int, dict]:
+    reader, writer = await connect(server, source)
+    writer.write(data)
+    await writer.drain()
+    response = await reader.read()
+    writer.close()
+    head, _, body = response.partition(b"\r\n\r\n")
+    return int(head.split(b" ")[1]), orjson.loads(body)
+
+
+def post(payload: dict) -> bytes:
+    data = orjson.dumps(payload)
+    return b"POST / HTTP/1.1\r\nHost: h\r\nContent-Length: %d\r\n\r\n" % len(data) + data
+
+
+async def still_open(reader: asyncio.StreamReader, wait: float) -> bool:
+    """True if the server has said nothing on this connection for ``wait`` s (it is held)."""
+    try:
+        await asyncio.wait_for(reader.read(1), wait)
+    except TimeoutError:
+        return True
+    except ConnectionError:
+        return False
+    return False
+
+
+async def test_a_client_holding_600_slow_connections_cannot_starve_a_normal_one(
+    net: LoopNet,
+) -> None:
+    url = await net.site("normal.test")
+    config = HelperConfig(
+        allow_private=True, resolver=net.honest_dns.address, timeouts=HELPER_TIMEOUTS
+    )
+    assert config.max_connections == 512 and config.max_connections_per_client == 64
+    async with ControlServer(config) as server:
+        hostile = await asyncio.gather(*(connect(server, HOSTILE) for _ in range(600)))
+        for _, writer in hostile:
+            writer.write(PARTIAL_HEAD)  # a slowloris: a head that never ends
+        await asyncio.gather(*(w.drain() for _, w in hostile))
+        try:
+            # Once the server has taken them all in: its share is held, the rest refused.
+            held = await asyncio.gather(*(still_open(r, 2.5) for r, _ in hostile))
+            assert sum(held) == 64
+            status, body = await asyncio.wait_for(
+                request(server, NORMAL, b"GET / HTTP/1.1\r\nHost: h\r\n\r\n"), 3
+            )
+            assert status == 200 and body["status"] == "ok"
+            status, body = await asyncio.wait_for(
+                request(server, NORMAL, post({"http_request": url, "tcp_connect": []})), 10
+            )
+            assert status == 200 and body["http_request"]["status_code"] == 200
+            holding = [r for (r, _), h in zip(hostile, held, strict=True) if h]
+            assert all(await asyncio.gather(*(still_open(r, 0.1) for r in holding)))
+        finally:
+            for _, writer in hostile:
+                writer.close()
+
+
+async def test_connections_beyond_a_clients_share_get_a_503_naming_the_cause() -> None:
+    config = HelperConfig(max_connections_per_client=3)
+    async with ControlServer(config) as server:
+        held = [await connect(server, HOSTILE) for _ in range(3)]
+        for _, writer in held:
+            writer.write(PARTIAL_HEAD)
+        status, body = await request(server, HOSTILE, b"GET / HTTP/1.1\r\n\r\n")
+        assert (status, body) == (503, {"error": "too many connections from your address"})
+        status, _ = await request(server, NORMAL, b"GET / HTTP/1.1\r\n\r\n")
+        assert status == 200
+        for _, writer in held:
+            writer.close()
+        await asyncio.sleep(0.1)  # the server sees them go; the share is free again
+        status, _ = await request(server, HOSTILE, b"GET / HTTP/1.1\r\n\r\n")
+        assert status == 200
+
+
+async def test_the_global_cap_still_holds_across_many_clients() -> None:
+    config = HelperConfig(max_connections=4, max_connections_per_client=4)
+    async with ControlServer(config) as server:
+        held = [await connect(server, f"127.0.2.{i}") for i in range(1, 5)]
+        for _, writer in held:
+            writer.write(PARTIAL_HEAD)
+        status, body = await request(server, NORMAL, b"GET / HTTP/1.1\r\n\r\n")
+        assert (status, body) == (503, {"error": "too many connections"})
+        for _, writer in held:
+            writer.close()
+
+
+@pytest.mark.parametrize("body_follows", [False, True])
+async def test_a_request_trickled_a_byte_at_a_time_is_cut_off_at_one_deadline(
+    body_follows: bool,
+) -> None:
+    """Head and body share one deadline from the accept: a byte every 50 ms keeps no
+    connection alive past it, however the bytes are split between head and body."""
+    async with ControlServer(HelperConfig(read_timeout=1.0)) as server:
+        reader, writer = await connect(server, HOSTILE)
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        head = b"POST / HTTP/1.1\r\nContent-Length: 900\r\n\r\n" if body_follows else b""
+
+        async def trickle() -> None:
+            for byte in head:  # the whole head within about 0.6 s
+                writer.write(bytes([byte]))
+                await asyncio.sleep(0.6 / len(head))
+            for _ in range(900):  # then a byte every 50 ms (the head, if there was none)
+                writer.write(b"x")
+                await asyncio.sleep(0.05)
+
+        task = asyncio.create_task(trickle())
+        try:
+            response = await asyncio.wait_for(reader.read(), 5)
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, ConnectionError):
+                await task
+            writer.close()
+        elapsed = loop.time() - started
+        assert response.startswith(b"HTTP/1.1 408 "), response
+        assert 0.9 <= elapsed < 2.0, elapsed  # one deadline, not one per phase
+
+
+@pytest.mark.parametrize(
+    ("peer", "key"),
+    [
+        (("203.0.113.7", 5000), "203.0.113.7"),
+        (("::ffff:203.0.113.7", 5000, 0, 0), "203.0.113.7"),
+        (("2001:db8:1:2::1", 5000, 0, 0), "2001:db8:1:2::/64"),
+        (("2001:db8:1:2:ffff::9", 5000, 0, 0), "2001:db8:1:2::/64"),
+        (("2001:db8:1:3::1", 5000, 0, 0), "2001:db8:1:3::/64"),
+        (("fe80::1%eth0", 5000, 0, 2), "fe80::/64"),
+    ],
+)
+def test_a_client_is_its_ipv4_address_or_its_ipv6_64(peer: tuple, key: str) -> None:
+    assert client_key(peer) == key
