@@ -11,6 +11,8 @@ import pytest
 
 from blockwatch.control.helper import HelperConfig
 from blockwatch.control.server import ControlServer, client_key
+from blockwatch.control.slots import FairSlots
+from blockwatch.net.timeouts import Timeouts
 from blockwatch.probe.testing.loopnet import HELPER_TIMEOUTS, LoopNet
 
 HOSTILE = "127.0.1.66"  # loopback is all of 127/8: each test client gets its own address
@@ -157,3 +159,68 @@ async def test_a_request_trickled_a_byte_at_a_time_is_cut_off_at_one_deadline(
 )
 def test_a_client_is_its_ipv4_address_or_its_ipv6_64(peer: tuple, key: str) -> None:
     assert client_key(peer) == key
+
+
+async def test_a_freed_work_slot_goes_to_a_newcomer_before_a_busy_clients_queue(
+    net: LoopNet,
+) -> None:
+    url = await net.site("slow.test", behaviour="trickle", victim=None)
+    config = HelperConfig(
+        allow_private=True,
+        resolver=net.honest_dns.address,
+        timeouts=Timeouts(dns=1, connect=1, tls=1, http=0.4, total=5),
+        max_concurrent=2,
+    )
+    finished: list[str] = []
+
+    async def measure(source: str) -> None:
+        status, _ = await request(server, source, post({"http_request": url, "tcp_connect": []}))
+        assert status == 200
+        finished.append(source)
+
+    async with ControlServer(config) as server:
+        busy = [asyncio.create_task(measure(HOSTILE)) for _ in range(6)]  # 2 run, 4 wait
+        await asyncio.sleep(0.2)
+        await measure(NORMAL)
+        await asyncio.gather(*busy)
+    # First come, first served would run all six first; the newcomer takes the next slot.
+    assert finished.index(NORMAL) <= 3, finished
+
+
+async def test_fair_slots_wake_the_waiting_client_that_runs_fewest() -> None:
+    slots = FairSlots(2)
+    await slots.acquire("a")
+    await slots.acquire("a")
+    order: list[str] = []
+
+    async def wait(client: str) -> None:
+        await slots.acquire(client)
+        order.append(client)
+
+    a3 = asyncio.create_task(wait("a"))
+    gone = asyncio.create_task(wait("c"))
+    b = asyncio.create_task(wait("b"))
+    await asyncio.sleep(0)
+    assert slots.waiting == 3
+    gone.cancel()
+    await asyncio.sleep(0)
+    assert slots.waiting == 2
+    slots.release("a")  # a runs 1, b none: b goes first though a3 came before it
+    await asyncio.sleep(0)
+    assert order == ["b"]
+    slots.release("a")
+    await asyncio.gather(a3, b)
+    assert order == ["b", "a"] and slots.running == {"a": 1, "b": 1} and slots.waiting == 0
+
+
+async def test_a_slot_granted_to_a_cancelled_waiter_is_passed_on() -> None:
+    slots = FairSlots(1)
+    await slots.acquire("x")
+    waiter = asyncio.create_task(slots.acquire("y"))
+    await asyncio.sleep(0)
+    slots.release("x")  # granted to y ...
+    waiter.cancel()  # ... which is cancelled before it runs
+    with pytest.raises(asyncio.CancelledError):
+        await waiter
+    assert slots.running == {}
+    await asyncio.wait_for(slots.acquire("z"), 1)

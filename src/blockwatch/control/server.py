@@ -20,6 +20,7 @@ import orjson
 
 from blockwatch import __version__
 from blockwatch.control.helper import Helper, HelperConfig
+from blockwatch.control.slots import FairSlots
 from blockwatch.errors import ControlError
 
 MAX_HEAD = 1 << 14
@@ -46,8 +47,7 @@ class ControlServer:
         self.host = host
         self.port = port
         self._server: asyncio.Server | None = None
-        self._work = asyncio.Semaphore(self.helper.config.max_concurrent)
-        self._waiting = 0
+        self._work = FairSlots(self.helper.config.max_concurrent)
         self._connections = 0
         self._per_client: Counter[str] = Counter()
         self._refusing = 0
@@ -99,7 +99,7 @@ class ControlServer:
             await self._refuse(reader, writer, refusal)
             return
         try:
-            status, body = await self._dispatch(reader, deadline)
+            status, body = await self._dispatch(reader, deadline, client)
             await _respond(writer, status, body, config.read_timeout)
             await _finish(reader, writer, LINGER)
         except Exception:
@@ -141,7 +141,7 @@ class ControlServer:
             writer.transport.abort()
 
     async def _dispatch(
-        self, reader: asyncio.StreamReader, deadline: float
+        self, reader: asyncio.StreamReader, deadline: float, client: str
     ) -> tuple[int, dict[str, Any]]:
         """Read one request by ``deadline`` (head and body together) and answer it."""
         try:
@@ -183,17 +183,14 @@ class ControlServer:
             return 400, {"error": "incomplete request body"}
         except orjson.JSONDecodeError as exc:
             return 400, {"error": f"request body is not JSON: {exc}"}
-        return await self._measure(payload)
+        return await self._measure(payload, client)
 
-    async def _measure(self, payload: Any) -> tuple[int, dict[str, Any]]:
-        """Run one control measurement within the concurrency cap and its queue."""
-        if self._waiting >= 4 * self.helper.config.max_concurrent:
+    async def _measure(self, payload: Any, client: str) -> tuple[int, dict[str, Any]]:
+        """Run one control measurement within the concurrency cap and its queue (fair
+        between clients: a freed slot goes to the waiting client running the fewest)."""
+        if self._work.waiting >= 4 * self.helper.config.max_concurrent:
             return 503, {"error": "busy"}
-        self._waiting += 1
-        try:
-            await self._work.acquire()
-        finally:
-            self._waiting -= 1
+        await self._work.acquire(client)
         try:
             return 200, await self.helper.handle(payload)
         except ControlError as exc:
@@ -203,7 +200,7 @@ class ControlServer:
         except Exception as exc:  # a bug of ours: say so, and keep serving others
             return 500, {"error": f"internal error: {type(exc).__name__}"}
         finally:
-            self._work.release()
+            self._work.release(client)
 
 
 def client_key(peername: Any) -> str:
