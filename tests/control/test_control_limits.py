@@ -225,3 +225,13 @@ async def test_a_slot_granted_to_a_cancelled_waiter_is_passed_on() -> None:
         await waiter
     assert slots.running == {}
     await asyncio.wait_for(slots.acquire("z"), 1)
+
+
+async def test_an_answered_connection_the_client_has_not_closed_yet_holds_no_share() -> None:
+    async with ControlServer(HelperConfig(max_connections_per_client=1)) as server:
+        reader, writer = await connect(server, NORMAL)
+        writer.write(b"GET / HTTP/1.1\r\n\r\n")
+        assert (await reader.read()).startswith(b"HTTP/1.1 200 ")  # answered; still open
+        status, _ = await request(server, NORMAL, b"GET / HTTP/1.1\r\n\r\n")
+        assert status == 200
+        writer.close()

@@ -50,7 +50,7 @@ class ControlServer:
         self._work = FairSlots(self.helper.config.max_concurrent)
         self._connections = 0
         self._per_client: Counter[str] = Counter()
-        self._refusing = 0
+        self._closing = 0
 
     @property
     def url(self) -> str:
@@ -96,20 +96,22 @@ class ControlServer:
         client = client_key(writer.get_extra_info("peername"))
         refusal = self._admit(client)
         if refusal is not None:
-            await self._refuse(reader, writer, refusal)
+            _send(writer, 503, {"error": refusal})
+            await self._close(reader, writer, LINGER)
             return
+        answered = False
         try:
             status, body = await self._dispatch(reader, deadline, client)
-            await _respond(writer, status, body, config.read_timeout)
-            await _finish(reader, writer, LINGER)
+            _send(writer, status, body)
+            answered = True
         except Exception:
             pass  # the peer went away or misbehaved; nothing to answer
         finally:
-            self._connections -= 1
-            self._per_client[client] -= 1
-            if self._per_client[client] <= 0:
-                del self._per_client[client]
-            writer.transport.abort()
+            self._release(client)
+            if not answered:
+                writer.transport.abort()
+        if answered:
+            await self._close(reader, writer, config.read_timeout)
 
     def _admit(self, client: str) -> str | None:
         """Count a new connection in, or say why it is refused (then it is not counted)."""
@@ -122,21 +124,30 @@ class ControlServer:
         self._per_client[client] += 1
         return None
 
-    async def _refuse(
-        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, reason: str
+    def _release(self, client: str) -> None:
+        self._connections -= 1
+        self._per_client[client] -= 1
+        if self._per_client[client] <= 0:
+            del self._per_client[client]
+
+    async def _close(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, drain_timeout: float
     ) -> None:
-        """Answer 503 and close so the client can read it; refusals hold no share, and
-        past max_connections of them at once they are cut without a word."""
+        """Deliver the answer and close so the client can read it (see :func:`_finish`).
+
+        The connection no longer counts against any share by then (a probe at the cap must
+        not find its share full of answered requests); past ``max_connections`` closing at
+        once, the rest are cut at once.
+        """
         try:
-            if self._refusing < self.helper.config.max_connections:
-                self._refusing += 1
+            if self._closing < self.helper.config.max_connections:
+                self._closing += 1
                 try:
-                    await _respond(writer, 503, {"error": reason}, LINGER)
-                    await _finish(reader, writer, LINGER)
+                    await _finish(reader, writer, drain_timeout)
                 finally:
-                    self._refusing -= 1
+                    self._closing -= 1
         except Exception:
-            pass  # a refused peer that misbehaves gets nothing more
+            pass  # a peer that does not read or hang up gets cut
         finally:
             writer.transport.abort()
 
@@ -219,22 +230,23 @@ def client_key(peername: Any) -> str:
 
 
 async def _finish(
-    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, linger: float
+    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, drain_timeout: float
 ) -> None:
-    """Half-close, then let the client hang up (discarding what it still sends) for at most
-    ``linger`` seconds: closing over unread bytes would send a reset, and a client's TCP
-    stack may then drop the answer it has not read yet."""
+    """Send what is written (within ``drain_timeout``: a client that never reads cannot hold
+    us), half-close, then let the client hang up for at most LINGER seconds, discarding what
+    it still sends: closing over unread bytes would send a reset, and the client's TCP stack
+    may then drop the answer it has not read yet."""
+    async with asyncio.timeout(drain_timeout):
+        await writer.drain()
     if writer.can_write_eof():
         writer.write_eof()
     with contextlib.suppress(TimeoutError):
-        async with asyncio.timeout(linger):
+        async with asyncio.timeout(LINGER):
             while await reader.read(1 << 14):
                 pass
 
 
-async def _respond(
-    writer: asyncio.StreamWriter, status: int, body: dict[str, Any], timeout: float
-) -> None:
+def _send(writer: asyncio.StreamWriter, status: int, body: dict[str, Any]) -> None:
     data = orjson.dumps(body)
     head = (
         f"HTTP/1.1 {status} {_REASONS.get(status, 'Error')}\r\n"
@@ -243,5 +255,3 @@ async def _respond(
         "Connection: close\r\n\r\n"
     )
     writer.write(head.encode() + data)
-    async with asyncio.timeout(timeout):  # a client that never reads cannot hold us
-        await writer.drain()
