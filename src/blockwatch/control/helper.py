@@ -1,8 +1,11 @@
 """The control measurement: what an uncensored vantage sees for a URL (OONI test helper).
 
 It fetches URLs for strangers, so every address it would touch goes through
-:meth:`Helper.allowed`: loopback, private, link-local and other non-public targets are
-refused unless ``allow_private`` (the lab). Redirect hops are checked the same way.
+:meth:`Helper.allowed`: the probe's endpoints, the helper's own DNS answers, an IP in the URL
+and every redirect hop (resolved or literal). Anything not public by the IANA tables of
+:mod:`blockwatch.net.ranges` (loopback, private, link-local, IPv6 forms wrapping such an IPv4
+address...) is refused unless ``allow_private`` (the lab). The address checked is the
+address connected to: nothing is resolved twice.
 """
 
 from __future__ import annotations
