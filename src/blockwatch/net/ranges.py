@@ -122,6 +122,8 @@ def _blocks(table: tuple[tuple[str, str, str], ...]) -> tuple[_Block, ...]:
 
 _IPV4_BLOCKS: Final = _blocks(IPV4_TABLE)
 _IPV6_BLOCKS: Final = _blocks(IPV6_TABLE)
+_TEREDO: Final = ipaddress.IPv6Network("2001::/32")
+_SIXTOFOUR: Final = ipaddress.IPv6Network("2002::/16")
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,10 +160,6 @@ def embedded_ipv4(ip: ipaddress.IPv6Address) -> tuple[ipaddress.IPv4Address, ...
     if ip in _SIXTOFOUR:
         return (ipaddress.IPv4Address((value >> 80) & 0xFFFFFFFF),)
     return (ipaddress.IPv4Address(value & 0xFFFFFFFF),)
-
-
-_TEREDO: Final = ipaddress.IPv6Network("2001::/32")
-_SIXTOFOUR: Final = ipaddress.IPv6Network("2002::/16")
 
 
 @lru_cache(maxsize=4096)
