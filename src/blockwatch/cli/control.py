@@ -8,6 +8,7 @@ from pathlib import Path
 import typer
 
 from blockwatch.cli.errors import cli_errors
+from blockwatch.cli.terminal import clean
 from blockwatch.control.helper import HelperConfig
 from blockwatch.control.server import ControlServer
 
@@ -44,7 +45,7 @@ def serve(
         server = ControlServer(config, host, port)
 
         def ready(url: str) -> None:
-            typer.echo(f"control helper listening on {url}", err=True)
+            typer.echo(f"control helper listening on {clean(url)}", err=True)
 
         try:
             asyncio.run(server.serve_forever(ready))

@@ -10,6 +10,7 @@ from rich.console import Console
 
 from blockwatch.cli.errors import cli_errors
 from blockwatch.cli.options import DbOption, db_path
+from blockwatch.cli.terminal import clean
 from blockwatch.errors import LabError
 from blockwatch.lab import topology
 from blockwatch.lab.run import run_scenario
@@ -36,7 +37,7 @@ def run(
     with cli_errors():
         store = None if no_store else db_path(db)
         summary = run_scenario(scenario, out, seed=seed, db=store, progress=not quiet)
-        typer.echo(str(summary))
+        typer.echo("\n".join(clean(line) for line in str(summary).splitlines()))
 
 
 @lab_app.command("down")
@@ -50,7 +51,7 @@ def down(
         removed = topology.down(force=force)
         typer.echo(f"removed {len(removed)} lab namespaces" + (": " if removed else ""))
         for name in removed:
-            typer.echo(f"  {name}")
+            typer.echo(f"  {clean(name)}")
 
 
 @lab_app.command("score")

@@ -10,6 +10,7 @@ from rich.console import Console
 from blockwatch.cli.errors import cli_errors
 from blockwatch.cli.options import DbOption, db_path
 from blockwatch.cli.session import run_session, verdict_table
+from blockwatch.cli.terminal import markup
 from blockwatch.errors import ProbeError
 from blockwatch.net.timeouts import Timeouts
 from blockwatch.probe.config import ProbeConfig
@@ -64,7 +65,7 @@ def probe(
         order = {u: i for i, u in enumerate(urls)}  # the table follows the input order
         console.print(verdict_table(sorted(result.verdicts, key=lambda v: order.get(v.input, 0))))
         stored = "" if result.ingested is None else f", {result.ingested} new in the store"
-        console.print(f"{len(result.documents)} measurements written to {out}{stored}")
+        console.print(f"{len(result.documents)} measurements written to {markup(out)}{stored}")
         if result.interrupted:
             console.print("interrupted: kept every finished measurement")
             raise typer.Exit(130)

@@ -18,6 +18,7 @@ from rich.table import Table
 
 from blockwatch.analysis.records import Verdict
 from blockwatch.analysis.verdict import analyze_document
+from blockwatch.cli.terminal import cell, markup
 from blockwatch.errors import BlockwatchError
 from blockwatch.ooni.reader import RawDocument
 from blockwatch.pipeline import ingest_documents
@@ -70,7 +71,7 @@ def run_session(
             fh.write(orjson.dumps(doc) + b"\n")
             fh.flush()
             result.documents.append(doc)
-            bar.update(task, advance=1, last=str(doc.get("input", ""))[:60])
+            bar.update(task, advance=1, last=markup(str(doc.get("input", ""))[:60]))
 
     with fh, bar:
         try:
@@ -104,10 +105,10 @@ def verdict_table(verdicts: list[Verdict]) -> Table:
     colours = {"ok": "green", "blocked": "red", "down": "yellow", "inconclusive": "dim"}
     for v in verdicts:
         table.add_row(
-            v.input,
-            f"[{colours.get(v.outcome, 'white')}]{v.outcome}[/]",
-            v.method or "",
+            cell(v.input),
+            cell(v.outcome, style=colours.get(v.outcome, "white")),
+            cell(v.method or ""),
             f"{v.confidence:.2f}",
-            v.evidence[0] if v.evidence else "",
+            cell(v.evidence[0] if v.evidence else ""),
         )
     return table
