@@ -16,8 +16,8 @@ from blockwatch.analysis.records import Event, Verdict
 from blockwatch.cli import app
 from blockwatch.cli.progress import ByteProgress
 from blockwatch.cli.session import verdict_table
-from blockwatch.cli.terminal import clean, markup, terminal_stream
 from blockwatch.store import Store
+from blockwatch.terminal import clean, markup, terminal_stream
 
 runner = CliRunner()
 

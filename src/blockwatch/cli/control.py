@@ -8,9 +8,9 @@ from pathlib import Path
 import typer
 
 from blockwatch.cli.errors import cli_errors
-from blockwatch.cli.terminal import clean
 from blockwatch.control.helper import HelperConfig
 from blockwatch.control.server import ControlServer
+from blockwatch.terminal import clean
 
 __all__ = ["register"]
 

@@ -21,7 +21,6 @@ from blockwatch.analysis.events import detect_events
 from blockwatch.analysis.records import Event
 from blockwatch.cli.events import render_events_table
 from blockwatch.cli.progress import ByteProgress
-from blockwatch.cli.terminal import cell, clean, markup
 from blockwatch.config import shared_data_dir
 from blockwatch.errors import BlockwatchError
 from blockwatch.lab import topology
@@ -30,6 +29,7 @@ from blockwatch.lab.score import score_run
 from blockwatch.lab.scoreview import render_score
 from blockwatch.pipeline import ingest_paths
 from blockwatch.store import Store
+from blockwatch.terminal import cell, clean, markup
 from blockwatch.web.app import build_app, serve
 from blockwatch.web.report import write_report
 

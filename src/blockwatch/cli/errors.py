@@ -9,8 +9,8 @@ from typing import TypeVar
 import typer
 from rich.console import Console
 
-from blockwatch.cli.terminal import markup
 from blockwatch.errors import BlockwatchError
+from blockwatch.terminal import markup
 
 T = TypeVar("T")
 stderr = Console(stderr=True)

@@ -24,9 +24,9 @@ from blockwatch.cli.options import (
     db_path,
     make_filter,
 )
-from blockwatch.cli.terminal import cell, terminal_stream
 from blockwatch.store import Filter, Store
 from blockwatch.store.export import write_events
+from blockwatch.terminal import cell, terminal_stream
 
 __all__ = ["parse_bucket", "register", "render_events_table"]
 

@@ -7,8 +7,8 @@ from pathlib import Path
 import typer
 
 from blockwatch.cli.errors import cli_errors
-from blockwatch.cli.terminal import clean
 from blockwatch.signing import new_key_pair
+from blockwatch.terminal import clean
 
 __all__ = ["register"]
 

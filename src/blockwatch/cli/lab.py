@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import orjson
@@ -10,12 +11,12 @@ from rich.console import Console
 
 from blockwatch.cli.errors import cli_errors
 from blockwatch.cli.options import DbOption, db_path
-from blockwatch.cli.terminal import clean
 from blockwatch.errors import LabError
 from blockwatch.lab import topology
 from blockwatch.lab.run import run_scenario
 from blockwatch.lab.score import score_run
 from blockwatch.lab.scoreview import render_score
+from blockwatch.terminal import clean, terminal_stream
 
 __all__ = ["register"]
 
@@ -65,7 +66,8 @@ def score(
             raise LabError(f"--format must be table or json, not {format!r}")
         report = score_run(run_dir)
         if format == "json":
-            typer.echo(orjson.dumps(report.to_dict(), option=orjson.OPT_INDENT_2).decode())
+            text = orjson.dumps(report.to_dict(), option=orjson.OPT_INDENT_2).decode()
+            terminal_stream(sys.stdout).write(text + "\n")
         else:
             render_score(report, Console())
 

@@ -10,11 +10,11 @@ from rich.console import Console
 from blockwatch.cli.errors import cli_errors
 from blockwatch.cli.options import DbOption, db_path
 from blockwatch.cli.session import run_session, verdict_table
-from blockwatch.cli.terminal import markup
 from blockwatch.errors import ProbeError
 from blockwatch.net.timeouts import Timeouts
 from blockwatch.probe.config import ProbeConfig
 from blockwatch.probe.testlist import read_url_list
+from blockwatch.terminal import markup
 
 __all__ = ["register"]
 

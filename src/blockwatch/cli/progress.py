@@ -18,7 +18,7 @@ from rich.progress import (
     TransferSpeedColumn,
 )
 
-from blockwatch.cli.terminal import markup
+from blockwatch.terminal import markup
 
 __all__ = ["ByteProgress"]
 

@@ -18,13 +18,13 @@ from rich.table import Table
 
 from blockwatch.analysis.records import Verdict
 from blockwatch.analysis.verdict import analyze_document
-from blockwatch.cli.terminal import cell, markup
 from blockwatch.errors import BlockwatchError
 from blockwatch.ooni.reader import RawDocument
 from blockwatch.pipeline import ingest_documents
 from blockwatch.probe.config import ProbeConfig
 from blockwatch.probe.runner import measure_urls
 from blockwatch.store import Store
+from blockwatch.terminal import cell, markup
 
 __all__ = ["SessionResult", "analyse", "run_session", "verdict_table"]
 

@@ -24,11 +24,11 @@ from blockwatch.cli.options import (
     make_filter,
 )
 from blockwatch.cli.progress import ByteProgress
-from blockwatch.cli.terminal import cell, clean, terminal_stream
 from blockwatch.errors import MalformedMeasurement
 from blockwatch.pipeline import IngestReport, ReanalyzeReport, ingest_paths, reanalyze
 from blockwatch.store import Store
 from blockwatch.store.export import FORMATS, write_verdicts
+from blockwatch.terminal import cell, clean, terminal_stream
 from blockwatch.times import iso_z
 
 __all__ = ["print_report", "register"]

@@ -17,8 +17,8 @@ from blockwatch.cli.options import (
     db_path,
     make_filter,
 )
-from blockwatch.cli.terminal import clean
 from blockwatch.signing import key_id, load_private_key
+from blockwatch.terminal import clean
 from blockwatch.web import report as rep
 from blockwatch.web import report_check as check
 
