@@ -208,6 +208,11 @@ def test_verify_says_mismatch_when_a_stored_raw_block_no_longer_decompresses(
     con = duckdb.connect(str(broken))
     con.execute("UPDATE raw_blocks SET data = '\\x00\\x01not lz4'::BLOB")
     con.close()
-    res = runner.invoke(app, ["report", "--verify", str(event_report), "--db", str(broken)])
+    rows = tmp_path / "rows.jsonl"
+    res = runner.invoke(
+        app,
+        ["report", "--verify", str(event_report), "--db", str(broken), "--data-out", str(rows)],
+    )
     assert res.exit_code == 1, res.output
-    assert "MISMATCH" in res.output and "unreadable" in res.output
+    assert "MISMATCH" in res.output and "the stored data is unreadable" in res.output
+    assert "not written" in res.output and not rows.exists()

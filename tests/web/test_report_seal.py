@@ -180,3 +180,16 @@ def test_a_public_key_is_not_a_signing_key_and_a_signed_pdf_is_refused(
     assert res.exit_code == 2 and "not an unencrypted PEM private key" in res.output
     res = runner.invoke(app, [*base, "--sign", str(keys[0]), "--out", str(tmp_path / "r.pdf")])
     assert res.exit_code == 2 and "use .html" in res.output
+
+
+@pytest.mark.parametrize(
+    ("args", "culprit"),
+    [
+        (["--event", "ev-x-PK", "--out", "r.html", "--pubkey", "k.pub"], "--pubkey"),
+        (["--verify", "r.html", "--sign", "k.key"], "--sign"),
+        (["--verify", "r.html", "--page-only", "--data-out", "rows.jsonl"], "--data-out"),
+    ],
+)
+def test_options_of_the_other_mode_are_a_usage_error(args: list[str], culprit: str) -> None:
+    res = runner.invoke(app, ["report", *args])
+    assert res.exit_code == 2 and culprit in res.output, res.output

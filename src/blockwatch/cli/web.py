@@ -54,8 +54,11 @@ def _verify(
         claim = f"signed by key {clean(result.claimed_key)}" if result.claimed_key else "unsigned"
         typer.echo(f"signature  not checked ({claim}; --pubkey KEY.pub checks it)")
     if data_out is not None and store is not None:
-        digest = check.write_data(store, report_file, data_out)
-        typer.echo(f"wrote {clean(data_out)} (sha256 {digest})")
+        if result.recomputed is None:
+            typer.echo(f"not written: {clean(data_out)} (the stored data is unreadable)")
+        else:
+            digest = check.write_data(store, report_file, data_out)
+            typer.echo(f"wrote {clean(data_out)} (sha256 {digest})")
     for problem in result.problems:
         typer.echo(f"  {clean(problem)}", err=True)
     if not result.ok:
@@ -66,6 +69,28 @@ def _verify(
         typer.echo(f"OK: page unchanged{signed} (data not checked: --page-only)")
     else:
         typer.echo(f"OK: {result.measurements} measurements unchanged; page unchanged{signed}")
+
+
+def _check_modes(
+    verify: Path | None,
+    out: Path | None,
+    sign: Path | None,
+    pubkey: Path | None,
+    page_only: bool,
+    data_out: Path | None,
+) -> None:
+    """Options of one mode (write, or --verify) given in the other are a usage error."""
+    if verify is None:
+        for name, given in (("--pubkey", pubkey), ("--page-only", page_only),
+                            ("--data-out", data_out)):  # fmt: skip
+            if given:
+                raise typer.BadParameter("only with --verify", param_hint=name)
+        return
+    for name, given in (("--sign", sign), ("--out", out)):
+        if given:
+            raise typer.BadParameter("not with --verify", param_hint=name)
+    if page_only and data_out is not None:
+        raise typer.BadParameter("--page-only reads no data to write", param_hint="--data-out")
 
 
 def report(
@@ -108,6 +133,7 @@ def report(
         until=until,
         to=date_to,
     )
+    _check_modes(verify, out, sign, pubkey, page_only, data_out)
     with cli_errors():
         store = db_path(db)
         if verify is not None:

@@ -24,7 +24,14 @@ from blockwatch import signing
 from blockwatch.errors import StoreError
 from blockwatch.store import Reads, Store
 from blockwatch.web import seal
-from blockwatch.web.report import META_ID, REPORT_FORMAT, ReportError, canonical_lines, collect
+from blockwatch.web.report import (
+    META_ID,
+    REPORT_FORMAT,
+    ReportError,
+    canonical_lines,
+    collect,
+    data_sha256,
+)
 
 __all__ = ["Verification", "read_meta", "verify", "write_data"]
 
@@ -88,15 +95,12 @@ def _ids(meta: dict[str, Any]) -> list[str] | None:
 def _data_digest(db_path: str | Path, ids: list[str]) -> tuple[str | None, str | None]:
     """(recomputed digest, None) or (None, why the store could not give the data)."""
     with Store(db_path, read_only=True) as store:
-        h = hashlib.sha256()
         try:
-            for line in canonical_lines(*collect(Reads(store), ids)):
-                h.update(line)
+            return data_sha256(Reads(store), ids), None
         except (StoreError, orjson.JSONDecodeError) as exc:
             # Stored data that no longer reads (a raw block that does not decompress, a text
             # that is not JSON) cannot back the report: a mismatch, not a crash.
             return None, f"the stored data is unreadable: {exc}"
-    return h.hexdigest(), None
 
 
 def verify(
