@@ -11,7 +11,8 @@
     ├── LabError(reason)                             the lab could not build or run its network
     ├── FilterError(name, reason)                    a bad filter value (CLI option, HTTP 400)
     ├── web.views.NotFound                           an unknown id or page (HTTP 404)
-    └── web.report.ReportError                       an evidence report cannot be written
+    ├── web.report.ReportError                       an evidence report cannot be written
+    └── signing.SigningError                         a signing key cannot be made or read
 
 Every subclass carries the data needed to name the culprit; code always raises
 ``... from exc`` so the original cause stays visible.

@@ -10,6 +10,7 @@ import typer
 from blockwatch.cli.errors import cli_errors
 from blockwatch.control.helper import HelperConfig
 from blockwatch.control.server import ControlServer
+from blockwatch.terminal import clean
 
 __all__ = ["register"]
 
@@ -59,7 +60,7 @@ def serve(
         server = ControlServer(config, host, port)
 
         def ready(url: str) -> None:
-            typer.echo(f"control helper listening on {url}", err=True)
+            typer.echo(f"control helper listening on {clean(url)}", err=True)
 
         try:
             asyncio.run(server.serve_forever(ready))

@@ -28,6 +28,7 @@ from blockwatch.errors import MalformedMeasurement
 from blockwatch.pipeline import IngestReport, ReanalyzeReport, ingest_paths, reanalyze
 from blockwatch.store import Store
 from blockwatch.store.export import FORMATS, write_verdicts
+from blockwatch.terminal import cell, clean, terminal_stream
 from blockwatch.times import iso_z
 
 __all__ = ["print_report", "register"]
@@ -52,7 +53,7 @@ def print_report(report: IngestReport, console: Console) -> None:
 def _print_errors(errors: list[MalformedMeasurement], total: int, console: Console) -> None:
     """Each bad record as file:line: reason, up to a cap, then how many more there were."""
     for err in errors[:ERRORS_SHOWN]:
-        console.print(f"  {err}", highlight=False, markup=False)
+        console.print(f"  {clean(err)}", highlight=False, markup=False)
     hidden = total - min(len(errors), ERRORS_SHOWN)
     if hidden > 0:
         console.print(f"  ... and {hidden} more", highlight=False)
@@ -84,15 +85,15 @@ def _table(verdicts: Sequence[Verdict], more: bool, console: Console) -> None:
     for v in verdicts:
         table.add_row(
             iso_z(v.measured_at),
-            v.probe_cc,
-            v.probe_asn,
-            v.domain,
-            v.outcome,
-            v.method or "",
+            cell(v.probe_cc),
+            cell(v.probe_asn),
+            cell(v.domain),
+            cell(v.outcome),
+            cell(v.method or ""),
             f"{v.confidence:.2f}",
             "yes" if v.confirmed else "",
             # OONI's own stored verdict, flagged where it and ours disagree.
-            f"{v.ooni_blocking or '-'}{' (differs)' if v.ooni_disagrees else ''}",
+            cell(f"{v.ooni_blocking or '-'}{' (differs)' if v.ooni_disagrees else ''}"),
         )
     console.print(table)
     if more:
@@ -133,7 +134,7 @@ def verdicts(
             console = Console(width=None if sys.stdout.isatty() else 160)
             _table(found[:TABLE_ROWS] if more else found, more, console)
         else:
-            write_verdicts(store.iter_verdicts(flt), fmt, sys.stdout)
+            write_verdicts(store.iter_verdicts(flt), fmt, terminal_stream(sys.stdout))
 
 
 def print_reanalysis(report: ReanalyzeReport, console: Console) -> None:
@@ -149,7 +150,7 @@ def print_reanalysis(report: ReanalyzeReport, console: Console) -> None:
         table = Table("before", "after", "measurements")
         for (before, after), count in report.transitions.most_common(ERRORS_SHOWN):
             was = "no verdict" if before is None else " ".join(filter(None, before))
-            table.add_row(was, " ".join(filter(None, after)), str(count))
+            table.add_row(cell(was), cell(" ".join(filter(None, after))), str(count))
         console.print(table)
         console.print("events were found on the old verdicts: run `blockwatch events` again")
     _print_errors(report.errors, report.failed, console)

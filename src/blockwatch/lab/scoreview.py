@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from blockwatch.lab.score import CUSUM_H, OURS, Detection, ScoreReport
+from blockwatch.terminal import cell, clean, markup
 
 
 def _num(x: float | None, digits: int = 1) -> str:
@@ -18,13 +20,13 @@ def _delay(d: Detection) -> str:
 
 def render_score(report: ScoreReport, console: Console) -> None:
     console.print(
-        f"run {report.run}  scenario {report.scenario or '(none in DIR)'}  "
+        f"run {markup(report.run)}  scenario {markup(report.scenario or '(none in DIR)')}  "
         f"{report.rounds} rounds of {report.round_hours:g} h  "
         f"{report.verdicts} verdicts ({report.matched} matched to truth)",
         highlight=False,
     )
     for note in report.notes:
-        console.print(f"[yellow]note:[/] {note}", highlight=False)
+        console.print(f"[yellow]note:[/] {markup(note)}", highlight=False)
 
     methods = Table(title="Measurement level, per technique")
     for col in ("technique", "TP", "FP", "FN", "precision", "recall"):
@@ -32,7 +34,8 @@ def render_score(report: ScoreReport, console: Console) -> None:
     for m in report.methods:
         ok = m.precision >= 0.99 and m.recall >= 0.98
         methods.add_row(
-            m.method, str(m.tp), str(m.fp), str(m.fn), f"{m.precision:.3f}", f"{m.recall:.3f}",
+            cell(m.method), str(m.tp), str(m.fp), str(m.fn),
+            f"{m.precision:.3f}", f"{m.recall:.3f}",
             style=None if ok else "red",
         )  # fmt: skip
     console.print(methods)
@@ -45,10 +48,10 @@ def render_score(report: ScoreReport, console: Console) -> None:
         blocks.add_column(col)
     for b in report.blocks:
         d = b.detections[OURS]
-        row = [
-            b.block.network,
-            b.block.domain,
-            ",".join(b.block.techniques),
+        row: list[Text | str] = [
+            cell(b.block.network),
+            cell(b.block.domain),
+            cell(",".join(b.block.techniques)),
             f"{b.start:%m-%d %H:%M}→{b.end:%m-%d %H:%M}",
             f"{b.block.availability:.2f}",
             _num(d.start_error) if d.detected else "missed",
@@ -73,7 +76,7 @@ def render_score(report: ScoreReport, console: Console) -> None:
         summary.add_column(col, justify="left" if col == "detector" else "right")
     for s in report.summaries:
         summary.add_row(
-            s.name,
+            cell(s.name),
             f"{s.detected}/{s.blocks}",
             str(s.events),
             str(s.false_events),
@@ -90,6 +93,6 @@ def render_score(report: ScoreReport, console: Console) -> None:
     if failures:
         console.print("[bold red]acceptance: not met[/]")
         for f in failures:
-            console.print(f"  - {f}", highlight=False, markup=False)
+            console.print(f"  - {clean(f)}", highlight=False, markup=False)
     else:
         console.print("[bold green]acceptance: all criteria met[/]")
