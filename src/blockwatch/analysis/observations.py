@@ -285,6 +285,20 @@ def http_requests(tk: dict[str, Any]) -> list[HttpObservation]:
     return out
 
 
+def final_request(requests: list[HttpObservation]) -> HttpObservation | None:
+    """The request whose response is the page the probe got.
+
+    OONI lists the last request of a redirect chain first, but a probe that fetches over
+    several endpoints at once (probe-cli's) also lists the parallel requests, and cancels
+    the slower ones ("interrupted"): the page is the first complete non-redirect response
+    of any of them; only when there is none does the first request speak for the fetch.
+    """
+    for r in requests:
+        if r.failure is None and r.status is not None and not 300 <= r.status < 400:
+            return r
+    return requests[0] if requests else None
+
+
 def control(tk: dict[str, Any]) -> ControlObservation | None:
     """The control's view, or None when the control is missing or itself failed."""
     failure = tk.get("control_failure")
