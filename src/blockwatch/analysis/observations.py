@@ -170,19 +170,21 @@ def ip_of_transaction(tk: dict[str, Any], transaction_id: int | None) -> str | N
 
 
 def tcp_connects(tk: dict[str, Any]) -> list[Endpoint]:
-    out: list[Endpoint] = []
-    for entry in _list(tk.get("tcp_connect")):
-        if not isinstance(entry, dict):
-            continue
-        ip, port = _str(entry.get("ip")), _int(entry.get("port"))
-        status = _dict(entry.get("status"))
-        if ip is None or port is None:
-            continue
-        failure = _str(status.get("failure"))
-        if failure is None and status.get("success") is False:
-            failure = "unknown_failure"
-        out.append(Endpoint(ip, port, failure))
-    return out
+    return [e for entry in _list(tk.get("tcp_connect")) if (e := tcp_connect_entry(entry))]
+
+
+def tcp_connect_entry(entry: Any) -> Endpoint | None:
+    """One tcp_connect entry, or None when it lacks a usable address."""
+    if not isinstance(entry, dict):
+        return None
+    ip, port = _str(entry.get("ip")), _int(entry.get("port"))
+    status = _dict(entry.get("status"))
+    if ip is None or port is None:
+        return None
+    failure = _str(status.get("failure"))
+    if failure is None and status.get("success") is False:
+        failure = "unknown_failure"
+    return Endpoint(ip, port, failure)
 
 
 def tls_handshakes(tk: dict[str, Any]) -> list[Endpoint]:
