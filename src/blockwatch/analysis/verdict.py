@@ -225,6 +225,11 @@ def _decide(tk: dict[str, Any], host: str, fps: _Fingerprints, url: str) -> Deci
     flow = _Flow(
         tk, host, url, final, ctrl, dv.suspicious if dns_bad else (), dns_ev, fps, requests
     )
+    if final is not None and not flow.suspicious and broken_redirect(final):
+        # The site's own answer cannot be followed, whatever the control made of it.
+        why = final.failure or "the chain stopped there"
+        ev = [f"the site answered {final.status} with a Location that cannot be followed ({why})"]
+        return Decision(R.BROKEN_REDIRECT, ev)
     if final is not None and final.failure is None and final.status is not None:
         broken_chain = 300 <= final.status < 400 and not (
             ctrl.http_status is not None and 300 <= ctrl.http_status < 400
@@ -431,10 +436,6 @@ def _probe_failed(flow: _Flow) -> Decision:
         final = obs.HttpObservation(
             flow.url, tk["http_experiment_failure"], None, {}, "", 0, False, None
         )
-    if final is not None and broken_redirect(final):
-        why = final.failure or "the chain stopped there"
-        ev = [f"the site answered {final.status} with a Location that cannot be followed ({why})"]
-        return Decision(R.BROKEN_REDIRECT, ev)
     located, notes = _locate(flow, final)
     if located is None:
         if ctrl.http_failure is not None:
