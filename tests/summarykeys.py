@@ -4,7 +4,6 @@ and the lab's technique tests)."""
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import urlsplit
 
 import orjson
 
@@ -16,7 +15,7 @@ def summary_mismatch(doc: dict[str, Any]) -> dict[str, Any]:
     document as stored (a JSON round trip), so nothing held in memory only can count."""
     stored = orjson.loads(orjson.dumps(doc))
     tk = stored["test_keys"]
-    summary = ooni_summary(tk, urlsplit(stored["input"]).hostname or "")
+    summary = ooni_summary(tk, stored["input"], stored["probe_cc"])
     out = {k: (tk.get(k), summary.keys[k]) for k in SUMMARY_KEYS if tk.get(k) != summary.keys[k]}
     blocked = [(e.get("status") or {}).get("blocked") for e in tk.get("tcp_connect") or []]
     if blocked != summary.tcp_blocked:

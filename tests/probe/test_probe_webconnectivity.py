@@ -89,9 +89,7 @@ async def test_answer_pointing_at_a_blockpage_server_is_dns_blockpage_ip(net: Lo
     tk = doc["test_keys"]
     assert "blockwatch-lab-censor" in tk["requests"][0]["response"]["body"]
     assert tk["dns_consistency"] == "inconsistent"  # a bogon the control never gives
-    # OONI's summary rule: the blockpage shares the uncommon header names Content-Length and
-    # Connection with the site, so OONI's keys call it accessible; the fingerprint decides.
-    assert (tk["blocking"], tk["headers_match"]) == (False, True)
+    assert tk["blocking"] == "dns"
     v = analyze_document(doc)
     assert (v.outcome, v.method, v.confirmed) == ("blocked", "dns.blockpage_ip", True)
 
@@ -135,8 +133,8 @@ async def test_http_blockpage_is_confirmed_http_blockpage(net: LoopNet) -> None:
     assert tk["dns_consistency"] == "consistent"
     assert tk["status_code_match"] is True and tk["body_length_match"] is False
     # OONI's header rule counts the shared Content-Length and Connection as a match (the
-    # probe's former copy of the rules did not): its keys say accessible, our verdict knows.
-    assert (tk["headers_match"], tk["blocking"]) == (True, False)
+    # probe's former copy of the rules did not); the fingerprint makes it blocking.
+    assert (tk["headers_match"], tk["blocking"]) == (True, "http-diff")
     v = analyze_document(doc)
     assert (v.outcome, v.method, v.confirmed) == ("blocked", "http.blockpage", True)
 

@@ -3,16 +3,18 @@
 A probe writes ``dns_consistency``, the HTTP matches, ``blocking`` and ``accessible`` into
 its measurements (ts-017); ours computes them here, over its own test keys as they are
 stored, the way probe-cli feeds its classic summary from the analysis it runs. So the
-keys a measurement carries are the keys this module gives for it: one rule set.
+keys a measurement carries are what our analysis says of it: one rule set.
 
-- DNS: each of the probe's resolvers (``dns_consistency.check``); a resolver that failed
-  is consistent only when the control failed too; an IP-literal URL is consistent.
-- HTTP: ``http_diff.compare`` on the page the probe got (``observations.final_request``).
-- ``blocking``: "dns" | "tcp_ip" | "http-failure" | "http-diff" | False (None without a
-  control); ``accessible`` True only when the page matched, or the control failed too.
+- ``dns_consistency``: each of the probe's resolvers (``dns_consistency.check``); a resolver
+  that failed is consistent only when the control failed too; an IP-literal URL is
+  consistent.
+- The HTTP matches: ``http_diff.compare`` on the page the probe got
+  (``observations.final_request``), every comparison made.
+- ``blocking`` and ``accessible``: the verdict (``verdict.decide``, the rule table) in
+  OONI's words: a ``dns.*`` method is "dns", ``tcp.*`` "tcp_ip", ``http.diff`` and
+  ``http.blockpage`` "http-diff", any other method "http-failure"; ``ok`` is (False, True),
+  ``down`` (False, False), ``inconclusive`` (None, None).
 - TCP ``status.blocked``: the probe failed an endpoint the control connected to.
-Failed connects over IPv6 on a probe without an IPv6 route count for nothing
-(``stages.routable_endpoints``), and a site's own broken redirect is not blocking.
 """
 
 from __future__ import annotations
@@ -23,10 +25,13 @@ from typing import Any, Final
 
 from blockwatch.analysis import observations as obs
 from blockwatch.analysis.dns_consistency import check
+from blockwatch.analysis.fingerprints import FingerprintTable
 from blockwatch.analysis.http_diff import HttpDiff, compare
-from blockwatch.analysis.stages import broken_redirect, routable_endpoints
+from blockwatch.analysis.rules import Rule
+from blockwatch.analysis.verdict import decide
+from blockwatch.ooni.measurement import domain_of
 
-__all__ = ["SUMMARY_KEYS", "OoniSummary", "ooni_summary"]
+__all__ = ["SUMMARY_KEYS", "OoniSummary", "ooni_blocking", "ooni_summary"]
 
 # The keys a web_connectivity measurement carries that this module decides.
 SUMMARY_KEYS: Final = (
@@ -47,14 +52,19 @@ class OoniSummary:
     tcp_blocked: list[bool | None]  # status.blocked of each tcp_connect entry, in order
 
 
-def ooni_summary(tk: dict[str, Any], host: str) -> OoniSummary:
-    """The summary keys of one measurement's test keys (``host``: the URL's host name)."""
+def ooni_summary(
+    tk: dict[str, Any],
+    url: str,
+    probe_cc: str = "",
+    fingerprints: FingerprintTable | None = None,
+) -> OoniSummary:
+    """The summary keys of one web_connectivity measurement's test keys (of ``url``, made
+    in ``probe_cc``; the fingerprint table is the default one when None)."""
+    host = domain_of(url)
     ctrl = obs.control(tk)
-    consistency = dns_consistency(tk, host, ctrl)
-    final = obs.final_request(obs.http_requests(tk))
     keys: dict[str, Any] = dict.fromkeys(SUMMARY_KEYS)
-    keys["dns_consistency"] = consistency
-    diff = _diff(final, ctrl)
+    keys["dns_consistency"] = dns_consistency(tk, host, ctrl)
+    diff = _diff(obs.final_request(obs.http_requests(tk)), ctrl)
     if diff is not None:
         proportion = diff.body_proportion
         keys["body_length_match"] = diff.body_length_match
@@ -62,8 +72,27 @@ def ooni_summary(tk: dict[str, Any], host: str) -> OoniSummary:
         keys["status_code_match"] = diff.status_code_match
         keys["headers_match"] = diff.headers_match
         keys["title_match"] = diff.title_match
-    keys["blocking"], keys["accessible"] = _blocking(tk, ctrl, consistency, final, diff)
+    table = fingerprints if fingerprints is not None else FingerprintTable.default()
+    rule = decide(tk, host, table, url=url, probe_cc=probe_cc).rule
+    keys["blocking"], keys["accessible"] = ooni_blocking(rule)
     return OoniSummary(keys, tcp_blocked(tk))
+
+
+def ooni_blocking(rule: Rule) -> tuple[str | bool | None, bool | None]:
+    """A verdict rule's (blocking, accessible) in OONI's words (the module docstring)."""
+    if rule.outcome == "ok":
+        return False, True
+    if rule.outcome == "down":
+        return False, False
+    if rule.outcome == "inconclusive" or rule.method is None:
+        return None, None
+    if rule.method.startswith("dns."):
+        return "dns", False
+    if rule.method.startswith("tcp."):
+        return "tcp_ip", False
+    if rule.method in ("http.diff", "http.blockpage"):
+        return "http-diff", False
+    return "http-failure", False
 
 
 def _is_ip(host: str) -> bool:
@@ -131,34 +160,3 @@ def _diff(
         control_title=ctrl.http_title,
         every_match=True,
     )
-
-
-def _blocking(
-    tk: dict[str, Any],
-    ctrl: obs.ControlObservation | None,
-    consistency: str | None,
-    final: obs.HttpObservation | None,
-    diff: HttpDiff | None,
-) -> tuple[str | bool | None, bool | None]:
-    if ctrl is None:
-        return None, None
-    inconsistent = consistency == "inconsistent"
-    if final is not None and broken_redirect(final):
-        return False, False  # the site's own redirect is broken: down, for everyone
-    if final is not None and final.failure is None and final.status is not None:
-        if ctrl.http_failure is not None or diff is None or not diff.differs:
-            return False, True
-        return ("dns" if inconsistent else "http-diff"), False
-    if ctrl.http_failure is not None:
-        # The control fails too: the site is down, not blocked (unless our DNS lied).
-        return ("dns" if inconsistent else False), False
-    if inconsistent:
-        return "dns", False
-    entries = [obs.tcp_connect_entry(e) for e in _list(tk.get("tcp_connect"))]
-    every = [e for e in entries if e is not None]
-    tcp, _, _ = routable_endpoints(every, [])
-    kept = {id(e) for e in tcp}
-    blocked = [b for e, b in zip(entries, tcp_blocked(tk), strict=True) if id(e) in kept]
-    if tcp and all(e.failure for e in tcp) and any(blocked):
-        return "tcp_ip", False
-    return "http-failure", False

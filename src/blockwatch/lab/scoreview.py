@@ -22,11 +22,12 @@ def _ratio(x: float | None) -> str:
 
 def _render_rules(report: ScoreReport, console: Console) -> None:
     rules = Table(title="Measurement level, per verdict rule (docs/analysis.md)")
-    for col in ("rule", "outcome", "method", "fired", "right", "precision", "recall"):
-        rules.add_column(col, justify="left" if col in ("rule", "outcome", "method") else "right")
+    for col in ("rule", "verdict", "fired", "right", "precision", "recall"):
+        text = col in ("rule", "verdict")
+        rules.add_column(col, justify="left" if text else "right", no_wrap=text)
     for r in report.rules:
         rules.add_row(
-            r.rule_id, r.outcome, r.method or "", str(r.fired), str(r.right),
+            r.rule_id, r.method or r.outcome, str(r.fired), str(r.right),
             _ratio(r.precision), _ratio(r.recall),
         )  # fmt: skip
     console.print(rules)

@@ -147,13 +147,13 @@ async def run(url: str, config: ProbeConfig, asn_db: AsnDatabase | None = None) 
     keys["queries"] += [q.to_ooni(asn_db.lookup if asn_db else None) for q in hop_queries]
     keys["tcp_connect"] += [r.to_ooni() for r in trace.tcp]
     keys["tls_handshakes"] += [r.to_ooni() for r in trace.tls]
-    add_summary(keys, target.host)
+    add_summary(keys, url, config.probe_cc)
     return keys
 
 
-def add_summary(keys: dict[str, Any], host: str) -> None:
+def add_summary(keys: dict[str, Any], url: str, probe_cc: str) -> None:
     """OONI's summary keys and each TCP connect's ``blocked``, from the analysis rules."""
-    summary = ooni_summary(keys, host)
+    summary = ooni_summary(keys, url, probe_cc)
     keys.update(summary.keys)
     for entry, blocked in zip(keys["tcp_connect"], summary.tcp_blocked, strict=True):
         entry["status"]["blocked"] = blocked
