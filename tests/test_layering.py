@@ -99,7 +99,7 @@ def test_the_check_fails_when_analysis_imports_the_store(tree: Path) -> None:
 
 def test_the_check_fails_on_a_forbidden_import_hidden_in_a_function(tree: Path) -> None:
     _append(
-        tree / "probe" / "testkeys.py",
+        tree / "probe" / "testlist.py",
         "\n\ndef _sneak() -> None:\n    # a comment does not make it allowed\n"
         "    from blockwatch.control.helper import Helper  # noqa\n",
     )

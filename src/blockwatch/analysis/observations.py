@@ -170,19 +170,21 @@ def ip_of_transaction(tk: dict[str, Any], transaction_id: int | None) -> str | N
 
 
 def tcp_connects(tk: dict[str, Any]) -> list[Endpoint]:
-    out: list[Endpoint] = []
-    for entry in _list(tk.get("tcp_connect")):
-        if not isinstance(entry, dict):
-            continue
-        ip, port = _str(entry.get("ip")), _int(entry.get("port"))
-        status = _dict(entry.get("status"))
-        if ip is None or port is None:
-            continue
-        failure = _str(status.get("failure"))
-        if failure is None and status.get("success") is False:
-            failure = "unknown_failure"
-        out.append(Endpoint(ip, port, failure))
-    return out
+    return [e for entry in _list(tk.get("tcp_connect")) if (e := tcp_connect_entry(entry))]
+
+
+def tcp_connect_entry(entry: Any) -> Endpoint | None:
+    """One tcp_connect entry, or None when it lacks a usable address."""
+    if not isinstance(entry, dict):
+        return None
+    ip, port = _str(entry.get("ip")), _int(entry.get("port"))
+    status = _dict(entry.get("status"))
+    if ip is None or port is None:
+        return None
+    failure = _str(status.get("failure"))
+    if failure is None and status.get("success") is False:
+        failure = "unknown_failure"
+    return Endpoint(ip, port, failure)
 
 
 def tls_handshakes(tk: dict[str, Any]) -> list[Endpoint]:
@@ -283,6 +285,20 @@ def http_requests(tk: dict[str, Any]) -> list[HttpObservation]:
             )
         )
     return out
+
+
+def final_request(requests: list[HttpObservation]) -> HttpObservation | None:
+    """The request whose response is the page the probe got.
+
+    OONI lists the last request of a redirect chain first, but a probe that fetches over
+    several endpoints at once (probe-cli's) also lists the parallel requests, and cancels
+    the slower ones ("interrupted"): the page is the first complete non-redirect response
+    of any of them; only when there is none does the first request speak for the fetch.
+    """
+    for r in requests:
+        if r.failure is None and r.status is not None and not 300 <= r.status < 400:
+            return r
+    return requests[0] if requests else None
 
 
 def control(tk: dict[str, Any]) -> ControlObservation | None:

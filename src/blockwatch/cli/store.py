@@ -152,6 +152,10 @@ def print_reanalysis(report: ReanalyzeReport, console: Console) -> None:
             was = "no verdict" if before is None else " ".join(filter(None, before))
             table.add_row(cell(was), cell(" ".join(filter(None, after))), str(count))
         console.print(table)
+        rules = Table("rule", "now decides", "no longer decides", title="per rule")
+        for rule, gained, lost in report.per_rule()[:ERRORS_SHOWN]:
+            rules.add_row(rule, str(gained), str(lost))
+        console.print(rules)
         console.print("events were found on the old verdicts: run `blockwatch events` again")
     _print_errors(report.errors, report.failed, console)
 

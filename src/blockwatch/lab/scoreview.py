@@ -18,6 +18,23 @@ def _delay(d: Detection) -> str:
     return "never" if d.delay is None else f"{d.delay:g}"
 
 
+def _ratio(x: float | None) -> str:
+    return "-" if x is None else f"{x:.3f}"
+
+
+def _render_rules(report: ScoreReport, console: Console) -> None:
+    rules = Table(title="Measurement level, per verdict rule (docs/analysis.md)")
+    for col in ("rule", "verdict", "fired", "right", "precision", "recall"):
+        text = col in ("rule", "verdict")
+        rules.add_column(col, justify="left" if text else "right", no_wrap=text)
+    for r in report.rules:
+        rules.add_row(
+            r.rule_id, r.method or r.outcome, str(r.fired), str(r.right),
+            _ratio(r.precision), _ratio(r.recall),
+        )  # fmt: skip
+    console.print(rules)
+
+
 def render_score(report: ScoreReport, console: Console) -> None:
     console.print(
         f"run {markup(report.run)}  scenario {markup(report.scenario or '(none in DIR)')}  "
@@ -40,6 +57,7 @@ def render_score(report: ScoreReport, console: Console) -> None:
         )  # fmt: skip
     console.print(methods)
     console.print(f"blocked verdicts on outage rows: {report.blocked_during_outage}")
+    _render_rules(report, console)
 
     blocks = Table(title="True blocks: ours vs CUSUM (errors and delay in rounds, + = late)")
     for col in ("network", "domain", "technique", "true span", "true avail.", "ours: start",
