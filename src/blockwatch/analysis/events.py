@@ -23,6 +23,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import timedelta
+from statistics import median
 
 from blockwatch.analysis.grouping import group_by_country, methods_of, stable_event_id
 from blockwatch.analysis.outage import OutageParams, Outages, detect_outages
@@ -162,11 +163,16 @@ def _noisiest(
 def _own_evidence(
     cells: Series, outages: Outages, key: SeriesKey, window: Run, p: DetectorParams
 ) -> Run | None:
-    """A network's own run inside a pooled block, if its own evidence there is enough."""
+    """A network's own run inside a pooled block, if it starts with the block and its own
+    evidence there is enough."""
     lo, hi = window.indices[0], window.indices[-1]
     data = [i for i in sorted(cells) if cells[i].n and not outages.masked(key, i)]
     hit = [i for i in data if lo <= i <= hi and blocked_by(cells[i], window.methods)]
     inside = trim_foreign_edges(cells, hit, window.methods)
+    # One disruption on several networks starts on them together: a network's stray failures
+    # weeks into another network's long block are not its share of it.
+    if not inside or inside[0] - lo > p.join_gap_buckets:
+        return None
     if sum(blocked_by(cells[i], window.methods) for i in inside) < 2:
         return None
     mp = p.for_methods(window.methods)
@@ -241,7 +247,7 @@ def stray_rates(
     for net, targets in gauges.items():
         methods = {m for _, per in targets for m in per}
         rates = {
-            m: _lower_median([per[m] / n for n, per in targets])
+            m: median([per[m] / n for n, per in targets])
             for m in sorted(methods, key=lambda m: m or "")
         }
         total = _lower_median([sum(per.values()) / n for n, per in targets])

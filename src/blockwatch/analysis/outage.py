@@ -12,6 +12,7 @@ events and hidden from the censorship detector, so they can never become censors
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -60,11 +61,13 @@ def _by_network(series: dict[SeriesKey, Series]) -> dict[NetKey, dict[str, Serie
 
 
 def _clean_domains(per_domain: dict[str, Series], p: OutageParams) -> set[str]:
+    """Targets normally reachable: no single method blocks them ``clean_share`` of the time
+    (a noisy network fails every target often, but with mixed methods; a censor repeats one)."""
     clean = set()
     for domain, cells in per_domain.items():
         n = sum(c.n for c in cells.values())
-        k = sum(c.k for c in cells.values())
-        if n and k / n < p.clean_share:
+        per_method = Counter(v.method for c in cells.values() for v in c.blocked)
+        if n and all(k < p.clean_share * n for k in per_method.values()):
             clean.add(domain)
     return clean
 
@@ -84,7 +87,9 @@ def _network_outage(cells: dict[str, Cell], clean: set[str], p: OutageParams) ->
     clean_here = clean & measured.keys()
     if not clean_here or len(failing) < p.most_targets * len(measured):
         return False
-    return len(failing & clean_here) >= p.most_targets * len(clean_here)
+    # One clean target failing is that target's bad luck on a noisy network, not an outage.
+    need = max(min(p.min_targets, len(clean)), p.most_targets * len(clean_here))
+    return len(failing & clean_here) >= need
 
 
 def _volume_collapses(
