@@ -231,10 +231,11 @@ def stray_rates(
     """Per network, how often its normally reachable targets fail, and with which methods.
 
     Noise hits every target alike, a censor picks some: a target (30 or more measurements)
-    is a gauge when no single method fails it ``clean_share`` of the time or more, and a
-    rate is the lower median over the gauges, not moved by a lightly blocked target among
-    them. A flaky path spreads its failures over many methods, so a network failing 25 % of
-    the time may still fail with any one method rarely.
+    is a gauge when no single method fails it ``clean_share`` of the time or more. A
+    method's rate is the median over the gauges (the lower median would be biased low for the
+    small per-method counts), the overall rate their lower median; neither is moved by one
+    lightly blocked target among them. A flaky path spreads its failures over many methods,
+    so a network failing 25 % of the time may still fail with any one method rarely.
     """
     gauges: dict[NetKey, list[tuple[int, Counter[Method]]]] = {}
     for key, cells in series.items():
