@@ -1,24 +1,41 @@
-"""Telling a throttled download from a failed one.
+"""Telling a throttled download from a stalled or a failed one, from the read trace.
 
-A censor that throttles lets bytes through, slowly; a censor that blocks stops them. So a
-transfer that made progress at a crawl is "throttled", even when it ended in a timeout.
+A censor that throttles lets bytes through, slowly; a censor that blocks stops them. Our
+probe notes every read on the wire (under TLS, so a throttled HTTPS transfer shows its
+progress before a whole TLS record has arrived) as OONI ``network_events``, with marks
+where the HTTP exchange starts and ends. Three shapes of a transfer cut by the timeout:
 
-Threshold: goodput below 64 KiB/s sustained over at least 16 KiB of body. Why these
-numbers: the lab throttles at 128-256 kbit/s (16-32 KiB/s) with 24-64 KiB bodies, while
-an unthrottled loopback or LAN transfer runs at many MB/s and a slow but normal consumer
-link (2 Mbit/s, the low end of mobile broadband) still moves ~250 KiB/s, four times the
-threshold. 16 KiB of progress (about a dozen TCP segments) is enough to measure a rate
-rather than a handshake or a single slow-start burst.
+- **steady**: many reads, low goodput, no long gap, still arriving when the time ran out:
+  a policer. ``throttled``, with the goodput (kbit/s) in the evidence.
+- **stall**: bytes came, then none for seconds before the timeout (a censor that lets the
+  first bytes through and then drops the flow, or a server that hung): ``http.timeout``.
+- **silent**: nothing after the request: a plain ``http.timeout``.
+
+Thresholds. Goodput below 64 KiB/s (512 kbit/s): the lab throttles at 64-256 kbit/s,
+Russia's 2021 Twitter policer ran at ~130-150 kbit/s, while a slow but normal consumer
+link (2 Mbit/s) still moves ~250 KiB/s, four times the threshold. A *completed* transfer
+must move 16 KiB (about a dozen TCP segments, enough to be a rate rather than one
+slow-start burst); one cut by the timeout needs no minimum body, only 4 reads of the
+exchange (a policer delivers segment after segment; a stall does not). A stall is a gap
+of at least 1 s that is also 6 times the transfer's median gap between reads: a policer's
+pace is regular, so its gaps are alike, and the tail gap of a steady transfer is one of
+them.
 """
 
 from __future__ import annotations
 
+import itertools
+import statistics
 from dataclasses import dataclass
+from typing import Any, Final
 
-from blockwatch.analysis.observations import BodyRead
+from blockwatch.analysis.observations import BodyRead, body_reads
 
-THROTTLE_BYTES_PER_SECOND = 64 * 1024
-MIN_BYTES = 16 * 1024
+THROTTLE_BYTES_PER_SECOND: Final = 64 * 1024
+MIN_BYTES: Final = 16 * 1024  # a completed transfer (see the module docstring)
+MIN_READS: Final = 4  # a transfer cut by the timeout
+STALL_SECONDS: Final = 1.0
+STALL_FACTOR: Final = 6.0
 
 
 @dataclass(slots=True)
@@ -31,14 +48,18 @@ class Goodput:
     def rate(self) -> float:
         return self.timed_bytes / self.seconds if self.seconds > 0 else float("inf")
 
+    @property
+    def kbps(self) -> float:
+        return self.rate * 8 / 1000
+
     def describe(self) -> str:
-        return f"{self.num_bytes} body bytes in {self.seconds:.2f} s ({self.rate / 1024:.1f} KiB/s)"
+        return f"goodput {self.kbps:.1f} kbit/s ({self.num_bytes} bytes in {self.seconds:.2f} s)"
 
 
 def goodput(reads: list[BodyRead], transaction_id: int | None = None) -> Goodput | None:
-    """Body bytes and the time from the first to the last read (of one transaction if given).
+    """Bytes and the time from the first to the last read (of one transaction if given).
 
-    ``num_bytes`` is the whole body seen; the rate uses the bytes after the first read,
+    ``num_bytes`` is everything read; the rate uses the bytes after the first read,
     since the first read's bytes arrived before its timestamp.
     """
     if transaction_id is not None:
@@ -52,4 +73,116 @@ def goodput(reads: list[BodyRead], transaction_id: int | None = None) -> Goodput
 
 
 def is_throttled(g: Goodput | None) -> bool:
+    """A completed transfer that crawled in (16 KiB at least, below the threshold)."""
     return g is not None and g.num_bytes >= MIN_BYTES and g.rate < THROTTLE_BYTES_PER_SECOND
+
+
+@dataclass(slots=True)
+class Transfer:
+    """The shape of one HTTP exchange's reads up to its end (see the module docstring)."""
+
+    shape: str  # "steady" | "stall" | "brief" (too few reads to tell) | "silent"
+    goodput: Goodput | None
+    reads: int
+    longest_gap: float
+    tail_gap: float | None  # last read to the end of the exchange (None: end unknown)
+
+    def describe(self) -> str:
+        if self.goodput is None:
+            return "no bytes after the request"
+        tail = "" if self.tail_gap is None else f", the last {self.tail_gap:.2f} s before the end"
+        return (
+            f"{self.goodput.describe()}, {self.reads} reads, longest gap "
+            f"{self.longest_gap:.2f} s{tail}"
+        )
+
+
+def exchange_end(tk: dict[str, Any], transaction_id: int | None) -> float | None:
+    """When the exchange of ``transaction_id`` ended (its ``http_transaction_done`` mark)."""
+    for ev in tk.get("network_events") or []:
+        if (
+            isinstance(ev, dict)
+            and ev.get("operation") == "http_transaction_done"
+            and ev.get("transaction_id") == transaction_id
+            and isinstance(ev.get("t"), int | float)
+        ):
+            return float(ev["t"])
+    return None
+
+
+def transfer(tk: dict[str, Any], transaction_id: int | None) -> Transfer:
+    """Classify the reads of one exchange (steady, stall or silent)."""
+    reads = sorted(
+        (r for r in body_reads(tk) if r.transaction_id == transaction_id and r.num_bytes > 0),
+        key=lambda r: r.t,
+    )
+    end = exchange_end(tk, transaction_id)
+    if not reads:
+        return Transfer("silent", None, 0, 0.0, None)
+    times = [r.t for r in reads]
+    gaps = [b - a for a, b in itertools.pairwise(times)]
+    tail = max(0.0, end - times[-1]) if end is not None else None
+    typical = statistics.median(gaps) if gaps else 0.0
+    stall_at = max(STALL_SECONDS, STALL_FACTOR * typical)
+    longest = max([*gaps, tail or 0.0])
+    g = goodput(reads)
+    if g is None:  # a single read: its bytes came, then nothing more
+        g = Goodput(reads[0].num_bytes, 0.0, 0)
+    steady = len(reads) >= MIN_READS
+    shape = "stall" if longest >= stall_at else "steady" if steady else "brief"
+    return Transfer(shape, g, len(reads), longest, tail)
+
+
+@dataclass(slots=True)
+class CutTransfer:
+    """What a timed-out exchange's trace says: the method, its confidence, the evidence."""
+
+    method: str
+    confidence: float
+    evidence: list[str]
+
+
+def judge_timed_out(
+    tk: dict[str, Any],
+    transaction_id: int | None,
+    status: int | None,
+    truncated: bool,
+    control_body_length: int | None,
+) -> CutTransfer | None:
+    """An HTTP exchange the timeout cut, against the control's whole fetch (the baseline).
+
+    None: nothing to say beyond the plain timeout (no bytes, or no trace and no body).
+    """
+    t = transfer(tk, transaction_id)
+    base = baseline(control_body_length, t.goodput)
+    if t.shape == "steady" and t.goodput is not None:
+        if t.goodput.rate >= THROTTLE_BYTES_PER_SECOND:
+            return None  # fast yet cut: a large page, not a policer
+        ev = [f"steady slow transfer until the timeout: {t.describe()}", base]
+        return CutTransfer("throttled", 0.75, ev)
+    if t.shape == "stall":
+        ev = [f"the transfer stalled before the timeout: {t.describe()}", base]
+        return CutTransfer("http.timeout", 0.75, ev)
+    if status and truncated and not body_reads(tk):
+        # No trace at all (other probes, scrubbed files): a status and part of a body
+        # that the timeout cut is the best sign of a crawl there is.
+        ev = [
+            f"probe got status {status} then the body timed out mid-transfer; goodput "
+            "not measurable (the measurement has no read events)",
+            base,
+        ]
+        return CutTransfer("throttled", 0.5, ev)
+    return None
+
+
+def baseline(control_body_length: int | None, g: Goodput | None) -> str:
+    """Which unthrottled fetch the transfer is compared with, and what it says."""
+    if control_body_length is None:
+        return "baseline: none (the control's fetch has no body length)"
+    text = (
+        "baseline: the control's fetch of the same URL got the whole page "
+        f"({control_body_length} bytes)"
+    )
+    if g is not None and g.rate > 0 and g.rate != float("inf"):
+        text += f", which at this goodput takes {control_body_length / g.rate:.1f} s"
+    return text

@@ -23,7 +23,7 @@ from blockwatch.analysis.fingerprints import Fingerprint, FingerprintTable
 from blockwatch.analysis.http_diff import HttpDiff, compare
 from blockwatch.analysis.records import Outcome, Verdict
 from blockwatch.analysis.stages import TIMEOUT, Broken, locate_failure, method_for
-from blockwatch.analysis.throttling import goodput, is_throttled
+from blockwatch.analysis.throttling import baseline, goodput, is_throttled, judge_timed_out
 from blockwatch.errors import BlockwatchError, MalformedMeasurement
 from blockwatch.ooni.measurement import Measurement, parse_measurement
 
@@ -292,7 +292,8 @@ def _compare_page(flow: _Flow, page_fp: tuple[Fingerprint, str] | None) -> Decis
     # The control fetched the page: a body that crawled in is throttling, whatever it holds.
     g = goodput(obs.body_reads(flow.tk), final.transaction_id)
     if is_throttled(g) and g is not None:
-        return Decision("blocked", "throttled", 0.8, [f"body arrived at a crawl: {g.describe()}"])
+        ev = [f"body arrived at a crawl: {g.describe()}", baseline(ctrl.http_body_length, g)]
+        return Decision("blocked", "throttled", 0.8, ev)
     if page_fp is not None:  # only false-positive rows get here, e.g. a CDN's CAPTCHA
         fp, where = page_fp
         ev = [f"{where} matches {fp.name}, a known page that is not censorship"]
@@ -378,14 +379,12 @@ def _probe_failed(flow: _Flow) -> Decision:
             ev = [probe_ev, f"the control's {stage} to it failed too ({ctrl_failure})"]
             return Decision("down", None, 0.6, ev)
     if failure == TIMEOUT and stage == "http" and final is not None:
-        g = goodput(obs.body_reads(tk), final.transaction_id)
-        if (g is not None and g.num_bytes > 0) or (final.status and final.body_truncated):
-            ev = [
-                f"probe got status {final.status} then the body timed out"
-                + (f" after {g.describe()}" if g else " mid-transfer"),
-                f"control fetched the whole body ({ctrl.http_body_length} bytes)",
-            ]
-            return Decision("blocked", "throttled", 0.6, ev)
+        # The read trace tells a policer (steady, slow) from a stall and a plain timeout.
+        cut = judge_timed_out(
+            tk, final.transaction_id, final.status, final.body_truncated, ctrl.http_body_length
+        )
+        if cut is not None:
+            return Decision("blocked", cut.method, cut.confidence, [probe_ev, *cut.evidence])
     method = method_for(stage, failure)
     if method is None:
         return Decision("inconclusive", None, 0.2, [probe_ev, ok_ev])

@@ -74,11 +74,13 @@ class Trace:
 
     tcp: list[TCPConnect] = field(default_factory=list)
     tls: list[TLSHandshake] = field(default_factory=list)
+    connections: list[Connection] = field(default_factory=list)  # for their read traces
 
     def add(self, conn: Connection) -> None:
         self.tcp.append(conn.tcp)
         if conn.tls is not None:
             self.tls.append(conn.tls)
+        self.connections.append(conn)
 
 
 @dataclass(frozen=True, slots=True)
@@ -197,6 +199,7 @@ async def fetch(
             record.t = clock.now()
             break
         record.address = conn.address
+        record.trace = conn.reads
         await exchange(
             *conn.streams,
             record,
