@@ -53,6 +53,8 @@ class Goodput:
         return self.rate * 8 / 1000
 
     def describe(self) -> str:
+        if self.seconds <= 0:
+            return f"{self.num_bytes} bytes in one read (goodput not measurable)"
         return f"goodput {self.kbps:.1f} kbit/s ({self.num_bytes} bytes in {self.seconds:.2f} s)"
 
 
@@ -90,9 +92,9 @@ class Transfer:
     def describe(self) -> str:
         if self.goodput is None:
             return "no bytes after the request"
-        tail = "" if self.tail_gap is None else f", the last {self.tail_gap:.2f} s before the end"
+        tail = "" if self.tail_gap is None else f", last read {self.tail_gap:.2f} s before the end"
         return (
-            f"{self.goodput.describe()}, {self.reads} reads, longest gap "
+            f"{self.goodput.describe()}, {self.reads} reads, longest gap without bytes "
             f"{self.longest_gap:.2f} s{tail}"
         )
 
@@ -183,6 +185,6 @@ def baseline(control_body_length: int | None, g: Goodput | None) -> str:
         "baseline: the control's fetch of the same URL got the whole page "
         f"({control_body_length} bytes)"
     )
-    if g is not None and g.rate > 0 and g.rate != float("inf"):
+    if g is not None and g.seconds > 0 and g.rate > 0:
         text += f", which at this goodput takes {control_body_length / g.rate:.1f} s"
     return text
