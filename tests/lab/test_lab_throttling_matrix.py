@@ -9,6 +9,7 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
+import httpx
 import orjson
 import pytest
 
@@ -16,6 +17,8 @@ from blockwatch.analysis.verdict import analyze_document
 from blockwatch.lab.run import run_scenario
 from blockwatch.lab.score import score_run
 from blockwatch.lab.topology import skip_reason as lab_skip_reason
+from blockwatch.store import Filter, Store
+from blockwatch.web import build_app
 
 MATRIX = Path(__file__).resolve().parents[2] / "scenarios" / "throttling-matrix.toml"
 pytestmark = [
@@ -43,7 +46,7 @@ class Cell:
 @pytest.fixture(scope="module")
 def matrix(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[Cell]]:
     out = tmp_path_factory.mktemp("matrix") / "run"
-    run_scenario(MATRIX, out, db=None, progress=False)
+    run_scenario(MATRIX, out, db=out / "store.duckdb", progress=False)
     truth = {}
     for line in (out / "truth.jsonl").read_bytes().splitlines():
         row = orjson.loads(line)
@@ -99,3 +102,23 @@ def test_the_matrix_meets_the_labs_score_bars(matrix: tuple[Path, list[Cell]]) -
     scores = {s.method: s for s in report.methods}
     assert scores["throttled"].recall >= 0.95 and scores["throttled"].precision >= 0.95
     assert report.failures() == []
+
+
+async def test_the_goodput_reaches_the_api_and_the_measurement_page(
+    matrix: tuple[Path, list[Cell]],
+) -> None:
+    # The evidence lines are the verdict's: stored, served by the API, listed on the page.
+    out, _ = matrix
+    with Store(out / "store.duckdb", read_only=True) as store:
+        throttled = store.verdicts(Filter(method="throttled", limit=1))
+    assert throttled
+    mid = throttled[0].measurement_id
+    app = build_app(out / "store.duckdb")
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://dashboard") as client:
+        api = (await client.get(f"/api/measurements/{mid}")).json()
+        page = (await client.get(f"/measurement/{mid}")).text
+    app.state.reads.store.close()
+    evidence = " ".join(api["verdict"]["evidence"])
+    assert "kbit/s" in evidence and "baseline:" in evidence
+    assert "kbit/s" in page
