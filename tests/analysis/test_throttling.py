@@ -55,7 +55,7 @@ def test_a_steady_slow_transfer_cut_by_the_timeout_is_throttled_with_its_goodput
     assert "goodput 64.0 kbit/s" in steady
     assert v.evidence[-1] == (
         "baseline: the control's fetch of the same URL got the whole page (2077 bytes),"
-        " which at this goodput takes 0.3 s"
+        " which at the probe's goodput takes 0.3 s"
     )
 
 
@@ -127,3 +127,21 @@ def test_oonis_throttling_qa_runs_are_throttled_without_a_trace(scheme: str) -> 
     v = analyze_document(orjson.loads(path.read_bytes()))
     assert (v.outcome, v.method) == ("blocked", "throttled")
     assert "goodput not measurable (the measurement has no read events)" in v.evidence[1]
+
+
+def test_the_controls_own_goodput_is_the_baseline_when_it_measured_one() -> None:
+    doc = traced(POLICED, end=2.5)
+    doc["test_keys"]["control"]["http_request"]["x_goodput_kbps"] = 96000.0
+    v = analyze_document(doc)
+    assert v.evidence[-1] == (
+        "baseline: the control's fetch of the same URL got the whole page (2077 bytes)"
+        " at 96000.0 kbit/s, 1500 times the probe's goodput"
+    )
+
+
+def test_without_a_control_body_there_is_no_baseline_and_the_evidence_says_so() -> None:
+    doc = traced(POLICED, end=2.5)
+    del doc["test_keys"]["control"]["http_request"]["body_length"]
+    assert analyze_document(doc).evidence[-1] == (
+        "baseline: none (the control's fetch has no body length)"
+    )

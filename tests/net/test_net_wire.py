@@ -80,3 +80,15 @@ def test_the_trace_is_bounded_and_keeps_bytes_and_the_gap_of_a_stall() -> None:
     assert sum(n for _, n in trace.reads) == trace.total_bytes == 100 * len(times)
     last, before = trace.reads[-1][0], trace.reads[-2][0]
     assert last == 20.0 and before <= 5.0  # the stall's gap survives the merging
+
+
+def test_goodput_counts_the_reads_after_the_mark_less_the_first() -> None:
+    clock = SetClock()
+    trace = ReadTrace(clock)
+    for t, n in [(0.1, 5000), (0.2, 5000), (1.0, 999), (1.5, 1000), (2.0, 1000)]:
+        clock.t = t
+        if t == 1.0:
+            trace.mark("http_transaction_start")
+        trace.record(n)
+    assert trace.goodput_kbps() == 16.0  # 2000 bytes in 1 s, the handshake left out
+    assert trace.goodput_kbps(since="none such") is not None

@@ -137,34 +137,32 @@ def transfer(tk: dict[str, Any], transaction_id: int | None) -> Transfer:
 
 @dataclass(slots=True)
 class CutTransfer:
-    """What a timed-out exchange's trace says: the method, its confidence, the evidence."""
+    """What a timed-out exchange's trace says: which case (a stable name, fit for a rule
+    id), the method, its confidence and the evidence."""
 
+    case: str  # "throttled.timeout" | "throttled.timeout.no_trace" | "http.timeout.stall"
     method: str
     confidence: float
     evidence: list[str]
 
 
 def judge_timed_out(
-    tk: dict[str, Any],
-    transaction_id: int | None,
-    status: int | None,
-    truncated: bool,
-    control_body_length: int | None,
+    tk: dict[str, Any], transaction_id: int | None, status: int | None, truncated: bool
 ) -> CutTransfer | None:
     """An HTTP exchange the timeout cut, against the control's whole fetch (the baseline).
 
     None: nothing to say beyond the plain timeout (no bytes, or no trace and no body).
     """
     t = transfer(tk, transaction_id)
-    base = baseline(control_body_length, t.goodput)
+    base = baseline(tk, t.goodput)
     if t.shape == "steady" and t.goodput is not None:
         if t.goodput.rate >= THROTTLE_BYTES_PER_SECOND:
             return None  # fast yet cut: a large page, not a policer
         ev = [f"steady slow transfer until the timeout: {t.describe()}", base]
-        return CutTransfer("throttled", 0.75, ev)
+        return CutTransfer("throttled.timeout", "throttled", 0.75, ev)
     if t.shape == "stall":
         ev = [f"the transfer stalled before the timeout: {t.describe()}", base]
-        return CutTransfer("http.timeout", 0.75, ev)
+        return CutTransfer("http.timeout.stall", "http.timeout", 0.75, ev)
     if status and truncated and not body_reads(tk):
         # No trace at all (other probes, scrubbed files): a status and part of a body
         # that the timeout cut is the best sign of a crawl there is.
@@ -173,18 +171,30 @@ def judge_timed_out(
             "not measurable (the measurement has no read events)",
             base,
         ]
-        return CutTransfer("throttled", 0.5, ev)
+        return CutTransfer("throttled.timeout.no_trace", "throttled", 0.5, ev)
     return None
 
 
-def baseline(control_body_length: int | None, g: Goodput | None) -> str:
-    """Which unthrottled fetch the transfer is compared with, and what it says."""
-    if control_body_length is None:
+def baseline(tk: dict[str, Any], g: Goodput | None) -> str:
+    """Which unthrottled fetch the transfer is compared with, and what it says.
+
+    The control's fetch of the same URL, from outside the probe's network: the whole page
+    (its body length), and its goodput where the control measured one (our helper's
+    ``x_goodput_kbps``; OONI's helpers do not).
+    """
+    ctrl = tk.get("control")
+    http = ctrl.get("http_request") if isinstance(ctrl, dict) else None
+    http = http if isinstance(http, dict) else {}
+    length = http.get("body_length")
+    if not isinstance(length, int) or isinstance(length, bool) or length < 0:
         return "baseline: none (the control's fetch has no body length)"
-    text = (
-        "baseline: the control's fetch of the same URL got the whole page "
-        f"({control_body_length} bytes)"
-    )
-    if g is not None and g.seconds > 0 and g.rate > 0:
-        text += f", which at this goodput takes {control_body_length / g.rate:.1f} s"
+    text = f"baseline: the control's fetch of the same URL got the whole page ({length} bytes)"
+    measured = g is not None and g.seconds > 0 and g.rate > 0
+    kbps = http.get("x_goodput_kbps")
+    if isinstance(kbps, int | float) and not isinstance(kbps, bool) and kbps > 0:
+        text += f" at {kbps:.1f} kbit/s"
+        if measured and g is not None:
+            text += f", {kbps / g.kbps:.0f} times the probe's goodput"
+    elif measured and g is not None:
+        text += f", which at the probe's goodput takes {length / g.rate:.1f} s"
     return text

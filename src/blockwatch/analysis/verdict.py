@@ -292,7 +292,7 @@ def _compare_page(flow: _Flow, page_fp: tuple[Fingerprint, str] | None) -> Decis
     # The control fetched the page: a body that crawled in is throttling, whatever it holds.
     g = goodput(obs.body_reads(flow.tk), final.transaction_id)
     if is_throttled(g) and g is not None:
-        ev = [f"body arrived at a crawl: {g.describe()}", baseline(ctrl.http_body_length, g)]
+        ev = [f"body arrived at a crawl: {g.describe()}", baseline(flow.tk, g)]
         return Decision("blocked", "throttled", 0.8, ev)
     if page_fp is not None:  # only false-positive rows get here, e.g. a CDN's CAPTCHA
         fp, where = page_fp
@@ -380,9 +380,7 @@ def _probe_failed(flow: _Flow) -> Decision:
             return Decision("down", None, 0.6, ev)
     if failure == TIMEOUT and stage == "http" and final is not None:
         # The read trace tells a policer (steady, slow) from a stall and a plain timeout.
-        cut = judge_timed_out(
-            tk, final.transaction_id, final.status, final.body_truncated, ctrl.http_body_length
-        )
+        cut = judge_timed_out(tk, final.transaction_id, final.status, final.body_truncated)
         if cut is not None:
             return Decision("blocked", cut.method, cut.confidence, [probe_ev, *cut.evidence])
     method = method_for(stage, failure)

@@ -42,6 +42,16 @@ class ReadTrace:
     def mark(self, operation: str) -> None:
         self.marks.append((operation, self.clock.now()))
 
+    def goodput_kbps(self, since: str = "http_transaction_start") -> float | None:
+        """kbit/s of the reads after the ``since`` mark (the first read's bytes arrived
+        before its time, so they do not count); None with fewer than two reads."""
+        start = next((t for op, t in self.marks if op == since), float("-inf"))
+        reads = [(t, n) for t, n in self.reads if t >= start and n > 0]
+        if len(reads) < 2 or reads[-1][0] <= reads[0][0]:
+            return None
+        moved = sum(n for _, n in reads[1:])
+        return round(moved * 8 / 1000 / (reads[-1][0] - reads[0][0]), 1)
+
     def network_events(self, transaction_id: int, address: str | None) -> list[dict[str, Any]]:
         """OONI ``network_events`` entries, in time order."""
         base = {"transaction_id": transaction_id, "address": address, "proto": "tcp"}
