@@ -62,6 +62,23 @@ async def test_https_policed_past_the_timeout_is_throttled_with_its_goodput(net:
     assert "kbit/s" in v.evidence[1] and v.evidence[2].startswith("baseline: the control's")
 
 
+async def test_a_crawl_that_outlasts_the_whole_url_deadline_keeps_its_trace(net: LoopNet) -> None:
+    from blockwatch.net.timeouts import Timeouts
+    from blockwatch.probe.testing.origin import html_page
+
+    # The HTTP timeout (8 s) is longer than the URL's (4 s): the fetch ends just before
+    # the URL's deadline instead of being cancelled by it with everything it saw.
+    page = html_page("Policed news", 64 * 1024)
+    url = await net.site("longcrawl.test", tls=True, behaviour="policed", page=page)
+    timeouts = Timeouts(dns=1, connect=1, tls=1, http=8, control=3, total=4)
+    started = time.monotonic()
+    doc = await measure_url(url, net.probe_config(timeouts=timeouts))
+    assert time.monotonic() - started < 4 + 0.5
+    tk = doc["test_keys"]
+    assert tk["requests"] and tk["requests"][0]["failure"] == "generic_timeout_error"
+    assert analyze_document(doc).method == "throttled"
+
+
 async def test_a_transfer_that_stalls_is_a_timeout_not_throttling(net: LoopNet) -> None:
     from blockwatch.probe.testing.origin import html_page
 
