@@ -145,3 +145,19 @@ def test_without_a_control_body_there_is_no_baseline_and_the_evidence_says_so() 
     assert analyze_document(doc).evidence[-1] == (
         "baseline: none (the control's fetch has no body length)"
     )
+
+
+def test_another_probes_trace_without_http_marks_starts_after_the_tls_handshake() -> None:
+    # probe-cli's shape: reads of the whole connection, the handshake's marks, and the
+    # request's own end time ``t``. A handshake then silence is a plain timeout.
+    doc = traced([], start=None, handshake=((0.1, 1400), (0.12, 1400), (0.14, 1400), (0.16, 900)))
+    doc["test_keys"]["network_events"].append(
+        {"operation": "tls_handshake_done", "t": 0.17, "transaction_id": 1}
+    )
+    doc["test_keys"]["requests"][0]["t"] = 10.2
+    assert transfer(doc["test_keys"], 1).shape == "silent"
+    assert analyze_document(doc).method == "http.timeout"
+    # The same reads after the handshake, with the request's end: a stall.
+    doc["test_keys"]["network_events"][-1]["t"] = 0.05
+    t = transfer(doc["test_keys"], 1)
+    assert t.shape == "stall" and t.tail_gap is not None and t.tail_gap > 10

@@ -351,8 +351,8 @@ class BodyRead:
 
 def body_reads(tk: dict[str, Any]) -> list[BodyRead]:
     """The reads of the HTTP exchanges: a connection's reads from its
-    ``http_transaction_start`` mark on where it has one (our probe's wire trace also holds
-    the TLS handshake), all of them where it has none (other probes' traces)."""
+    ``http_transaction_start`` mark on where it has one (a wire trace also holds the TLS
+    handshake), else from its ``tls_handshake_done``, else all of them."""
     out: list[BodyRead] = []
     starts: dict[int | None, float] = {}
     for ev in _list(tk.get("network_events")):
@@ -361,6 +361,8 @@ def body_reads(tk: dict[str, Any]) -> list[BodyRead]:
         op = ev.get("operation")
         t = ev.get("t")
         if op == "http_transaction_start" and isinstance(t, int | float):
+            starts[_int(ev.get("transaction_id"))] = float(t)
+        elif op == "tls_handshake_done" and isinstance(t, int | float):
             starts.setdefault(_int(ev.get("transaction_id")), float(t))
         if op != "read":
             continue

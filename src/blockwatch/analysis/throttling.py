@@ -100,7 +100,8 @@ class Transfer:
 
 
 def exchange_end(tk: dict[str, Any], transaction_id: int | None) -> float | None:
-    """When the exchange of ``transaction_id`` ended (its ``http_transaction_done`` mark)."""
+    """When the exchange of ``transaction_id`` ended: its ``http_transaction_done`` mark,
+    else its request's ``t`` (OONI's end time; 0 where a file was scrubbed), else None."""
     for ev in tk.get("network_events") or []:
         if (
             isinstance(ev, dict)
@@ -109,6 +110,12 @@ def exchange_end(tk: dict[str, Any], transaction_id: int | None) -> float | None
             and isinstance(ev.get("t"), int | float)
         ):
             return float(ev["t"])
+    for req in tk.get("requests") or []:
+        if not isinstance(req, dict) or req.get("transaction_id") != transaction_id:
+            continue
+        t = req.get("t")
+        if isinstance(t, int | float) and t > 0:
+            return float(t)
     return None
 
 
@@ -123,7 +130,7 @@ def transfer(tk: dict[str, Any], transaction_id: int | None) -> Transfer:
         return Transfer("silent", None, 0, 0.0, None)
     times = [r.t for r in reads]
     gaps = [b - a for a, b in itertools.pairwise(times)]
-    tail = max(0.0, end - times[-1]) if end is not None else None
+    tail = end - times[-1] if end is not None and end >= times[-1] else None
     typical = statistics.median(gaps) if gaps else 0.0
     stall_at = max(STALL_SECONDS, STALL_FACTOR * typical)
     longest = max([*gaps, tail or 0.0])
@@ -163,7 +170,7 @@ def judge_timed_out(
     if t.shape == "stall":
         ev = [f"the transfer stalled before the timeout: {t.describe()}", base]
         return CutTransfer("http.timeout.stall", "http.timeout", 0.75, ev)
-    if status and truncated and not body_reads(tk):
+    if status and truncated and not _has_reads(tk):
         # No trace at all (other probes, scrubbed files): a status and part of a body
         # that the timeout cut is the best sign of a crawl there is.
         ev = [
@@ -173,6 +180,13 @@ def judge_timed_out(
         ]
         return CutTransfer("throttled.timeout.no_trace", "throttled", 0.5, ev)
     return None
+
+
+def _has_reads(tk: dict[str, Any]) -> bool:
+    events = tk.get("network_events")
+    return isinstance(events, list) and any(
+        isinstance(e, dict) and e.get("operation") == "read" for e in events
+    )
 
 
 def baseline(tk: dict[str, Any], g: Goodput | None) -> str:
