@@ -161,3 +161,11 @@ def test_another_probes_trace_without_http_marks_starts_after_the_tls_handshake(
     doc["test_keys"]["network_events"][-1]["t"] = 0.05
     t = transfer(doc["test_keys"], 1)
     assert t.shape == "stall" and t.tail_gap is not None and t.tail_gap > 10
+
+
+def test_reads_that_name_no_connection_are_the_requests_own() -> None:
+    doc = traced(POLICED, start=None, end=None)
+    for e in doc["test_keys"]["network_events"]:
+        del e["transaction_id"]
+    assert transfer(doc["test_keys"], 1).shape == "steady"
+    assert analyze_document(doc).method == "throttled"

@@ -121,10 +121,11 @@ def exchange_end(tk: dict[str, Any], transaction_id: int | None) -> float | None
 
 def transfer(tk: dict[str, Any], transaction_id: int | None) -> Transfer:
     """Classify the reads of one exchange (steady, stall or silent)."""
-    reads = sorted(
-        (r for r in body_reads(tk) if r.transaction_id == transaction_id and r.num_bytes > 0),
-        key=lambda r: r.t,
-    )
+    every = [r for r in body_reads(tk) if r.num_bytes > 0]
+    reads = [r for r in every if r.transaction_id == transaction_id]
+    if not reads and all(r.transaction_id is None for r in every):
+        reads = every  # a trace that names no connection (older probes): all of it
+    reads.sort(key=lambda r: r.t)
     end = exchange_end(tk, transaction_id)
     if not reads:
         return Transfer("silent", None, 0, 0.0, None)
