@@ -140,3 +140,14 @@ async def test_silent_resolver_times_out_within_the_dns_timeout(net: LoopNet) ->
     assert tk["dns_experiment_failure"] == "generic_timeout_error"
     v = analyze_document(doc)
     assert (v.outcome, v.method) == ("blocked", "dns.timeout")
+
+
+async def test_the_control_reports_its_own_goodput_as_the_baseline(net: LoopNet) -> None:
+    from blockwatch.probe.testing.origin import html_page
+
+    # Slow for everyone (the helper too): the helper's goodput is the page's pace.
+    page = html_page("Slow for all", 48 * 1024)
+    url = await net.site("allslow.test", behaviour="slow", page=page, victim=None)
+    doc = await measure_url(url, net.probe_config())
+    kbps = doc["test_keys"]["control"]["http_request"]["x_goodput_kbps"]
+    assert 150 < kbps < 300  # 4 KiB per 1/8 s is 262 kbit/s
