@@ -16,10 +16,11 @@ Russia's 2021 Twitter policer ran at ~130-150 kbit/s, while a slow but normal co
 link (2 Mbit/s) still moves ~250 KiB/s, four times the threshold. A *completed* transfer
 must move 16 KiB (about a dozen TCP segments, enough to be a rate rather than one
 slow-start burst); one cut by the timeout needs no minimum body, only 4 reads of the
-exchange (a policer delivers segment after segment; a stall does not). A stall is a gap
-of at least 1 s that is also 6 times the transfer's median gap between reads: a policer's
-pace is regular, so its gaps are alike, and the tail gap of a steady transfer is one of
-them.
+exchange (a policer delivers segment after segment; a stall does not). A stall is a
+silence before the end (from the last read to the timeout) of at least 1 s that is also 6
+times the transfer's median gap between reads: a policer's pace is regular, so its last gap
+is like the others. A pause mid-transfer that progress followed (a policer's drops, TCP
+backing off) is not a stall.
 """
 
 from __future__ import annotations
@@ -138,8 +139,11 @@ def transfer(tk: dict[str, Any], transaction_id: int | None) -> Transfer:
     g = goodput(reads)
     if g is None:  # a single read: its bytes came, then nothing more
         g = Goodput(reads[0].num_bytes, 0.0, 0)
+    # A pause that progress followed (a policer's drops, TCP backing off) is not a stall;
+    # the silence before the end is. Without the end, the longest gap is all there is.
+    stalled = (tail if tail is not None else longest) >= stall_at
     steady = len(reads) >= MIN_READS
-    shape = "stall" if longest >= stall_at else "steady" if steady else "brief"
+    shape = "stall" if stalled else "steady" if steady else "brief"
     return Transfer(shape, g, len(reads), longest, tail)
 
 
