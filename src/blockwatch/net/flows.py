@@ -74,13 +74,11 @@ class Trace:
 
     tcp: list[TCPConnect] = field(default_factory=list)
     tls: list[TLSHandshake] = field(default_factory=list)
-    connections: list[Connection] = field(default_factory=list)  # for their read traces
 
     def add(self, conn: Connection) -> None:
         self.tcp.append(conn.tcp)
         if conn.tls is not None:
             self.tls.append(conn.tls)
-        self.connections.append(conn)
 
 
 @dataclass(frozen=True, slots=True)

@@ -75,6 +75,14 @@ def _policy(config: ProbeConfig) -> FetchPolicy:
     )
 
 
+def _fetch_deadline(config: ProbeConfig) -> float:
+    """When (seconds into the URL) the fetch's last exchange must end: a little before the
+    whole-URL deadline (``timeouts.total``), which would discard everything, so a transfer
+    still crawling then is recorded, its trace included."""
+    total = config.timeouts.total
+    return total - min(1.0, 0.1 * total)
+
+
 def _control_job(
     config: ProbeConfig, url: str, target: Target, addresses: list[str]
 ) -> asyncio.Future[tuple[dict[str, Any] | None, str | None]] | None:
@@ -142,23 +150,12 @@ async def run(url: str, config: ProbeConfig, asn_db: AsnDatabase | None = None) 
     tcp = [c.tcp for c in conns]
     tls = [c.tls for c in conns if c.tls is not None]
     keys = _test_keys(queries, tcp, tls, hops, control, control_failure, dns_failure, asn_db)
-    # Every connection's reads on the wire (TLS handshake and HTTP exchange), in
-    # transaction order, as measurexlite traces them.
-    keys["network_events"] = [e for c in [*conns, *trace.connections] for e in c.network_events()]
     # Redirect hops' own lookups and connections, recorded as OONI does (after the
     # comparisons, which concern the URL's own host and endpoints).
     keys["queries"] += [q.to_ooni(asn_db.lookup if asn_db else None) for q in hop_queries]
     keys["tcp_connect"] += [r.to_ooni() for r in trace.tcp]
     keys["tls_handshakes"] += [r.to_ooni() for r in trace.tls]
     return keys
-
-
-def _fetch_deadline(config: ProbeConfig) -> float:
-    """When (seconds into the URL) the fetch's last exchange must end: a little before the
-    whole-URL deadline (``timeouts.total``), which would discard everything, so a transfer
-    still crawling then is recorded, its trace included."""
-    total = config.timeouts.total
-    return total - min(1.0, 0.1 * total)
 
 
 def _first_hop(
@@ -203,6 +200,7 @@ def _test_keys(
         final=final,
         comparison=comparison,
     )
+    events = [e for h in hops for e in h.network_events()]
     return {
         "agent": "redirect",
         "client_resolver": None,
@@ -212,7 +210,7 @@ def _test_keys(
         "tcp_connect": [r.to_ooni() for r in tcp],
         "tls_handshakes": [r.to_ooni() for r in tls],
         "requests": [h.to_ooni() for h in reversed(hops)],  # newest first, as OONI does
-        "network_events": [],  # filled by run() from every connection
+        "network_events": events,
         "control": control or {},
         "control_failure": control_failure,
         "dns_experiment_failure": dns_failure,
