@@ -35,4 +35,4 @@ def test_every_rule_of_the_table_is_used_by_the_verdict() -> None:
 
 def test_the_throttle_rules_are_their_own_rows() -> None:
     throttled = {r.id for r in RULES if r.method == "throttled"}
-    assert throttled == {"throttled.slow_body", "throttled.timeout"}
+    assert throttled == {"throttled.slow_body", "throttled.timeout", "throttled.timeout.no_trace"}

@@ -114,6 +114,9 @@ OBSERVED: dict[str, Callable[[dict[str, Any]], bool]] = {
     "tls.mitm": lambda d: _tls(d) == {"ssl_unknown_authority"},
     "http.blockpage": lambda d: "blockwatch-lab-censor" in str(_http(d)[0]["response"].get("body")),
     "http.reset": lambda d: _http(d)[0].get("failure") == "connection_reset",
+    "http.timeout": lambda d: (
+        _http(d)[0].get("failure") == "generic_timeout_error" and _http(d)[0]["response"]["code"]
+    ),
     "throttled": _slow_body,
 }
 

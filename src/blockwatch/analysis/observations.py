@@ -358,7 +358,7 @@ def control_endpoint(tk: dict[str, Any], kind: str, ip: str, port: int) -> tuple
 
 @dataclass(slots=True)
 class BodyRead:
-    """One body read of the HTTP transfer (our probe records these as network_events)."""
+    """One read of an HTTP transfer (our probe records these as network_events)."""
 
     t: float
     num_bytes: int
@@ -366,11 +366,25 @@ class BodyRead:
 
 
 def body_reads(tk: dict[str, Any]) -> list[BodyRead]:
+    """The reads of the HTTP exchanges: a connection's reads from its
+    ``http_transaction_start`` mark on where it has one (a wire trace also holds the TLS
+    handshake), else from its ``tls_handshake_done``, else all of them."""
     out: list[BodyRead] = []
+    starts: dict[int | None, float] = {}
     for ev in _list(tk.get("network_events")):
-        if not isinstance(ev, dict) or ev.get("operation") != "read":
+        if not isinstance(ev, dict):
             continue
-        n, t = ev.get("num_bytes"), ev.get("t")
+        op = ev.get("operation")
+        t = ev.get("t")
+        if op == "http_transaction_start" and isinstance(t, int | float):
+            starts[_int(ev.get("transaction_id"))] = float(t)
+        elif op == "tls_handshake_done" and isinstance(t, int | float):
+            starts.setdefault(_int(ev.get("transaction_id")), float(t))
+        if op != "read":
+            continue
+        n = ev.get("num_bytes")
         if isinstance(n, int) and isinstance(t, int | float) and not isinstance(n, bool):
             out.append(BodyRead(float(t), n, _int(ev.get("transaction_id"))))
+    if starts:
+        out = [r for r in out if r.t >= starts.get(r.transaction_id, float("-inf"))]
     return out

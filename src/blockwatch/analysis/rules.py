@@ -217,12 +217,27 @@ BROKEN_REDIRECT = Rule(
     0.6,
     "the site itself answered with a redirect whose Location cannot be followed",
 )
+# A timed-out exchange's read trace (throttling.judge_timed_out: the case is the rule id).
 THROTTLED_TIMEOUT = Rule(
     "throttled.timeout",
     "blocked",
     "throttled",
-    0.6,
-    "the body was arriving when the time ran out, while the control fetched all of it",
+    0.75,
+    "a steady crawl (4 reads or more, below 64 KiB/s, no stall) was still arriving at the timeout",
+)
+THROTTLED_TIMEOUT_NO_TRACE = Rule(
+    "throttled.timeout.no_trace",
+    "blocked",
+    "throttled",
+    0.5,
+    "the timeout cut a body after its status line; the probe recorded no reads to time it by",
+)
+HTTP_TIMEOUT_STALL = Rule(
+    "http.timeout.stall",
+    "blocked",
+    "http.timeout",
+    0.75,
+    "bytes came, then none for 1 s or more (6 times the usual gap) up to the timeout: a stall",
 )
 FETCH_UNEXPLAINED = Rule(
     "fetch.failed.unexplained",
@@ -286,6 +301,8 @@ RULES: Final[tuple[Rule, ...]] = (
     FETCH_ENDPOINT_DOWN,
     BROKEN_REDIRECT,
     THROTTLED_TIMEOUT,
+    THROTTLED_TIMEOUT_NO_TRACE,
+    HTTP_TIMEOUT_STALL,
     *FETCH_FAILED.values(),
     FETCH_UNEXPLAINED,
 )

@@ -9,7 +9,7 @@ without a working control, except on a fingerprint match (a known blockpage is p
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Final
 
 from blockwatch.analysis import observations as obs
 from blockwatch.analysis import rules as R
@@ -32,7 +32,7 @@ from blockwatch.analysis.stages import (
     method_for,
     routable_endpoints,
 )
-from blockwatch.analysis.throttling import goodput, is_throttled
+from blockwatch.analysis.throttling import baseline, goodput, is_throttled, judge_timed_out
 from blockwatch.errors import BlockwatchError, MalformedMeasurement
 from blockwatch.ooni.measurement import Measurement, parse_measurement
 
@@ -352,7 +352,8 @@ def _compare_page(flow: _Flow, page_fp: tuple[Fingerprint, str] | None) -> Decis
     # The control fetched the page: a body that crawled in is throttling, whatever it holds.
     g = goodput(obs.body_reads(flow.tk), final.transaction_id)
     if is_throttled(g) and g is not None:
-        return Decision(R.THROTTLED_BODY, [f"body arrived at a crawl: {g.describe()}"])
+        ev = [f"body arrived at a crawl: {g.describe()}", baseline(flow.tk, g)]
+        return Decision(R.THROTTLED_BODY, ev)
     if page_fp is not None:  # only false-positive rows get here, e.g. a CDN's CAPTCHA
         fp, where = page_fp
         ev = [f"{where} matches {fp.name}, a known page that is not censorship"]
@@ -456,9 +457,9 @@ def _probe_failed(flow: _Flow) -> Decision:
             # The control could not reach that endpoint either: it is broken for everyone.
             ev = [probe_ev, f"the control's {stage} to it failed too ({ctrl_failure})"]
             return Decision(R.FETCH_ENDPOINT_DOWN, [*ev, *notes])
-    throttled = _throttled_timeout(flow, final, stage, failure)
-    if throttled is not None:
-        return throttled
+    cut = _throttled_timeout(flow, final, stage, failure)
+    if cut is not None:
+        return Decision(cut.rule, [probe_ev, *cut.evidence, *notes])
     ev = [probe_ev, f"control fetched status {ctrl.http_status}", *notes]
     method = method_for(stage, failure)
     if method is None:
@@ -466,18 +467,22 @@ def _probe_failed(flow: _Flow) -> Decision:
     return Decision(R.FETCH_FAILED[method], ev)
 
 
+# What the read trace of a timed-out exchange says (throttling.judge_timed_out's cases).
+_CUT_RULES: Final = {
+    "throttled.timeout": R.THROTTLED_TIMEOUT,
+    "throttled.timeout.no_trace": R.THROTTLED_TIMEOUT_NO_TRACE,
+    "http.timeout.stall": R.HTTP_TIMEOUT_STALL,
+}
+
+
 def _throttled_timeout(
     flow: _Flow, final: obs.HttpObservation | None, stage: str, failure: str
 ) -> Decision | None:
-    """The throttle rule on a timeout: a body that was arriving when the time ran out."""
+    """A timed-out HTTP exchange, judged from its read trace: a policer's steady crawl,
+    a stall, or (no trace at all) a status and a cut body; None: a plain timeout."""
     if failure != TIMEOUT or stage != "http" or final is None:
         return None
-    g = goodput(obs.body_reads(flow.tk), final.transaction_id)
-    if (g is not None and g.num_bytes > 0) or (final.status and final.body_truncated):
-        ev = [
-            f"probe got status {final.status} then the body timed out"
-            + (f" after {g.describe()}" if g else " mid-transfer"),
-            f"control fetched the whole body ({flow.ctrl.http_body_length} bytes)",
-        ]
-        return Decision(R.THROTTLED_TIMEOUT, ev)
-    return None
+    cut = judge_timed_out(flow.tk, final.transaction_id, final.status, final.body_truncated)
+    if cut is None:
+        return None
+    return Decision(_CUT_RULES[cut.case], list(cut.evidence))

@@ -232,6 +232,8 @@ def _http_request(final: HTTPExchange) -> dict[str, Any]:
         "title": final.title,
         "headers": {k: v for k, v in final.response_headers},
         "status_code": final.status_code if final.failure is None else -1,
+        # Our extension: the unthrottled baseline a probe's throttled transfer is held to.
+        "x_goodput_kbps": final.trace.goodput_kbps() if final.trace is not None else None,
     }
 
 

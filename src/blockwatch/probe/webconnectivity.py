@@ -77,6 +77,14 @@ def _policy(config: ProbeConfig) -> FetchPolicy:
     )
 
 
+def _fetch_deadline(config: ProbeConfig) -> float:
+    """When (seconds into the URL) the fetch's last exchange must end: a little before the
+    whole-URL deadline (``timeouts.total``), which would discard everything, so a transfer
+    still crawling then is recorded, its trace included."""
+    total = config.timeouts.total
+    return total - min(1.0, 0.1 * total)
+
+
 def _control_job(
     config: ProbeConfig, url: str, target: Target, addresses: list[str]
 ) -> asyncio.Future[tuple[dict[str, Any] | None, str | None]] | None:
@@ -133,6 +141,7 @@ async def run(url: str, config: ProbeConfig, asn_db: AsnDatabase | None = None) 
             first=first,
             first_failure=first_failure,
             trace=trace,
+            deadline=_fetch_deadline(config),
         )
         control, control_failure = (await control_job) if control_job else (None, None)
     finally:
