@@ -76,6 +76,11 @@ def _peak_rss() -> int:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
 
+def _cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
 def run_mode(mode: str, workers: int, inputs: Path, db: Path) -> dict[str, Any]:
     """One run in this (child) process: the figures as a dict."""
     from blockwatch.pipeline import ingest_paths
@@ -84,6 +89,7 @@ def run_mode(mode: str, workers: int, inputs: Path, db: Path) -> dict[str, Any]:
     started = time.perf_counter()
     ingest_seconds = 0.0
     worker_rss: list[int] = []
+    worker_cpu = 0.0
     with Store(db) as store:
         if mode == "single":
             report = ingest_paths(store, [inputs])
@@ -96,6 +102,7 @@ def run_mode(mode: str, workers: int, inputs: Path, db: Path) -> dict[str, Any]:
                 report = ingest_dask(store, [inputs], scheduler=address)
                 ingest_seconds = time.perf_counter() - begun
                 worker_rss = sorted(client.run(_peak_rss).values())
+                worker_cpu = sum(client.run(_cpu_seconds).values())
         verdicts = store.count("verdicts")
     seconds = time.perf_counter() - started
     return {
@@ -106,6 +113,8 @@ def run_mode(mode: str, workers: int, inputs: Path, db: Path) -> dict[str, Any]:
         "seconds": seconds,
         "loader_rss": _peak_rss(),
         "worker_rss": worker_rss,
+        "worker_cpu": worker_cpu,
+        "loader_cpu": _cpu_seconds(),
         "db_bytes": db.stat().st_size,
     }
 
@@ -167,6 +176,11 @@ def main() -> int:
                 f"({r['seconds']:.1f} s with the cluster's start and stop)  "
                 f"worker peak RSS {rss}  loader peak RSS {_mib(r['loader_rss'])}  "
                 f"store {_mib(r['db_bytes'])}"
+            )
+            per = 1e6 / max(1, r["read"])
+            print(
+                f"{'':16s} CPU per measurement: workers {r['worker_cpu'] * per:,.0f} us,"
+                f" this process (loader, scheduler, client) {r['loader_cpu'] * per:,.0f} us"
             )
             if r["verdicts"] != n or r["read"] != n:
                 print(f"error: {label} stored {r['verdicts']} verdicts of {n} ({r['read']} read)")
