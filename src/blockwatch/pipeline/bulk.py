@@ -100,10 +100,12 @@ def _arrow(table: rows.ArrowRows, values: list[tuple[Any, ...]]) -> pa.Table:
 def _write_chunk(batch: PreparedBatch, stem: Path) -> None:
     batch.close_block()
     measurements = _arrow(rows.MEASUREMENT_ROWS, list(batch.measurements.values()))
-    pq.write_table(measurements, f"{stem}.measurements.parquet", compression="zstd")
-    pq.write_table(_arrow(rows.VERDICT_ROWS, batch.verdicts), f"{stem}.verdicts.parquet")
+    verdicts = _arrow(rows.VERDICT_ROWS, batch.verdicts)
     blocks = pa.Table.from_arrays([pa.array(batch.blocks, pa.binary())], schema=_BLOCK_SCHEMA)
-    # The blocks are LZ4 already: compressing them again costs time and saves nothing.
+    # Parts live minutes and the raw texts in them are LZ4 blocks already: compressing the
+    # files again would cost the workers and the loader CPU and save little disk.
+    pq.write_table(measurements, f"{stem}.measurements.parquet", compression="none")
+    pq.write_table(verdicts, f"{stem}.verdicts.parquet", compression="none")
     pq.write_table(blocks, f"{stem}.blocks.parquet", compression="none")
 
 
