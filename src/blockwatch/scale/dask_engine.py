@@ -2,8 +2,9 @@
 
 Each input file is one task: a worker runs the pipeline's ``prepare_file_parts`` on it (the
 same parse and rules as a plain ingest) and writes Parquet parts; this process, the store's one
-writer, loads each file's parts as its task completes (``load_file_parts``), so loading
-overlaps the workers' work and memory holds a few chunks, not the dataset. Without a scheduler
+writer, loads each file's parts once its task is done (``load_file_parts``), so loading
+overlaps the workers' work and memory holds a few chunks, not the dataset. Files are loaded in
+input order (the workers run ahead), so the store is the one ``ingest_paths`` would make. Without a scheduler
 address a ``distributed.LocalCluster`` of ``workers`` processes (one thread each) is started
 and stopped here. The parts folder must be reachable by the workers and by this process: on
 one machine any folder; on a cluster a shared volume (docs/scale.md).
@@ -19,7 +20,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Final
 
-from distributed import Client, LocalCluster, as_completed
+from distributed import Client, LocalCluster
 
 from blockwatch.pipeline import IngestProgress, IngestReport
 from blockwatch.pipeline.bulk import (
@@ -93,7 +94,9 @@ def ingest_dask(
                     batch_size=batch_size or DEFAULT_BATCH,
                     pure=False,
                 )
-                for future in as_completed(futures):
+                # In input order, as ingest_paths writes: where two files hold the same
+                # measurement id with different texts, the same one is kept either way.
+                for future in futures:
                     parts: FileParts = future.result()
                     if progress is not None:
                         progress.next_file(Path(parts.task.path).name, parts.task.size)
