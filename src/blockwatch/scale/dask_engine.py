@@ -4,9 +4,9 @@ Each input file is one task: a worker runs the pipeline's ``prepare_file_parts``
 same parse and rules as a plain ingest) and writes Parquet parts; this process, the store's one
 writer, loads each file's parts once its task is done (``load_file_parts``), so loading
 overlaps the workers' work and memory holds a few chunks, not the dataset. Files are loaded in
-input order (the workers run ahead), so the store is the one ``ingest_paths`` would make. Without a scheduler
-address a ``distributed.LocalCluster`` of ``workers`` processes (one thread each) is started
-and stopped here. The parts folder must be reachable by the workers and by this process: on
+input order (the workers run ahead), so the store is the one ``ingest_paths`` would make.
+Without a scheduler address a ``distributed.LocalCluster`` of ``workers`` processes (one
+thread each) is started and stopped here. The parts folder must be reachable by the workers and by this process: on
 one machine any folder; on a cluster a shared volume (docs/scale.md).
 """
 
