@@ -6,8 +6,8 @@ writer, loads each file's parts once its task is done (``load_file_parts``), so 
 overlaps the workers' work and memory holds a few chunks, not the dataset. Files are loaded in
 input order (the workers run ahead), so the store is the one ``ingest_paths`` would make.
 Without a scheduler address a ``distributed.LocalCluster`` of ``workers`` processes (one
-thread each) is started and stopped here. The parts folder must be reachable by the workers and by this process: on
-one machine any folder; on a cluster a shared volume (docs/scale.md).
+thread each) is started and stopped here. The parts folder must be reachable by the workers
+and by this process: on one machine any folder; on a cluster a shared volume (docs/scale.md).
 """
 
 from __future__ import annotations
