@@ -52,7 +52,7 @@ def test_a_fetch_killed_mid_way_resumes_and_ends_with_the_same_store(
             if done and first_done is None:
                 first_done = time.monotonic()
             # Past fetch's ingest interval (2 s) after the first file: some are in the store.
-            if first_done and parts and time.monotonic() > first_done + 3.5:
+            if first_done and parts and time.monotonic() > first_done + 6:
                 break
             time.sleep(0.05)
         os.kill(proc.pid, signal.SIGKILL)

@@ -112,8 +112,9 @@ def fetch(
             known = None if any(s is None for s in sizes) else sum(s or 0 for s in sizes)
             progress.planned(len(jobs), known)
         ingest = _Ingest(store, fingerprints, progress)
+        missing = {job.dest for job in todo}
         for job in jobs:
-            if job not in todo:
+            if job.dest not in missing:
                 report.files.append(job.dest)
                 ingest.add(job.dest)
                 if progress is not None:
