@@ -119,11 +119,36 @@ def run_mode(mode: str, workers: int, inputs: Path, db: Path) -> dict[str, Any]:
     }
 
 
+def _wait_for_stragglers(timeout: float = 20.0) -> None:
+    """Wait until the processes a run started (multiprocessing's resource tracker outlives a
+    Dask run's process by a moment) have left this process group."""
+    import os
+
+    import psutil
+
+    group, me = os.getpgid(0), os.getpid()
+    if group != me:
+        return  # not a group of our own (a shell's pipeline): nothing to tell apart
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        left = []
+        for proc in psutil.process_iter():
+            try:
+                if proc.pid != me and os.getpgid(proc.pid) == group:
+                    left.append(proc)
+            except OSError:
+                continue
+        if not left:
+            return
+        psutil.wait_procs(left, timeout=0.5)
+
+
 def _child(mode: str, workers: int, inputs: Path, db: Path) -> dict[str, Any]:
     cmd = [sys.executable, __file__, "--child", mode, "--workers", str(workers)]
     done = subprocess.run(
         [*cmd, "--input", str(inputs), "--db", str(db)], capture_output=True, text=True, check=False
     )
+    _wait_for_stragglers()
     if done.returncode != 0:
         raise SystemExit(f"{mode} run failed:\n{done.stderr[-4000:]}")
     return dict(json.loads(done.stdout.strip().splitlines()[-1]))

@@ -12,7 +12,7 @@ store a resumed run ends with is the store an uninterrupted run makes.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -190,8 +190,8 @@ def _download_all(
             future.cancel()
 
 
-def _download(client: HttpClient, job: _Job, on_bytes: object) -> int:
-    callback = on_bytes if callable(on_bytes) else None
+def _download(client: HttpClient, job: _Job, callback: Callable[[int], None] | None) -> int:
+    """Fetch one job into its cache file; returns the bytes moved."""
     if job.size is not None:
         return client.download(job.url, job.dest, job.size, job.etag, callback)
     body = client.get(job.url)
