@@ -80,3 +80,14 @@ def test_the_ingest_command_runs_on_dask_and_a_second_run_adds_nothing(
     second = cli(*args)
     assert "(6 unchanged, skipped)" in second.output and "added: 0" in second.output
     assert not list(tmp_path.glob(".bw-parts-*"))  # the parts are cleaned up
+
+
+def test_a_bad_fingerprint_table_fails_before_any_cluster_starts(
+    input_dir: Path, tmp_path: Path
+) -> None:
+    result = Cli()(
+        "ingest", input_dir, "--db", tmp_path / "bw.duckdb", "--engine", "dask",
+        "--fingerprints", tmp_path / "absent.csv", "--no-progress",
+    )  # fmt: skip
+    assert result.exit_code == 2 and "absent.csv" in result.output
+    assert not list(tmp_path.glob(".bw-parts-*"))

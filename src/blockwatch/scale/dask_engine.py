@@ -22,7 +22,7 @@ from typing import Final
 
 from distributed import Client, LocalCluster
 
-from blockwatch.pipeline import IngestProgress, IngestReport
+from blockwatch.pipeline import IngestProgress, IngestReport, resolve_fingerprints
 from blockwatch.pipeline.bulk import (
     DEFAULT_BATCH,
     FileParts,
@@ -73,6 +73,10 @@ def ingest_dask(
     resumability as ``ingest_paths``. ``fingerprints``: a table's path (workers load it)."""
     started = time.perf_counter()
     report = IngestReport()
+    table = None
+    if fingerprints is not None:
+        resolve_fingerprints(fingerprints)  # a bad table fails here, once, not on every worker
+        table = str(Path(fingerprints).resolve())
     tasks = files_to_ingest(store, list(paths), report)
     if progress is not None:
         progress.start(sum(t.size for t in tasks))
@@ -82,7 +86,6 @@ def ingest_dask(
     else:
         folder = Path(parts_dir)
         folder.mkdir(parents=True, exist_ok=True)
-    table = str(fingerprints) if fingerprints is not None else None
     try:
         if tasks:
             with dask_client(scheduler, workers) as client:
