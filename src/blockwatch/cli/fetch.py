@@ -86,8 +86,9 @@ class FetchBar:
 
 
 def _summary(report: FetchReport, console: Console) -> None:
+    unit = "files" if report.interface == "bucket" else "measurements"
     console.print(
-        f"{report.interface}: listed {report.listed} files  downloaded {report.downloaded} "
+        f"{report.interface}: listed {report.listed} {unit}  downloaded {report.downloaded} "
         f"({report.bytes_downloaded:,} bytes)  cached {report.cached}  "
         f"retries {report.retries}  in {report.seconds:.1f}s",
         highlight=False,
