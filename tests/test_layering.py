@@ -76,6 +76,7 @@ def test_only_the_pipeline_calls_the_stores_batch_writer() -> None:
     assert {k: v for k, v in callers.items() if v} == {
         "store/writer.py": {"write_batch"},
         "pipeline/ingest.py": {"Writer"},
+        "pipeline/bulk.py": {"Writer"},
     }
 
 

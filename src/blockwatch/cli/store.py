@@ -69,12 +69,40 @@ def ingest(
     writer_thread: bool = typer.Option(
         False, "--writer-thread", help="Compress and write on a second core (when one is free)."
     ),
+    engine: str = typer.Option(
+        "local", "--engine", help="local (this process) | dask (read + verdict on Dask)."
+    ),
+    scheduler: str | None = typer.Option(
+        None, "--scheduler", help="Dask scheduler, e.g. tcp://HOST:8786 (default: a local one)."
+    ),
+    workers: int = typer.Option(
+        2, "--workers", min=1, max=256, help="Worker processes of the local Dask cluster."
+    ),
+    parts: Path | None = typer.Option(
+        None, "--parts", help="Folder for the Dask workers' Parquet parts (shared with them)."
+    ),
 ) -> None:
     """Read OONI measurements into the store (idempotent, resumable); report bad records."""
+    if engine not in ("local", "dask"):
+        raise typer.BadParameter("must be local or dask", param_hint="--engine")
     with cli_errors(), Store(db_path(db)) as store, ByteProgress(enabled=progress) as bar:
-        report = ingest_paths(
-            store, paths, fingerprints=fingerprints, progress=bar, threaded=writer_thread
-        )
+        if engine == "dask":
+            # Dask takes about a second to import: only this engine loads it.
+            from blockwatch.scale.dask_engine import ingest_dask
+
+            report = ingest_dask(
+                store,
+                paths,
+                scheduler=scheduler,
+                workers=workers,
+                fingerprints=fingerprints,
+                parts_dir=parts,
+                progress=bar,
+            )
+        else:
+            report = ingest_paths(
+                store, paths, fingerprints=fingerprints, progress=bar, threaded=writer_thread
+            )
     print_report(report, Console(stderr=False, soft_wrap=True))
 
 
