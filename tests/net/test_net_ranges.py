@@ -6,8 +6,9 @@ import ipaddress
 
 import pytest
 
+from blockwatch.analysis.bogons import is_bogon as analysis_is_bogon
+from blockwatch.ipranges import IPV4_TABLE, IPV6_TABLE, classify, embedded_ipv4, parse_any_ip
 from blockwatch.net.addresses import is_bogon, is_public
-from blockwatch.net.ranges import IPV4_TABLE, IPV6_TABLE, classify, embedded_ipv4, parse_any_ip
 
 NOT_PUBLIC = [
     # IPv4 special-purpose blocks
@@ -194,3 +195,20 @@ def test_every_table_row_is_a_valid_network_and_both_tables_cover_their_whole_sp
     v6 = {ipaddress.ip_network(net) for net, _, _ in IPV6_TABLE}
     assert ipaddress.ip_network("0.0.0.0/0") in v4 and ipaddress.ip_network("::/0") in v6
     assert all(n.version == 4 for n in v4) and all(n.version == 6 for n in v6)
+
+
+@pytest.mark.parametrize(
+    ("address", "bogon"),
+    [
+        ("2002:7f00:1::1", True),  # 6to4 around 127.0.0.1: public to some Python builds
+        ("fec0::1", True),  # site-local: public to ipaddress on every version
+        ("64:ff9b::a00:1", True),  # NAT64 around 10.0.0.1
+        ("::ffff:192.168.1.1", True),
+        ("10.10.34.35", True),
+        ("8.8.8.8", False),
+        ("2001:4860:4860::8888", False),
+        ("x.com", False),  # not an address at all: not a bogon
+    ],
+)
+def test_the_analyzer_bogon_rule_reads_the_same_tables(address: str, bogon: bool) -> None:
+    assert analysis_is_bogon(address) is bogon

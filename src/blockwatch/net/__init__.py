@@ -6,6 +6,7 @@ One step, one module, each returning a flat record with OONI's fields (``dns``, 
 URL over such connections, following redirects, under one :class:`FetchPolicy`.
 """
 
+from blockwatch.ipranges import AddressClass, classify
 from blockwatch.net.addresses import (
     endpoint,
     is_bogon,
@@ -21,7 +22,6 @@ from blockwatch.net.failures import failure_string
 from blockwatch.net.flows import FetchPolicy, Target, Trace, fetch, open_connection, parse_target
 from blockwatch.net.geoip import AsnDatabase
 from blockwatch.net.http import HTTPExchange, exchange
-from blockwatch.net.ranges import AddressClass, classify
 from blockwatch.net.tcp import TCPConnect, tcp_connect
 from blockwatch.net.timeouts import BODY_CAP, Timeouts
 from blockwatch.net.tls import TLSHandshake, tls_handshake

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import ipaddress
 
-from blockwatch.net.ranges import classify
+from blockwatch.ipranges import classify
 
 
 def parse_ip(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
