@@ -1,0 +1,71 @@
+"""Alerts: events recomputed by the collector become changes, and changes become webhook
+deliveries; the feeds read the store's events directly."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from blockwatch.alerts.changes import Change, diff
+from blockwatch.alerts.feed import event_title
+from blockwatch.alerts.hooks import Hooks
+from blockwatch.analysis.records import Event
+from blockwatch.store import Store
+from blockwatch.store.state import State
+from blockwatch.times import iso_z
+
+__all__ = ["Alerts", "event_payload"]
+
+
+def event_payload(e: Event) -> dict[str, Any]:
+    return {
+        "event_id": e.event_id,
+        "kind": e.kind,
+        "probe_cc": e.probe_cc,
+        "probe_asn": e.probe_asn,
+        "domain": e.domain,
+        "start": iso_z(e.start),
+        "end": iso_z(e.end) if e.end else None,
+        "methods": list(e.methods),
+        "availability": e.availability,
+        "confidence": e.confidence,
+        "networks": sorted({n.probe_asn for n in e.networks}),
+        "measurements": len(e.measurements),
+    }
+
+
+class Alerts:
+    """``on_events`` is the collector's listener: it diffs, queues and remembers."""
+
+    def __init__(self, store: Store, base_url: str) -> None:
+        self.hooks = Hooks(store)
+        self.series = State(store, "alerts.series")
+        self.base_url = base_url.rstrip("/")
+        self.found: list[Change] = []  # every change found since start (tests, status)
+
+    def payload(self, change: Change) -> dict[str, Any]:
+        event = event_payload(change.event)
+        label = "censorship" if change.event.kind == "censorship" else "outage (not censorship)"
+        return {
+            "change": change.change,
+            "label": label,
+            "detail": change.detail,
+            "title": f"{change.change}: {event_title(event)}",
+            "event": event,
+            "links": {
+                "event": f"{self.base_url}/event/{change.event.event_id}",
+                "report": f"{self.base_url}/event/{change.event.event_id}/report.html",
+            },
+        }
+
+    def on_events(self, events: Sequence[Event], since: datetime | None) -> list[Change]:
+        snapshots = dict(self.series.items())
+        changes, updated = diff(events, snapshots, since)
+        for change in changes:
+            self.hooks.queue(change.key, self.payload(change))
+        for key, snap in updated.items():
+            if snapshots.get(key) != snap:
+                self.series.put(key, snap)
+        self.found += changes
+        return changes
