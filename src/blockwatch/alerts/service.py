@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from blockwatch.alerts.changes import Change, diff
+from blockwatch.alerts.changes import Change, diff, series_key
 from blockwatch.alerts.feed import event_title
 from blockwatch.alerts.hooks import Hooks
 from blockwatch.analysis.records import Event
@@ -41,6 +41,7 @@ class Alerts:
     def __init__(self, store: Store, base_url: str) -> None:
         self.hooks = Hooks(store)
         self.series = State(store, "alerts.series")
+        self.pending = State(store, "alerts.pending")
         self.base_url = base_url.rstrip("/")
         self.found: list[Change] = []  # every change found since start (tests, status)
 
@@ -59,13 +60,29 @@ class Alerts:
             },
         }
 
-    def on_events(self, events: Sequence[Event], since: datetime | None) -> list[Change]:
+    def on_events(
+        self, events: Sequence[Event], since: datetime | None, latest: datetime | None = None
+    ) -> list[Change]:
+        """Diff, then alert each change found twice with newer data in between: the newest
+        bucket is usually half-filled while a round uploads, and a change seen only there
+        (a network "out" because its blocked sites were measured first) is not news yet."""
         snapshots = dict(self.series.items())
         changes, updated = diff(events, snapshots, since)
+        settled: list[Change] = []
+        waiting: set[str] = set()
+        horizon = (iso_z(latest) or "") if latest else ""
         for change in changes:
-            self.hooks.queue(change.key, self.payload(change))
+            seen = self.pending.get(change.key)
+            if seen is not None and str(seen.get("horizon", "")) < horizon:
+                self.hooks.queue(change.key, self.payload(change))
+                self.pending.delete(change.key)
+                settled.append(change)
+            else:
+                waiting.add(series_key(change.event))
+                if seen is None:
+                    self.pending.put(change.key, {"horizon": horizon})
         for key, snap in updated.items():
-            if snapshots.get(key) != snap:
+            if key not in waiting and snapshots.get(key) != snap:
                 self.series.put(key, snap)
-        self.found += changes
-        return changes
+        self.found += settled
+        return settled

@@ -36,6 +36,9 @@ def serve(
     max_body: int = typer.Option(
         8 * 1024 * 1024, "--max-body", help="Collector: largest submission in bytes."
     ),
+    events_every: float = typer.Option(
+        2.0, "--events-every", help="Seconds between event updates of the countries touched."
+    ),
 ) -> None:
     """Serve the observatory: dashboard, API, OONI collector (/report), feeds and webhooks.
     This process owns the store (the single writer); --read-only serves the dashboard only."""
@@ -51,7 +54,9 @@ def serve(
             app = build_app(db_path(db))
         else:
             limits = Limits(rate=rate, burst=max(1, int(rate * 2)), max_body=max_body)
-            app = observatory_app(db_path(db), base_url=base, limits=limits)
+            app = observatory_app(
+                db_path(db), base_url=base, limits=limits, events_every=events_every
+            )
         what = "dashboard" if read_only else "observatory (dashboard, collector, feeds)"
         typer.echo(f"blockwatch {what} on {base}/ (Ctrl-C to stop)")
         serve_app(app, host, port)

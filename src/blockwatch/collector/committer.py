@@ -32,9 +32,10 @@ from blockwatch.store import Store
 
 __all__ = ["CommitStats", "Committer"]
 
-# Called with the recomputed events of the countries touched, and the earliest measurement
-# time committed since the previous call (events over before it are history, not news).
-EventsListener = Callable[[list[Event], datetime | None], Any]
+# Called with the recomputed events of the countries touched, the earliest measurement time
+# committed since the previous call (events over before it are history, not news) and the
+# newest measurement time seen so far.
+EventsListener = Callable[[list[Event], datetime | None, datetime | None], Any]
 
 
 @dataclass
@@ -53,6 +54,7 @@ class CommitStats:
     refreshes: int = 0
     last_commit_seconds: float = 0.0
     dirty: dict[str, datetime] = field(default_factory=dict)  # country -> earliest time
+    latest: datetime | None = None
 
 
 class Committer:
@@ -162,6 +164,7 @@ class Committer:
         cc = str(doc.get("probe_cc", "")).upper()
         dirty = self.stats.dirty
         dirty[cc] = min(dirty.get(cc, when), when)
+        self.stats.latest = max(self.stats.latest or when, when)
 
     async def _events_loop(self) -> None:
         while True:
@@ -176,5 +179,5 @@ class Committer:
         events: list[Event] = await self.run_on_writer(lambda: refresh_events(self.store, dirty))
         self.stats.refreshes += 1
         if self.on_events is not None:
-            self.on_events(events, min(dirty.values()))
+            self.on_events(events, min(dirty.values()), self.stats.latest)
         return events
