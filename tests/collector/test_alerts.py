@@ -22,6 +22,8 @@ import orjson
 import pytest
 from observatory import Server, free_port
 
+from blockwatch.times import parse_iso
+
 sys.path.insert(0, str(Path(__file__).parents[1] / "analysis"))
 import wcsynth  # a sibling folder's builder of web_connectivity documents
 
@@ -70,7 +72,8 @@ def receiver() -> Iterator[tuple[str, list[tuple[bytes, dict[str, str]]]]]:
 
 
 def _upload(client: httpx.Client, docs: list[dict[str, Any]]) -> None:
-    """A round's measurements, concurrently, as probes of one round would send them."""
+    """A round's measurements, concurrently, as probes of one round would send them; then
+    wait until the observatory has decided its events on them (the round's clock tick)."""
 
     def one(doc: dict[str, Any]) -> httpx.Response:
         return client.post("/measurement", json={"format": "json", "content": doc})
@@ -78,6 +81,14 @@ def _upload(client: httpx.Client, docs: list[dict[str, Any]]) -> None:
     with ThreadPoolExecutor(len(docs)) as pool:
         for answer in pool.map(one, docs):
             assert answer.status_code == 200, answer.text
+    at = max(parse_iso(d["measurement_start_time"].replace(" ", "T") + "Z") for d in docs)
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        as_of = client.get("/api/collector/status").json()["events_as_of"]
+        if as_of is not None and parse_iso(as_of) >= at:
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"events not updated to {at} within 20 s")
 
 
 def _wait_for(got: list[Any], n: int, seconds: float = 20) -> None:
@@ -91,7 +102,7 @@ def test_a_block_alerts_once_when_it_starts_and_once_when_it_ends(
 ) -> None:
     hook, got = receiver
     db.parent.mkdir(parents=True, exist_ok=True)
-    server = Server(db, free_port()).start("--events-every", "0.3")
+    server = Server(db, free_port()).start("--events-every", "0")
     try:
         added = subprocess.run(
             [
@@ -146,7 +157,7 @@ def test_a_restarted_server_does_not_alert_again(
 ) -> None:
     hook, got = receiver
     db.parent.mkdir(parents=True, exist_ok=True)
-    server = Server(db, free_port()).start("--events-every", "0.3")
+    server = Server(db, free_port()).start("--events-every", "0")
     subprocess.run(
         [sys.executable, "-m", "blockwatch", "alerts", "add", "--url", hook, "--db", str(db)],
         capture_output=True,
@@ -160,7 +171,7 @@ def test_a_restarted_server_does_not_alert_again(
     server.stop()
     before = len(got)
     assert before >= 1
-    server = Server(db, free_port()).start("--events-every", "0.3")
+    server = Server(db, free_port()).start("--events-every", "0")
     try:
         with httpx.Client(base_url=server.url, timeout=30) as client:
             _upload(client, _round(18))  # the same ongoing block, one round on

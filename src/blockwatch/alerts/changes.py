@@ -48,8 +48,11 @@ def series_key(e: Event) -> str:
     return f"{e.kind}|{e.probe_cc}|{e.probe_asn or '*'}|{e.domain or '*'}"
 
 
-def _networks(e: Event) -> list[str]:
-    return sorted({n.probe_asn for n in e.networks} | ({e.probe_asn} if e.probe_asn else set()))
+def _networks(e: Event) -> dict[str, str | None]:
+    """Each network of the event -> when its part ended (None: ongoing)."""
+    if e.probe_asn:
+        return {e.probe_asn: iso_z(e.end)}
+    return {n.probe_asn: iso_z(n.end) for n in sorted(e.networks, key=lambda n: n.probe_asn)}
 
 
 def snapshot(e: Event) -> dict[str, Any]:
@@ -70,9 +73,14 @@ def _same_episode(e: Event, snap: dict[str, Any]) -> bool:
 
 def _updates(e: Event, snap: dict[str, Any]) -> list[Change]:
     out = []
-    new_networks = sorted(set(_networks(e)) - set(snap["networks"]))
+    now, before = _networks(e), dict(snap["networks"])
+    new_networks = sorted(set(now) - set(before))
     if new_networks:
         out.append(Change("changed", e, "new networks: " + ", ".join(new_networks)))
+    if e.end is None:  # the event's own end says it for all of its networks
+        ended = sorted(a for a, end in now.items() if end and a in before and not before[a])
+        if ended:
+            out.append(Change("changed", e, "ended on " + ", ".join(ended)))
     new_methods = sorted(set(e.methods) - set(snap["methods"]))
     if new_methods:
         out.append(Change("changed", e, "new methods: " + ", ".join(new_methods)))

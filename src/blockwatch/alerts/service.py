@@ -45,13 +45,14 @@ class Alerts:
         self.base_url = base_url.rstrip("/")
         self.found: list[Change] = []  # every change found since start (tests, status)
 
-    def payload(self, change: Change) -> dict[str, Any]:
+    def payload(self, change: Change, as_of: datetime | None = None) -> dict[str, Any]:
         event = event_payload(change.event)
         label = "censorship" if change.event.kind == "censorship" else "outage (not censorship)"
         return {
             "change": change.change,
             "label": label,
             "detail": change.detail,
+            "as_of": iso_z(as_of),  # the newest measurement the change was decided on
             "title": f"{change.change}: {event_title(event)}",
             "event": event,
             "links": {
@@ -74,7 +75,7 @@ class Alerts:
         for change in changes:
             seen = self.pending.get(change.key)
             if seen is not None and str(seen.get("horizon", "")) < horizon:
-                self.hooks.queue(change.key, self.payload(change))
+                self.hooks.queue(change.key, self.payload(change, latest))
                 self.pending.delete(change.key)
                 settled.append(change)
             else:

@@ -25,7 +25,6 @@ def observatory_app(
     *,
     base_url: str,
     limits: Limits | None = None,
-    max_wait: float = 0.2,
     events_every: float = 2.0,
     webhooks: bool = True,
 ) -> FastAPI:
@@ -38,7 +37,6 @@ def observatory_app(
     collector = Collector(
         store,
         limits=limits,
-        max_wait=max_wait,
         events_every=events_every,
         on_events=alerts.on_events,
     )

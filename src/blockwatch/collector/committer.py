@@ -1,10 +1,12 @@
 """Group commit: submissions wait together for one pipeline transaction, then are acknowledged.
 
 A measurement's uid goes back to the probe only after the COMMIT of the batch holding it, so
-an acknowledged measurement survives a crash. Submissions that arrive within ``max_wait`` of
-the first one share a batch (at most ``max_batch``). Writes happen on one thread, the store's
-single writer; events of the countries touched are recomputed on that thread too, at most
-every ``events_every`` seconds, so acknowledgements never wait for a whole recompute cycle.
+an acknowledged measurement survives a crash. While the writer commits one batch, what arrives
+queues up and becomes the next batch (at most ``max_batch``): a lone probe is not kept waiting
+for company, and under load batches grow by themselves. Writes happen on one thread, the
+store's single writer. After a commit whose measurements are newer than any seen before, and
+at most every ``events_every`` seconds, the touched countries' events are recomputed on that
+thread too, once the batch's acknowledgements are out.
 """
 
 from __future__ import annotations
@@ -54,7 +56,8 @@ class CommitStats:
     refreshes: int = 0
     last_commit_seconds: float = 0.0
     dirty: dict[str, datetime] = field(default_factory=dict)  # country -> earliest time
-    latest: datetime | None = None
+    latest: datetime | None = None  # the newest measurement time committed
+    refreshed_to: datetime | None = None  # ``latest`` as of the last events refresh
 
 
 class Committer:
@@ -65,14 +68,12 @@ class Committer:
         store: Store,
         *,
         fingerprints: Fingerprints = None,
-        max_wait: float = 0.2,
         max_batch: int = 1000,
         events_every: float = 2.0,
         on_events: EventsListener | None = None,
     ) -> None:
         self.store = store
         self.fingerprints = resolve_fingerprints(fingerprints)  # loaded once, not per batch
-        self.max_wait = max_wait
         self.max_batch = max_batch
         self.events_every = events_every
         self.on_events = on_events
@@ -80,6 +81,7 @@ class Committer:
         self._queue: asyncio.Queue[_Pending] = asyncio.Queue()
         self._writer = ThreadPoolExecutor(1, thread_name_prefix="blockwatch-writer")
         self._tasks: list[asyncio.Task[None]] = []
+        self._last_refresh = 0.0
 
     async def start(self) -> None:
         self._tasks = [
@@ -95,7 +97,7 @@ class Committer:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         if not self._queue.empty():
-            await self._commit(self._drain())
+            await self._commit(self._drain(self.max_batch))
         await self.refresh_now()
         self._writer.shutdown(wait=True)
 
@@ -108,26 +110,24 @@ class Committer:
         """Run ``fn`` on the writer thread (serialised with commits)."""
         return await asyncio.get_running_loop().run_in_executor(self._writer, fn)
 
-    def _drain(self) -> list[_Pending]:
+    def _drain(self, most: int) -> list[_Pending]:
         batch: list[_Pending] = []
-        while not self._queue.empty() and len(batch) < self.max_batch:
+        while not self._queue.empty() and len(batch) < most:
             batch.append(self._queue.get_nowait())
         return batch
 
     async def _commit_loop(self) -> None:
         while True:
-            first = await self._queue.get()
-            batch = [first]
-            deadline = time.monotonic() + self.max_wait
-            while len(batch) < self.max_batch:
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    break
-                try:
-                    batch.append(await asyncio.wait_for(self._queue.get(), left))
-                except TimeoutError:
-                    break
+            batch = [await self._queue.get()]
+            batch += self._drain(self.max_batch - 1)
             await self._commit(batch)
+            if self._due():
+                await self.refresh_now()
+
+    def _due(self) -> bool:
+        s = self.stats
+        fresh = s.latest is not None and (s.refreshed_to is None or s.latest > s.refreshed_to)
+        return fresh and time.monotonic() - self._last_refresh >= self.events_every
 
     async def _commit(self, batch: Sequence[_Pending]) -> None:
         docs = [p.doc for p in batch]
@@ -167,15 +167,20 @@ class Committer:
         self.stats.latest = max(self.stats.latest or when, when)
 
     async def _events_loop(self) -> None:
+        # Countries touched by commits while none was "fresh" (late data) still get their
+        # recompute, within a few intervals.
         while True:
-            await asyncio.sleep(self.events_every)
-            await self.refresh_now()
+            await asyncio.sleep(max(self.events_every, 1.0))
+            if time.monotonic() - self._last_refresh >= self.events_every:
+                await self.refresh_now()
 
     async def refresh_now(self) -> list[Event]:
         """Recompute the events of the countries committed to since the last refresh."""
         dirty, self.stats.dirty = self.stats.dirty, {}
+        self._last_refresh = time.monotonic()
         if not dirty:
             return []
+        self.stats.refreshed_to = self.stats.latest
         events: list[Event] = await self.run_on_writer(lambda: refresh_events(self.store, dirty))
         self.stats.refreshes += 1
         if self.on_events is not None:

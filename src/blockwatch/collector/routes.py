@@ -11,6 +11,7 @@ from fastapi.responses import JSONResponse
 from blockwatch.collector.limits import read_json
 from blockwatch.collector.service import Collector
 from blockwatch.errors import SubmissionError
+from blockwatch.times import iso_z
 
 __all__ = ["collector_router", "install_error_handler"]
 
@@ -50,6 +51,8 @@ def collector_router(collector: Collector) -> APIRouter:
                 "duplicates": s.duplicates,
                 "event_refreshes": s.refreshes,
                 "last_commit_seconds": round(s.last_commit_seconds, 4),
+                # Events (and alerts) are decided on data up to this measurement time.
+                "events_as_of": iso_z(s.refreshed_to),
             }
         )
 

@@ -31,7 +31,6 @@ class Collector:
         *,
         limits: Limits | None = None,
         fingerprints: Fingerprints = None,
-        max_wait: float = 0.2,
         events_every: float = 2.0,
         on_events: EventsListener | None = None,
     ) -> None:
@@ -41,7 +40,6 @@ class Collector:
         self.committer = Committer(
             store,
             fingerprints=fingerprints,
-            max_wait=max_wait,
             events_every=events_every,
             on_events=on_events,
         )
