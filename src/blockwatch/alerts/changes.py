@@ -39,6 +39,12 @@ class Change:
     detail: str
 
     @property
+    def pending_key(self) -> str:
+        """The same change across recomputations that move the event's edges."""
+        detail = self.detail if self.change == "changed" else ""
+        return f"{self.change}|{series_key(self.event)}|{detail}"
+
+    @property
     def key(self) -> str:
         """Names this change once: the same change found twice has the same key."""
         return f"{self.change}|{series_key(self.event)}|{iso_z(self.event.start)}|{self.detail}"

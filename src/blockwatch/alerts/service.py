@@ -62,28 +62,48 @@ class Alerts:
         }
 
     def on_events(
-        self, events: Sequence[Event], since: datetime | None, latest: datetime | None = None
+        self,
+        events: Sequence[Event],
+        since: datetime | None,
+        latest: datetime | None = None,
+        previous: datetime | None = None,
     ) -> list[Change]:
-        """Diff, then alert each change found twice with newer data in between: the newest
-        bucket is usually half-filled while a round uploads, and a change seen only there
-        (a network "out" because its blocked sites were measured first) is not news yet."""
+        """Diff, then alert. While a round uploads, its bucket is half filled, and a change
+        that rests on it alone (a network "out" because its blocked sites were measured
+        first) is not news yet: a change is alerted at once when the data before this
+        upload (up to ``previous``) already shows it, else when a later refresh, on newer
+        data, finds it again."""
         snapshots = dict(self.series.items())
         changes, updated = diff(events, snapshots, since)
         settled: list[Change] = []
         waiting: set[str] = set()
         horizon = (iso_z(latest) or "") if latest else ""
         for change in changes:
-            seen = self.pending.get(change.key)
-            if seen is not None and str(seen.get("horizon", "")) < horizon:
+            seen = self.pending.get(change.pending_key)
+            confirmed = seen is not None and str(seen.get("horizon", "")) < horizon
+            if confirmed or _shown_before(change, previous):
                 self.hooks.queue(change.key, self.payload(change, latest))
-                self.pending.delete(change.key)
+                if seen is not None:
+                    self.pending.delete(change.pending_key)
                 settled.append(change)
             else:
                 waiting.add(series_key(change.event))
                 if seen is None:
-                    self.pending.put(change.key, {"horizon": horizon})
+                    self.pending.put(change.pending_key, {"horizon": horizon})
         for key, snap in updated.items():
             if key not in waiting and snapshots.get(key) != snap:
                 self.series.put(key, snap)
         self.found += settled
         return settled
+
+
+def _shown_before(change: Change, previous: datetime | None) -> bool:
+    """Whether the data up to ``previous`` holds the change's moment (not the new bucket)."""
+    if previous is None:
+        return False
+    e = change.event
+    if change.change == "started":
+        return e.start <= previous
+    if change.change == "ended":
+        return e.end is not None and e.end <= previous
+    return False

@@ -35,6 +35,10 @@ class OutageParams:
     min_targets: int = 2  # one target failing is that target's business, not the network's
     volume_floor: float = 0.2  # a bucket below this share of the usual volume has collapsed
     volume_min: float = 5.0  # volume collapse needs a usual volume of at least this many
+    # A bucket that measured fewer than this share of the network's usual targets is too thin
+    # to call an outage from failing targets: a live store's newest bucket is often half
+    # uploaded, and if its blocked sites came first it would look like "everything fails".
+    min_coverage: float = 0.5
 
 
 @dataclass(slots=True)
@@ -179,10 +183,13 @@ def detect_outages(
     for (cc, asn), per_domain in sorted(by_net.items()):
         clean = _clean_domains(per_domain, p)
         indices = sorted({i for cells in per_domain.values() for i in cells})
+        targets = {i: sum(1 for cells in per_domain.values() if i in cells) for i in indices}
+        usual = median(targets.values()) if targets else 0
         flagged = {
             i
             for i in indices
-            if _network_outage(
+            if targets[i] >= p.min_coverage * usual
+            and _network_outage(
                 {d: cells[i] for d, cells in per_domain.items() if i in cells}, clean, p
             )
         }

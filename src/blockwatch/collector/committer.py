@@ -35,9 +35,9 @@ from blockwatch.store import Store
 __all__ = ["CommitStats", "Committer"]
 
 # Called with the recomputed events of the countries touched, the earliest measurement time
-# committed since the previous call (events over before it are history, not news) and the
-# newest measurement time seen so far.
-EventsListener = Callable[[list[Event], datetime | None, datetime | None], Any]
+# committed since the previous call (events over before it are history, not news), the newest
+# measurement time seen so far, and the newest as of the previous call.
+EventsListener = Callable[[list[Event], datetime | None, datetime | None, datetime | None], Any]
 
 
 @dataclass
@@ -180,9 +180,9 @@ class Committer:
         self._last_refresh = time.monotonic()
         if not dirty:
             return []
-        self.stats.refreshed_to = self.stats.latest
+        previous, self.stats.refreshed_to = self.stats.refreshed_to, self.stats.latest
         events: list[Event] = await self.run_on_writer(lambda: refresh_events(self.store, dirty))
         self.stats.refreshes += 1
         if self.on_events is not None:
-            self.on_events(events, min(dirty.values()), self.stats.latest)
+            self.on_events(events, min(dirty.values()), self.stats.latest, previous)
         return events
