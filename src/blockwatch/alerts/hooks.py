@@ -116,6 +116,11 @@ class Hooks:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self.wake.wait(), poll)
 
+    async def drain(self) -> None:
+        """One last pass over the outbox (a server stopping sends what is due)."""
+        async with httpx.AsyncClient(timeout=TIMEOUT, follow_redirects=False) as client:
+            await self.send_due(client)
+
     async def send_due(self, client: httpx.AsyncClient) -> None:
         subs = {s.sub_id: s for s in self.subscriptions()}
         now = time.time()

@@ -55,6 +55,7 @@ def observatory_app(
                 sender.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await sender
+                await alerts.hooks.drain()  # the alerts of the last event update
             release(store.path)
             store.close()
 

@@ -18,11 +18,12 @@ from blockwatch.cli.options import DbOption, db_path
 from blockwatch.errors import ProbeError
 from blockwatch.net.timeouts import Timeouts
 from blockwatch.pipeline import ingest_documents
+from blockwatch.probe import upload
 from blockwatch.probe.config import ProbeConfig
 from blockwatch.probe.runner import measure_urls
 from blockwatch.probe.spool import Spool
 from blockwatch.probe.testlist import read_url_list
-from blockwatch.probe.upload import CollectorClient, CollectorRefused, CollectorUnreachable
+from blockwatch.probe.upload import CollectorClient
 from blockwatch.store import Store
 
 __all__ = ["deliver", "register"]
@@ -30,30 +31,16 @@ __all__ = ["deliver", "register"]
 
 def deliver(spool: Spool, collector: CollectorClient | None, db: Path | None) -> tuple[int, str]:
     """Send what the spool holds, oldest first; returns (delivered, why it stopped or "")."""
-    if collector is None:
-        assert db is not None
-        items = list(spool.pending())
-        if items:
-            with Store(db) as store:
-                ingest_documents(store, [doc for _, doc in items])
-            for path, _ in items:
-                spool.done(path)
-        return len(items), ""
-    sent = 0
-    for path, doc in spool.pending():
-        try:
-            collector.submit(doc)
-        except CollectorUnreachable as exc:
-            return sent, str(exc)  # kept, in order: the next round resubmits from here
-        except CollectorRefused as exc:
-            path.rename(path.with_suffix(".refused"))
-            typer.echo(
-                f"refused, set aside as {path.with_suffix('.refused').name}: {exc}", err=True
-            )
-            continue
-        spool.done(path)
-        sent += 1
-    return sent, ""
+    if collector is not None:
+        return upload.deliver(spool, collector)
+    assert db is not None
+    items = list(spool.pending())
+    if items:
+        with Store(db) as store:
+            ingest_documents(store, [doc for _, doc in items])
+        for path, _ in items:
+            spool.done(path)
+    return len(items), ""
 
 
 async def _measure_round(urls: list[str], config: ProbeConfig, spool: Spool) -> int:

@@ -58,7 +58,7 @@ def serve(
                 db_path(db), base_url=base, limits=limits, events_every=events_every
             )
         what = "dashboard" if read_only else "observatory (dashboard, collector, feeds)"
-        typer.echo(f"blockwatch {what} on {base}/ (Ctrl-C to stop)")
+        typer.echo(f"blockwatch {what} on {base}/ (Ctrl-C to stop)", err=True)
         serve_app(app, host, port)
 
 

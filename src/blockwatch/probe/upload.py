@@ -6,14 +6,17 @@ from __future__ import annotations
 import contextlib
 import time
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, Final
 
 import httpx
 
 from blockwatch import __version__
 from blockwatch.errors import ProbeError
+from blockwatch.probe.spool import Spool
+from blockwatch.times import parse_iso
 
-__all__ = ["CollectorClient", "CollectorRefused", "CollectorUnreachable"]
+__all__ = ["CollectorClient", "CollectorRefused", "CollectorUnreachable", "deliver"]
 
 TIMEOUT: Final = 30.0
 
@@ -85,6 +88,15 @@ class CollectorClient:
         self._reports[key] = (report_id, time.monotonic())
         return report_id
 
+    def events_as_of(self) -> datetime | None:
+        """The measurement time up to which the collector's events are decided."""
+        assert self._http is not None
+        try:
+            value = self._http.get("/api/collector/status").json().get("events_as_of")
+        except (httpx.HTTPError, ValueError):
+            return None
+        return parse_iso(value) if isinstance(value, str) else None
+
     def submit(self, doc: dict[str, Any]) -> str:
         """Submit one measurement; returns the uid the collector stored it under."""
         try:
@@ -98,3 +110,21 @@ class CollectorClient:
         content = {**doc, "report_id": report_id}
         answer = self._post(f"/report/{report_id}", {"format": "json", "content": content})
         return str(answer.get("measurement_id", ""))
+
+
+def deliver(spool: Spool, client: CollectorClient) -> tuple[int, str]:
+    """Send what ``spool`` holds, oldest first; returns (delivered, why it stopped or "").
+    An unreachable collector stops the delivery with the rest kept, in order; a measurement
+    refused for good is set aside as ``.refused`` and the others go on."""
+    sent = 0
+    for path, doc in spool.pending():
+        try:
+            client.submit(doc)
+        except CollectorUnreachable as exc:
+            return sent, str(exc)
+        except CollectorRefused:
+            path.rename(path.with_suffix(".refused"))
+            continue
+        spool.done(path)
+        sent += 1
+    return sent, ""
