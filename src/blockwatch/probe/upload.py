@@ -4,7 +4,9 @@ submit measurements into it, close it. Network-bounded: timeouts on every reques
 from __future__ import annotations
 
 import contextlib
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Final
@@ -35,6 +37,7 @@ class CollectorClient:
     timeout: float = TIMEOUT
     _reports: dict[tuple[str, str, str], tuple[str, float]] = field(default_factory=dict)
     _http: httpx.Client | None = None
+    _lock: threading.Lock = field(default_factory=threading.Lock)  # one report per key
 
     def __post_init__(self) -> None:
         self._http = httpx.Client(base_url=self.base_url.rstrip("/"), timeout=self.timeout)
@@ -65,6 +68,10 @@ class CollectorClient:
         return data
 
     def _report_for(self, doc: dict[str, Any], fresh: bool) -> str:
+        with self._lock:
+            return self._open_report(doc, fresh)
+
+    def _open_report(self, doc: dict[str, Any], fresh: bool) -> str:
         key = (str(doc.get("test_name")), str(doc.get("probe_cc")), str(doc.get("probe_asn")))
         known = self._reports.get(key)
         if known is not None and not fresh:
@@ -112,19 +119,34 @@ class CollectorClient:
         return str(answer.get("measurement_id", ""))
 
 
-def deliver(spool: Spool, client: CollectorClient) -> tuple[int, str]:
-    """Send what ``spool`` holds, oldest first; returns (delivered, why it stopped or "").
+def deliver(spool: Spool, client: CollectorClient, parallel: int = 8) -> tuple[int, str]:
+    """Send what ``spool`` holds, oldest first, ``parallel`` at a time (the collector commits
+    what arrives together as one batch); returns (delivered, why it stopped or "").
     An unreachable collector stops the delivery with the rest kept, in order; a measurement
     refused for good is set aside as ``.refused`` and the others go on."""
     sent = 0
-    for path, doc in spool.pending():
-        try:
-            client.submit(doc)
-        except CollectorUnreachable as exc:
-            return sent, str(exc)
-        except CollectorRefused:
-            path.rename(path.with_suffix(".refused"))
-            continue
-        spool.done(path)
-        sent += 1
+    items = list(spool.pending())
+    with ThreadPoolExecutor(max(1, parallel)) as pool:
+        for start in range(0, len(items), max(1, parallel)):
+            chunk = items[start : start + max(1, parallel)]
+            outcomes = list(pool.map(lambda item: _submit(client, item[1]), chunk))
+            for (path, _), outcome in zip(chunk, outcomes, strict=True):
+                if outcome == "ok":
+                    spool.done(path)
+                    sent += 1
+                elif outcome == "refused":
+                    path.rename(path.with_suffix(".refused"))
+            problem = next((o for o in outcomes if o not in ("ok", "refused")), None)
+            if problem is not None:
+                return sent, problem  # the rest stays, in order, for the next delivery
     return sent, ""
+
+
+def _submit(client: CollectorClient, doc: dict[str, Any]) -> str:
+    try:
+        client.submit(doc)
+    except CollectorUnreachable as exc:
+        return str(exc)
+    except CollectorRefused:
+        return "refused"
+    return "ok"
