@@ -67,15 +67,20 @@ class Upload:
     def round_done(self, docs: list[dict[str, Any]], start_time: datetime | None) -> str:
         for doc in docs:
             self.spool.add(doc)
+        _, problem = deliver(self.spool, self.client)
+        if problem:
+            # This vantage cannot reach the collector (its network is down, say): the round
+            # stays in the spool for the next delivery, and the clock need not wait for it.
+            return problem
         deadline = time.monotonic() + self.settle
-        while True:
-            _, problem = deliver(self.spool, self.client)
-            as_of = self.client.events_as_of() if not problem else None
-            if start_time is None or (as_of is not None and as_of >= start_time):
-                return ""
+        while start_time is not None:
+            as_of = self.client.events_as_of()
+            if as_of is not None and as_of >= start_time:
+                break
             if time.monotonic() > deadline:
-                return problem or f"collector events not up to {start_time} in {self.settle} s"
+                return f"collector events not up to {start_time} in {self.settle} s"
             time.sleep(0.05)
+        return ""
 
 
 async def serve(config: ProbeConfig, upload: Upload | None = None) -> None:
