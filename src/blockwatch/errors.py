@@ -11,6 +11,7 @@
     ├── LabError(reason)                             the lab could not build or run its network
     ├── FilterError(name, reason)                    a bad filter value (CLI option, HTTP 400)
     ├── FetchError(url, reason)                      OONI's archive or API could not be read
+    ├── SubmissionError(status, reason)              a collector request refused (HTTP 4xx/503)
     ├── web.views.NotFound                           an unknown id or page (HTTP 404)
     ├── web.report.ReportError                       an evidence report cannot be written
     └── signing.SigningError                         a signing key cannot be made or read
@@ -89,3 +90,12 @@ class FilterError(BlockwatchError):
         self.name = name
         self.reason = reason
         super().__init__(f"filter {name}: {reason}")
+
+
+class SubmissionError(BlockwatchError):
+    """A collector request refused: ``status`` is the HTTP status it gets (4xx, or 503)."""
+
+    def __init__(self, status: int, reason: str) -> None:
+        self.status = status
+        self.reason = reason
+        super().__init__(reason)

@@ -38,6 +38,10 @@ class OutageParams:
     volume_min: float = 5.0  # volume collapse needs a usual volume of at least this many
     noise_floor: float = 0.02  # a network's stray failure rate is taken to be at least this
     by_chance: float = 0.001  # clean targets failing together this likely by noise: no outage
+    # A bucket that measured fewer than this share of the network's usual targets is too thin
+    # to call an outage from failing targets: a live store's newest bucket is often half
+    # uploaded, and if its blocked sites came first it would look like "everything fails".
+    min_coverage: float = 0.5
 
 
 @dataclass(slots=True)
@@ -203,10 +207,13 @@ def detect_outages(
         clean = _clean_domains(per_domain, p)
         noise = _noise(per_domain, clean, p)
         indices = sorted({i for cells in per_domain.values() for i in cells})
+        targets = {i: sum(1 for cells in per_domain.values() if i in cells) for i in indices}
+        usual = median(targets.values()) if targets else 0
         flagged = {
             i
             for i in indices
-            if _network_outage(
+            if targets[i] >= p.min_coverage * usual
+            and _network_outage(
                 {d: cells[i] for d, cells in per_domain.items() if i in cells}, clean, p, noise
             )
         }

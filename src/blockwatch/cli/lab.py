@@ -33,12 +33,21 @@ def run(
     db: DbOption = None,
     no_store: bool = typer.Option(False, "--no-store", help="Do not ingest into the store."),
     quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
+    observatory: bool = typer.Option(
+        False,
+        "--observatory",
+        help="Probes upload to a collector serving the store; its alerts are scored.",
+    ),
 ) -> None:
     """Run a scenario end to end: rounds on a virtual clock, measurements and ground truth."""
     with cli_errors():
         store = None if no_store else db_path(db)
-        summary = run_scenario(scenario, out, seed=seed, db=store, progress=not quiet)
+        summary = run_scenario(
+            scenario, out, seed=seed, db=store, progress=not quiet, observatory=observatory
+        )
         typer.echo("\n".join(clean(line) for line in str(summary).splitlines()))
+        if summary.alerts is not None and not summary.alerts.ok:
+            raise typer.Exit(1)
 
 
 @lab_app.command("down")

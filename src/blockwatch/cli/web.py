@@ -29,15 +29,39 @@ def serve(
     db: DbOption = None,
     host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on."),
     port: int = typer.Option(8000, "--port", help="Port to listen on."),
+    read_only: bool = typer.Option(
+        False, "--read-only", help="Dashboard only: no collector, no alerts, store untouched."
+    ),
+    url: str | None = typer.Option(
+        None, "--url", help="The public URL of this server, for links in feeds and alerts."
+    ),
+    rate: float = typer.Option(200.0, "--rate", help="Collector: requests/s per client."),
+    max_body: int = typer.Option(
+        8 * 1024 * 1024, "--max-body", help="Collector: largest submission in bytes."
+    ),
+    events_every: float = typer.Option(
+        2.0, "--events-every", help="Seconds between event updates of the countries touched."
+    ),
 ) -> None:
-    """Serve the dashboard (read-only) over the store."""
+    """Serve the observatory: dashboard, API, OONI collector (/report), feeds and webhooks.
+    This process owns the store (the single writer); --read-only serves the dashboard only."""
     # The web framework and the ASGI server are heavy: only this command needs them.
+    from blockwatch.cli.observatory import observatory_app
+    from blockwatch.collector import Limits
     from blockwatch.web.app import build_app
     from blockwatch.web.app import serve as serve_app
 
+    base = url or f"http://{host}:{port}"
     with cli_errors():
-        app = build_app(db_path(db))
-        typer.echo(f"blockwatch dashboard on http://{clean(host)}:{port}/ (Ctrl-C to stop)")
+        if read_only:
+            app = build_app(db_path(db))
+        else:
+            limits = Limits(rate=rate, burst=max(1, int(rate * 2)), max_body=max_body)
+            app = observatory_app(
+                db_path(db), base_url=base, limits=limits, events_every=events_every
+            )
+        what = "dashboard" if read_only else "observatory (dashboard, collector, feeds)"
+        typer.echo(f"blockwatch {what} on {clean(base)}/ (Ctrl-C to stop)", err=True)
         serve_app(app, host, port)
 
 

@@ -56,6 +56,15 @@ INGEST_FILE_COLUMNS: Final = (
     ("updated_at", "TIMESTAMP"),
 )
 
+# Small durable state of the running observatory (collector reports, alert subscriptions and
+# what was alerted, dead letters): a namespace, a key and a JSON value (store/state.py).
+STATE_COLUMNS: Final = (
+    ("namespace", "VARCHAR"),
+    ("key", "VARCHAR"),
+    ("value", "VARCHAR"),
+    ("updated_at", "TIMESTAMP"),
+)
+
 # Storage options that are not part of a column's type: raw texts are compressed already
 # (rawcodec), and letting DuckDB try to compress them again tripled the CPU cost of an insert.
 COLUMN_STORAGE: Final = {
@@ -116,11 +125,14 @@ def _table_of(cls: type) -> str:
     return {Verdict: "verdicts", Event: "events"}[cls]
 
 
-def _create(table: str, columns: typing.Iterable[tuple[str, str]]) -> str:
-    body = ",\n  ".join(
+def _create(table: str, columns: typing.Iterable[tuple[str, str]], key: str = "") -> str:
+    parts = [
         f'"{name}" {decl} {COLUMN_STORAGE.get((table, name), "")}'.rstrip()
         for name, decl in columns
-    )
+    ]
+    if key:
+        parts.append(f"PRIMARY KEY ({key})")
+    body = ",\n  ".join(parts)
     return f"CREATE TABLE IF NOT EXISTS {table} (\n  {body}\n)"
 
 
@@ -133,6 +145,7 @@ def ddl() -> list[str]:
         _create("verdicts", record_columns(Verdict)),
         _create("events", record_columns(Event)),
         _create("ingest_files", INGEST_FILE_COLUMNS),
+        _create("state", STATE_COLUMNS, key="namespace, key"),
     ]
 
 
@@ -178,6 +191,7 @@ def table_columns() -> dict[str, list[tuple[str, str]]]:
         "verdicts": record_columns(Verdict),
         "events": record_columns(Event),
         "ingest_files": list(INGEST_FILE_COLUMNS),
+        "state": list(STATE_COLUMNS),
         "meta": list(META_COLUMNS),
     }
 

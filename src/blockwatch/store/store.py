@@ -22,6 +22,7 @@ from blockwatch.config import default_db_path
 from blockwatch.errors import StoreError
 from blockwatch.store import rawcodec, rawtexts, rows, schema
 from blockwatch.store.filters import Filter, event_where, verdict_where
+from blockwatch.store.owner import current_owner
 
 __all__ = ["Store"]
 
@@ -53,6 +54,12 @@ class Store:
             self._con = duckdb.connect(str(self.path), read_only=read_only)
         except duckdb.Error as exc:
             if "lock" in str(exc).lower():
+                owner = current_owner(self.path)
+                if owner is not None:
+                    raise StoreError(
+                        f"store {self.path} is served by `blockwatch serve` (pid {owner['pid']})"
+                        f" at {owner['url']}: use its API and collector, or stop it first"
+                    ) from None
                 # DuckDB allows one writer, and no reader while it writes (DESIGN §7).
                 raise StoreError(
                     f"store {self.path} is in use by another process (one writer at a time; "
@@ -106,8 +113,9 @@ class Store:
 
     def _check_tables(self) -> None:
         found = self._tables()
-        # raw_blocks came with schema 2: a schema-1 store is read as it is (rawtexts).
-        missing = set(schema.table_columns()) - found - {"raw_blocks"}
+        # raw_blocks came with schema 2: a schema-1 store is read as it is (rawtexts); state
+        # is made on the first writable open, and reads treat its absence as empty.
+        missing = set(schema.table_columns()) - found - {"raw_blocks", "state"}
         if missing:
             raise StoreError(f"{self.path} is not a blockwatch store (missing {sorted(missing)})")
         self._check_version(found)
