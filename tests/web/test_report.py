@@ -21,9 +21,16 @@ runner = CliRunner()
 
 
 @pytest.fixture(scope="module")
-def event_report(store_path: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+def own_store(store_path: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """This module's own copy of the session's store: the dashboard tests serve that one,
+    and `blockwatch serve` holds its store (another process cannot open it meanwhile)."""
+    return Path(shutil.copy(store_path, tmp_path_factory.mktemp("reportstore") / "s.duckdb"))
+
+
+@pytest.fixture(scope="module")
+def event_report(own_store: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("report") / "event.html"
-    return write_report(store_path, out, event_id="ev-x-PK")
+    return write_report(own_store, out, event_id="ev-x-PK")
 
 
 def test_event_report_states_what_where_when_how_and_lists_every_measurement(
@@ -43,9 +50,9 @@ def test_event_report_states_what_where_when_how_and_lists_every_measurement(
         "dns.nxdomain",
     ):
         assert text in html, text
-    ids = re.findall(r'<td class="mono">(m-[^<]+)</td>', html)
+    ids = re.findall(r'<td><span class="mono">(m-[^<]+)</span>', html)
     meta = report_check.read_meta(event_report)
-    assert sorted(ids) == meta["measurement_ids"] and len(ids) == 137
+    assert sorted(ids) == meta["measurement_ids"] and len(ids) == 139
     assert html.count('<svg class="timeline"') == 3
 
 
@@ -53,7 +60,10 @@ def test_report_is_self_contained_with_no_external_resource_and_no_active_script
     event_report: Path,
 ) -> None:
     html = event_report.read_text()
-    assert not re.search(r'(src|href)=["\']?(https?:)?//', html)
+    assert not re.search(r'src=["\']?(https?:)?//', html)
+    # The only links out are to OONI Explorer's page of a measurement: never loaded.
+    hrefs = re.findall(r'href=["\']?((https?:)?//[^"\' >]*)', html)
+    assert all(h.startswith("https://explorer.ooni.org/m/") for h, _ in hrefs), hrefs
     assert "<link" not in html
     scripts = re.findall(r"<script[^>]*>", html)
     assert scripts == [
@@ -62,43 +72,43 @@ def test_report_is_self_contained_with_no_external_resource_and_no_active_script
     ]
 
 
-def test_the_hostile_blockpage_stays_text_in_the_report(store_path: Path, tmp_path: Path) -> None:
+def test_the_hostile_blockpage_stays_text_in_the_report(own_store: Path, tmp_path: Path) -> None:
     scope = Filter(country="PK", domain="x.com")
-    html = write_report(store_path, tmp_path / "x.html", scope=scope).read_text()
+    html = write_report(own_store, tmp_path / "x.html", scope=scope).read_text()
     assert "m-hostile" in html
     assert "<script>window.__pwned" not in html
     assert "onerror=" not in html or "&lt;img" in html
 
 
 def test_verify_recomputes_the_stated_sha256_from_the_store(
-    event_report: Path, store_path: Path
+    event_report: Path, own_store: Path
 ) -> None:
-    result = report_check.verify(event_report, store_path)
-    assert result.ok and result.measurements == 137
+    result = report_check.verify(event_report, own_store)
+    assert result.ok and result.measurements == 139
     stated = re.search(r'id="sha256">([0-9a-f]{64})<', event_report.read_text()).group(1)
     assert stated == result.stated
 
 
 def test_data_out_writes_the_exact_bytes_the_digest_is_over(
-    event_report: Path, store_path: Path, tmp_path: Path
+    event_report: Path, own_store: Path, tmp_path: Path
 ) -> None:
     rows = tmp_path / "rows.jsonl"
     res = runner.invoke(
         app,
-        ["report", "--verify", str(event_report), "--db", str(store_path), "--data-out", str(rows)],
+        ["report", "--verify", str(event_report), "--db", str(own_store), "--data-out", str(rows)],
     )
     assert res.exit_code == 0, res.output
-    assert "OK: 137 measurements unchanged" in res.output
+    assert "OK: 139 measurements unchanged" in res.output
     digest = hashlib.sha256(rows.read_bytes()).hexdigest()
     assert digest == report_check.read_meta(event_report)["sha256"]
-    assert len(rows.read_bytes().splitlines()) == 137
+    assert len(rows.read_bytes().splitlines()) == 139
 
 
 def test_verify_detects_an_altered_verdict(
-    event_report: Path, store_path: Path, tmp_path: Path
+    event_report: Path, own_store: Path, tmp_path: Path
 ) -> None:
     altered = tmp_path / "altered.duckdb"
-    shutil.copy(store_path, altered)
+    shutil.copy(own_store, altered)
     con = duckdb.connect(str(altered))
     con.execute("UPDATE verdicts SET outcome = 'ok' WHERE measurement_id = 'm-AS9541-x.com-41'")
     con.close()
@@ -114,9 +124,9 @@ def test_the_checksum_covers_stored_verdict_columns_only() -> None:
 
 
 def test_the_report_is_narrowed_by_since_and_until_or_their_older_spellings(
-    store_path: Path, tmp_path: Path
+    own_store: Path, tmp_path: Path
 ) -> None:
-    scope = ["report", "--db", str(store_path), "--country", "PK", "--domain", "x.com"]
+    scope = ["report", "--db", str(own_store), "--country", "PK", "--domain", "x.com"]
     ids = {}
     for name, rng in {
         "all": [],
@@ -131,7 +141,7 @@ def test_the_report_is_narrowed_by_since_and_until_or_their_older_spellings(
 
 
 def test_report_command_writes_html_and_rejects_other_suffixes(
-    store_path: Path, tmp_path: Path
+    own_store: Path, tmp_path: Path
 ) -> None:
     out = tmp_path / "r.html"
     res = runner.invoke(
@@ -139,7 +149,7 @@ def test_report_command_writes_html_and_rejects_other_suffixes(
         [
             "report",
             "--db",
-            str(store_path),
+            str(own_store),
             "--country",
             "PK",
             "--domain",
@@ -155,7 +165,7 @@ def test_report_command_writes_html_and_rejects_other_suffixes(
         [
             "report",
             "--db",
-            str(store_path),
+            str(own_store),
             "--event",
             "ev-x-PK",
             "--out",
@@ -165,19 +175,19 @@ def test_report_command_writes_html_and_rejects_other_suffixes(
     assert res.exit_code == 2 and "must end in .html or .pdf" in res.output
 
 
-def test_report_on_an_unknown_event_is_a_clean_error(store_path: Path, tmp_path: Path) -> None:
+def test_report_on_an_unknown_event_is_a_clean_error(own_store: Path, tmp_path: Path) -> None:
     res = runner.invoke(
         app,
-        ["report", "--db", str(store_path), "--event", "nope", "--out", str(tmp_path / "r.html")],
+        ["report", "--db", str(own_store), "--event", "nope", "--out", str(tmp_path / "r.html")],
     )
     assert res.exit_code == 2 and "no event 'nope'" in res.output
 
 
 @pytest.mark.browser
-def test_pdf_report_is_printed_by_headless_chromium(store_path: Path, tmp_path: Path) -> None:
+def test_pdf_report_is_printed_by_headless_chromium(own_store: Path, tmp_path: Path) -> None:
     if report.chromium_path() is None:
         pytest.skip("PDF needs Debian's chromium (`make setup` installs it as root)")
-    out = write_report(store_path, tmp_path / "event.pdf", event_id="ev-x-AS17557")
+    out = write_report(own_store, tmp_path / "event.pdf", event_id="ev-x-AS17557")
     data = out.read_bytes()
     assert data.startswith(b"%PDF-") and len(data) > 5000
 
@@ -193,18 +203,18 @@ def test_the_event_page_pdf_button_serves_a_pdf(http: httpx.Client) -> None:
     assert "attachment" in r.headers["content-disposition"]
 
 
-def test_an_outage_report_says_outage_not_censorship(store_path: Path, tmp_path: Path) -> None:
-    html = write_report(store_path, tmp_path / "o.html", event_id="ev-outage-135407").read_text()
+def test_an_outage_report_says_outage_not_censorship(own_store: Path, tmp_path: Path) -> None:
+    html = write_report(own_store, tmp_path / "o.html", event_id="ev-outage-135407").read_text()
     assert "outage (not censorship)" in html
     assert "all domains" in html
-    assert report_check.verify(tmp_path / "o.html", store_path).ok
+    assert report_check.verify(tmp_path / "o.html", own_store).ok
 
 
 def test_verify_says_mismatch_when_a_stored_raw_block_no_longer_decompresses(
-    event_report: Path, store_path: Path, tmp_path: Path
+    event_report: Path, own_store: Path, tmp_path: Path
 ) -> None:
     broken = tmp_path / "broken.duckdb"
-    shutil.copy(store_path, broken)
+    shutil.copy(own_store, broken)
     con = duckdb.connect(str(broken))
     con.execute("UPDATE raw_blocks SET data = '\\x00\\x01not lz4'::BLOB")
     con.close()

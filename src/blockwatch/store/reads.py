@@ -256,6 +256,28 @@ class Reads:
         end = ev["end"] or self.data_range()[1] or ev["start"]
         return ev["start"] - timedelta(days=1), end + timedelta(days=1)
 
+    def event_basis_ids(self, ev: dict[str, Any], parts: list[dict[str, Any]]) -> list[str]:
+        """Every measurement behind an event's figures: the ids it stores (its blocked
+        measurements) and every conclusive measurement (ok or blocked) of each network's
+        series from the network's first blocked measurement to its last, or to the end of the
+        data while ongoing: the ones that got through are what its availability counts."""
+        ids = set(self.event_measurement_ids(ev["event_id"]))
+        data_end = self.data_range()[1]
+        for part in parts or [ev]:
+            if part["probe_asn"] is None or part["domain"] is None:
+                continue  # a whole network's outage: its own ids are its basis
+            end = part["end"] or data_end or part["start"]
+            ids.update(
+                r[0]
+                for r in self._fetch(
+                    "SELECT measurement_id FROM verdicts WHERE probe_cc = ? AND probe_asn = ?"
+                    " AND domain = ? AND outcome IN ('ok', 'blocked')"
+                    " AND measured_at BETWEEN ? AND ?",
+                    [part["probe_cc"], part["probe_asn"], part["domain"], part["start"], end],
+                )
+            )
+        return sorted(ids)
+
     def event_measurements(
         self, ev: dict[str, Any], *, limit: int = PAGE_SIZE, offset: int = 0
     ) -> list[dict[str, Any]]:

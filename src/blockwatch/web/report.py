@@ -20,9 +20,6 @@ published public key).
 from __future__ import annotations
 
 import hashlib
-import shutil
-import subprocess
-import tempfile
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -36,11 +33,12 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from blockwatch import signing
 from blockwatch.errors import BlockwatchError
 from blockwatch.store import Filter, Reads, Store
-from blockwatch.web import seal, views
+from blockwatch.web import pdf, provenance, seal, views
 from blockwatch.web.render import charts, dumps, legend, make_templates
 from blockwatch.web.views import NotFound
 
 __all__ = [
+    "PAPER_SIZES",
     "REPORT_FORMAT",
     "Report",
     "ReportError",
@@ -55,7 +53,8 @@ __all__ = [
 ]
 
 STATIC_CSS = Path(__file__).parent / "static" / "style.css"
-CHROMIUM_CANDIDATES = ("/usr/bin/chromium", "/usr/bin/chromium-browser")
+# The paper a report is laid out for (CSS @page size): A4, or US Letter.
+PAPER_SIZES: Final = {"a4": "A4", "letter": "letter"}
 META_ID = "blockwatch-report"
 # The report's format, embedded in its data and its seal: 2 since the page is sealed.
 REPORT_FORMAT: Final = seal.SEAL_FORMAT
@@ -155,8 +154,11 @@ def _scope(
         ev = r.event(event_id)
         if ev is None:
             raise NotFound("event", event_id)
-        ids = r.event_measurement_ids(event_id)
-        events = [ev, *r.child_events(event_id)]
+        children = r.child_events(event_id)
+        # Every measurement behind its figures: the blocked ones it stores, and the ones that
+        # got through in its span, which its availability counts.
+        ids = r.event_basis_ids(ev, children)
+        events = [ev, *children]
         scope = {
             "event_id": event_id,
             "probe_cc": ev["probe_cc"],
@@ -181,13 +183,57 @@ def _scope(
     return scope, events, [mid for mid, _ in keys], (min(times), max(times))
 
 
-def _software(raws: dict[str, bytes]) -> str | None:
-    """What made the measurements, from one of them (``software_name software_version``)."""
-    sample = next(iter(raws.values()), None)
-    if not sample:
-        return None
-    doc = orjson.loads(sample)
-    return f"{doc.get('software_name', '?')} {doc.get('software_version', '')}".strip()
+def _docs(raws: dict[str, bytes]) -> dict[str, dict[str, Any]]:
+    """The raw measurements as JSON objects (those that are objects)."""
+    docs = {}
+    for mid, raw in raws.items():
+        doc = orjson.loads(raw)
+        if isinstance(doc, dict):
+            docs[mid] = doc
+    return docs
+
+
+def _as_of(events: list[dict[str, Any]], verdicts: list[dict[str, Any]]) -> None:
+    """Give each ongoing event the time of the last measurement of its networks
+    (``as_of``): an ongoing event is ongoing as of then, not as of the report."""
+    for e in events:
+        if e["end"] is not None:
+            continue
+        nets = {e["probe_asn"]} if e["probe_asn"] else {n["probe_asn"] for n in e["networks"]}
+        times = [v["measured_at"] for v in verdicts if not nets or v["probe_asn"] in nets]
+        e["as_of"] = max(times, default=None)
+
+
+def _availability_checks(
+    events: list[dict[str, Any]], verdicts: list[dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """Per censorship event of one network: the listed measurements in its span, how many
+    the event's methods blocked, and the availability they give, beside the stated one."""
+    rows = []
+    for e in events:
+        if e["kind"] != "censorship" or not e["probe_asn"]:
+            continue
+        end = e["end"] or e.get("as_of") or e["start"]
+        span = [
+            v
+            for v in verdicts
+            if v["probe_asn"] == e["probe_asn"]
+            and v["domain"] == e["domain"]
+            and v["outcome"] in ("ok", "blocked")
+            and e["start"] <= v["measured_at"] <= end
+        ]
+        blocked = sum(1 for v in span if v["outcome"] == "blocked" and v["method"] in e["methods"])
+        n = len(span)
+        rows.append(
+            {
+                "event": e,
+                "n": n,
+                "blocked": blocked,
+                "through": n - blocked,
+                "availability": (n - blocked) / n if n else None,
+            }
+        )
+    return rows
 
 
 def build(
@@ -196,10 +242,13 @@ def build(
     event_id: str | None = None,
     scope: Filter | None = None,
     signer: Ed25519PrivateKey | None = None,
+    paper: str = "a4",
 ) -> Report:
     """Collect the data, checksum it, render the document and seal it (signed by ``signer``
     when given): on one event, or on the domain in the country that ``scope`` names (its
-    other fields narrowing further)."""
+    other fields narrowing further). ``paper``: a key of PAPER_SIZES."""
+    if paper not in PAPER_SIZES:
+        raise ReportError(f"paper {paper!r}: choose one of {', '.join(PAPER_SIZES)}")
     f = (scope or Filter()).normalized()
     described, events, ids, window = _scope(r, event_id, f)
     ids, by_id, raws = collect(r, ids, window)
@@ -208,6 +257,8 @@ def build(
         h.update(line)
     digest = h.hexdigest()
     verdicts = sorted(by_id.values(), key=lambda v: (v["measured_at"], v["measurement_id"]))
+    docs = _docs(raws)
+    _as_of(events, verdicts)
     if event_id is not None:
         tl = views.event_timeline(r, events[0], events[1:])
     else:
@@ -238,7 +289,15 @@ def build(
             test_names=sorted({v["test_name"] for v in verdicts if v["test_name"]}),
             first=min((v["measured_at"] for v in verdicts), default=None),
             last=max((v["measured_at"] for v in verdicts), default=None),
-            software=_software(raws),
+            sources=provenance.sources(docs),
+            origins={mid: provenance.origin_of(doc) for mid, doc in docs.items()},
+            links={m: u for m, d in docs.items() if (u := provenance.explorer_url(d))},
+            explorer=provenance.EXPLORER,
+            vantages=len({(v["probe_cc"], v["probe_asn"]) for v in verdicts}),
+            probes=len({str(d.get("report_id")) for d in docs.values() if d.get("report_id")}),
+            excerpts=provenance.excerpts(verdicts, docs),
+            checks=_availability_checks(events, verdicts),
+            paper=PAPER_SIZES[paper],
             sha256=digest,
             charts=charts(tl),
             legend=legend(tl),
@@ -255,43 +314,15 @@ def build(
 
 
 def chromium_path() -> str | None:
-    for path in CHROMIUM_CANDIDATES:
-        if Path(path).is_file():
-            return path
-    return shutil.which("chromium")
+    return pdf.chromium_path()
 
 
 def html_to_pdf(page: str, timeout: float = 90.0) -> bytes:
     """Print the HTML to PDF with headless chromium (the document needs nothing external)."""
-    exe = chromium_path()
-    if exe is None:
-        raise ReportError("PDF output needs chromium (apt-get install chromium); use .html")
-    with tempfile.TemporaryDirectory(prefix="blockwatch-pdf-") as tmp:
-        src, out = Path(tmp) / "report.html", Path(tmp) / "report.pdf"
-        src.write_text(page, encoding="utf-8")
-        cmd = [
-            exe,
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-quic",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            "--disable-extensions",
-            f"--user-data-dir={tmp}/profile",
-            "--no-pdf-header-footer",
-            f"--print-to-pdf={out}",
-            src.as_uri(),
-        ]
-        try:
-            subprocess.run(cmd, capture_output=True, timeout=timeout, check=False)
-        except (OSError, subprocess.TimeoutExpired) as exc:
-            raise ReportError(f"chromium could not print the PDF: {exc}") from exc
-        if not out.is_file() or out.stat().st_size == 0:
-            raise ReportError("chromium produced no PDF")
-        return out.read_bytes()
+    try:
+        return pdf.html_to_pdf(page, timeout)
+    except pdf.PdfError as exc:
+        raise ReportError(str(exc)) from exc
 
 
 def write(doc: Report, out_path: Path) -> Path:
@@ -317,11 +348,12 @@ def write_report(
     event_id: str | None = None,
     scope: Filter | None = None,
     signer: Ed25519PrivateKey | None = None,
+    paper: str = "a4",
 ) -> Path:
     """Write the evidence report for an event, or for a domain in a country, to .html/.pdf
     (signed by ``signer``: HTML only, the signature lives in the document's seal)."""
     if signer is not None and Path(out_path).suffix.lower() == ".pdf":
         raise ReportError("a signed report is HTML (its seal holds the signature): use .html")
     with Store(db_path, read_only=True) as store:
-        doc = build(Reads(store), event_id=event_id, scope=scope, signer=signer)
+        doc = build(Reads(store), event_id=event_id, scope=scope, signer=signer, paper=paper)
     return write(doc, Path(out_path))
