@@ -20,7 +20,8 @@ $(STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $@
 
-# nftables, iproute2 (the lab) and Debian's chromium (browser tests): installed with
+# nftables, iproute2 (the lab), Debian's chromium (browser tests, PDF reports) and
+# poppler-utils (pdftotext: the PDF report's text is checked): installed with
 # apt-get when we run as root, as CI does; elsewhere the tests that need them skip.
 $(SYSSTAMP): | $(BIN)/python
 	@if [ "$$(id -u)" = "0" ] && command -v apt-get >/dev/null; then \
@@ -29,6 +30,7 @@ $(SYSSTAMP): | $(BIN)/python
 	  command -v ip >/dev/null || need="$$need iproute2"; \
 	  command -v tc >/dev/null || need="$$need iproute2"; \
 	  [ -x /usr/bin/chromium ] || need="$$need chromium fonts-dejavu-core"; \
+	  command -v pdftotext >/dev/null || need="$$need poppler-utils"; \
 	  if [ -n "$$need" ]; then \
 	    echo "installing system packages:$$need"; \
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$need >/dev/null \

@@ -13,15 +13,19 @@ from pathlib import Path
 import duckdb
 import orjson
 import pytest
+from typer.testing import CliRunner
 from webstore import _mrow, _raw, fill_store
 
 from blockwatch.analysis.events import detect_events
 from blockwatch.analysis.records import Verdict
+from blockwatch.cli import app
 from blockwatch.config import shared_data_dir
 from blockwatch.store import Store, schema
 from blockwatch.store.rawcodec import BlockBuilder
 from blockwatch.web import provenance, report, report_check
 from blockwatch.web.report import write_report
+
+runner = CliRunner()
 
 
 def _detected_store(path: Path, until: datetime | None = None) -> list[dict]:
@@ -130,7 +134,11 @@ def _sourced_store(path: Path) -> None:
             "ooniprobe-android",
             "3.8.2",
         ),
-        "m-lab-1": ("20240220T000000Z_webconnectivity_PK_AS17557_bwlab00012", "blockwatch", "0.1.0"),
+        "m-lab-1": (
+            "20240220T000000Z_webconnectivity_PK_AS17557_bwlab00012",
+            "blockwatch",
+            "0.1.0",
+        ),
         "m-qa-1": ("", "ooniprobe", "3.22.0-alpha"),
     }
     for i, (mid, (rid, soft, version)) in enumerate(kinds.items()):
@@ -142,7 +150,9 @@ def _sourced_store(path: Path) -> None:
                                 "https://x.com/", "x.com", "web_connectivity", "blocked",
                                 "dns.nxdomain", 0.9, False, ("no such name",)))  # fmt: skip
     with Store(path) as store:
-        store.write_batch(rows, [schema.record_to_row(v) for v in verdicts], blocks=[block.finish()])
+        store.write_batch(
+            rows, [schema.record_to_row(v) for v in verdicts], blocks=[block.finish()]
+        )
 
 
 def test_the_report_says_where_each_measurement_came_from(tmp_path: Path) -> None:
@@ -167,3 +177,16 @@ def test_oonis_qa_runs_are_unpublished_simulations_never_ooni_data() -> None:
     docs = [orjson.loads(p.read_bytes()) for p in sorted(qa.glob("*.json"))]
     assert docs and {provenance.origin_of(d) for d in docs} == {"unpublished"}
     assert all(provenance.explorer_url(d) is None for d in docs)
+
+
+def test_report_paper_option_takes_a4_or_letter_and_refuses_others(
+    detected: tuple[Path, list], tmp_path: Path
+) -> None:
+    db, events = detected
+    base = ["report", "--db", str(db), "--event", events[0].event_id]
+    ok = runner.invoke(app, [*base, "--paper", "letter", "--out", str(tmp_path / "l.html")])
+    assert ok.exit_code == 0, ok.output
+    assert "size: letter" in (tmp_path / "l.html").read_text()
+    bad = runner.invoke(app, [*base, "--paper", "a5", "--out", str(tmp_path / "x.html")])
+    assert bad.exit_code == 2 and "a4, letter" in bad.output
+    assert not (tmp_path / "x.html").exists()

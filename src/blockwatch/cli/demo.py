@@ -2,8 +2,10 @@
 
 lab run -> verdicts -> events (ours and OONI's CUSUM) -> score against ground truth ->
 evidence report for the X event -> dashboard. Where this machine cannot build the lab
-(not root, no nftables/iproute2), it says so and falls back to the real OONI data in
-../shared/data: ingest, verdicts, events.
+(not root, no nftables/iproute2), it says so and falls back to the OONI data in
+../shared/data: ingest, verdicts, events; it says which data it used, and finds events in
+real measurements only (OONI's QA runs of simulated censorship, which carry no report id,
+are left out).
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from rich.console import Console
 from rich.table import Table
 
 from blockwatch.analysis.events import detect_events
-from blockwatch.analysis.records import Event
+from blockwatch.analysis.records import Event, Verdict
 from blockwatch.cli.events import render_events_table
 from blockwatch.cli.progress import ByteProgress
 from blockwatch.config import shared_data_dir
@@ -39,9 +41,10 @@ SCENARIO = REPO / "scenarios" / "pk-2024-x.toml"
 console = Console(width=None if sys.stdout.isatty() else 160)
 
 
-def print_verdict_summary(db: Path) -> None:
-    with Store(db, read_only=True) as store:
-        verdicts = store.verdicts()
+def print_verdict_summary(db: Path, verdicts: list[Verdict] | None = None) -> None:
+    if verdicts is None:
+        with Store(db, read_only=True) as store:
+            verdicts = store.verdicts()
     if not verdicts:
         console.print("[yellow]no verdicts in the store[/]")
         return
@@ -56,11 +59,43 @@ def print_verdict_summary(db: Path) -> None:
     console.print(table)
 
 
-def compute_events(db: Path) -> list[Event]:
+def compute_events(db: Path, verdicts: list[Verdict] | None = None) -> list[Event]:
+    """Events of ``verdicts`` (default: every verdict in the store), stored in place of the
+    store's events."""
     with Store(db) as store:
-        events = detect_events(store.verdicts())
+        events = detect_events(store.verdicts() if verdicts is None else verdicts)
         store.replace_events(events)
     return events
+
+
+def unpublished(store: Store) -> dict[str, str]:
+    """Measurements with no report id (id -> the file it came from): never submitted to a
+    collector. In OONI's data these are runs on a developer's machine, such as OONI Probe's
+    QA runs of simulated censorship (stamped with a real country and network), never
+    evidence of censorship anywhere."""
+    with store.cursor() as cur:
+        rows = cur.execute(
+            "SELECT measurement_id, source FROM measurements WHERE coalesce(report_id, '') = ''"
+        ).fetchall()
+    return {r[0]: str(r[1] or "") for r in rows}
+
+
+def real_verdicts(db: Path) -> tuple[list[Verdict], Counter[str]]:
+    """(verdicts of real measurements, how many were left out per folder they came from)."""
+    with Store(db, read_only=True) as store:
+        left_out = unpublished(store)
+        verdicts = store.verdicts()
+    folders = Counter(Path(src).parent.name or "?" for src in left_out.values())
+    return [v for v in verdicts if v.measurement_id not in left_out], folders
+
+
+def describe_data(data: Path) -> str:
+    """What the fallback reads: each folder and its number of files."""
+    parts = []
+    for folder in sorted(p for p in data.iterdir() if p.is_dir()):
+        n = sum(1 for f in folder.rglob("*") if f.is_file())
+        parts.append(f"{folder.name}/ ({n} files)")
+    return ", ".join(parts) or "no folders"
 
 
 def demo_real_data(db: Path) -> int:
@@ -68,7 +103,8 @@ def demo_real_data(db: Path) -> int:
     if not data.is_dir():
         console.print(f"[yellow]no OONI measurements at {markup(data)}: nothing to analyse[/]")
         return 0
-    console.rule("Ingesting the real OONI measurements in ../shared/data")
+    console.rule("Ingesting the OONI measurements in ../shared/data")
+    console.print(f"data used: {markup(data)}: {markup(describe_data(data))}", highlight=False)
     with Store(db) as store, ByteProgress() as bar:
         report = ingest_paths(store, [data], progress=bar)
     console.print(
@@ -77,8 +113,24 @@ def demo_real_data(db: Path) -> int:
     )
     for err in report.errors[:10]:
         console.print(f"  [yellow]{markup(err)}[/]", highlight=False)
-    print_verdict_summary(db)
-    console.print(render_events_table(compute_events(db)))
+    real, left_out = real_verdicts(db)
+    where = ", ".join(f"{k} from {folder}/" for folder, k in sorted(left_out.items()))
+    console.print(
+        f"left out of the events: {sum(left_out.values())} measurements with no report id "
+        f"({markup(where or 'none')}): never published, such as OONI Probe's QA runs of "
+        "simulated censorship stamped with a real country; no evidence of censorship",
+        highlight=False,
+    )
+    print_verdict_summary(db, real)
+    events = compute_events(db, real)
+    censorship = sum(1 for e in events if e.kind == "censorship")
+    console.print(
+        f"events found in the {len(real)} real measurements: {censorship} censorship, "
+        f"{len(events) - censorship} outages"
+        + ("" if events else " (real OONI samples this sparse show no event)")
+    )
+    if events:
+        console.print(render_events_table(events))
     return 0
 
 

@@ -130,6 +130,7 @@ def report(
         None, "--to", hidden=True, help="Old: a date here includes that whole day."
     ),
     out: Path | None = typer.Option(None, "--out", help="FILE.html or FILE.pdf to write."),
+    paper: str = typer.Option("a4", "--paper", help="Page size of the report: a4 or letter."),
     verify: Path | None = typer.Option(
         None, "--verify", help="Check an HTML report: its data against the store, its page."
     ),
@@ -166,7 +167,7 @@ def report(
         if out is None:
             raise rep.ReportError("--out FILE.html|FILE.pdf is required")
         signer = load_private_key(sign) if sign is not None else None
-        path = rep.write_report(store, out, event_id=event, scope=scope, signer=signer)
+        path = rep.write_report(store, out, event_id=event, scope=scope, signer=signer, paper=paper)
         signed = f", signed with key {key_id(signer.public_key())}" if signer else ""
         typer.echo(f"wrote {clean(path)}{signed}")
 
