@@ -262,20 +262,21 @@ class Reads:
         series from the network's first blocked measurement to its last, or to the end of the
         data while ongoing: the ones that got through are what its availability counts."""
         ids = set(self.event_measurement_ids(ev["event_id"]))
-        data_end = self.data_range()[1]
-        for part in parts or [ev]:
-            if part["probe_asn"] is None or part["domain"] is None:
-                continue  # a whole network's outage: its own ids are its basis
-            end = part["end"] or data_end or part["start"]
-            ids.update(
-                r[0]
-                for r in self._fetch(
-                    "SELECT measurement_id FROM verdicts WHERE probe_cc = ? AND probe_asn = ?"
-                    " AND domain = ? AND outcome IN ('ok', 'blocked')"
-                    " AND measured_at BETWEEN ? AND ?",
-                    [part["probe_cc"], part["probe_asn"], part["domain"], part["start"], end],
-                )
-            )
+        spans = [p for p in parts or [ev] if p["probe_asn"] is not None and p["domain"]]
+        if not spans:
+            return sorted(ids)  # a whole network's outage: its own ids are its basis
+        data_end = self.data_range()[1] if any(p["end"] is None for p in spans) else None
+        # One scan for every network: (network, span) pairs OR'ed under the common target.
+        clauses, params = [], [ev["probe_cc"], spans[0]["domain"]]
+        for p in spans:
+            clauses.append("(probe_asn = ? AND measured_at BETWEEN ? AND ?)")
+            params += [p["probe_asn"], p["start"], p["end"] or data_end or p["start"]]
+        rows = self._fetch(
+            "SELECT measurement_id FROM verdicts WHERE probe_cc = ? AND domain = ?"
+            f" AND outcome IN ('ok', 'blocked') AND ({' OR '.join(clauses)})",
+            params,
+        )
+        ids.update(r[0] for r in rows)
         return sorted(ids)
 
     def event_measurements(

@@ -19,6 +19,7 @@ published public key).
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from collections import Counter
 from collections.abc import Iterator
@@ -29,6 +30,7 @@ from typing import Any, Final
 
 import orjson
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from jinja2 import Environment
 
 from blockwatch import signing
 from blockwatch.errors import BlockwatchError
@@ -183,6 +185,13 @@ def _scope(
     return scope, events, [mid for mid, _ in keys], (min(times), max(times))
 
 
+@functools.cache
+def _templates() -> Environment:
+    """One environment for every report: it keeps the compiled template (compiling it costs
+    more than rendering a report)."""
+    return make_templates()
+
+
 def _docs(raws: dict[str, bytes]) -> dict[str, dict[str, Any]]:
     """The raw measurements as JSON objects (those that are objects)."""
     docs = {}
@@ -275,7 +284,7 @@ def build(
     meta_json = dumps(meta).decode().replace("<", "\\u003c").replace(">", "\\u003e")
     slug = f"event-{event_id}" if event_id else f"{f.country}-{f.domain}"
     page = (
-        make_templates()
+        _templates()
         .get_template("report.html")
         .render(
             scope=described,
