@@ -190,3 +190,34 @@ def test_report_paper_option_takes_a4_or_letter_and_refuses_others(
     bad = runner.invoke(app, [*base, "--paper", "a5", "--out", str(tmp_path / "x.html")])
     assert bad.exit_code == 2 and "a4, letter" in bad.output
     assert not (tmp_path / "x.html").exists()
+
+
+def test_an_excerpt_shows_the_reset_after_the_client_hello_of_a_real_record() -> None:
+    path = shared_data_dir() / "ooni" / "qa" / "tlsBlockingConnectionResetWithConsistentDNS.json"
+    if not path.is_file():
+        pytest.skip(f"no OONI QA record at {path} (the shared data folder is absent)")
+    doc = orjson.loads(path.read_bytes())
+    verdict = {"measurement_id": "m-1", "outcome": "blocked", "method": "tls.reset"}
+    (x,) = provenance.excerpts([verdict], {"m-1": doc})
+    shown = orjson.loads(x.text)
+    assert shown["tls_handshakes"][0]["failure"] == "connection_reset"
+    assert shown["tls_handshakes"][0]["server_name"] == "www.example.com"
+
+
+def test_an_excerpt_cuts_a_long_body_and_says_how_much_it_left_out() -> None:
+    body = "<html>" + "x" * 5000 + "</html>"
+    doc = {"test_keys": {"requests": [{"response": {"code": 200, "body": body}}]}}
+    verdict = {"measurement_id": "m", "outcome": "blocked", "method": "http.blockpage",
+               "confirmed": True, "fingerprint": "fp-1"}  # fmt: skip
+    (x,) = provenance.excerpts([verdict], {"m": doc})
+    assert f"({len(body) - provenance.EXCERPT_STRING_MAX} more chars)" in x.text
+    # The longest run a line cannot break in fits a printed page (~130 characters).
+    assert x.fingerprint == "fp-1" and max(map(len, x.text.split())) < 110
+
+
+def test_an_ooni_measurement_row_carries_its_report_id(tmp_path: Path) -> None:
+    _sourced_store(tmp_path / "s.duckdb")
+    scope = report.Filter(country="PK", domain="x.com")
+    html = write_report(tmp_path / "s.duckdb", tmp_path / "r.html", scope=scope).read_text()
+    row = re.search(r"<tr><td><span class=\"mono\"><a href=[^>]*>[^<]*</a>.*?</tr>", html)
+    assert row and "report 20240220T000000Z_webconnectivity_PK_17557_n1_AbCdEf0123456789" in row[0]

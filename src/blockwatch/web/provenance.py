@@ -36,7 +36,7 @@ ORIGINS: Final = ("ooni", "blockwatch", "lab", "unpublished")
 LAB_REPORT = re.compile(r"_bwlab\d+$")
 # Longest string an excerpt shows whole; past it the rest is counted, so every excerpt line
 # fits a printed page and a body cannot fill the report.
-EXCERPT_STRING_MAX: Final = 90
+EXCERPT_STRING_MAX: Final = 80
 EXCERPT_ITEMS_MAX: Final = 6
 
 
@@ -118,16 +118,19 @@ def _cut(value: Any) -> Any:
     return value
 
 
-def _events_of(keys: dict[str, Any], prefix: str) -> list[Any]:
-    """Network events of a TLS or TCP step: the bytes written, then the failure read."""
+def _events_of(keys: dict[str, Any], address: str | None) -> list[Any]:
+    """Network events of the failed TLS handshake's connection: the ClientHello's start,
+    the bytes written and read, then the failure."""
     events = [e for e in keys.get("network_events") or [] if isinstance(e, dict)]
+    if address is not None and any(e.get("address") == address for e in events):
+        events = [e for e in events if e.get("address") == address]
     wanted = ("connect", "write", "read", "tls_handshake_start", "tls_handshake_done")
     keep = [
         {k: e.get(k) for k in ("operation", "address", "num_bytes", "failure", "t") if k in e}
         for e in events
         if str(e.get("operation", "")).startswith(wanted)
     ]
-    return keep[-EXCERPT_ITEMS_MAX:] if prefix == "tls" else []
+    return keep[-EXCERPT_ITEMS_MAX:]
 
 
 def _part(method: str, keys: dict[str, Any]) -> tuple[str, Any]:
@@ -147,9 +150,10 @@ def _part(method: str, keys: dict[str, Any]) -> tuple[str, Any]:
             for h in keys.get("tls_handshakes") or []
             if isinstance(h, dict)
         ]
+        failed = next((h.get("address") for h in shakes if h.get("failure")), None)
         return "test_keys.tls_handshakes and network_events (ClientHello, then the reset)", {
             "tls_handshakes": shakes,
-            "network_events": _events_of(keys, prefix),
+            "network_events": _events_of(keys, failed if isinstance(failed, str) else None),
         }
     reqs = [r for r in keys.get("requests") or [] if isinstance(r, dict)]
     first = reqs[0] if reqs else {}

@@ -302,6 +302,9 @@ def build(
             origins={mid: provenance.origin_of(doc) for mid, doc in docs.items()},
             links={m: u for m, d in docs.items() if (u := provenance.explorer_url(d))},
             explorer=provenance.EXPLORER,
+            ooni_reports={
+                m: d["report_id"] for m, d in docs.items() if provenance.origin_of(d) == "ooni"
+            },
             vantages=len({(v["probe_cc"], v["probe_asn"]) for v in verdicts}),
             probes=len({str(d.get("report_id")) for d in docs.values() if d.get("report_id")}),
             excerpts=provenance.excerpts(verdicts, docs),
