@@ -151,9 +151,14 @@ def _part(method: str, keys: dict[str, Any]) -> tuple[str, Any]:
             if isinstance(h, dict)
         ]
         failed = next((h.get("address") for h in shakes if h.get("failure")), None)
+        events = _events_of(keys, failed if isinstance(failed, str) else None)
+        if not events:
+            return "test_keys.tls_handshakes (the ClientHello naming the site, then the failure)", {
+                "tls_handshakes": shakes
+            }
         return "test_keys.tls_handshakes and network_events (ClientHello, then the reset)", {
             "tls_handshakes": shakes,
-            "network_events": _events_of(keys, failed if isinstance(failed, str) else None),
+            "network_events": events,
         }
     reqs = [r for r in keys.get("requests") or [] if isinstance(r, dict)]
     first = reqs[0] if reqs else {}
