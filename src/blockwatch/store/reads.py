@@ -6,6 +6,10 @@ DuckDB holds). Which rows: one :class:`~blockwatch.store.filters.Filter`; every 
 SQL as a bound parameter. Aggregation happens in DuckDB (GROUP BY time_bucket) and lists are
 limited, so pages stay fast on millions of verdicts.
 
+Times come back as Python can hold them: DuckDB keeps years past 9999 and +-infinity, which
+would reach Python as text, so every time a read returns is held to years 1..9999 in the SQL
+(``clamped``), and arithmetic on one goes through ``times.shift``.
+
 Reads go through cursors of the Store's own connection, one per thread: DuckDB refuses a
 second connection to a file that this process holds open in another mode.
 """
@@ -26,7 +30,7 @@ from blockwatch.store import rawtexts, schema
 from blockwatch.store.filters import Filter, event_where, verdict_where
 from blockwatch.store.rawcodec import decode_text
 from blockwatch.store.store import Store
-from blockwatch.times import naive_utc
+from blockwatch.times import ONE_DAY, naive_utc, shift
 
 __all__ = ["LIST_LIMIT", "PAGE_SIZE", "Reads", "RowStream"]
 
@@ -35,9 +39,35 @@ LIST_LIMIT: Final = 500
 # Up to this many ids, look rows up one by one in the primary-key index (measured: faster
 # than a scan below a few hundred ids on a million rows).
 INDEX_LOOKUP_MAX: Final = 300
-EVENT_COLUMNS: Final = schema.column_list(schema.EVENT_FIELDS)
-VERDICT_COLUMNS: Final = schema.column_list(schema.VERDICT_FIELDS)
 _ONE_SECOND: Final = timedelta(seconds=1)
+_FIRST, _LAST = "TIMESTAMP '0001-01-01'", "TIMESTAMP '9999-12-31 23:59:59.999999'"
+
+
+def clamped(expr: str) -> str:
+    """A TIMESTAMP expression held to what a Python datetime spells (NULL stays NULL; least()
+    and greatest() would turn it into a bound)."""
+    return (
+        f"CASE WHEN {expr} > {_LAST} THEN {_LAST}"
+        f" WHEN {expr} < {_FIRST} THEN {_FIRST} ELSE {expr} END"
+    )
+
+
+def _select(fields: Sequence[str], times: Sequence[str]) -> str:
+    """Quoted columns for a SELECT, the time columns clamped and keeping their names."""
+    quoted = [f'"{n}"' for n in fields]
+    return ", ".join(
+        f"{clamped(q)} AS {q}" if n in times else q for n, q in zip(fields, quoted, strict=True)
+    )
+
+
+EVENT_COLUMNS: Final = _select(schema.EVENT_FIELDS, ("start", "end"))
+VERDICT_COLUMNS: Final = _select(schema.VERDICT_FIELDS, ("measured_at",))
+MEASURED_AT: Final = clamped("measured_at")
+_SPAN: Final = f"{clamped('min(measured_at)')} lo, {clamped('max(measured_at)')} hi"
+_FIRST_LAST: Final = (
+    f"{clamped('min(measured_at)')} AS first, {clamped('max(measured_at)')} AS last"
+)
+_EVENT_SPAN: Final = _select(("start", "end"), ("start", "end"))
 
 Window = tuple[datetime, datetime] | None
 
@@ -112,7 +142,7 @@ class Reads:
     # -- the whole store -----------------------------------------------------------------
 
     def data_range(self) -> tuple[datetime | None, datetime | None]:
-        row = self._rows("SELECT min(measured_at) lo, max(measured_at) hi FROM verdicts")[0]
+        row = self._rows(f"SELECT {_SPAN} FROM verdicts")[0]
         return row["lo"], row["hi"]
 
     def countries(self, f: Filter) -> list[dict[str, Any]]:
@@ -121,7 +151,7 @@ class Reads:
             f"""SELECT probe_cc, count(*) AS n,
                    count(*) FILTER (WHERE outcome = 'blocked') AS blocked,
                    count(DISTINCT probe_asn) AS networks, count(DISTINCT domain) AS domains,
-                   min(measured_at) AS first, max(measured_at) AS last
+                   {_FIRST_LAST}
                 FROM verdicts{where} GROUP BY probe_cc ORDER BY probe_cc""",
             params,
         )
@@ -173,7 +203,7 @@ class Reads:
             f"""SELECT probe_asn, count(*) AS n,
                    count(*) FILTER (WHERE outcome = 'blocked') AS blocked,
                    count(DISTINCT domain) FILTER (WHERE outcome = 'blocked') AS domains_blocked,
-                   min(measured_at) AS first, max(measured_at) AS last
+                   {_FIRST_LAST}
                 FROM verdicts{where}
                 GROUP BY probe_asn ORDER BY blocked DESC, probe_asn LIMIT ?""",
             [*params, LIST_LIMIT],
@@ -211,13 +241,11 @@ class Reads:
     def span(self, f: Filter) -> tuple[datetime, datetime] | None:
         """The filter's time range, each open side closed by the data (None: no data)."""
         where, params = verdict_where(f)
-        row = self._rows(
-            f"SELECT min(measured_at) lo, max(measured_at) hi FROM verdicts{where}", params
-        )[0]
+        row = self._rows(f"SELECT {_SPAN} FROM verdicts{where}", params)[0]
         if row["lo"] is None:
             return None
         start = naive_utc(f.since) if f.since is not None else row["lo"]
-        end = naive_utc(f.until) if f.until is not None else row["hi"] + _ONE_SECOND
+        end = naive_utc(f.until) if f.until is not None else shift(row["hi"], _ONE_SECOND)
         return start, end
 
     def timeline(
@@ -227,7 +255,7 @@ class Reads:
         where, params = verdict_where(f)
         key = "probe_asn" if by_network else "'all'"
         return self._rows(
-            f"""SELECT {key} AS series, time_bucket(?, measured_at) AS bucket,
+            f"""SELECT {key} AS series, time_bucket(?, {MEASURED_AT}) AS bucket,
                    outcome, method, count(*) AS n
                 FROM verdicts{where}
                 GROUP BY ALL ORDER BY series, bucket""",
@@ -255,7 +283,7 @@ class Reads:
     def event_window(self, ev: dict[str, Any]) -> tuple[datetime, datetime]:
         """A time range expected to hold an event's measurements (a hint: see _by_ids)."""
         end = ev["end"] or self.data_range()[1] or ev["start"]
-        return ev["start"] - timedelta(days=1), end + timedelta(days=1)
+        return shift(ev["start"], -ONE_DAY), shift(end, ONE_DAY)
 
     def event_measurements(
         self, ev: dict[str, Any], *, limit: int = PAGE_SIZE, offset: int = 0
@@ -264,7 +292,7 @@ class Reads:
         all_ids = self.event_measurement_ids(ev["event_id"])
         # Order all ids cheaply (two columns), then fetch whole rows for one page only.
         keys = self._by_ids(
-            "measurement_id, measured_at",
+            f"measurement_id, {MEASURED_AT} AS measured_at",
             "verdicts",
             all_ids,
             self.event_window(ev),
@@ -278,7 +306,7 @@ class Reads:
 
     def events_of_measurement(self, measurement_id: str) -> list[dict[str, Any]]:
         return self._rows(
-            'SELECT event_id, kind, probe_asn, domain, "start", "end" FROM events'
+            f"SELECT event_id, kind, probe_asn, domain, {_EVENT_SPAN} FROM events"
             ' WHERE list_contains(measurements, ?) ORDER BY "start"',
             [measurement_id],
         )
@@ -334,7 +362,9 @@ class Reads:
         where, params = verdict_where(f)
         return [
             (r[0], r[1])
-            for r in self._fetch(f"SELECT measurement_id, measured_at FROM verdicts{where}", params)
+            for r in self._fetch(
+                f"SELECT measurement_id, {MEASURED_AT} FROM verdicts{where}", params
+            )
         ]
 
     def verdict_page(self, f: Filter, page: int) -> list[dict[str, Any]]:

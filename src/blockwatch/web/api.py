@@ -48,28 +48,28 @@ def api_country(cc: str, r: R, f: T) -> JSON:
     return JSON(views.country(r, cc, f))
 
 
-@router.get("/countries/{cc}/domains/{domain}", summary="A domain's timeline per network")
+@router.get("/countries/{cc}/domains/{domain:path}", summary="A domain's timeline per network")
 def api_domain(cc: str, domain: str, r: R, f: T, bucket: BucketParam = None) -> JSON:
     data = views.domain(r, cc, domain, f, bucket)
     data["timeline"] = views.timeline_json(data["timeline"])
     return JSON(data)
 
 
-@router.get("/networks/{asn}", summary="A network (ASN): domains, events, timeline")
+@router.get("/networks/{asn:path}", summary="A network (ASN): domains, events, timeline")
 def api_network(asn: str, r: R, f: T, bucket: BucketParam = None) -> JSON:
     data = views.network(r, asn, f, bucket)
     data["timeline"] = views.timeline_json(data["timeline"])
     return JSON(data)
 
 
-@router.get("/events/{event_id}", summary="An event: networks, span, methods, measurements")
+@router.get("/events/{event_id:path}", summary="An event: networks, span, methods, measurements")
 def api_event(event_id: str, r: R, page: PageParam = 1) -> JSON:
     data = views.event(r, event_id, page)
     data["timeline"] = views.timeline_json(data["timeline"])
     return JSON(data)
 
 
-@router.get("/measurements/{measurement_id}", summary="A measurement: observations, verdicts")
+@router.get("/measurements/{measurement_id:path}", summary="A measurement: observations, verdicts")
 def api_measurement(measurement_id: str, r: R) -> JSON:
     return JSON(views.measurement(r, measurement_id))
 

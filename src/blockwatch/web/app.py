@@ -9,9 +9,10 @@ blockpage body that slipped through escaping could not run.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, Response
@@ -27,11 +28,38 @@ from blockwatch.web.views import NotFound
 
 __all__ = ["build_app", "serve"]
 
+# The ASGI interface (the types Starlette names; spelled here as it is not our dependency).
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
 STATIC_DIR = Path(__file__).parent / "static"
 CSP = (
     "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self';"
     " base-uri 'none'; frame-ancestors 'none'"
 )
+
+
+class HeadAsGet:
+    """HEAD answered wherever GET is, as GET without the body (RFC 9110 asks a server to;
+    link checkers and crawlers send it). The server sends only the headers for a HEAD."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] != "HEAD":
+            await self.app(scope, receive, send)
+            return
+
+        async def headers_only(message: Message) -> None:
+            if message["type"] == "http.response.body":
+                message = {**message, "body": b""}
+            await send(message)
+
+        await self.app({**scope, "method": "GET"}, receive, headers_only)
 
 
 def wants_json(request: Request) -> bool:
@@ -100,6 +128,7 @@ def build_app(db_path: str | Path) -> FastAPI:
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     app.include_router(api.router)
     app.include_router(pages.router)
+    app.add_middleware(HeadAsGet)
     return app
 
 

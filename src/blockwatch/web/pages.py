@@ -45,7 +45,7 @@ def country_page(request: Request, cc: str, r: R, f: T) -> HTMLResponse:
     return _render(request, "country.html", f, **views.country(r, cc, f))
 
 
-@router.get("/country/{cc}/domain/{domain}", response_class=HTMLResponse)
+@router.get("/country/{cc}/domain/{domain:path}", response_class=HTMLResponse)
 def domain_page(
     request: Request, cc: str, domain: str, r: R, f: T, bucket: BucketParam = None
 ) -> HTMLResponse:
@@ -54,33 +54,13 @@ def domain_page(
     return _render(request, "domain.html", f, charts=charts(tl), legend=legend(tl), **data)
 
 
-@router.get("/network/{asn}", response_class=HTMLResponse)
+@router.get("/network/{asn:path}", response_class=HTMLResponse)
 def network_page(
     request: Request, asn: str, r: R, f: T, bucket: BucketParam = None
 ) -> HTMLResponse:
     data = views.network(r, asn, f, bucket)
     tl = data["timeline"]
     return _render(request, "network.html", f, charts=charts(tl), legend=legend(tl), **data)
-
-
-@router.get("/event/{event_id}", response_class=HTMLResponse)
-def event_page(request: Request, event_id: str, r: R, page: PageParam = 1) -> HTMLResponse:
-    data = views.event(r, event_id, page)
-    tl = data["timeline"]
-    return _render(
-        request,
-        "event.html",
-        None,
-        charts=charts(tl),
-        legend=legend(tl),
-        pdf_available=report.chromium_path() is not None,
-        **data,
-    )
-
-
-@router.get("/measurement/{measurement_id}", response_class=HTMLResponse)
-def measurement_page(request: Request, measurement_id: str, r: R) -> HTMLResponse:
-    return _render(request, "measurement.html", None, **views.measurement(r, measurement_id))
 
 
 def _safe_name(text: str) -> str:
@@ -95,7 +75,9 @@ def _download(doc: report.Report, fmt: str) -> Response:
     return Response(doc.html, media_type="text/html; charset=utf-8", headers=headers)
 
 
-@router.get("/event/{event_id}/report.{fmt}")
+# Ids may hold "/" (links escape it, the server unescapes it before routing), so id routes
+# take the rest of the path; the report's route is matched first, as it is the longer one.
+@router.get("/event/{event_id:path}/report.{fmt}")
 def event_report(event_id: str, fmt: str, r: R) -> Response:
     if fmt not in ("html", "pdf"):
         raise views.NotFound("report format", fmt)
@@ -110,3 +92,23 @@ def scope_report(fmt: str, r: R, f: F) -> Response:
     if f.country is None or f.domain is None:
         raise FilterError("country", "a report names a country and a domain")
     return _download(report.build(r, scope=f), fmt)
+
+
+@router.get("/event/{event_id:path}", response_class=HTMLResponse)
+def event_page(request: Request, event_id: str, r: R, page: PageParam = 1) -> HTMLResponse:
+    data = views.event(r, event_id, page)
+    tl = data["timeline"]
+    return _render(
+        request,
+        "event.html",
+        None,
+        charts=charts(tl),
+        legend=legend(tl),
+        pdf_available=report.chromium_path() is not None,
+        **data,
+    )
+
+
+@router.get("/measurement/{measurement_id:path}", response_class=HTMLResponse)
+def measurement_page(request: Request, measurement_id: str, r: R) -> HTMLResponse:
+    return _render(request, "measurement.html", None, **views.measurement(r, measurement_id))
