@@ -26,6 +26,18 @@ def serve(
     db: DbOption = None,
     host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on."),
     port: int = typer.Option(8000, "--port", help="Port to listen on."),
+    report_workers: int = typer.Option(
+        2, "--report-workers", min=1, help="Processes building evidence reports and PDFs."
+    ),
+    report_queue: int = typer.Option(
+        8, "--report-queue", min=0, help="Reports that may wait for a worker (then 503)."
+    ),
+    csv_streams: int = typer.Option(
+        4, "--csv-streams", min=1, help="CSV exports streaming at once (then 503)."
+    ),
+    cache_mb: int = typer.Option(
+        64, "--cache-mb", min=0, help="Memory for finished page and API answers (0: none)."
+    ),
 ) -> None:
     """Serve the dashboard (read-only) over the store."""
     # The web framework and the ASGI server are heavy: only this command needs them.
@@ -33,7 +45,13 @@ def serve(
     from blockwatch.web.app import serve as serve_app
 
     with cli_errors():
-        app = build_app(db_path(db))
+        app = build_app(
+            db_path(db),
+            report_workers=report_workers,
+            report_queue=report_queue,
+            csv_streams=csv_streams,
+            cache_bytes=cache_mb * 1024 * 1024,
+        )
         typer.echo(f"blockwatch dashboard on http://{host}:{port}/ (Ctrl-C to stop)")
         serve_app(app, host, port)
 

@@ -9,10 +9,9 @@ blockpage body that slipped through escaping could not run.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, Response
@@ -23,17 +22,20 @@ from blockwatch.errors import BlockwatchError, FilterError, StoreError
 from blockwatch.store import Reads, Store
 from blockwatch.web import api, pages
 from blockwatch.web.api import JSON
+from blockwatch.web.cache import (
+    DEFAULT_MAX_BYTES,
+    ASGIApp,
+    Message,
+    Receive,
+    ResponseCache,
+    Scope,
+    Send,
+)
+from blockwatch.web.heavy import RETRY_AFTER_S, Busy, CsvLane, HeavyLane, JobFailed, PdfJobs
 from blockwatch.web.render import make_templates
 from blockwatch.web.views import NotFound
 
 __all__ = ["build_app", "serve"]
-
-# The ASGI interface (the types Starlette names; spelled here as it is not our dependency).
-Scope = MutableMapping[str, Any]
-Message = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
-ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 STATIC_DIR = Path(__file__).parent / "static"
 CSP = (
@@ -66,13 +68,27 @@ def wants_json(request: Request) -> bool:
     return request.url.path.startswith("/api/")
 
 
-def build_app(db_path: str | Path) -> FastAPI:
-    """The dashboard over the store at ``db_path``, opened read-only."""
+def build_app(
+    db_path: str | Path,
+    *,
+    report_workers: int = 2,
+    report_queue: int = 8,
+    csv_streams: int = 4,
+    cache_bytes: int = DEFAULT_MAX_BYTES,
+) -> FastAPI:
+    """The dashboard over the store at ``db_path``, opened read-only. Reports are built by
+    ``report_workers`` processes (``report_queue`` more may wait), at most ``csv_streams``
+    CSV exports run at once (heavy.py); ``cache_bytes`` of answers are kept (0: none)."""
     store = Store(db_path, read_only=True)
+    lane = HeavyLane(Path(db_path), workers=report_workers, queue=report_queue)
+    csv_lane = CsvLane(csv_streams)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        await lane.warm()
         yield
+        lane.close()
+        csv_lane.close()
         store.close()
 
     app = FastAPI(
@@ -90,6 +106,9 @@ def build_app(db_path: str | Path) -> FastAPI:
     app.state.reads = Reads(store)
     app.state.templates = make_templates()
     app.state.db_path = Path(db_path)
+    app.state.heavy = lane
+    app.state.csv = csv_lane
+    app.state.pdf_jobs = PdfJobs(lane)
 
     @app.middleware("http")
     async def _headers(
@@ -117,6 +136,16 @@ def build_app(db_path: str | Path) -> FastAPI:
     async def _bad_filter(request: Request, exc: FilterError) -> Response:
         return _error(request, 400, "bad filter", str(exc))
 
+    @app.exception_handler(Busy)
+    async def _busy(request: Request, exc: Busy) -> Response:
+        response = _error(request, 503, "busy", str(exc))
+        response.headers["Retry-After"] = str(RETRY_AFTER_S)
+        return response
+
+    @app.exception_handler(JobFailed)
+    async def _job_failed(request: Request, exc: JobFailed) -> Response:
+        return _error(request, exc.status, exc.title, str(exc))
+
     @app.exception_handler(StoreError)
     async def _store(request: Request, exc: StoreError) -> Response:
         return _error(request, 500, "store error", str(exc))
@@ -128,6 +157,7 @@ def build_app(db_path: str | Path) -> FastAPI:
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     app.include_router(api.router)
     app.include_router(pages.router)
+    app.add_middleware(ResponseCache, db_path=Path(db_path), max_bytes=cache_bytes)
     app.add_middleware(HeadAsGet)
     return app
 
