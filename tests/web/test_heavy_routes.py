@@ -4,12 +4,17 @@ answers are kept per store state."""
 from __future__ import annotations
 
 import asyncio
+import signal
+import socket
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
+import psutil
 import pytest
 from webstore import serving
 
@@ -21,6 +26,12 @@ needs_chromium = pytest.mark.skipif(
     report.chromium_path() is None,
     reason="PDF needs Debian's chromium (`make setup` installs it as root)",
 )
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
 
 
 def _poll_pdf(client: httpx.Client, url: str, seconds: float = 120) -> httpx.Response:
@@ -167,3 +178,35 @@ def test_a_burst_on_a_cold_page_builds_it_once_and_a_store_change_drops_it(
     db.write_bytes(b"v2, larger")  # the store changed: its answers are built anew
     assert asyncio.run(_get(cache, "/country/PK")) == (200, b"/country/PK")
     assert inner.built.count("/country/PK") == 2
+
+
+@pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGKILL])
+def test_report_workers_end_with_the_server_however_it_ends(
+    store_path: Path, stop: signal.Signals
+) -> None:
+    port = _free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "blockwatch", "serve", "--db", str(store_path), "--port", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        base = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(f"{base}/event/ev-x-PK/report.html", timeout=30).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert time.monotonic() < deadline, "the dashboard did not answer"
+            time.sleep(0.3)
+        workers = psutil.Process(proc.pid).children(recursive=True)
+        assert len(workers) >= 2  # the report workers (and their tracker)
+        proc.send_signal(stop)
+        proc.wait(timeout=30)
+        _gone, alive = psutil.wait_procs(workers, timeout=15)
+        assert not alive, [p.cmdline() for p in alive]
+    finally:
+        if proc.poll() is None:
+            proc.kill()

@@ -19,6 +19,9 @@ from __future__ import annotations
 import asyncio
 import multiprocessing
 import os
+import signal
+import sys
+import threading
 import time
 from collections.abc import AsyncIterator, Callable, Hashable, Iterator
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
@@ -75,10 +78,22 @@ class JobFailed(BlockwatchError):
 _reads: Reads | None = None
 
 
-def _worker_start(db_path: str) -> None:
+def _worker_start(db_path: str, server_pid: int) -> None:
     global _reads
     os.nice(WORKER_NICE)
+    # Stopped by the server (HeavyLane.close): unwind, so a chromium being waited for is
+    # killed and its temporary folder removed.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     _reads = Reads(Store(db_path, read_only=True))
+    threading.Thread(target=_exit_with, args=(server_pid,), daemon=True).start()
+
+
+def _exit_with(server_pid: int) -> None:
+    """End this worker when the server is gone, however it ended (a killed server leaves
+    its workers to init, and they would wait for work forever)."""
+    while os.getppid() == server_pid:
+        time.sleep(1.0)
+    os._exit(0)
 
 
 def _outcome(build: Callable[[Reads], T]) -> tuple[str, Any]:
@@ -127,7 +142,7 @@ class HeavyLane:
             # is unsafe.
             mp_context=multiprocessing.get_context("spawn"),
             initializer=_worker_start,
-            initargs=(str(db_path),),
+            initargs=(str(db_path), os.getpid()),
         )
 
     @property
@@ -167,7 +182,10 @@ class HeavyLane:
         )
 
     def close(self) -> None:
+        """Stop the workers now, a report in progress too: the server is going away."""
         self._pool.shutdown(wait=False, cancel_futures=True)
+        for child in multiprocessing.active_children():  # the server starts no others
+            child.terminate()
 
 
 class CsvLane:
@@ -229,6 +247,7 @@ class PdfJobs:
 
     lane: HeavyLane
     jobs: dict[Hashable, PdfJob] = field(default_factory=dict)
+    _printing: asyncio.Semaphore | None = None
 
     def get(self, key: Hashable) -> PdfJob | None:
         self._expire()
@@ -238,12 +257,23 @@ class PdfJobs:
         return job
 
     def start(self, key: Hashable, event_id: str | None, scope: Filter | None) -> PdfJob:
+        unfinished = sum(1 for j in self.jobs.values() if j.finished is None)
+        if unfinished >= self.lane.limit:
+            raise Busy("PDFs", self.lane.limit)
         self.lane.admit("reports")
-        task = asyncio.get_running_loop().create_task(self.lane.report_pdf(event_id, scope))
+        task = asyncio.get_running_loop().create_task(self._print(event_id, scope))
         job = PdfJob(time.monotonic(), task)
         task.add_done_callback(job.finish)
         self.jobs[key] = job
         return job
+
+    async def _print(self, event_id: str | None, scope: Filter | None) -> tuple[str, bytes]:
+        # PDFs print one fewer at a time than there are workers, so an HTML report never
+        # waits behind a row of PDFs (several seconds each).
+        if self._printing is None:
+            self._printing = asyncio.Semaphore(max(1, self.lane.workers - 1))
+        async with self._printing:
+            return await self.lane.report_pdf(event_id, scope)
 
     def _expire(self) -> None:
         now = time.monotonic()
