@@ -210,3 +210,27 @@ def test_report_workers_end_with_the_server_however_it_ends(
     finally:
         if proc.poll() is None:
             proc.kill()
+
+
+def test_at_most_the_builders_build_answers_at_once(tmp_path: Path) -> None:
+    db = tmp_path / "store.duckdb"
+    db.write_bytes(b"v1")
+    inner = _CountingApp()
+    running = peak = 0
+
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        nonlocal running, peak
+        running += 1
+        peak = max(peak, running)
+        try:
+            await inner(scope, receive, send)
+        finally:
+            running -= 1
+
+    cache = ResponseCache(app, db_path=db, builders=2)
+
+    async def burst() -> list[tuple[int, bytes]]:
+        return await asyncio.gather(*(_get(cache, f"/country/C{i}") for i in range(10)))
+
+    assert [status for status, _ in asyncio.run(burst())] == [200] * 10
+    assert peak == 2 and len(inner.built) == 10

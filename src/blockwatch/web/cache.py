@@ -8,7 +8,8 @@ modification time with those the cached answers were built on, and drops them al
 store changed. Only whole 200 answers of the cacheable routes (pages and JSON, not reports
 or CSV, which have their own lane: ``heavy.py``) are kept, least recently used first out, up
 to ``max_bytes``. Readers asking for an answer that is being built wait for it rather than
-building it again, so a burst on a cold page costs one build.
+building it again, so a burst on a cold page costs one build; at most ``builders`` answers
+(pages and JSON, kept or not) are built at once, the rest wait their turn.
 """
 
 from __future__ import annotations
@@ -33,6 +34,10 @@ __all__ = [
 
 DEFAULT_MAX_BYTES: Final = 64 * 1024 * 1024
 MAX_ANSWER_BYTES: Final = 4 * 1024 * 1024
+# Answers built at once. Building is Python work (templates, rows to dicts) that holds the
+# interpreter lock between DuckDB's queries: with fewer builders in turn, the event loop,
+# which answers kept pages, waits for the lock behind fewer threads.
+DEFAULT_BUILDERS: Final = 3
 
 # The ASGI interface (the types Starlette names; spelled here as it is not our dependency).
 Scope = MutableMapping[str, Any]
@@ -68,8 +73,15 @@ def _fingerprint(db: Path) -> tuple[tuple[int, int], ...]:
 class ResponseCache:
     """ASGI middleware keeping whole 200 answers of GET requests to cacheable routes."""
 
-    def __init__(self, app: ASGIApp, db_path: Path, max_bytes: int = DEFAULT_MAX_BYTES) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        db_path: Path,
+        max_bytes: int = DEFAULT_MAX_BYTES,
+        builders: int = DEFAULT_BUILDERS,
+    ) -> None:
         self.app = app
+        self._builders = asyncio.Semaphore(builders)
         self.db_path = Path(db_path)
         self.max_bytes = max_bytes
         self.size = 0
@@ -124,7 +136,8 @@ class ResponseCache:
 
         answer: _Answer | None = None
         try:
-            await self.app(scope, receive, capture)
+            async with self._builders:
+                await self.app(scope, receive, capture)
             if keep and start is not None:
                 answer = _Answer(start, b"".join(parts))
                 self._keep(key, answer)

@@ -184,8 +184,11 @@ class HeavyLane:
     def close(self) -> None:
         """Stop the workers now, a report in progress too: the server is going away."""
         self._pool.shutdown(wait=False, cancel_futures=True)
+        deadline = time.monotonic() + 3.0
         for child in multiprocessing.active_children():  # the server starts no others
-            child.terminate()
+            child.join(max(0.0, deadline - time.monotonic()))  # an idle one ends by itself
+            if child.is_alive():
+                child.terminate()
 
 
 class CsvLane:
