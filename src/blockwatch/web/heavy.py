@@ -1,7 +1,7 @@
 """The heavy routes (evidence reports, their PDFs, CSV exports), kept from stalling the rest.
 
 Reports are built in a pool of worker processes (``HeavyLane``): each opens the store
-read-only itself and runs at a lower CPU priority (nice 10), so a report being rendered never
+read-only itself and runs at the lowest CPU priority (nice 19), so a report being rendered never
 holds the interpreter lock of the process serving pages, and pages win the CPU when both want
 it; chromium, started from a worker for a PDF, inherits that priority. At most ``workers``
 reports are built at once and ``queue`` more wait their turn; a request beyond that gets
@@ -48,7 +48,7 @@ __all__ = [
 
 KEEP_SECONDS: Final = 600.0
 KEEP_JOBS: Final = 16
-WORKER_NICE: Final = 10
+WORKER_NICE: Final = 19
 RETRY_AFTER_S: Final = 5
 T = TypeVar("T")
 
