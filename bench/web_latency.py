@@ -347,6 +347,8 @@ class Load:
     statuses: dict[str, Counter[int]] = field(
         default_factory=lambda: {k: Counter() for k in SHARES}
     )
+    # Pages and API split by the dashboard's answer header: kept, or built for the request.
+    split: dict[str, list[float]] = field(default_factory=dict)
 
 
 def plan(
@@ -386,8 +388,12 @@ async def mixed_load(base: str, requests: list[tuple[str, str]], concurrency: in
                 t = time.perf_counter()
                 r = await client.get(url)
                 await r.aread()
-                load.times[kind].append((time.perf_counter() - t) * 1000)
+                ms = (time.perf_counter() - t) * 1000
+                load.times[kind].append(ms)
                 load.statuses[kind][r.status_code] += 1
+                how = r.headers.get("x-blockwatch-answer")
+                if kind != "heavy" and how:
+                    load.split.setdefault(f"{kind}, {how}", []).append(ms)
                 _check(r, kind)
 
         await asyncio.gather(*(worker() for _ in range(concurrency)))
@@ -401,7 +407,7 @@ def report_load(load: Load, total: int, concurrency: int, seconds: float) -> flo
         f" ({total / seconds:.0f}/s)"
     )
     print(
-        f"{'class':10} {'n':>5} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} {'max ms':>8}  statuses"
+        f"{'class':12} {'n':>5} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} {'max ms':>8}  statuses"
     )
     worst = 0.0
     for kind, times in load.times.items():
@@ -412,8 +418,13 @@ def report_load(load: Load, total: int, concurrency: int, seconds: float) -> flo
             worst = max(worst, p95)
         statuses = " ".join(f"{k}:{v}" for k, v in sorted(load.statuses[kind].items()))
         print(
-            f"{kind:10} {len(times):>5} {statistics.median(times):>8.1f} {p95:>8.1f}"
+            f"{kind:12} {len(times):>5} {statistics.median(times):>8.1f} {p95:>8.1f}"
             f" {_pct(times, 0.99):>8.1f} {max(times):>8.1f}  {statuses}"
+        )
+    for name, times in sorted(load.split.items()):
+        print(
+            f"{name:12} {len(times):>5} {statistics.median(times):>8.1f}"
+            f" {_pct(times, 0.95):>8.1f} {_pct(times, 0.99):>8.1f} {max(times):>8.1f}"
         )
     return worst
 

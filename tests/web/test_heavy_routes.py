@@ -19,7 +19,7 @@ import pytest
 from webstore import serving
 
 from blockwatch.web import report
-from blockwatch.web.cache import ResponseCache, cacheable
+from blockwatch.web.cache import ANSWER_HEADER, ResponseCache, cacheable
 from blockwatch.web.heavy import Busy, CsvLane
 
 needs_chromium = pytest.mark.skipif(
@@ -145,6 +145,9 @@ class _CountingApp:
         await send({"type": "http.response.body", "body": scope["path"].encode()})
 
 
+_HOW: list[bytes] = []  # the answer header of every _get, in order
+
+
 async def _get(app: Any, path: str) -> tuple[int, bytes]:
     sent: list[dict[str, Any]] = []
 
@@ -156,6 +159,7 @@ async def _get(app: Any, path: str) -> tuple[int, bytes]:
 
     scope = {"type": "http", "method": "GET", "path": path, "query_string": b""}
     await app(scope, receive, send)
+    _HOW.extend(v for k, v in sent[0]["headers"] if k == ANSWER_HEADER)
     return sent[0]["status"], b"".join(m.get("body", b"") for m in sent[1:])
 
 
@@ -172,6 +176,7 @@ def test_a_burst_on_a_cold_page_builds_it_once_and_a_store_change_drops_it(
 
     assert asyncio.run(burst("/country/PK", 20)) == [(200, b"/country/PK")] * 20
     assert inner.built == ["/country/PK"]
+    assert _HOW[-1] == b"kept" and _HOW.count(b"built") == 1
     asyncio.run(burst("/missing", 2))
     asyncio.run(burst("/missing", 1))
     assert inner.built.count("/missing") == 3  # only whole 200 answers are kept

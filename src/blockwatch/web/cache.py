@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any, Final
 
 __all__ = [
+    "ANSWER_HEADER",
     "DEFAULT_MAX_BYTES",
     "ASGIApp",
     "Message",
@@ -34,6 +35,7 @@ __all__ = [
 
 DEFAULT_MAX_BYTES: Final = 64 * 1024 * 1024
 MAX_ANSWER_BYTES: Final = 4 * 1024 * 1024
+ANSWER_HEADER: Final = b"x-blockwatch-answer"
 # Answers built at once. Building is Python work (templates, rows to dicts) that holds the
 # interpreter lock between DuckDB's queries: with fewer builders in turn, the event loop,
 # which answers kept pages, waits for the lock behind fewer threads.
@@ -57,6 +59,12 @@ def cacheable(path: str) -> bool:
 class _Answer:
     start: Message
     body: bytes
+
+
+def _marked(start: Message, how: bytes) -> Message:
+    """The answer's start with a header saying whether it was kept or built for this request
+    (what a load test needs to tell first visits from the rest)."""
+    return {**start, "headers": [*start.get("headers", []), (ANSWER_HEADER, how)]}
 
 
 def _fingerprint(db: Path) -> tuple[tuple[int, int], ...]:
@@ -107,8 +115,9 @@ class ResponseCache:
             answer = await asyncio.shield(self._building[key])
         if answer is not None:
             self.hits += 1
-            self._answers.move_to_end(key)
-            await send(answer.start)
+            if key in self._answers:  # (one too large to keep was only shared)
+                self._answers.move_to_end(key)
+            await send(_marked(answer.start, b"kept"))
             await send({"type": "http.response.body", "body": answer.body, "more_body": False})
             return
         self.misses += 1
@@ -129,6 +138,7 @@ class ResponseCache:
             if message["type"] == "http.response.start":
                 start = message
                 keep = message["status"] == 200
+                message = _marked(message, b"built")
             elif message["type"] == "http.response.body" and keep:
                 parts.append(message.get("body", b""))
                 keep = sum(map(len, parts)) <= MAX_ANSWER_BYTES
