@@ -12,7 +12,7 @@ from fastapi.responses import HTMLResponse, Response
 from blockwatch.errors import FilterError
 from blockwatch.store import Filter, Reads
 from blockwatch.web import report, views
-from blockwatch.web.heavy import HeavyLane, PdfJobs
+from blockwatch.web.heavy import HeavyLane, PdfJob, PdfJobs
 from blockwatch.web.params import BucketParam, PageParam, filters, reads, time_range
 from blockwatch.web.render import charts, legend, query_string
 
@@ -100,16 +100,23 @@ async def _report(
     if job.task.done():
         slug, pdf = job.task.result()  # a failed job raises its error here (JobFailed)
         return _download(slug, pdf, "pdf")
+    return _waiting_page(request, job)
+
+
+def _waiting_page(request: Request, job: PdfJob) -> HTMLResponse:
+    """202: the PDF is being printed; the page reloads itself (no script) until it is ready."""
+    # The address as the reader sent it (still percent-encoded, so an id holding "?" or "/"
+    # links back to itself).
+    path = request.scope.get("raw_path", b"").decode("latin-1") or request.url.path
+    query = f"?{request.url.query}" if request.url.query else ""
     page = _render(
         request,
         "pdf_wait.html",
         None,
         waited=round(job.waited),
         refresh=PDF_REFRESH_S,
-        again=str(request.url.path) + (f"?{request.url.query}" if request.url.query else ""),
-        html_link=str(request.url.path)[: -len(".pdf")]
-        + ".html"
-        + (f"?{request.url.query}" if request.url.query else ""),
+        again=path + query,
+        html_link=path.removesuffix(".pdf") + ".html" + query,
     )
     page.status_code = 202
     page.headers["Retry-After"] = str(PDF_REFRESH_S)
