@@ -46,6 +46,7 @@ from urllib.parse import quote
 import duckdb
 import httpx
 import orjson
+import psutil
 import pyarrow as pa
 
 from blockwatch.analysis.records import Event, NetworkSpan
@@ -453,11 +454,15 @@ def serving(db: Path, *options: str) -> Iterator[str]:
             _wait_for_server(client, proc)
         yield base
     finally:
+        # Its report workers (and multiprocessing's tracker) end after it: wait for them too.
+        helpers = psutil.Process(proc.pid).children(recursive=True) if proc.poll() is None else []
         proc.terminate()
         try:
             proc.wait(timeout=30)
         except subprocess.TimeoutExpired:
             proc.kill()
+        for left in psutil.wait_procs(helpers, timeout=15)[1]:
+            left.kill()
 
 
 def run_store(label: str, db: Path, total: int, concurrency: int) -> float:

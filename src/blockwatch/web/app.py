@@ -120,6 +120,18 @@ def build_app(
         response.headers["Referrer-Policy"] = "no-referrer"
         return response
 
+    _handle_errors(app)
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    app.include_router(api.router)
+    app.include_router(pages.router)
+    app.add_middleware(ResponseCache, db_path=Path(db_path), max_bytes=cache_bytes)
+    app.add_middleware(HeadAsGet)
+    return app
+
+
+def _handle_errors(app: FastAPI) -> None:
+    """Our errors as answers: JSON under /api/, an HTML page elsewhere."""
+
     def _error(request: Request, status: int, title: str, message: str) -> Response:
         if wants_json(request):
             return JSON({"error": title, "detail": message}, status_code=status)
@@ -153,13 +165,6 @@ def build_app(
     @app.exception_handler(BlockwatchError)
     async def _other(request: Request, exc: BlockwatchError) -> Response:
         return _error(request, 500, "error", str(exc))
-
-    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
-    app.include_router(api.router)
-    app.include_router(pages.router)
-    app.add_middleware(ResponseCache, db_path=Path(db_path), max_bytes=cache_bytes)
-    app.add_middleware(HeadAsGet)
-    return app
 
 
 def serve(app: FastAPI, host: str = "127.0.0.1", port: int = 8000) -> None:

@@ -189,6 +189,7 @@ class HeavyLane:
             child.join(max(0.0, deadline - time.monotonic()))  # an idle one ends by itself
             if child.is_alive():
                 child.terminate()
+                child.join(1.0)
 
 
 class CsvLane:
