@@ -10,7 +10,7 @@ from __future__ import annotations
 import typer
 
 from blockwatch import __version__
-from blockwatch.cli import control, events, lab, probe, store, web
+from blockwatch.cli import control, events, fetch, keys, lab, probe, store, web
 
 __all__ = ["app", "main"]
 
@@ -38,7 +38,7 @@ def _root(
     """blockwatch: is it blocked, since when, where, how?"""
 
 
-for _module in (store, events, probe, control, lab, web):
+for _module in (store, events, fetch, probe, control, lab, web, keys):
     _module.register(app)
 
 

@@ -34,6 +34,7 @@ from blockwatch.lab.scenario import Scenario, check_measurable, load
 from blockwatch.lab.truth import iso, truth_rows
 from blockwatch.ooni.measurement import report_id
 from blockwatch.pki import CertificateAuthority
+from blockwatch.terminal import markup
 
 
 @dataclass
@@ -223,7 +224,8 @@ class LabRun:
             (self.out / "truth.jsonl").open("wb") as tru,
             Progress(*columns, disable=not show, transient=False) as bar,
         ):
-            task = bar.add_task(f"lab {sc.name}", total=len(plan), measured=0)
+            # The description is rendered as markup: the scenario's name is plain text.
+            task = bar.add_task(f"lab {markup(sc.name)}", total=len(plan), measured=0)
             for t in threads:
                 t.start()
             try:

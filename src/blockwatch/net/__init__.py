@@ -21,12 +21,14 @@ from blockwatch.net.failures import failure_string
 from blockwatch.net.flows import FetchPolicy, Target, Trace, fetch, open_connection, parse_target
 from blockwatch.net.geoip import AsnDatabase
 from blockwatch.net.http import HTTPExchange, exchange
+from blockwatch.net.ranges import AddressClass, classify
 from blockwatch.net.tcp import TCPConnect, tcp_connect
 from blockwatch.net.timeouts import BODY_CAP, Timeouts
 from blockwatch.net.tls import TLSHandshake, tls_handshake
 
 __all__ = [
     "BODY_CAP",
+    "AddressClass",
     "AsnDatabase",
     "Clock",
     "Connection",
@@ -40,6 +42,7 @@ __all__ = [
     "Timeouts",
     "Trace",
     "addresses_of",
+    "classify",
     "connect_endpoint",
     "dns_failure",
     "endpoint",

@@ -60,8 +60,14 @@ def _select(fields: Sequence[str], times: Sequence[str]) -> str:
     )
 
 
+def _clamp_times(select: str, times: Sequence[str]) -> str:
+    """A SELECT list (``Store.verdict_select``) with its time columns clamped, keeping their
+    names."""
+    quoted = {f'"{n}"' for n in times}
+    return ", ".join(f"{clamped(c)} AS {c}" if c in quoted else c for c in select.split(", "))
+
+
 EVENT_COLUMNS: Final = _select(schema.EVENT_FIELDS, ("start", "end"))
-VERDICT_COLUMNS: Final = _select(schema.VERDICT_FIELDS, ("measured_at",))
 MEASURED_AT: Final = clamped("measured_at")
 _SPAN: Final = f"{clamped('min(measured_at)')} lo, {clamped('max(measured_at)')} hi"
 _FIRST_LAST: Final = (
@@ -117,6 +123,7 @@ class Reads:
         self.store = store
         self._local = threading.local()
         self._raw_columns = store.raw_columns
+        self._verdict_select = _clamp_times(store.verdict_select, ("measured_at",))
 
     def _cursor(self) -> duckdb.DuckDBPyConnection:
         cur: duckdb.DuckDBPyConnection | None = getattr(self._local, "cursor", None)
@@ -344,12 +351,17 @@ class Reads:
     def verdicts_by_ids(self, ids: list[str], window: Window = None) -> list[dict[str, Any]]:
         """Verdicts of these ids, oldest first."""
         return self._by_ids(
-            VERDICT_COLUMNS, "verdicts", ids, window, " ORDER BY measured_at, measurement_id"
+            self._verdict_select,
+            "verdicts",
+            ids,
+            window,
+            " ORDER BY measured_at, measurement_id",
         )
 
     def verdict(self, measurement_id: str) -> dict[str, Any] | None:
         rows = self._rows(
-            f"SELECT {VERDICT_COLUMNS} FROM verdicts WHERE measurement_id = ?", [measurement_id]
+            f"SELECT {self._verdict_select} FROM verdicts WHERE measurement_id = ?",
+            [measurement_id],
         )
         if not rows:
             return None

@@ -20,7 +20,8 @@ from blockwatch.analysis.records import Event, NetworkSpan, Verdict
 from blockwatch.times import aware_utc, iso_z, naive_utc, parse_iso
 
 # 2: raw texts in raw_blocks (rawcodec); measurements.raw kept for the rows of schema 1.
-SCHEMA_VERSION: Final = 2
+# 3: verdicts.rule_id, the rule that decided (analysis/rules.py); NULL on older rows.
+SCHEMA_VERSION: Final = 3
 
 MEASUREMENT_COLUMNS: Final = (
     ("measurement_id", "VARCHAR PRIMARY KEY"),
@@ -142,6 +143,31 @@ def upgrade(present: set[str]) -> list[str]:
         for name, decl in MEASUREMENT_COLUMNS_V2
         if name not in present
     ]
+
+
+# Verdict columns added after schema 2 (a field appended to the Verdict record): a writable
+# open adds them, a read-only open of an older store reads them as NULL.
+VERDICT_COLUMNS_ADDED: Final = ("rule_id",)
+
+
+def verdict_upgrade(present: set[str]) -> list[str]:
+    """Statements adding the verdict columns a store of an older schema lacks."""
+    decl = dict(record_columns(Verdict))
+    return [
+        f'ALTER TABLE verdicts ADD COLUMN "{name}" {decl[name]}'
+        for name in VERDICT_COLUMNS_ADDED
+        if name not in present
+    ]
+
+
+def verdict_select(present: set[str]) -> str:
+    """The verdict columns to SELECT from a store whose verdicts table has ``present``: a
+    column an older store lacks reads as NULL (a read-only open cannot add it)."""
+    decl = dict(record_columns(Verdict))
+    return ", ".join(
+        f'"{n}"' if n in present or n not in VERDICT_COLUMNS_ADDED else f'NULL::{decl[n]} AS "{n}"'
+        for n in VERDICT_FIELDS
+    )
 
 
 def table_columns() -> dict[str, list[tuple[str, str]]]:

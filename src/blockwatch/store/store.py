@@ -65,6 +65,8 @@ class Store:
                 self._raw_columns = rawtexts.raw_columns(self._fetch)
             else:
                 self._raw_columns = rawtexts.RAW_COLUMNS
+                # The verdict columns to read: all of them once the upgrade below has run.
+                self.verdict_select = schema.column_list(schema.VERDICT_FIELDS)
                 # DuckDB checkpoints every 16 MB of WAL by default, rewriting the primary-key
                 # indexes and the last row group each time and leaving the old blocks free: a
                 # 30k measurement ingest made a 198 MB file (55 MB free) instead of 142 MB. A
@@ -93,6 +95,8 @@ class Store:
             }
             for statement in schema.upgrade(present):
                 con.execute(statement)
+            for statement in schema.verdict_upgrade(self._verdict_columns(con)):
+                con.execute(statement)
             con.execute(
                 "INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)",
                 [str(schema.SCHEMA_VERSION)],
@@ -107,6 +111,15 @@ class Store:
         if missing:
             raise StoreError(f"{self.path} is not a blockwatch store (missing {sorted(missing)})")
         self._check_version(found)
+        self.verdict_select = schema.verdict_select(self._verdict_columns(self._con))
+
+    @staticmethod
+    def _verdict_columns(con: Any) -> set[str]:
+        sql = (
+            "SELECT column_name FROM duckdb_columns() WHERE table_name = 'verdicts'"
+            " AND schema_name = 'main'"
+        )
+        return {r[0] for r in con.execute(sql).fetchall()}
 
     def _check_version(self, tables: set[str]) -> None:
         if "meta" not in tables:  # a new store
@@ -292,7 +305,7 @@ class Store:
         """Verdicts matching the filter, oldest first, fetched in chunks (for big exports)."""
         f = filter or Filter()
         where, params = verdict_where(f)
-        sql = f"SELECT {schema.column_list(schema.VERDICT_FIELDS)} FROM verdicts{where}"
+        sql = f"SELECT {self.verdict_select} FROM verdicts{where}"
         sql += _ORDER_VERDICTS
         if f.limit is not None:
             sql += " LIMIT ?"
