@@ -47,6 +47,11 @@ BAD_LINES = [
         "cap, skipped",
     ),
     ("deeply_nested", lambda d: _nested(d, 100_000), "not valid JSON"),
+    (
+        "year_9999",
+        lambda d: orjson.dumps({**d, "measurement_start_time": "9999-12-31 23:59:59"}),
+        "is outside 2012-01-01 .. 2099-12-31",
+    ),
 ]
 
 
