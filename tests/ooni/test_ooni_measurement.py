@@ -106,7 +106,11 @@ def test_unusable_documents_raise_malformed_measurement_naming_source_and_line(d
 
 
 def test_the_first_and_last_accepted_times_are_kept():
-    for value in ("2012-01-01 00:00:00", "2099-12-31T23:59:59.999999Z", "2100-01-01T00:30:00+01:00"):
+    for value in (
+        "2012-01-01 00:00:00",
+        "2099-12-31T23:59:59.999999Z",
+        "2100-01-01T00:30:00+01:00",
+    ):
         parse_measurement({"test_name": "x", "measurement_start_time": value})
 
 
