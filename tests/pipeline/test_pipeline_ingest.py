@@ -180,3 +180,32 @@ def test_times_with_an_offset_are_stored_as_utc(
     assert con.execute("SELECT measured_at FROM measurements").fetchall() == [(utc,)]
     assert con.execute("SELECT measured_at FROM verdicts").fetchall() == [(utc,)]
     assert store.verdicts()[0].measured_at == utc.replace(tzinfo=UTC)
+
+
+class RecordingStore(Store):
+    """A store that remembers the JSON bytes of each batch it was asked to write."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.batches: list[list[int]] = []
+
+    def write_batch(self, measurement_rows: Any, *args: Any, **kwargs: Any) -> int:
+        self.batches.append([row[-1] for row in measurement_rows])  # raw_length
+        return super().write_batch(measurement_rows, *args, **kwargs)
+
+
+def test_a_batch_closes_at_its_byte_cap_before_its_record_count(
+    tmp_path: Path, qa_documents: list[dict[str, Any]]
+) -> None:
+    docs = [{**d, "padding": "p" * 100_000} for d in distinct_copies(qa_documents, 30, "big")]
+    path = write_jsonl(tmp_path / "big.jsonl", docs)
+    cap = 350_000
+    with RecordingStore(tmp_path / "r.duckdb") as store:
+        report = ingest_paths(store, [path], batch_size=1000, batch_bytes=cap)
+        assert report.added == 30 and store.count("measurements") == 30
+        sizes = [b for b in store.batches if b]
+    assert sum(len(b) for b in sizes) == 30
+    assert len(sizes) >= 30 * 100_000 // cap
+    for batch in sizes[:-1]:
+        # Closed by the record that reached the cap: below it without that record.
+        assert sum(batch) >= cap and sum(batch[:-1]) < cap

@@ -32,6 +32,12 @@ _ORDER_VERDICTS: Final = " ORDER BY measured_at, measurement_id"
 _ORDER_EVENTS: Final = " ORDER BY start, event_id"
 
 
+def _block_array(blocks: Sequence[bytes] | pa.Array) -> pa.Array | None:
+    if isinstance(blocks, pa.Array):
+        return blocks if len(blocks) else None
+    return pa.array(blocks, pa.binary()) if blocks else None
+
+
 class _Conflict(Exception):
     """A row of the batch is in the store already (the batch was rolled back)."""
 
@@ -181,14 +187,15 @@ class Store:
         measurement_rows: Sequence[tuple[Any, ...]],
         verdict_rows: Sequence[tuple[Any, ...]],
         file_progress: Sequence[tuple[str, int, int, int, bool]] = (),
-        blocks: Sequence[bytes] = (),
+        blocks: Sequence[bytes] | pa.Array = (),
     ) -> int:
         """Insert measurements (rows of ``INGEST_MEASUREMENT_COLUMNS``), their verdicts and
         the raw blocks holding their texts, and record file progress, in one transaction;
         measurements already present are skipped. Returns measurements added. Times may be
         aware (stored as UTC) or naive UTC. A row's ``raw_block`` numbers its block in
         ``blocks`` from 0: the blocks get their ids here, inside the transaction, so no other
-        writer of the file can have taken them.
+        writer of the file can have taken them. ``blocks`` may be an Arrow binary array
+        already (the pipeline's, over its own buffer): it is then inserted without a copy.
 
         The batch is first written with plain INSERTs, which cost about half of INSERT OR
         IGNORE (bench: 29 against 45 us a measurement, commit included); if a key is present
@@ -197,7 +204,7 @@ class Store:
         tables = (
             rows.MEASUREMENT_ROWS.arrow(measurement_rows) if measurement_rows else None,
             rows.VERDICT_ROWS.arrow(verdict_rows) if verdict_rows else None,
-            pa.array(blocks, pa.binary()) if blocks else None,
+            _block_array(blocks),
         )
         try:
             return self._write_batch(tables, file_progress, ignore=False)

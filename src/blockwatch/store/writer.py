@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import queue
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
+
+import pyarrow as pa
 
 from blockwatch.store.store import Store
 
@@ -21,7 +23,8 @@ class Job:
     progress: list[tuple[str, int, int, int, bool]]
     raw_bytes: int
     duplicates: int
-    blocks: list[bytes]  # raw_blocks data; the rows' raw_block numbers them from 0
+    # raw_blocks data, as bytes or an Arrow binary array; the rows' raw_block numbers them from 0
+    blocks: Sequence[bytes] | pa.Array
 
 
 class Writer:
