@@ -41,7 +41,6 @@ LAST_FIGURES = {
     "lab_rounds": "measurements/s",
     "probe_throughput": "control helper RSS",
     "web_latency": "worst p95:",
-    "ingest_memory": "peak RSS of the ingest process",
 }
 
 
