@@ -209,3 +209,36 @@ def test_a_batch_closes_at_its_byte_cap_before_its_record_count(
     for batch in sizes[:-1]:
         # Closed by the record that reached the cap: below it without that record.
         assert sum(batch) >= cap and sum(batch[:-1]) < cap
+
+
+class _CountingConnection:
+    """A DuckDB connection that counts the statements run on it."""
+
+    def __init__(self, con: Any) -> None:
+        self._con = con
+        self.statements = 0
+
+    def execute(self, *args: Any, **kwargs: Any) -> Any:
+        self.statements += 1
+        return self._con.execute(*args, **kwargs)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._con, name)
+
+
+def test_the_bookkeeping_of_many_small_files_is_one_statement_per_batch(
+    store: Store, tmp_path: Path, qa_documents: list[dict[str, Any]]
+) -> None:
+    folder = tmp_path / "many"
+    folder.mkdir()
+    for i, doc in enumerate(distinct_copies(qa_documents, 300, "small")):
+        write_jsonl(folder / f"m{i:04d}.jsonl", [doc])
+    counting = _CountingConnection(store._con)
+    store._con = counting  # type: ignore[assignment]
+    report = ingest_paths(store, [folder], batch_size=1000)
+    store._con = counting._con
+    assert (report.files, report.added) == (300, 300)
+    # One batch: a handful of statements, not one per file.
+    assert counting.statements < 30, counting.statements
+    rows = store.cursor().execute("SELECT count(*), bool_and(complete) FROM ingest_files")
+    assert rows.fetchone() == (300, True)

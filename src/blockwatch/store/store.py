@@ -252,11 +252,11 @@ class Store:
                     " WHERE raw_block BETWEEN ? AND ?)",
                     [first, last, first, last],
                 )
-            for path, size, mtime_ns, lines_done, complete in file_progress:
-                con.execute(
-                    "INSERT OR REPLACE INTO ingest_files VALUES (?, ?, ?, ?, ?, ?)",
-                    [path, size, mtime_ns, lines_done, complete, now],
-                )
+            if file_progress:
+                # One statement for the batch's files: a statement per file made 20,000
+                # one-record files take 30 times as long as the same records in one file.
+                marks = rows.FILE_ROWS.arrow([(*p, now) for p in file_progress])
+                rows.FILE_ROWS.insert(con, marks, ignore=False, replace=True)
         return added
 
     def add_verdicts(self, verdicts: Iterable[Verdict]) -> int:
