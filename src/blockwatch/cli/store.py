@@ -42,11 +42,12 @@ def print_report(report: IngestReport, console: Console) -> None:
     console.print(
         f"files: {report.files} ({report.files_skipped} unchanged, skipped)  "
         f"read: {report.read}  added: {report.added}  duplicates: {report.duplicates}  "
-        f"malformed: {report.malformed}  analysis failed: {report.analysis_failed}  "
+        f"conflicts: {report.conflicts}  malformed: {report.malformed}  "
+        f"analysis failed: {report.analysis_failed}  unreadable: {report.unreadable}  "
         f"in {report.seconds:.1f}s ({rate:,.0f} records/s)",
         highlight=False,
     )
-    _print_errors(report.errors, report.malformed + report.analysis_failed, console)
+    _print_errors(report.errors, report.problems, console)
 
 
 def _print_errors(errors: list[MalformedMeasurement], total: int, console: Console) -> None:

@@ -21,9 +21,10 @@ from __future__ import annotations
 import gzip
 import io
 import itertools
+import os
 import re
 import struct
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
@@ -76,23 +77,38 @@ def iter_documents(
         yield from iter_file(path, max_line_bytes=max_line_bytes)
 
 
-def expand_paths(paths: Iterable[Path | str]) -> list[Path]:
+def expand_paths(
+    paths: Iterable[Path | str], on_error: Callable[[InputError], None] | None = None
+) -> list[Path]:
     """The input files under the given files and directories, in reading order (a directory's
-    files with a known suffix, sorted); InputError for a path that does not exist."""
+    files with a known suffix, sorted); InputError for a path that does not exist. A
+    directory inside that cannot be listed is an InputError naming it too: raised, or, given
+    ``on_error``, handed to it while the walk goes on (never skipped silently)."""
     files: list[Path] = []
     for raw_path in paths:
         path = Path(raw_path)
         if path.is_dir():
-            try:
-                found = [p for p in path.rglob("*") if p.is_file() and p.name.endswith(SUFFIXES)]
-            except OSError as exc:
-                raise InputError(str(path), f"cannot list directory: {exc}") from exc
-            files.extend(sorted(found))
+            files.extend(sorted(_walk(path, on_error)))
         elif path.is_file():
             files.append(path)
         else:
             raise InputError(str(path), "no such file or directory")
     return files
+
+
+def _walk(root: Path, on_error: Callable[[InputError], None] | None) -> Iterator[Path]:
+    def unlistable(exc: OSError) -> None:
+        err = InputError(str(exc.filename or root), f"cannot list directory: {exc.strerror}")
+        if on_error is None:
+            raise err from exc
+        on_error(err)
+
+    for folder, _, names in os.walk(root, onerror=unlistable):
+        for name in names:
+            if name.endswith(SUFFIXES):
+                candidate = Path(folder, name)
+                if candidate.is_file():  # not a fifo or a socket with a measurement's name
+                    yield candidate
 
 
 def uncompressed_size(path: Path) -> int:

@@ -53,13 +53,18 @@ MAX_RECORD_BYTES: Final = 16 * 1024 * 1024
 
 @dataclass
 class IngestReport:
-    """What one ingest did. ``read`` counts records looked at (good and bad)."""
+    """What one ingest did. ``read`` counts records looked at (good and bad); ``conflicts``
+    are records whose measurement_id was taken by a different document (the first one stays);
+    ``unreadable`` counts files and directories that could not be opened or listed. Each of
+    these, like each malformed record, is listed in ``errors`` by path (and line)."""
 
     read: int = 0
     added: int = 0
     duplicates: int = 0
+    conflicts: int = 0
     malformed: int = 0
     analysis_failed: int = 0
+    unreadable: int = 0
     files: int = 0
     files_skipped: int = 0
     seconds: float = 0.0
@@ -68,6 +73,15 @@ class IngestReport:
     def error(self, err: MalformedMeasurement) -> None:
         if len(self.errors) < MAX_ERRORS_KEPT:
             self.errors.append(err)
+
+    def cannot_read(self, err: InputError) -> None:
+        self.unreadable += 1
+        self.error(MalformedMeasurement(err.path, None, err.reason))
+
+    @property
+    def problems(self) -> int:
+        """Every entry ``errors`` would hold without its cap."""
+        return self.malformed + self.analysis_failed + self.conflicts + self.unreadable
 
 
 # --- the pure middle ----------------------------------------------------------------------
@@ -270,7 +284,7 @@ def ingest_paths(
     started = time.perf_counter()
     report = IngestReport()
     table = resolve_fingerprints(fingerprints)
-    files = expand_paths(paths)
+    files = expand_paths(paths, on_error=report.cannot_read)
     todo = _todo(store, files, report)
     report.files = len(files)
     if progress is not None:
@@ -308,8 +322,12 @@ def _todo(
     seen = store.file_progress()
     todo = []
     for path in files:
-        st = path.stat()
-        key = str(path.resolve())
+        try:
+            st = path.stat()
+            key = str(path.resolve())
+        except OSError as exc:  # gone or unreachable since the walk
+            report.cannot_read(InputError(str(path), f"cannot read: {exc.strerror}"))
+            continue
         prev = seen.get(key)
         unchanged = prev is not None and prev[0] == st.st_size and prev[1] == st.st_mtime_ns
         if unchanged and prev is not None and prev[3]:
@@ -345,8 +363,7 @@ def _ingest_file(
             else:
                 batcher.add(item.source, item.line, item.doc, item.raw)
     except InputError as err:
-        report.malformed += 1
-        report.error(MalformedMeasurement(err.path, last + 1, err.reason))
+        report.cannot_read(err)
         return  # not marked complete: a later run tries this file again
     batcher.mark(key, size, mtime_ns, last, True)
 
