@@ -153,12 +153,12 @@ from blockwatch.pipeline import ingest_paths
 from blockwatch.store import Store
 if os.geteuid() == 0:
     os.setgroups([])
-    os.setgid(%d)
-    os.setuid(%d)
+    os.setgid(NOBODY)
+    os.setuid(NOBODY)
 with Store(sys.argv[2]) as store:
     report = ingest_paths(store, [Path(sys.argv[1])])
 print_report(report, Console(soft_wrap=True))
-""" % (NOBODY, NOBODY)
+""".replace("NOBODY", str(NOBODY))
 
 
 def test_an_unreadable_subdirectory_is_reported_with_its_path_and_counted(
