@@ -96,6 +96,10 @@ class BlockArray:
             self._data += part
         self._offsets.append(len(self._data))
 
+    def block(self, number: int) -> bytes:
+        """The bytes of block ``number`` (from 0)."""
+        return bytes(self._data[self._offsets[number] : self._offsets[number + 1]])
+
     def append(self, block: bytes) -> None:
         self.append_parts((block,))
 

@@ -21,6 +21,7 @@ from blockwatch.analysis.records import Event, Verdict
 from blockwatch.config import default_db_path
 from blockwatch.errors import StoreError
 from blockwatch.store import rawcodec, rawtexts, rows, schema
+from blockwatch.store.conflicts import stored_conflicts
 from blockwatch.store.filters import Filter, event_where, verdict_where
 
 __all__ = ["Store"]
@@ -188,6 +189,7 @@ class Store:
         verdict_rows: Sequence[tuple[Any, ...]],
         file_progress: Sequence[tuple[str, int, int, int, bool]] = (),
         blocks: Sequence[bytes] | pa.Array = (),
+        conflicts: list[tuple[str, str]] | None = None,
     ) -> int:
         """Insert measurements (rows of ``INGEST_MEASUREMENT_COLUMNS``), their verdicts and
         the raw blocks holding their texts, and record file progress, in one transaction;
@@ -200,7 +202,9 @@ class Store:
         The batch is first written with plain INSERTs, which cost about half of INSERT OR
         IGNORE (bench: 29 against 45 us a measurement, commit included); if a key is present
         already (a rerun, a file read again) DuckDB refuses the statement, the transaction is
-        rolled back whole, and the batch is written again with INSERT OR IGNORE."""
+        rolled back whole, and the batch is written again with INSERT OR IGNORE. On that path,
+        each measurement whose id is stored with a different document is a conflict: its
+        ``(measurement_id, source)`` is appended to ``conflicts`` (the stored one stays)."""
         tables = (
             rows.MEASUREMENT_ROWS.arrow(measurement_rows) if measurement_rows else None,
             rows.VERDICT_ROWS.arrow(verdict_rows) if verdict_rows else None,
@@ -209,13 +213,14 @@ class Store:
         try:
             return self._write_batch(tables, file_progress, ignore=False)
         except _Conflict:
-            return self._write_batch(tables, file_progress, ignore=True)
+            return self._write_batch(tables, file_progress, ignore=True, conflicts=conflicts)
 
     def _write_batch(
         self,
         tables: tuple[pa.Table | None, pa.Table | None, pa.Array | None],
         file_progress: Sequence[tuple[str, int, int, int, bool]],
         ignore: bool,
+        conflicts: list[tuple[str, str]] | None = None,
     ) -> int:
         measurements, verdicts, block_data = tables
         now = datetime.now(UTC).replace(tzinfo=None)
@@ -231,6 +236,11 @@ class Store:
                     at = measurements.schema.get_field_index("raw_block")
                     numbered = pc.add(measurements.column(at), first)
                     measurements = measurements.set_column(at, "raw_block", numbered)
+            if ignore and conflicts is not None and measurements is not None:
+                # Before the insert: the stored rows are the ones the batch met.
+                conflicts += stored_conflicts(
+                    self._fetch, self._raw_columns, measurements, block_data, first
+                )
             try:
                 if block_data is not None:
                     rows.BLOCK_ROWS.insert(con, blocks, False)  # ids past the largest: free

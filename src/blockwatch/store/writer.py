@@ -41,6 +41,8 @@ class Writer:
         self.on_flush = on_flush
         self.added = 0
         self.duplicates = 0
+        # (measurement_id, source) of records whose id was stored with a different document
+        self.conflicts: list[tuple[str, str]] = []
         self._error: BaseException | None = None
         self._raised = False
         self._queue: queue.Queue[Job | None] | None = None
@@ -52,9 +54,13 @@ class Writer:
             self._thread.start()
 
     def _write(self, job: Job) -> None:
-        added = self.store.write_batch(job.rows, job.verdicts, job.progress, job.blocks)
+        conflicts: list[tuple[str, str]] = []
+        added = self.store.write_batch(
+            job.rows, job.verdicts, job.progress, job.blocks, conflicts=conflicts
+        )
         self.added += added
-        self.duplicates += job.duplicates + len(job.rows) - added
+        self.conflicts += conflicts
+        self.duplicates += job.duplicates + len(job.rows) - added - len(conflicts)
         if self.on_flush is not None:
             self.on_flush(job.raw_bytes)
 
