@@ -8,11 +8,12 @@ from pathlib import Path
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
 from blockwatch.analysis.records import Verdict
-from blockwatch.cli.errors import cli_errors
+from blockwatch.cli.errors import cli_errors, stderr
 from blockwatch.cli.options import (
     AsnOption,
     CountryOption,
@@ -33,6 +34,7 @@ from blockwatch.times import iso_z
 __all__ = ["print_report", "register"]
 
 ERRORS_SHOWN = 20
+CHECKPOINT_FAILED = 3  # exit status: ingested, but the store file is behind its WAL
 TABLE_ROWS = 200
 
 
@@ -76,6 +78,10 @@ def ingest(
             store, paths, fingerprints=fingerprints, progress=bar, threaded=writer_thread
         )
     print_report(report, Console(stderr=False, soft_wrap=True))
+    if report.checkpoint_error is not None:
+        # Everything was committed, but not yet into the store file: say where it is.
+        stderr.print(f"[bold red]error:[/] {escape(str(report.checkpoint_error))}", highlight=False)
+        raise typer.Exit(CHECKPOINT_FAILED)
 
 
 def _table(verdicts: Sequence[Verdict], more: bool, console: Console) -> None:

@@ -19,7 +19,7 @@ import orjson
 
 from blockwatch.analysis.fingerprints import FingerprintTable
 from blockwatch.analysis.verdict import analyze
-from blockwatch.errors import InputError, MalformedMeasurement
+from blockwatch.errors import InputError, MalformedMeasurement, StoreError
 from blockwatch.ooni.measurement import parse_measurement
 from blockwatch.ooni.reader import RawDocument, expand_paths, iter_file, uncompressed_size
 from blockwatch.store import schema
@@ -70,6 +70,8 @@ class IngestReport:
     files_skipped: int = 0
     seconds: float = 0.0
     errors: list[MalformedMeasurement] = field(default_factory=list)
+    # Why the final checkpoint failed (the data is in the WAL, see Store.checkpoint), or None.
+    checkpoint_error: StoreError | None = None
 
     def error(self, err: MalformedMeasurement) -> None:
         if len(self.errors) < MAX_ERRORS_KEPT:
@@ -332,6 +334,10 @@ def ingest_paths(
         # On an exception nothing pending is flushed (its progress mark may be ahead of its
         # documents); batches already handed to the writer are committed.
         batcher.finish()
+    try:
+        store.checkpoint()
+    except StoreError as err:
+        report.checkpoint_error = err
     if progress is not None:
         progress.finish()
     report.seconds = time.perf_counter() - started

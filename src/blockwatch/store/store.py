@@ -128,6 +128,21 @@ class Store:
     def close(self) -> None:
         self._con.close()
 
+    def checkpoint(self) -> None:
+        """Write the write-ahead log into the store file now. Closing does the same but
+        DuckDB drops its error there, so a writer that must know (ingest) calls this first.
+        When it fails (a full disk) every committed transaction is still in the WAL, which
+        DuckDB replays the next time the store is opened: the StoreError says so."""
+        try:
+            self._con.execute("CHECKPOINT")
+        except duckdb.Error as exc:
+            wal = self.path.with_name(self.path.name + ".wal")
+            raise StoreError(
+                f"{self.path}: the final checkpoint failed ({str(exc).splitlines()[0]}); the"
+                f" data is intact in the write-ahead log {wal} and is replayed the next time"
+                " the store is opened (free disk space first; do not delete that file)"
+            ) from exc
+
     def __enter__(self) -> Store:
         return self
 
