@@ -90,13 +90,48 @@ def iter_array(chunks: Iterator[bytes], head: bytes, max_bytes: int) -> Iterator
             yield Element(index, error=f"record larger than the {max_bytes}-byte cap, skipped")
         else:
             data = buf.data[start:end].strip(_WS)
-            if data or token == b",":
-                for element in _split_damaged(data, index, max_bytes):
-                    index = element.index
-                    yield element
+            problem = _decode_error(data) if data or token == b"," else None
+            if problem is None and data:
+                index += 1
+                yield Element(index, data)
+            elif problem is not None:
+                # The count of brackets and quotes after a damaged element cannot be trusted:
+                # go on from the next whole measurement after its start, scanned afresh.
+                index += 1
+                yield Element(index, error=problem)
+                resume, moved = _resync(buf, start, max_bytes)
+                if resume is not None:
+                    pos, start, depth, skipping = resume, resume, 1, False
+                    continue
+                pos -= moved
         if depth == 0:
             return
         start, skipping = pos, False
+
+
+def _decode_error(data: bytes) -> str | None:
+    if not data:
+        return "empty element"
+    try:
+        orjson.loads(data)
+    except orjson.JSONDecodeError as exc:
+        return f"not valid JSON: {exc}"
+    return None
+
+
+def _resync(buf: _Buffer, start: int, max_bytes: int) -> tuple[int | None, int]:
+    """(where the next whole measurement after ``start`` begins in the buffer, or None; how
+    far the buffer's positions moved back while reading ahead for it)."""
+    moved_total = 0
+    while True:
+        found = _next_whole_measurement(buf.data[start:], 1, max_bytes, final=buf.eof)
+        if found is not None:
+            return start + found[0], moved_total
+        if buf.eof or len(buf.data) - start > 2 * max_bytes:
+            return None, moved_total
+        moved = buf.more(start)
+        start -= moved
+        moved_total += moved
 
 
 def _at_end(buf: _Buffer, pos: int) -> bool:
@@ -118,6 +153,15 @@ def _unclosed(data: bytes, index: int, max_bytes: int, skipping: bool) -> Iterat
             if element.error is None:
                 yield element
     yield Element(index + 1, error="the array is not closed (a truncated or damaged file?)")
+
+
+def salvage(data: bytes, max_bytes: int) -> list[Element]:
+    """The whole measurements inside bytes that are no JSON value as they stand (an array
+    that lost its opening bracket, two records run together), each bad stretch between them
+    as an error; [] when there are none."""
+    body = data.strip(_WS).removeprefix(b"[").strip(_WS)
+    found = list(_split_damaged(body, 0, max_bytes))
+    return found if any(e.error is None for e in found) else []
 
 
 def _split_damaged(data: bytes, index: int, max_bytes: int) -> Iterator[Element]:
@@ -147,17 +191,21 @@ def _split_damaged(data: bytes, index: int, max_bytes: int) -> Iterator[Element]
         return
 
 
-def _next_whole_measurement(data: bytes, first: int, max_bytes: int) -> tuple[int, int] | None:
+def _next_whole_measurement(
+    data: bytes, first: int, max_bytes: int, final: bool = True
+) -> tuple[int, int] | None:
     """Where, from ``data[first]`` on, a measurement starts and ends that is followed by a
-    comma or the end of ``data``: the resumption point after a damaged element."""
+    comma, a closing bracket or (``final``: nothing more will come) the end of ``data``: the
+    resumption point after a damaged element."""
     at = data.find(b"{", first)
     while at >= 0:
-        # Only where an element can start: after a comma (a nested object follows a colon).
-        boundary = at == 0 or data[:at].rstrip(_WS)[-1:] == b","
+        # Only where an element can start: after a comma or the list's bracket (a nested
+        # object follows a colon or sits inside a nested list).
+        boundary = at == 0 or data[:at].rstrip(_WS)[-1:] in (b",", b"[")
         end = _value_end(data, at) if boundary else None
         if end is not None and end - at <= max_bytes:
             after = data[end:].lstrip(_WS)
-            if not after or after[:1] in b",]":
+            if (final and not after) or (after and after[:1] in b",]"):
                 try:
                     value = orjson.loads(data[at:end])
                 except orjson.JSONDecodeError:

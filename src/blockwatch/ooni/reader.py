@@ -32,7 +32,7 @@ from typing import Any, Final
 import orjson
 
 from blockwatch.errors import InputError, MalformedMeasurement
-from blockwatch.ooni.jsonarray import iter_array
+from blockwatch.ooni.jsonarray import Element, iter_array, salvage
 from blockwatch.ooni.lines import (
     READ_ERRORS,
     ChunkSource,
@@ -178,11 +178,9 @@ def _iter_json(fh: ChunkSource, source: str, max_bytes: int) -> Iterator[Item]:
             if head.lstrip(_WS) or len(head) > max_bytes:
                 break
         if head.lstrip(_WS)[:1] == b"[":
-            for element in iter_array(chunks, head, max_bytes):
-                if element.error is not None:
-                    yield MalformedMeasurement(source, element.index, element.error)
-                else:
-                    yield decode_document(element.data, source, element.index, keep_raw=True)
+            yield from _documents_of_elements(
+                iter_array(chunks, head, max_bytes), source, max_bytes
+            )
             return
         parts, size = [head], len(head)
         for chunk in chunks:
@@ -199,7 +197,7 @@ def _iter_json(fh: ChunkSource, source: str, max_bytes: int) -> Iterator[Item]:
         return
     # Larger than one record may be: JSONL saved as .json, or one value over the cap.
     first = next((ln for ln in _BREAKS.split(head) if not is_blank(ln)), b"")
-    if not _is_json(first):
+    if not _is_object(first):
         yield MalformedMeasurement(
             source, None, f"one JSON value larger than the {max_bytes}-byte cap, skipped"
         )
@@ -208,16 +206,36 @@ def _iter_json(fh: ChunkSource, source: str, max_bytes: int) -> Iterator[Item]:
     yield from _documents_of_lines(split_lines(rest, max_bytes), source, max_bytes)
 
 
+def _documents_of_elements(
+    elements: Iterator[Element], source: str, max_bytes: int, nested: bool = True
+) -> Iterator[Item]:
+    for element in elements:
+        if element.error is not None:
+            yield MalformedMeasurement(source, element.index, element.error)
+        elif nested and element.data[:1] == b"[":
+            # A list in the list (a stray bracket at the start, say): its measurements, once.
+            inner = iter_array(iter(()), element.data, max_bytes)
+            yield from _documents_of_elements(inner, source, max_bytes, nested=False)
+        else:
+            yield decode_document(element.data, source, element.index, keep_raw=True)
+
+
 def _whole_or_lines(data: bytes, source: str, max_bytes: int) -> Iterator[Item]:
     try:
         value = orjson.loads(data)
     except orjson.JSONDecodeError:
         # Not one JSON value: maybe JSONL saved as .json (OONI's oonireport testdata is).
         lines = [ln for ln in _BREAKS.split(data) if not is_blank(ln)]
-        if len(lines) > 1 and any(_is_json(ln) for ln in lines):
+        # JSONL when most lines are objects on their own; a damaged pretty-printed value has
+        # hardly any (read as lines it gave hundreds of false "malformed" lines).
+        if len(lines) > 1 and 2 * sum(_is_object(ln) for ln in lines) >= len(lines):
             yield from iter_lines(io.BytesIO(data), source, max_line_bytes=max_bytes)
-        else:
+            return
+        # A damaged list (its opening bracket lost, say): keep the whole measurements in it.
+        found = salvage(data, max_bytes)
+        if not found:
             yield decode_document(data, source, None)
+        yield from _documents_of_elements(iter(found), source, max_bytes)
         return
     if isinstance(value, list):
         for index, item in enumerate(value, start=1):
@@ -240,12 +258,11 @@ def _iter_jsonc(fh: ChunkSource, source: str, max_bytes: int) -> Iterator[Item]:
     yield from _whole_or_lines(data, source, max_bytes)
 
 
-def _is_json(line: bytes) -> bool:
+def _is_object(line: bytes) -> bool:
     try:
-        orjson.loads(line)
+        return isinstance(orjson.loads(line), dict)
     except orjson.JSONDecodeError:
         return False
-    return True
 
 
 def decode_document(
