@@ -93,6 +93,8 @@ def _damage(data: bytes, mutations: list[Mutation]) -> tuple[bytes, list[int]]:
     for fraction, action, byte in sorted(mutations, key=lambda m: -m[0]):
         at = int(fraction * len(data))
         where.append(at)
+        if action != "insert" and at >= len(out):  # a byte deleted at the same place already
+            continue
         if action == "replace":
             out[at : at + 1] = byte
         elif action == "delete":
