@@ -16,7 +16,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Final
+from typing import Any, Final
 
 import orjson
 
@@ -33,6 +33,7 @@ class Element:
     index: int
     data: bytes = b""
     error: str | None = None
+    value: Any = None  # the decoded element (it was decoded to check it): not decoded twice
 
 
 class _Buffer:
@@ -90,10 +91,10 @@ def iter_array(chunks: Iterator[bytes], head: bytes, max_bytes: int) -> Iterator
             yield Element(index, error=f"record larger than the {max_bytes}-byte cap, skipped")
         else:
             data = buf.data[start:end].strip(_WS)
-            problem = _decode_error(data) if data or token == b"," else None
+            value, problem = _decode(data) if data or token == b"," else (None, None)
             if problem is None and data:
                 index += 1
-                yield Element(index, data)
+                yield Element(index, data, value=value)
             elif problem is not None:
                 # The count of brackets and quotes after a damaged element cannot be trusted:
                 # go on from the next whole measurement after its start, scanned afresh.
@@ -109,14 +110,14 @@ def iter_array(chunks: Iterator[bytes], head: bytes, max_bytes: int) -> Iterator
         start, skipping = pos, False
 
 
-def _decode_error(data: bytes) -> str | None:
+def _decode(data: bytes) -> tuple[Any, str | None]:
+    """(the value, None), or (None, why ``data`` is no JSON value)."""
     if not data:
-        return "empty element"
+        return None, "empty element"
     try:
-        orjson.loads(data)
+        return orjson.loads(data), None
     except orjson.JSONDecodeError as exc:
-        return f"not valid JSON: {exc}"
-    return None
+        return None, f"not valid JSON: {exc}"
 
 
 def _resync(buf: _Buffer, start: int, max_bytes: int) -> tuple[int | None, int]:

@@ -216,6 +216,8 @@ def _documents_of_elements(
             # A list in the list (a stray bracket at the start, say): its measurements, once.
             inner = iter_array(iter(()), element.data, max_bytes)
             yield from _documents_of_elements(inner, source, max_bytes, nested=False)
+        elif isinstance(element.value, dict):
+            yield _as_document(element.value, source, element.index, element.data)
         else:
             yield decode_document(element.data, source, element.index, keep_raw=True)
 
