@@ -1,14 +1,16 @@
 """Streaming a JSON array of measurements element by element, whatever the file's size.
 
-The scanner finds each element's bytes without decoding them: it skips strings whole (one
-regular-expression match each, escapes included) and counts brackets, so an element ends at the
-next comma or closing bracket at the array's own depth. Each element is then decoded alone, and
-its bytes are kept as its raw text. Memory holds one element (up to the cap) plus one chunk.
+Each element is found by orjson itself: decoding the bytes from the element's start on stops
+with "unexpected content after document" right where the element ends (the position comes in
+characters; it is turned into bytes), and the element's bytes are then decoded alone and kept
+as its raw text. So a list costs about two decodes of each element, in C, and memory holds one
+element (up to the cap) plus one chunk. An element longer than the cap is reported and skipped
+without being held.
 
-A damaged element (a stray quote or bracket) can throw the bracket count off for what follows;
-the scanner then looks, inside the bytes it took for that element, for the next ``{`` that opens
-a whole measurement followed by a comma or the closing bracket, reports the bytes before it as
-one bad record, and goes on from there: untouched measurements after the damage are kept.
+A damaged element (a stray quote or bracket) is reported, and the reader goes on from the next
+``{`` after a comma or bracket that opens a whole measurement (it decodes alone, holds
+``measurement_start_time``, and a comma or the closing bracket follows it): the untouched
+measurements after the damage are kept.
 """
 
 from __future__ import annotations
@@ -21,9 +23,18 @@ from typing import Any, Final
 import orjson
 
 # A string (group 1: its closing quote, absent while the string runs on past the buffer), or
-# one structural byte.
+# one structural byte: the bracket count used on the slow paths (an element over the cap,
+# finding where a candidate measurement ends while resynchronising).
 _TOKEN: Final = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*(")?|[\[\]{},]', re.DOTALL)
+_NOT_WS: Final = re.compile(rb"[^ \t\r\n]")
 _WS: Final = b" \t\r\n"
+# orjson's words for "a whole value, then more" and "the value runs past the end" (older
+# releases said the latter two).
+_TRAILING: Final = ("unexpected content after document", "trailing characters")
+_TRUNCATED: Final = ("unexpected end of data", "EOF while parsing")
+_LOOKAHEAD: Final = 4  # caps of bytes read ahead for the next whole measurement after damage
+_MIN_WINDOW: Final = 16 * 1024
+_NOT_CLOSED: Final = "the array is not closed (a truncated or damaged file?)"
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,123 +48,186 @@ class Element:
 
 
 class _Buffer:
-    """The bytes read so far that are still needed, and the stream the rest comes from."""
+    """The bytes read so far from ``base`` on, and the stream the rest comes from. Positions
+    are offsets in the stream, so dropping bytes that are no longer needed moves nothing."""
 
     def __init__(self, chunks: Iterator[bytes], data: bytes) -> None:
         self.chunks = chunks
         self.data = data
+        self.base = 0
         self.eof = False
 
-    def more(self, keep_from: int) -> int:
-        """Drop the bytes before ``keep_from`` and read one more chunk; returns how far the
-        positions moved back (0 when nothing was dropped); sets ``eof`` at the end."""
+    @property
+    def end(self) -> int:
+        return self.base + len(self.data)
+
+    def more(self) -> bool:
+        """Read one more chunk; False at the end of the stream."""
         chunk = next(self.chunks, None)
         if chunk is None:
             self.eof = True
-            return 0
-        self.data = self.data[keep_from:] + chunk
-        return keep_from
+            return False
+        self.data += chunk
+        return True
+
+    def drop_before(self, pos: int) -> None:
+        cut = pos - self.base
+        if cut > 0 and cut >= len(self.data) // 2:  # copies only when that halves the buffer
+            self.data = self.data[cut:]
+            self.base = pos
+
+    def get(self, start: int, stop: int) -> bytes:
+        return self.data[start - self.base : stop - self.base]
+
+    def view(self, start: int, stop: int | None = None) -> memoryview:
+        end = None if stop is None else stop - self.base
+        return memoryview(self.data)[start - self.base : end]
+
+    def next_byte(self, pos: int) -> tuple[int, bytes]:
+        """The first byte at or after ``pos`` that is not whitespace, and where: b"" at the
+        end of the stream."""
+        while True:
+            found = _NOT_WS.search(self.data, max(pos - self.base, 0))
+            if found is not None:
+                return self.base + found.start(), found.group()
+            if not self.more():
+                return self.end, b""
 
 
 def iter_array(chunks: Iterator[bytes], head: bytes, max_bytes: int) -> Iterator[Element]:
     """The elements of the array that ``head`` (then ``chunks``) holds; ``head`` starts at its
     ``[`` (leading whitespace allowed). Read errors of ``chunks`` propagate."""
     buf = _Buffer(chunks, head)
-    pos = buf.data.index(b"[") + 1
-    start, depth, index = pos, 1, 0
-    skipping = False  # the element passed the cap: its bytes are dropped as they are scanned
+    pos, index, guess = head.index(b"[") + 1, 0, _MIN_WINDOW
     while True:
-        match = _TOKEN.search(buf.data, pos)
-        string_open = match is not None and match.group()[:1] == b'"' and match.group(1) is None
-        if match is None or string_open:
-            if buf.eof:
-                yield from _unclosed(buf.data[start:], index, max_bytes, skipping)
+        buf.drop_before(pos)
+        pos, byte = buf.next_byte(pos)
+        if not byte:
+            yield Element(index + 1, error=_NOT_CLOSED)
+            return
+        if byte == b"]" and _at_end(buf, pos + 1):
+            return
+        index += 1
+        found = _value_at(buf, pos, max_bytes, guess) if byte != b"]" else "a stray bracket"
+        if isinstance(found, tuple):
+            end, value = found
+            guess = 2 * (end - pos)
+            yield Element(index, buf.get(pos, end), value=value)
+            pos, byte = buf.next_byte(end)
+            if byte == b",":
+                pos += 1
+                continue
+            if byte == b"]" and _at_end(buf, pos + 1):
                 return
-            moved = buf.more(pos if skipping else start)
-            pos, start = pos - moved, start - moved
-            skipping = skipping or pos - start > max_bytes
+            index += 1
+            yield Element(index, error=_NOT_CLOSED if not byte else f"{byte!r} after a record")
+            if not byte:
+                return
+        else:
+            yield Element(index, error=found)
+        # Damage: what follows is read afresh from the next whole measurement.
+        resume = _resync(buf, pos, max_bytes)
+        if resume is None:
+            return
+        pos = resume
+
+
+def _value_at(buf: _Buffer, start: int, max_bytes: int, guess: int) -> tuple[int, Any] | str:
+    """(end, value) of the JSON value starting at ``start``, or why there is none. orjson
+    copies its input first, so it is handed a window of about ``guess`` bytes, grown while
+    the value runs past it, not the whole buffer (that copy made a list 15x slower)."""
+    window = max(guess, _MIN_WINDOW)
+    while True:
+        stop = min(start + window, buf.end)
+        try:
+            value = orjson.loads(buf.view(start, stop))
+        except orjson.JSONDecodeError as exc:
+            if exc.msg.startswith(_TRAILING):
+                end = start + _byte_offset(buf, start, exc.pos)
+                return end, orjson.loads(buf.view(start, end))
+            if not exc.msg.startswith(_TRUNCATED) or (buf.eof and stop == buf.end):
+                # The error may lie past the value (orjson checks the whole window's UTF-8
+                # first): decode exactly the value, its end found by counting brackets.
+                return _exact_value_at(buf, start, max_bytes, f"not valid JSON: {exc}")
+            if stop - start > max_bytes:
+                return f"record larger than the {max_bytes}-byte cap, skipped"
+            window *= 4
+            if start + window > buf.end:
+                buf.more()
+            continue
+        if stop < buf.end:  # a whole value that ends with the window: look one byte further
+            window = stop - start + 1
+        elif not buf.more():  # the value ends the stream (a number may go on in a next chunk)
+            return buf.end, value
+
+
+def _exact_value_at(
+    buf: _Buffer, start: int, max_bytes: int, problem: str
+) -> tuple[int, Any] | str:
+    while (found := _value_end(buf.data, start - buf.base)) is None:
+        if buf.end - start > max_bytes or not buf.more():
+            return problem
+    end = buf.base + found
+    try:
+        return end, orjson.loads(buf.view(start, end))
+    except orjson.JSONDecodeError as exc:
+        return f"not valid JSON: {exc}"
+
+
+def _byte_offset(buf: _Buffer, start: int, chars: int) -> int:
+    """Where, in bytes from ``start``, the ``chars``-th character lies (orjson counts
+    characters; the bytes up to there are valid UTF-8, since orjson read them)."""
+    prefix = buf.get(start, start + chars)
+    if prefix.isascii():
+        return chars
+    text = buf.get(start, start + 4 * chars + 4).decode("utf-8", "ignore")
+    return len(text[:chars].encode("utf-8"))
+
+
+def _resync(buf: _Buffer, start: int, max_bytes: int) -> int | None:
+    """Where the next whole measurement after ``start`` begins (reading ahead a few caps at
+    most), else, past the value at ``start`` counted by brackets, whatever comes next; None at
+    the end of the stream."""
+    while True:
+        found = _next_whole_measurement(buf.get(start, buf.end), 1, max_bytes, final=buf.eof)
+        if found is not None:
+            return start + found[0]
+        if buf.eof or buf.end - start > _LOOKAHEAD * max_bytes:
+            break
+        buf.more()
+    end = _skip_value(buf, start)
+    if end is None:
+        return None
+    pos, byte = buf.next_byte(end)
+    return pos + 1 if byte == b"," else None
+
+
+def _skip_value(buf: _Buffer, start: int) -> int | None:
+    """The end of the value at ``start`` by counting brackets, dropping bytes as it goes (an
+    element over the cap is never held whole); None at the end of the stream."""
+    depth, pos = 0, start
+    while True:
+        buf.drop_before(pos)
+        match = _TOKEN.search(buf.data, pos - buf.base)
+        if match is None or (match.group()[:1] == b'"' and match.group(1) is None):
+            if match is not None:
+                pos = buf.base + match.start()
+            if not buf.more():
+                return None
             continue
         token = match.group()[:1]
-        pos = match.end()
         if token in b"[{":
             depth += 1
         elif token in b"]}":
             depth -= 1
-        if token == b'"' or depth > 1 or (depth == 0 and not _at_end(buf, pos)):
-            depth = max(depth, 1)  # a stray closing bracket: the element is damaged
-            continue
-        if token != b"," and depth == 1:
-            continue
-        # A comma at the array's depth, or its closing bracket: one element ends here.
-        end = match.start()
-        if skipping or end - start > max_bytes:
-            index += 1
-            yield Element(index, error=f"record larger than the {max_bytes}-byte cap, skipped")
-        else:
-            data = buf.data[start:end].strip(_WS)
-            value, problem = _decode(data) if data or token == b"," else (None, None)
-            if problem is None and data:
-                index += 1
-                yield Element(index, data, value=value)
-            elif problem is not None:
-                # The count of brackets and quotes after a damaged element cannot be trusted:
-                # go on from the next whole measurement after its start, scanned afresh.
-                index += 1
-                yield Element(index, error=problem)
-                resume, moved = _resync(buf, start, max_bytes)
-                if resume is not None:
-                    pos, start, depth, skipping = resume, resume, 1, False
-                    continue
-                pos -= moved
-        if depth == 0:
-            return
-        start, skipping = pos, False
-
-
-def _decode(data: bytes) -> tuple[Any, str | None]:
-    """(the value, None), or (None, why ``data`` is no JSON value)."""
-    if not data:
-        return None, "empty element"
-    try:
-        return orjson.loads(data), None
-    except orjson.JSONDecodeError as exc:
-        return None, f"not valid JSON: {exc}"
-
-
-def _resync(buf: _Buffer, start: int, max_bytes: int) -> tuple[int | None, int]:
-    """(where the next whole measurement after ``start`` begins in the buffer, or None; how
-    far the buffer's positions moved back while reading ahead for it)."""
-    moved_total = 0
-    while True:
-        found = _next_whole_measurement(buf.data[start:], 1, max_bytes, final=buf.eof)
-        if found is not None:
-            return start + found[0], moved_total
-        if buf.eof or len(buf.data) - start > 2 * max_bytes:
-            return None, moved_total
-        moved = buf.more(start)
-        start -= moved
-        moved_total += moved
+        if depth <= 0 and (token in b"]}" or token == b","):
+            return buf.base + (match.end() if token in b"]}" and depth == 0 else match.start())
+        pos = buf.base + match.end()
 
 
 def _at_end(buf: _Buffer, pos: int) -> bool:
-    """Whether only whitespace follows ``pos`` to the end of the stream (reads what it must)."""
-    while not buf.data[pos:].strip(_WS):
-        buf.more(0)  # keeps every byte: the element before may still be needed
-        if buf.eof:
-            return True
-    return False
-
-
-def _unclosed(data: bytes, index: int, max_bytes: int, skipping: bool) -> Iterator[Element]:
-    """The end of a stream inside the array: what can be recovered of the last element(s),
-    then the error."""
-    data = data.strip(_WS)
-    if data and not skipping and len(data) <= max_bytes:
-        for element in _split_damaged(data, index, max_bytes):
-            index = element.index
-            if element.error is None:
-                yield element
-    yield Element(index + 1, error="the array is not closed (a truncated or damaged file?)")
+    """Whether only whitespace follows ``pos`` to the end of the stream."""
+    return not buf.next_byte(pos)[1]
 
 
 def salvage(data: bytes, max_bytes: int) -> list[Element]:
