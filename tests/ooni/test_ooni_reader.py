@@ -282,3 +282,13 @@ def test_a_damaged_array_element_is_reported_and_the_untouched_ones_kept(
     got, errs = _split(list(iter_documents([path])))
     assert [d.doc for d in got] == [docs[0], docs[1], docs[3], docs[4]]
     assert len(errs) >= bad and all(e.source == str(path) for e in errs)
+
+
+def test_list_elements_with_non_ascii_text_keep_their_exact_bytes(ooni_data, tmp_path):
+    # orjson reports where an element ends in characters; the reader must cut at the bytes.
+    docs = [{**d, "probe_city": "Zürich € 😀 دمشق"} for d in _qa_docs(ooni_data, 4)]
+    texts = [orjson.dumps(d) for d in docs]
+    path = _write(tmp_path / "utf8.json", b"[" + b" ,\n".join(texts) + b"]")
+    got, errs = _split(list(iter_documents([path], max_line_bytes=1 << 20)))
+    assert errs == [] and [d.doc for d in got] == docs
+    assert [d.raw for d in got] == texts

@@ -112,7 +112,8 @@ def iter_array(chunks: Iterator[bytes], head: bytes, max_bytes: int) -> Iterator
         if isinstance(found, tuple):
             end, value = found
             guess = 2 * (end - pos)
-            yield Element(index, buf.get(pos, end), value=value)
+            # (orjson's end is the next byte that is not whitespace: the spaces are not kept)
+            yield Element(index, buf.get(pos, end).rstrip(_WS), value=value)
             pos, byte = buf.next_byte(end)
             if byte == b",":
                 pos += 1
