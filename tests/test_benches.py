@@ -37,6 +37,7 @@ GRACE = 20  # seconds between SIGTERM (the lab tears its namespaces down) and SI
 # A line each known bench prints at the end of a good run; a new bench must print something.
 LAST_FIGURES = {
     "analyze_throughput": "full ingest / ceiling",
+    "collector_load": "server peak RSS",
     "events_detection": "cusum h=3.5: found",
     "lab_rounds": "measurements/s",
     "probe_throughput": "control helper RSS",

@@ -76,6 +76,7 @@ def test_only_the_pipeline_calls_the_stores_batch_writer() -> None:
     assert {k: v for k, v in callers.items() if v} == {
         "store/writer.py": {"write_batch"},
         "pipeline/ingest.py": {"Writer"},
+        "pipeline/bulk.py": {"Writer"},
     }
 
 
@@ -99,7 +100,7 @@ def test_the_check_fails_when_analysis_imports_the_store(tree: Path) -> None:
 
 def test_the_check_fails_on_a_forbidden_import_hidden_in_a_function(tree: Path) -> None:
     _append(
-        tree / "probe" / "testkeys.py",
+        tree / "probe" / "testlist.py",
         "\n\ndef _sneak() -> None:\n    # a comment does not make it allowed\n"
         "    from blockwatch.control.helper import Helper  # noqa\n",
     )

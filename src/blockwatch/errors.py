@@ -10,8 +10,11 @@
     ├── ScenarioError(key, reason)                   a lab scenario file is wrong
     ├── LabError(reason)                             the lab could not build or run its network
     ├── FilterError(name, reason)                    a bad filter value (CLI option, HTTP 400)
+    ├── FetchError(url, reason)                      OONI's archive or API could not be read
+    ├── SubmissionError(status, reason)              a collector request refused (HTTP 4xx/503)
     ├── web.views.NotFound                           an unknown id or page (HTTP 404)
-    └── web.report.ReportError                       an evidence report cannot be written
+    ├── web.report.ReportError                       an evidence report cannot be written
+    └── signing.SigningError                         a signing key cannot be made or read
 
 Every subclass carries the data needed to name the culprit; code always raises
 ``... from exc`` so the original cause stays visible.
@@ -71,6 +74,15 @@ class LabError(BlockwatchError):
     pass
 
 
+class FetchError(BlockwatchError):
+    """A download from OONI's bucket or API failed for good (after its retries)."""
+
+    def __init__(self, url: str, reason: str) -> None:
+        self.url = url
+        self.reason = reason
+        super().__init__(f"{url}: {reason}")
+
+
 class FilterError(BlockwatchError):
     """A filter value we cannot use (a bad date, since after until, an unknown bucket)."""
 
@@ -78,3 +90,12 @@ class FilterError(BlockwatchError):
         self.name = name
         self.reason = reason
         super().__init__(f"filter {name}: {reason}")
+
+
+class SubmissionError(BlockwatchError):
+    """A collector request refused: ``status`` is the HTTP status it gets (4xx, or 503)."""
+
+    def __init__(self, status: int, reason: str) -> None:
+        self.status = status
+        self.reason = reason
+        super().__init__(reason)

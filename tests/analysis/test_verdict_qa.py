@@ -14,6 +14,7 @@ import pytest
 
 from blockwatch.analysis.fingerprints import FingerprintTable
 from blockwatch.analysis.records import METHODS, Verdict
+from blockwatch.analysis.rules import RULE_BY_ID
 from blockwatch.analysis.verdict import analyze, analyze_document
 from blockwatch.ooni.measurement import parse_measurement
 
@@ -28,7 +29,9 @@ QA = [
     ("controlFailureWithSuccessfulHTTPSWebsite", "ok", None),  # valid TLS: the site itself
     ("controlFailureWithSuccessfulHTTPWebsite", "inconclusive", None),
     ("dnsBlockingAndroidDNSCacheNoData", "blocked", "dns.nxdomain"),
-    ("dnsBlockingBOGON", "blocked", "dns.blockpage_ip"),  # 10.10.34.35: Iran's blockpage IP
+    # 10.10.34.35 is Iran's blockpage address, but the run is stamped IT: not proof here,
+    # so the private answer the control never gives decides (was dns.blockpage_ip).
+    ("dnsBlockingBOGON", "blocked", "dns.bogon"),
     ("dnsBlockingNXDOMAIN", "blocked", "dns.nxdomain"),
     ("dnsHijackingToLocalhostWithHTTP", "blocked", "dns.bogon"),
     ("dnsHijackingToLocalhostWithHTTPS", "blocked", "dns.bogon"),
@@ -45,8 +48,8 @@ QA = [
     ("largeFileWithHTTPS", "ok", None),
     ("localhostWithHTTP", "down", None),  # the name resolves to 127.0.0.1 for everyone
     ("localhostWithHTTPS", "down", None),
-    ("redirectWithBrokenLocationForHTTP", "inconclusive", None),  # the site's own bug
-    ("redirectWithBrokenLocationForHTTPS", "inconclusive", None),
+    ("redirectWithBrokenLocationForHTTP", "down", None),  # the site's own bug (was inconclusive)
+    ("redirectWithBrokenLocationForHTTPS", "down", None),
     ("redirectWithConsistentDNSAndThenConnectionRefusedForHTTP", "blocked", "tcp.reset"),
     ("redirectWithConsistentDNSAndThenConnectionRefusedForHTTPS", "blocked", "tcp.reset"),
     ("redirectWithConsistentDNSAndThenConnectionResetForHTTP", "blocked", "http.reset"),
@@ -86,6 +89,8 @@ def test_each_qa_scenario_gets_its_expected_outcome_and_method(ooni_data, name, 
     v = _verdict(ooni_data, name)
     assert (v.outcome, v.method) == (outcome, method), v.evidence
     assert v.method is None or v.method in METHODS
+    rule = RULE_BY_ID[v.rule_id or ""]  # every verdict names the rule that made it
+    assert (rule.outcome, rule.method, rule.confidence) == (v.outcome, v.method, v.confidence)
     assert v.evidence and all(isinstance(e, str) and e for e in v.evidence)
     assert (v.outcome == "blocked") == (v.confidence >= 0.5) or v.outcome in ("ok", "down")
 
@@ -100,8 +105,32 @@ def test_a_bogon_answer_says_which_address_and_what_the_control_answered(ooni_da
 
 def test_without_a_fingerprint_the_iranian_blockpage_address_is_still_a_bogon(ooni_data):
     v = _verdict(ooni_data, "dnsBlockingBOGON", FingerprintTable([]))
-    assert (v.outcome, v.method, v.confirmed) == ("blocked", "dns.bogon", False)
+    assert (v.outcome, v.method, v.confirmed, v.rule_id) == (
+        "blocked",
+        "dns.bogon",
+        False,
+        "dns.bogon",
+    )
+
+
+def test_an_iran_only_fingerprint_matched_in_italy_does_not_confirm_the_block(ooni_data):
+    # The QA run is stamped IT; 10.10.34.35 matches bw.ir_dns_10_10_34 (expected in IR).
     v = _verdict(ooni_data, "dnsBlockingBOGON")
+    assert (v.outcome, v.method, v.confirmed, v.fingerprint) == (
+        "blocked",
+        "dns.bogon",
+        False,
+        None,
+    )
+    assert "10.10.34.35 (bogon)" in v.evidence[0]
+    assert any("bw.ir_dns_10_10_34, expected in IR only, not IT" in e for e in v.evidence)
+
+
+def test_the_same_answer_stamped_iran_is_a_confirmed_blockpage_address(ooni_data):
+    doc = orjson.loads((ooni_data / "qa" / "dnsBlockingBOGON.json").read_bytes())
+    doc["probe_cc"] = "IR"
+    v = analyze_document(doc, "dnsBlockingBOGON-as-IR")
+    assert (v.outcome, v.method, v.rule_id) == ("blocked", "dns.blockpage_ip", "dns.fingerprint")
     assert v.confirmed and v.fingerprint == "bw.ir_dns_10_10_34"
     assert "scope nat" in v.evidence[0]
 

@@ -28,7 +28,7 @@ def _options(cmd: Any) -> set[str]:
 
 def test_every_command_that_filters_takes_all_five_words() -> None:
     filtering = {n: _options(c) for n, c in _commands().items() if _options(c) & {"--since"}}
-    assert set(filtering) == {"verdicts", "reanalyze", "events", "report"}
+    assert set(filtering) == {"verdicts", "reanalyze", "events", "report", "fetch"}
     for name, options in filtering.items():
         assert options >= FILTER, f"{name} lacks {sorted(FILTER - options)}"
 

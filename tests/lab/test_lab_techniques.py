@@ -15,6 +15,7 @@ from blockwatch.analysis.verdict import analyze_document, detects
 from blockwatch.lab.run import RunSummary, run_scenario
 from blockwatch.lab.scenario import TECHNIQUES
 from blockwatch.lab.topology import skip_reason as lab_skip_reason
+from summarykeys import summary_mismatch
 
 SCENARIOS = Path(__file__).resolve().parents[2] / "scenarios" / "techniques"
 pytestmark = [
@@ -113,6 +114,9 @@ OBSERVED: dict[str, Callable[[dict[str, Any]], bool]] = {
     "tls.mitm": lambda d: _tls(d) == {"ssl_unknown_authority"},
     "http.blockpage": lambda d: "blockwatch-lab-censor" in str(_http(d)[0]["response"].get("body")),
     "http.reset": lambda d: _http(d)[0].get("failure") == "connection_reset",
+    "http.timeout": lambda d: (
+        _http(d)[0].get("failure") == "generic_timeout_error" and _http(d)[0]["response"]["code"]
+    ),
     "throttled": _slow_body,
 }
 
@@ -150,6 +154,17 @@ def test_a_blocked_and_an_unblocked_name_on_the_same_ip_are_told_apart(
     assert ips == {"10.66.0.10"}  # both names live on one address
     assert x and all(detects(technique, j.method) for j in x)
     assert tw and all(j.outcome == "ok" for j in tw)
+
+
+@pytest.mark.parametrize("technique", [*TECHNIQUES, "outage"])
+def test_the_probes_summary_keys_are_the_analyzers_on_every_technique(
+    technique: str, lab_tmp: Path
+) -> None:
+    # The lab's probe runs as its own process: its OONI keys, as stored, are what the
+    # analysis module computes from the same test keys (one rule set).
+    _, judged = run_and_judge(technique, lab_tmp)
+    wrong = {j.input: m for j in judged if (m := summary_mismatch(j.doc))}
+    assert wrong == {}
 
 
 def test_an_outage_yields_down_or_inconclusive_never_blocked(lab_tmp: Path) -> None:

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from blockwatch.net.clock import Clock
 from blockwatch.net.http import HTTPExchange, exchange
+from blockwatch.net.wire import ReadTrace, traced
 
 
 @asynccontextmanager
@@ -27,10 +29,13 @@ async def server(response: bytes, then_wait: float = 0.0) -> AsyncIterator[int]:
 
 
 async def get(port: int, cap: int, timeout: float = 2.0) -> HTTPExchange:
-    reader, writer = await asyncio.open_connection("127.0.0.1", port)
-    record = HTTPExchange("http://t.test/", "GET", [("Host", "t.test")], 1, 0.0)
+    clock = Clock()
+    sock = socket.create_connection(("127.0.0.1", port))
+    trace = ReadTrace(clock)
+    reader, writer = await asyncio.open_connection(sock=traced(sock, trace))
+    record = HTTPExchange("http://t.test/", "GET", [("Host", "t.test")], 1, 0.0, trace=trace)
     return await exchange(
-        reader, writer, record, target="/", timeout=timeout, body_cap=cap, clock=Clock()
+        reader, writer, record, target="/", timeout=timeout, body_cap=cap, clock=clock
     )
 
 
@@ -69,7 +74,13 @@ async def test_body_that_stalls_keeps_what_arrived_and_times_out() -> None:
         record = await get(port, cap=1000, timeout=0.5)
     assert record.failure == "generic_timeout_error"
     assert record.status_code == 200 and record.body == b"partial"
-    assert record.network_events()[0]["num_bytes"] == 7
+    events = record.network_events()
+    reads = [e for e in events if e["operation"] == "read"]
+    # The head and the partial body, as they came on the wire; the trace survives the timeout.
+    assert sum(e["num_bytes"] for e in reads) == len(head) + 7
+    assert events[0]["operation"] == "http_transaction_start"
+    assert events[-1]["operation"] == "http_transaction_done"
+    assert events[-1]["t"] - reads[-1]["t"] >= 0.4  # the stall before the timeout shows
 
 
 async def test_garbage_status_line_is_a_failure_not_a_crash() -> None:

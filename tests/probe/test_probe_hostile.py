@@ -39,8 +39,56 @@ async def test_trickling_server_hits_the_http_timeout(net: LoopNet) -> None:
     assert elapsed < 2 + 3  # http timeout (2 s) plus connect/DNS slack
     reads = [e for e in tk["network_events"] if e["operation"] == "read"]
     assert reads and all(e["num_bytes"] >= 1 for e in reads)
-    v = analyze_document(doc)  # the control got the page: bytes at a crawl is throttling
-    assert (v.outcome, v.method) == ("blocked", "throttled")
+    # Two or three reads in two seconds are too few to call a pace: a plain timeout.
+    v = analyze_document(doc)
+    assert (v.outcome, v.method) == ("blocked", "http.timeout")
+
+
+async def test_https_policed_past_the_timeout_is_throttled_with_its_goodput(net: LoopNet) -> None:
+    from blockwatch.probe.testing.origin import html_page
+
+    page = html_page("Policed news", 64 * 1024)  # 8 s at 64 kbit/s: the 2 s timeout cuts it
+    url = await net.site("policed.test", tls=True, behaviour="policed", page=page)
+    started = time.monotonic()
+    doc = await measure_url(url, net.probe_config())
+    assert time.monotonic() - started < 2 + 3
+    tk = doc["test_keys"]
+    assert tk["requests"][0]["failure"] == "generic_timeout_error"
+    ops = [e["operation"] for e in tk["network_events"]]
+    assert ops.index("tls_handshake_done") < ops.index("http_transaction_start")
+    assert ops[-1] == "http_transaction_done"  # the partial trace outlives the timeout
+    v = analyze_document(doc)
+    assert (v.outcome, v.method) == ("blocked", "throttled"), v.evidence
+    assert "kbit/s" in v.evidence[1] and v.evidence[2].startswith("baseline: the control's")
+
+
+async def test_a_crawl_that_outlasts_the_whole_url_deadline_keeps_its_trace(net: LoopNet) -> None:
+    from blockwatch.net.timeouts import Timeouts
+    from blockwatch.probe.testing.origin import html_page
+
+    # The HTTP timeout (8 s) is longer than the URL's (4 s): the fetch ends just before
+    # the URL's deadline instead of being cancelled by it with everything it saw.
+    page = html_page("Policed news", 64 * 1024)
+    url = await net.site("longcrawl.test", tls=True, behaviour="policed", page=page)
+    timeouts = Timeouts(dns=1, connect=1, tls=1, http=8, control=3, total=4)
+    started = time.monotonic()
+    doc = await measure_url(url, net.probe_config(timeouts=timeouts))
+    assert time.monotonic() - started < 4 + 0.5
+    tk = doc["test_keys"]
+    assert tk["requests"] and tk["requests"][0]["failure"] == "generic_timeout_error"
+    assert analyze_document(doc).method == "throttled"
+
+
+async def test_a_transfer_that_stalls_is_a_timeout_not_throttling(net: LoopNet) -> None:
+    from blockwatch.probe.testing.origin import html_page
+
+    page = html_page("Stalled news", 64 * 1024)
+    url = await net.site("stalled.test", tls=True, behaviour="stall", page=page)
+    doc = await measure_url(url, net.probe_config())
+    assert doc["test_keys"]["requests"][0]["failure"] == "generic_timeout_error"
+    v = analyze_document(doc)
+    assert (v.outcome, v.method) == ("blocked", "http.timeout"), v.evidence
+    assert "stalled" in v.evidence[1]
 
 
 async def test_rate_limited_body_is_throttled(net: LoopNet) -> None:
@@ -92,3 +140,14 @@ async def test_silent_resolver_times_out_within_the_dns_timeout(net: LoopNet) ->
     assert tk["dns_experiment_failure"] == "generic_timeout_error"
     v = analyze_document(doc)
     assert (v.outcome, v.method) == ("blocked", "dns.timeout")
+
+
+async def test_the_control_reports_its_own_goodput_as_the_baseline(net: LoopNet) -> None:
+    from blockwatch.probe.testing.origin import html_page
+
+    # Slow for everyone (the helper too): the helper's goodput is the page's pace.
+    page = html_page("Slow for all", 48 * 1024)
+    url = await net.site("allslow.test", behaviour="slow", page=page, victim=None)
+    doc = await measure_url(url, net.probe_config())
+    kbps = doc["test_keys"]["control"]["http_request"]["x_goodput_kbps"]
+    assert 150 < kbps < 300  # 4 KiB per 1/8 s is 262 kbit/s

@@ -11,7 +11,7 @@ from cryptography import x509
 from blockwatch.analysis.verdict import analyze_document
 from blockwatch.probe.runner import measure_url
 from blockwatch.probe.testing.dnsserver import NXDOMAIN
-from blockwatch.probe.testing.loopnet import BLOCKPAGE_IP, LoopNet
+from blockwatch.probe.testing.loopnet import BLOCKPAGE_IP, LoopNet, Page
 
 
 def verdict(doc: dict[str, Any]) -> tuple[str, str | None]:
@@ -88,6 +88,7 @@ async def test_answer_pointing_at_a_blockpage_server_is_dns_blockpage_ip(net: Lo
     doc = await measure_url(url, net.probe_config())
     tk = doc["test_keys"]
     assert "blockwatch-lab-censor" in tk["requests"][0]["response"]["body"]
+    assert tk["dns_consistency"] == "inconsistent"  # a bogon the control never gives
     assert tk["blocking"] == "dns"
     v = analyze_document(doc)
     assert (v.outcome, v.method, v.confirmed) == ("blocked", "dns.blockpage_ip", True)
@@ -131,7 +132,9 @@ async def test_http_blockpage_is_confirmed_http_blockpage(net: LoopNet) -> None:
     tk = doc["test_keys"]
     assert tk["dns_consistency"] == "consistent"
     assert tk["status_code_match"] is True and tk["body_length_match"] is False
-    assert tk["blocking"] == "http-diff"
+    # OONI's header rule counts the shared Content-Length and Connection as a match (the
+    # probe's former copy of the rules did not); the fingerprint makes it blocking.
+    assert (tk["headers_match"], tk["blocking"]) == (True, "http-diff")
     v = analyze_document(doc)
     assert (v.outcome, v.method, v.confirmed) == ("blocked", "http.blockpage", True)
 
@@ -275,3 +278,16 @@ async def test_redirect_loop_stops_after_ten_redirects(net: LoopNet) -> None:
     reqs = doc["test_keys"]["requests"]
     assert len(reqs) == 11  # the first request and ten redirects, then we stop
     assert all(r["response"]["code"] == 302 for r in reqs)
+
+
+async def test_a_site_redirecting_to_a_location_without_a_host_is_down(net: LoopNet) -> None:
+    # OONI QA's "redirect with broken location", on our probe (which resolves "http://"
+    # against the page's own URL, as urljoin does, and so follows it to the redirect limit).
+    page = Page(302, b"", [("Location", "http://")])
+    url = await net.site("broken.test", page=page)
+    doc = await measure_url(url, net.probe_config())
+    tk = doc["test_keys"]
+    assert {r["response"]["code"] for r in tk["requests"]} == {302}
+    assert (tk["blocking"], tk["accessible"]) == (False, False)
+    v = analyze_document(doc)
+    assert (v.outcome, v.rule_id) == ("down", "fetch.broken_redirect"), v.evidence

@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 
 from blockwatch.cli import app
 from blockwatch.store import Filter
-from blockwatch.web import report
+from blockwatch.web import report, report_check
 from blockwatch.web.report import write_report
 
 runner = CliRunner()
@@ -44,7 +44,7 @@ def test_event_report_states_what_where_when_how_and_lists_every_measurement(
     ):
         assert text in html, text
     ids = re.findall(r'<td class="mono">(m-[^<]+)</td>', html)
-    meta = report.read_meta(event_report)
+    meta = report_check.read_meta(event_report)
     assert sorted(ids) == meta["measurement_ids"] and len(ids) == 137
     assert html.count('<svg class="timeline"') == 3
 
@@ -56,7 +56,10 @@ def test_report_is_self_contained_with_no_external_resource_and_no_active_script
     assert not re.search(r'(src|href)=["\']?(https?:)?//', html)
     assert "<link" not in html
     scripts = re.findall(r"<script[^>]*>", html)
-    assert scripts == ['<script type="application/json" id="blockwatch-report">']
+    assert scripts == [
+        '<script type="application/json" id="blockwatch-report">',
+        '<script type="application/json" id="blockwatch-seal">',
+    ]
 
 
 def test_the_hostile_blockpage_stays_text_in_the_report(store_path: Path, tmp_path: Path) -> None:
@@ -70,7 +73,7 @@ def test_the_hostile_blockpage_stays_text_in_the_report(store_path: Path, tmp_pa
 def test_verify_recomputes_the_stated_sha256_from_the_store(
     event_report: Path, store_path: Path
 ) -> None:
-    result = report.verify(event_report, store_path)
+    result = report_check.verify(event_report, store_path)
     assert result.ok and result.measurements == 137
     stated = re.search(r'id="sha256">([0-9a-f]{64})<', event_report.read_text()).group(1)
     assert stated == result.stated
@@ -87,7 +90,7 @@ def test_data_out_writes_the_exact_bytes_the_digest_is_over(
     assert res.exit_code == 0, res.output
     assert "OK: 137 measurements unchanged" in res.output
     digest = hashlib.sha256(rows.read_bytes()).hexdigest()
-    assert digest == report.read_meta(event_report)["sha256"]
+    assert digest == report_check.read_meta(event_report)["sha256"]
     assert len(rows.read_bytes().splitlines()) == 137
 
 
@@ -99,7 +102,7 @@ def test_verify_detects_an_altered_verdict(
     con = duckdb.connect(str(altered))
     con.execute("UPDATE verdicts SET outcome = 'ok' WHERE measurement_id = 'm-AS9541-x.com-41'")
     con.close()
-    assert not report.verify(event_report, altered).ok
+    assert not report_check.verify(event_report, altered).ok
     res = runner.invoke(app, ["report", "--verify", str(event_report), "--db", str(altered)])
     assert res.exit_code == 1 and "MISMATCH" in res.output
 
@@ -123,7 +126,7 @@ def test_the_report_is_narrowed_by_since_and_until_or_their_older_spellings(
         out = tmp_path / f"{name}.html"
         res = runner.invoke(app, [*scope, *rng, "--out", str(out)])
         assert res.exit_code == 0, res.output
-        ids[name] = report.read_meta(out)["measurement_ids"]
+        ids[name] = report_check.read_meta(out)["measurement_ids"]
     assert ids["new"] == ids["old"] and 0 < len(ids["new"]) < len(ids["all"])
 
 
@@ -194,4 +197,22 @@ def test_an_outage_report_says_outage_not_censorship(store_path: Path, tmp_path:
     html = write_report(store_path, tmp_path / "o.html", event_id="ev-outage-135407").read_text()
     assert "outage (not censorship)" in html
     assert "all domains" in html
-    assert report.verify(tmp_path / "o.html", store_path).ok
+    assert report_check.verify(tmp_path / "o.html", store_path).ok
+
+
+def test_verify_says_mismatch_when_a_stored_raw_block_no_longer_decompresses(
+    event_report: Path, store_path: Path, tmp_path: Path
+) -> None:
+    broken = tmp_path / "broken.duckdb"
+    shutil.copy(store_path, broken)
+    con = duckdb.connect(str(broken))
+    con.execute("UPDATE raw_blocks SET data = '\\x00\\x01not lz4'::BLOB")
+    con.close()
+    rows = tmp_path / "rows.jsonl"
+    res = runner.invoke(
+        app,
+        ["report", "--verify", str(event_report), "--db", str(broken), "--data-out", str(rows)],
+    )
+    assert res.exit_code == 1, res.output
+    assert "MISMATCH" in res.output and "the stored data is unreadable" in res.output
+    assert "not written" in res.output and not rows.exists()

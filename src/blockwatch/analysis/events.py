@@ -11,15 +11,19 @@ it and changing level cost fixed penalties. The cheapest path (Viterbi; the mode
   costs more than the escaped rounds in between);
 - a single stray failure is not an event (it costs less than entering and leaving);
 - an event that ends and restarts after a clear stretch of access is two events.
-Buckets that outage detection claimed carry no evidence. Everything here is pure.
+Buckets that outage detection claimed carry no evidence. A network's stray rate is learnt
+per method from its normally reachable targets, and a block is counted on its own methods
+only (a censor repeats one method, a flaky path mixes them). Everything here is pure.
 """
 
 from __future__ import annotations
 
 import math
+from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import timedelta
+from statistics import median
 
 from blockwatch.analysis.grouping import group_by_country, methods_of, stable_event_id
 from blockwatch.analysis.outage import OutageParams, Outages, detect_outages
@@ -27,8 +31,10 @@ from blockwatch.analysis.records import Event, Verdict
 from blockwatch.analysis.segment import (
     LEVELS,
     DetectorParams,
+    Method,
     Run,
     alarm_times,
+    blocked_by,
     run_of,
     segment,
     trim_foreign_edges,
@@ -67,9 +73,13 @@ def network_event(key: SeriesKey, cells: Series, run: Run) -> tuple[Event, int]:
     """The network-level censorship event of one run, and the measurements it rests on."""
     cc, asn, domain = key
     span: list[Cell] = [cells[i] for i in run.indices]
-    blocked = sorted((v for c in span for v in c.blocked), key=lambda v: v.measured_at)
-    ok = sum(len(c.ok) for c in span)
-    n = ok + len(blocked)
+    # Failures of other methods than the block's are stray: they count as escapes.
+    blocked = sorted(
+        (v for c in span for v in c.blocked if v.method in run.methods),
+        key=lambda v: v.measured_at,
+    )
+    n = sum(c.n for c in span)
+    ok = n - len(blocked)
     start = blocked[0].measured_at
     return (
         Event(
@@ -124,25 +134,61 @@ def _assisted_runs(
     extra: dict[SeriesKey, list[Run]] = {}
     for (cc, domain), pooled in _pooled(series, outages).items():
         keys = [k for k in series if k[0] == cc and k[2] == domain]
-        # The pooled series is as noisy as its noisiest network.
-        pooled_p = max((params_for(k) for k in keys), key=lambda q: q.stray_rate)
+        # The pooled series is as noisy as its noisiest network, method by method.
+        # A target's own stray rate is a single series' matter: none for the pooled one.
+        pooled_p = replace(
+            params_for(keys[0]), method_rates=_noisiest(keys, params_for), own_rate_doubt=0.0
+        )
         for window in segment(pooled, pooled_p):
             lo, hi = window.indices[0], window.indices[-1]
             for key in keys:
-                p = params_for(key)
                 if any(r.indices[0] <= hi and r.indices[-1] >= lo for r in runs.get(key, [])):
                     continue
-                cells = series[key]
-                data = [i for i in sorted(cells) if cells[i].n and not outages.masked(key, i)]
-                inside = trim_foreign_edges(
-                    cells, [i for i in data if lo <= i <= hi and cells[i].k]
-                )
-                if sum(cells[i].k for i in inside) < 2:
-                    continue
-                run = run_of(cells, data, inside, p, last_chunk=True)
-                if run.llr >= p.assisted_evidence:
+                run = _own_evidence(series[key], outages, key, window, params_for(key))
+                if run is not None:
                     extra.setdefault(key, []).append(run)
     return extra
+
+
+def _noisiest(
+    keys: list[SeriesKey], params_for: Callable[[SeriesKey], DetectorParams]
+) -> tuple[tuple[Method, float], ...]:
+    worst: dict[Method, float] = {}
+    for key in keys:
+        for m, rate in params_for(key).method_rates:
+            worst[m] = max(worst.get(m, 0.0), rate)
+    return tuple(sorted(worst.items(), key=lambda kv: kv[0] or ""))
+
+
+def _own_evidence(
+    cells: Series, outages: Outages, key: SeriesKey, window: Run, p: DetectorParams
+) -> Run | None:
+    """A network's own run inside a pooled block, if it starts with the block and its own
+    evidence there is enough."""
+    lo, hi = window.indices[0], window.indices[-1]
+    data = [i for i in sorted(cells) if cells[i].n and not outages.masked(key, i)]
+    hit = [i for i in data if lo <= i <= hi and blocked_by(cells[i], window.methods)]
+    inside = trim_foreign_edges(cells, hit, window.methods)
+    # One disruption on several networks starts on them together: a network's stray failures
+    # weeks into another network's long block are not its share of it.
+    if not inside or inside[0] - lo > p.join_gap_buckets:
+        return None
+    if sum(blocked_by(cells[i], window.methods) for i in inside) < 2:
+        return None
+    mp = p.for_methods(window.methods)
+    run = run_of(cells, data, inside, mp, last_chunk=True, methods=window.methods)
+    return run if run.llr >= p.assisted_evidence else None
+
+
+NetKey = tuple[str, str]  # (probe_cc, probe_asn)
+
+
+@dataclass(frozen=True, slots=True)
+class Noise:
+    """A network's stray failures: its rate over all methods, and per method."""
+
+    rate: float
+    methods: tuple[tuple[Method, float], ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,41 +200,60 @@ class Analysis:
     outages: Outages
     events: list[Event]
     params: DetectorParams
-    stray: dict[tuple[str, str], float]  # (cc, asn) -> the network's stray failure rate
+    noise: dict[NetKey, Noise]
+
+    @property
+    def stray(self) -> dict[NetKey, float]:
+        """Per network, the stray failure rate of its normally reachable targets."""
+        return {net: n.rate for net, n in self.noise.items()}
 
     def masked(self, key: SeriesKey) -> set[int]:
         return {i for i in self.series.get(key, {}) if self.outages.masked(key, i)}
 
     def params_for(self, key: SeriesKey) -> DetectorParams:
-        return with_stray_rate(self.params, self.stray.get((key[0], key[1]), 0.0))
+        return with_noise(self.params, self.noise.get((key[0], key[1])))
 
 
-def with_stray_rate(p: DetectorParams, rate: float) -> DetectorParams:
-    """The model for a network failing at ``rate`` for no censorship reason: ε at least that,
-    and only blocking levels clearly above it."""
-    eps = min(max(rate, p.stray_rate), p.max_stray_rate)
-    if eps == p.stray_rate:
+def with_noise(p: DetectorParams, noise: Noise | None) -> DetectorParams:
+    """The model of one network: its per-method stray rates (ε is chosen per block)."""
+    if noise is None:
         return p
-    levels = tuple(q for q in p.levels if q >= 2 * eps) or p.levels[-1:]
-    return replace(p, stray_rate=eps, levels=levels)
+    return replace(p, method_rates=noise.methods, network_rate=noise.rate)
+
+
+def _lower_median(values: Sequence[float]) -> float:
+    return sorted(values)[(len(values) - 1) // 2]
 
 
 def stray_rates(
     series: dict[SeriesKey, Series], outages: Outages, p: DetectorParams
-) -> dict[tuple[str, str], float]:
-    """Per network, how often its normally reachable targets fail: its noise.
+) -> dict[NetKey, Noise]:
+    """Per network, how often its normally reachable targets fail, and with which methods.
 
-    Noise hits every target alike, a censor picks some: the lower median of the per-target
-    failure rates over targets blocked less than ``clean_share`` of the time (30 or more
-    measurements each) is not moved by a lightly blocked target among them.
+    Noise hits every target alike, a censor picks some: a target (30 or more measurements)
+    is a gauge when no single method fails it ``clean_share`` of the time or more. A
+    method's rate is the median over the gauges (the lower median would be biased low for the
+    small per-method counts), the overall rate their lower median; neither is moved by one
+    lightly blocked target among them. A flaky path spreads its failures over many methods,
+    so a network failing 25 % of the time may still fail with any one method rarely.
     """
-    rates: dict[tuple[str, str], list[float]] = {}
+    gauges: dict[NetKey, list[tuple[int, Counter[Method]]]] = {}
     for key, cells in series.items():
         live = [c for i, c in cells.items() if c.n and not outages.masked(key, i)]
-        k, n = sum(c.k for c in live), sum(c.n for c in live)
-        if n >= 30 and k < p.clean_share * n:
-            rates.setdefault((key[0], key[1]), []).append(k / n)
-    return {net: sorted(r)[(len(r) - 1) // 2] for net, r in rates.items()}
+        n = sum(c.n for c in live)
+        per_method = Counter(v.method for c in live for v in c.blocked)
+        if n >= 30 and all(k < p.clean_share * n for k in per_method.values()):
+            gauges.setdefault((key[0], key[1]), []).append((n, per_method))
+    out: dict[NetKey, Noise] = {}
+    for net, targets in gauges.items():
+        methods = {m for _, per in targets for m in per}
+        rates = {
+            m: median([per[m] / n for n, per in targets])
+            for m in sorted(methods, key=lambda m: m or "")
+        }
+        total = _lower_median([sum(per.values()) / n for n, per in targets])
+        out[net] = Noise(total, tuple((m, r) for m, r in rates.items() if r > 0))
+    return out
 
 
 def analyse(
@@ -206,10 +271,10 @@ def analyse(
     outages = detect_outages(series, grid, outage_params)
     network_events: list[Event] = []
     sizes: dict[str, int] = {}
-    stray = stray_rates(series, outages, p)
+    noise = stray_rates(series, outages, p)
 
     def params_for(key: SeriesKey) -> DetectorParams:
-        return with_stray_rate(p, stray.get((key[0], key[1]), 0.0))
+        return with_noise(p, noise.get((key[0], key[1])))
 
     runs: dict[SeriesKey, list[Run]] = {}
     for key in sorted(series):
@@ -227,7 +292,7 @@ def analyse(
         grouped + outages.events,
         key=lambda e: (e.start, e.kind, e.probe_cc, e.domain or "", e.probe_asn or ""),
     )
-    return Analysis(grid, series, outages, events, p, stray)
+    return Analysis(grid, series, outages, events, p, noise)
 
 
 def detect_events(

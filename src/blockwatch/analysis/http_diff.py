@@ -115,8 +115,10 @@ def compare(
     control_headers: Mapping[str, Any],
     control_body_length: int | None,
     control_title: str | None,
+    every_match: bool = False,
 ) -> HttpDiff:
-    """All four comparisons; None where a side lacks the data."""
+    """All four comparisons; None where a side lacks the data. The title is compared only
+    when nothing cheaper decided, unless ``every_match`` (OONI's summary keys want it)."""
     proportion = None
     length_match = None
     if control_body_length is not None and not probe_truncated:
@@ -130,7 +132,7 @@ def compare(
     headers = headers_match(probe_headers, control_headers)
     # The title is only needed when nothing cheaper decided (searching a page costs).
     title = None
-    if status_match and not length_match and not headers and not probe_truncated:
+    if every_match or (status_match and not length_match and not headers and not probe_truncated):
         title = title_match(title_of(probe_body), control_title)
     return HttpDiff(
         body_proportion=proportion,

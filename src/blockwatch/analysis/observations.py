@@ -170,19 +170,21 @@ def ip_of_transaction(tk: dict[str, Any], transaction_id: int | None) -> str | N
 
 
 def tcp_connects(tk: dict[str, Any]) -> list[Endpoint]:
-    out: list[Endpoint] = []
-    for entry in _list(tk.get("tcp_connect")):
-        if not isinstance(entry, dict):
-            continue
-        ip, port = _str(entry.get("ip")), _int(entry.get("port"))
-        status = _dict(entry.get("status"))
-        if ip is None or port is None:
-            continue
-        failure = _str(status.get("failure"))
-        if failure is None and status.get("success") is False:
-            failure = "unknown_failure"
-        out.append(Endpoint(ip, port, failure))
-    return out
+    return [e for entry in _list(tk.get("tcp_connect")) if (e := tcp_connect_entry(entry))]
+
+
+def tcp_connect_entry(entry: Any) -> Endpoint | None:
+    """One tcp_connect entry, or None when it lacks a usable address."""
+    if not isinstance(entry, dict):
+        return None
+    ip, port = _str(entry.get("ip")), _int(entry.get("port"))
+    status = _dict(entry.get("status"))
+    if ip is None or port is None:
+        return None
+    failure = _str(status.get("failure"))
+    if failure is None and status.get("success") is False:
+        failure = "unknown_failure"
+    return Endpoint(ip, port, failure)
 
 
 def tls_handshakes(tk: dict[str, Any]) -> list[Endpoint]:
@@ -285,6 +287,20 @@ def http_requests(tk: dict[str, Any]) -> list[HttpObservation]:
     return out
 
 
+def final_request(requests: list[HttpObservation]) -> HttpObservation | None:
+    """The request whose response is the page the probe got.
+
+    OONI lists the last request of a redirect chain first, but a probe that fetches over
+    several endpoints at once (probe-cli's) also lists the parallel requests, and cancels
+    the slower ones ("interrupted"): the page is the first complete non-redirect response
+    of any of them; only when there is none does the first request speak for the fetch.
+    """
+    for r in requests:
+        if r.failure is None and r.status is not None and not 300 <= r.status < 400:
+            return r
+    return requests[0] if requests else None
+
+
 def control(tk: dict[str, Any]) -> ControlObservation | None:
     """The control's view, or None when the control is missing or itself failed."""
     failure = tk.get("control_failure")
@@ -342,7 +358,7 @@ def control_endpoint(tk: dict[str, Any], kind: str, ip: str, port: int) -> tuple
 
 @dataclass(slots=True)
 class BodyRead:
-    """One body read of the HTTP transfer (our probe records these as network_events)."""
+    """One read of an HTTP transfer (our probe records these as network_events)."""
 
     t: float
     num_bytes: int
@@ -350,11 +366,25 @@ class BodyRead:
 
 
 def body_reads(tk: dict[str, Any]) -> list[BodyRead]:
+    """The reads of the HTTP exchanges: a connection's reads from its
+    ``http_transaction_start`` mark on where it has one (a wire trace also holds the TLS
+    handshake), else from its ``tls_handshake_done``, else all of them."""
     out: list[BodyRead] = []
+    starts: dict[int | None, float] = {}
     for ev in _list(tk.get("network_events")):
-        if not isinstance(ev, dict) or ev.get("operation") != "read":
+        if not isinstance(ev, dict):
             continue
-        n, t = ev.get("num_bytes"), ev.get("t")
+        op = ev.get("operation")
+        t = ev.get("t")
+        if op == "http_transaction_start" and isinstance(t, int | float):
+            starts[_int(ev.get("transaction_id"))] = float(t)
+        elif op == "tls_handshake_done" and isinstance(t, int | float):
+            starts.setdefault(_int(ev.get("transaction_id")), float(t))
+        if op != "read":
+            continue
+        n = ev.get("num_bytes")
         if isinstance(n, int) and isinstance(t, int | float) and not isinstance(n, bool):
             out.append(BodyRead(float(t), n, _int(ev.get("transaction_id"))))
+    if starts:
+        out = [r for r in out if r.t >= starts.get(r.transaction_id, float("-inf"))]
     return out

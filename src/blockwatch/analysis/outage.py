@@ -12,6 +12,7 @@ events and hidden from the censorship detector, so they can never become censors
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -35,6 +36,12 @@ class OutageParams:
     min_targets: int = 2  # one target failing is that target's business, not the network's
     volume_floor: float = 0.2  # a bucket below this share of the usual volume has collapsed
     volume_min: float = 5.0  # volume collapse needs a usual volume of at least this many
+    noise_floor: float = 0.02  # a network's stray failure rate is taken to be at least this
+    by_chance: float = 0.001  # clean targets failing together this likely by noise: no outage
+    # A bucket that measured fewer than this share of the network's usual targets is too thin
+    # to call an outage from failing targets: a live store's newest bucket is often half
+    # uploaded, and if its blocked sites came first it would look like "everything fails".
+    min_coverage: float = 0.5
 
 
 @dataclass(slots=True)
@@ -60,16 +67,30 @@ def _by_network(series: dict[SeriesKey, Series]) -> dict[NetKey, dict[str, Serie
 
 
 def _clean_domains(per_domain: dict[str, Series], p: OutageParams) -> set[str]:
+    """Targets normally reachable: no single method blocks them ``clean_share`` of the time
+    (a noisy network fails every target often, but with mixed methods; a censor repeats one)."""
     clean = set()
     for domain, cells in per_domain.items():
         n = sum(c.n for c in cells.values())
-        k = sum(c.k for c in cells.values())
-        if n and k / n < p.clean_share:
+        per_method = Counter(v.method for c in cells.values() for v in c.blocked)
+        if n and all(k < p.clean_share * n for k in per_method.values()):
             clean.add(domain)
     return clean
 
 
-def _network_outage(cells: dict[str, Cell], clean: set[str], p: OutageParams) -> bool:
+def _noise(per_domain: dict[str, Series], clean: set[str], p: OutageParams) -> float:
+    """The network's stray failure rate: the median blocked share of its clean targets."""
+    rates = sorted(
+        sum(c.k for c in per_domain[d].values()) / n
+        for d in clean
+        if (n := sum(c.n for c in per_domain[d].values()))
+    )
+    return max(p.noise_floor, rates[len(rates) // 2] if rates else 0.0)
+
+
+def _network_outage(
+    cells: dict[str, Cell], clean: set[str], p: OutageParams, noise: float = 0.0
+) -> bool:
     measured = {d: c for d, c in cells.items() if c.total}
     if len(measured) < p.min_targets:
         return False
@@ -84,7 +105,13 @@ def _network_outage(cells: dict[str, Cell], clean: set[str], p: OutageParams) ->
     clean_here = clean & measured.keys()
     if not clean_here or len(failing) < p.most_targets * len(measured):
         return False
-    return len(failing & clean_here) >= p.most_targets * len(clean_here)
+    # One clean target failing is that target's bad luck on a noisy network, not an outage.
+    need = max(min(p.min_targets, len(clean)), p.most_targets * len(clean_here))
+    if len(failing & clean_here) < need:
+        return False
+    # On a network failing at random, its few clean measurements may all fail by chance.
+    failed = sum(measured[d].failing for d in failing & clean_here)
+    return max(noise, p.noise_floor) ** failed < p.by_chance
 
 
 def _volume_collapses(
@@ -178,12 +205,16 @@ def detect_outages(
     collapses = _volume_collapses(by_net, p)
     for (cc, asn), per_domain in sorted(by_net.items()):
         clean = _clean_domains(per_domain, p)
+        noise = _noise(per_domain, clean, p)
         indices = sorted({i for cells in per_domain.values() for i in cells})
+        targets = {i: sum(1 for cells in per_domain.values() if i in cells) for i in indices}
+        usual = median(targets.values()) if targets else 0
         flagged = {
             i
             for i in indices
-            if _network_outage(
-                {d: cells[i] for d, cells in per_domain.items() if i in cells}, clean, p
+            if targets[i] >= p.min_coverage * usual
+            and _network_outage(
+                {d: cells[i] for d, cells in per_domain.items() if i in cells}, clean, p, noise
             )
         }
         flagged |= collapses.get((cc, asn), set())

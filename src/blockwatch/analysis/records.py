@@ -57,6 +57,8 @@ class Verdict:
     # "dns" | "tcp_ip" | "http-failure" | "http-diff" | "false" | None (absent/null).
     ooni_blocking: str | None = None
     ooni_disagrees: bool = False
+    # The id of the rule that decided (analysis/rules.py); None in stores written before it.
+    rule_id: str | None = None
 
 
 VERDICT_JSONL_FIELDS: Final = (

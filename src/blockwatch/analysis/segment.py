@@ -6,18 +6,27 @@ states at fixed blocking levels q; a bucket costs its Bernoulli log-likelihood
 k·log q + (n-k)·log(1-q), entering a block, leaving it and changing level cost fixed
 penalties, and the cheapest path (Viterbi) gives the runs. ``alarm_times`` is the online
 view of the same evidence, for detection delay.
+
+A censor repeats its method; a flaky network fails with a mix of them. So k counts only the
+failures of the block's methods, and ε is the network's stray rate *of those methods*: each
+method that shows a block on its own (its failures against its own stray rate) joins the
+block's methods, and the series is then cut once on their failures together (a block that
+changes technique stays one run). Failures of other methods are stray: not the block.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections import Counter
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import datetime
+from itertools import pairwise
 from typing import Final
 
-from blockwatch.analysis.series import Grid, Series
+from blockwatch.analysis.series import Cell, Grid, Series
 
+Method = str | None  # a blocked verdict's method (None where the source names none)
 LEVELS: Final = (0.2, 0.35, 0.5, 0.65, 0.8, 0.9, 0.97, 0.995)
 
 
@@ -33,10 +42,35 @@ class DetectorParams:
     alarm_threshold: float = 8.0  # online alarm: running evidence for a block crosses this
     max_gap_buckets: int = 14  # a longer stretch without data splits a series
     ended_if_missed: float = 0.05  # ongoing unless the open tail would be this unlikely
+    split_if_missed: float = 0.01  # a run is cut where its escapes in a row are this unlikely
+    mixed_level: float = 0.8  # failures of mixed methods are a block only at this level or more
+    own_rate_doubt: float = 0.001  # a target's own stray rate counts when its failures are
+    # this unlikely at the network's rate
     join_gap_buckets: int = 2  # networks' events of one domain this close form one country event
     assisted_evidence: float = 3.0  # inside a country-wide block, a network needs only this
     max_stray_rate: float = 0.25  # the noise a network may show before nothing can be said
     clean_share: float = 0.2  # targets blocked less than this are a network's noise gauge
+    # The network's learnt stray failure rate per method (floored at stray_rate when used).
+    method_rates: tuple[tuple[Method, float], ...] = ()
+    network_rate: float = 0.0  # the network's learnt stray rate over all methods
+
+    def for_methods(self, methods: Collection[Method]) -> DetectorParams:
+        """The model for a block made of ``methods``: ε is the network's stray rate of those
+        methods together (at least ``stray_rate``), and only levels clearly above it."""
+        rates = dict(self.method_rates)
+        return with_stray_rate(
+            replace(self, method_rates=()), sum(rates.get(m, 0.0) for m in methods)
+        )
+
+
+def with_stray_rate(p: DetectorParams, rate: float) -> DetectorParams:
+    """The model for failures that happen at ``rate`` for no censorship reason: ε at least
+    that, and only blocking levels clearly above it."""
+    eps = min(max(rate, p.stray_rate), p.max_stray_rate)
+    if eps == p.stray_rate:
+        return p
+    levels = tuple(q for q in p.levels if q >= 2 * eps) or p.levels[-1:]
+    return replace(p, stray_rate=eps, levels=levels)
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +80,14 @@ class Run:
     indices: tuple[int, ...]
     llr: float  # evidence for the block over the open state, in nats
     ongoing: bool
+    methods: frozenset[Method] = field(default_factory=frozenset)  # the block's methods
+
+
+def blocked_by(cell: Cell, methods: Collection[Method] | None) -> int:
+    """Blocked measurements of the cell whose method is one of ``methods`` (None: any)."""
+    if methods is None:
+        return cell.k
+    return sum(1 for v in cell.blocked if v.method in methods)
 
 
 def _cost(q: float, k: int, n: int) -> float:
@@ -117,41 +159,160 @@ def segment(cells: Series, p: DetectorParams, masked: set[int] | None = None) ->
     runs: list[Run] = []
     chunks = _chunks(indices, p.max_gap_buckets)
     for c_no, chunk in enumerate(chunks):
-        counts = [(cells[i].k, cells[i].n) for i in chunk]
-        path = _viterbi(counts, p)
-        pos = 0
-        while pos < len(chunk):
-            if path[pos] == 0:
-                pos += 1
-                continue
-            end = pos
-            while end + 1 < len(chunk) and path[end + 1] != 0:
-                end += 1
-            # The path may run on over open buckets at the very end (no leave cost there);
-            # an event spans first to last bucket that actually saw a block.
-            inside = trim_foreign_edges(cells, [i for i in chunk[pos : end + 1] if cells[i].k])
-            if inside:
-                runs.append(run_of(cells, chunk, inside, p, last_chunk=c_no == len(chunks) - 1))
-            pos = end + 1
+        last = c_no == len(chunks) - 1
+        methods = block_methods(cells, chunk, p)
+        if not methods:
+            # No method shows a block by itself: failures of mixed methods are a block only
+            # where most measurements fail, well above the network's overall stray rate.
+            runs += _cut(cells, chunk, None, _mixed_model(p), last)
+            continue
+        pm = p.for_methods(methods)
+        # A target may fail with the block's methods more often than the network's other
+        # targets do (a server that resets now and then): its own rate of them outside the
+        # blocks seen at the network's overall stray rate is then the stray rate.
+        sure = _cut(cells, chunk, methods, with_stray_rate(pm, p.network_rate), last)
+        own = _own_rate(cells, chunk, methods, sure, pm)
+        runs += _cut(cells, chunk, methods, with_stray_rate(pm, own), last)
     return runs
 
 
-def trim_foreign_edges(cells: Series, inside: list[int], share: float = 0.1) -> list[int]:
-    """Drop edge buckets whose failures are all of a kind the block hardly shows.
+def _mixed_model(p: DetectorParams) -> DetectorParams:
+    mp = with_stray_rate(replace(p, method_rates=()), p.network_rate)
+    return replace(mp, levels=tuple(q for q in mp.levels if q >= p.mixed_level) or mp.levels[-1:])
+
+
+def _own_rate(
+    cells: Series,
+    chunk: Sequence[int],
+    methods: Collection[Method],
+    runs: Sequence[Run],
+    p: DetectorParams,
+) -> float:
+    """The series' failure rate of ``methods`` outside ``runs``, when it is too high for the
+    network's stray rate ``p.stray_rate`` to explain; else 0."""
+    inside = {i for r in runs for i in r.indices}
+    rest = [i for i in chunk if i not in inside]
+    n = sum(cells[i].n for i in rest)
+    k = sum(blocked_by(cells[i], methods) for i in rest)
+    if n < 30 or _tail(k, n, p.stray_rate) >= p.own_rate_doubt:
+        return 0.0
+    return k / n
+
+
+def _tail(k: int, n: int, eps: float) -> float:
+    """P(X >= k) for X ~ Binomial(n, eps)."""
+    if k <= 0:
+        return 1.0
+    below = sum(
+        math.exp(
+            math.lgamma(n + 1)
+            - math.lgamma(j + 1)
+            - math.lgamma(n - j + 1)
+            + j * math.log(eps)
+            + (n - j) * math.log1p(-eps)
+        )
+        for j in range(k)
+    )
+    return max(0.0, 1.0 - below)
+
+
+def block_methods(cells: Series, chunk: Sequence[int], p: DetectorParams) -> frozenset[Method]:
+    """The methods that show a block on their own, each against its own stray rate.
+
+    A method seen once is never a block's; with one candidate the final cut decides alone.
+    """
+    seen = Counter(v.method for i in chunk for v in cells[i].blocked)
+    candidates = frozenset(m for m, n in seen.items() if n >= 2)
+    if len(candidates) <= 1:
+        return candidates
+    return frozenset(
+        m for m in candidates if _cut(cells, chunk, {m}, p.for_methods({m}), last_chunk=False)
+    )
+
+
+def _cut(
+    cells: Series,
+    chunk: Sequence[int],
+    methods: Collection[Method] | None,
+    p: DetectorParams,
+    last_chunk: bool,
+) -> list[Run]:
+    """The runs of one chunk of a series, counting the failures of ``methods`` (None: all)."""
+    counts = [(blocked_by(cells[i], methods), cells[i].n) for i in chunk]
+    path = _viterbi(counts, p)
+    runs: list[Run] = []
+    pos = 0
+    while pos < len(chunk):
+        if path[pos] == 0:
+            pos += 1
+            continue
+        end = pos
+        while end + 1 < len(chunk) and path[end + 1] != 0:
+            end += 1
+        # The path may run on over open buckets at the very end (no leave cost there);
+        # an event spans first to last bucket that actually saw a block.
+        hit = [i for i in chunk[pos : end + 1] if blocked_by(cells[i], methods)]
+        pieces = split_at_long_escapes(cells, chunk, hit, p) if hit else []
+        for piece in pieces:
+            inside = trim_foreign_edges(cells, piece, methods)
+            if not inside:
+                continue
+            run = run_of(cells, chunk, inside, p, last_chunk, methods)
+            # A piece of a split run stands as an event only on its own evidence.
+            if len(pieces) == 1 or run.llr >= p.enter_cost:
+                runs.append(run)
+        pos = end + 1
+    return runs
+
+
+def split_at_long_escapes(
+    cells: Series, chunk: Sequence[int], hits: list[int], p: DetectorParams
+) -> list[list[int]]:
+    """Cut a run's blocked buckets where the escapes in a row are too many for one block.
+
+    A run at a low level can bridge two blocks weeks apart when a few stray failures in
+    between pay for the escapes. With the run's share q of blocked buckets, m open buckets in
+    a row happen somewhere in its N buckets with chance about N·(1-q)^m; below
+    ``split_if_missed`` the block had ended and another began.
+    """
+    span = [i for i in chunk if hits[0] <= i <= hits[-1]]
+    q = len(hits) / len(span)
+    pieces = [[hits[0]]]
+    position = {i: n for n, i in enumerate(span)}
+    for a, b in pairwise(hits):
+        missed = position[b] - position[a] - 1
+        if len(span) * (1.0 - q) ** missed < p.split_if_missed:
+            pieces.append([b])
+        else:
+            pieces[-1].append(b)
+    return pieces
+
+
+def trim_foreign_edges(
+    cells: Series,
+    inside: list[int],
+    methods: Collection[Method] | None = None,
+    share: float = 0.1,
+) -> list[int]:
+    """Drop edge buckets whose failures (of ``methods``) are all of a kind the block hardly
+    shows.
 
     A censor is consistent in its method; near the edges of a sporadic block the model cannot
     tell a stray failure from the block by counts alone, but a timeout next to a block of TLS
     resets is not the block.
     """
-    methods: dict[str | None, int] = {}
-    for i in inside:
-        for v in cells[i].blocked:
-            methods[v.method] = methods.get(v.method, 0) + 1
-    total = sum(methods.values())
-    usual = {m for m, n in methods.items() if n >= share * total}
+    seen: Counter[Method] = Counter(
+        v.method for i in inside for v in cells[i].blocked if methods is None or v.method in methods
+    )
+    total = sum(seen.values())
+    usual = {m for m, n in seen.items() if n >= share * total}
 
     def foreign(i: int) -> bool:
-        return all(v.method not in usual for v in cells[i].blocked)
+        return all(
+            v.method not in usual
+            for v in cells[i].blocked
+            if methods is None or v.method in methods
+        )
 
     while len(inside) > 1 and foreign(inside[0]):
         inside = inside[1:]
@@ -161,20 +322,29 @@ def trim_foreign_edges(cells: Series, inside: list[int], share: float = 0.1) -> 
 
 
 def run_of(
-    cells: Series, chunk: list[int], inside: list[int], p: DetectorParams, last_chunk: bool
+    cells: Series,
+    chunk: Sequence[int],
+    inside: list[int],
+    p: DetectorParams,
+    last_chunk: bool,
+    methods: Collection[Method] | None = None,
 ) -> Run:
+    """The run over ``inside`` (first to last bucket of the block), with its evidence."""
     span = [i for i in chunk if inside[0] <= i <= inside[-1]]
-    k = sum(cells[i].k for i in span)
+    ks = [blocked_by(cells[i], methods) for i in span]
+    k = sum(ks)
     n = sum(cells[i].n for i in span)
     q = min(max(k / n, p.levels[0]), p.levels[-1])
     llr = sum(
-        _cost(p.stray_rate, cells[i].k, cells[i].n) - _cost(q, cells[i].k, cells[i].n) for i in span
+        _cost(p.stray_rate, ki, cells[i].n) - _cost(q, ki, cells[i].n)
+        for i, ki in zip(span, ks, strict=True)
     )
     after = sum(cells[i].n for i in chunk if i > inside[-1])
     # Ongoing when the open measurements after the last blocked one are too few to say the
     # block ended: with blocked share q, m escapes in a row happen with chance (1-q)^m.
     ongoing = last_chunk and (1.0 - q) ** after >= p.ended_if_missed
-    return Run(tuple(span), llr, ongoing)
+    seen = frozenset(v.method for i in span for v in cells[i].blocked)
+    return Run(tuple(span), llr, ongoing, seen if methods is None else frozenset(methods))
 
 
 def alarm_times(
@@ -182,22 +352,30 @@ def alarm_times(
 ) -> list[datetime]:
     """Online view: when the running evidence for a block first crosses the alarm threshold.
 
-    One CUSUM per blocking level over the log-likelihood ratio against the open state; an
-    alarm re-arms once every accumulator has fallen back to zero. Used for detection delay.
+    One CUSUM per method and blocking level over the log-likelihood ratio of that method's
+    failures against the network's stray rate of it; an alarm re-arms once every accumulator
+    has fallen back to zero. Used for detection delay.
     """
     masked = masked or set()
-    acc = [0.0 for _ in p.levels]
+    live = [i for i in sorted(cells) if cells[i].n and i not in masked]
+    methods = sorted({v.method for i in live for v in cells[i].blocked}, key=lambda m: m or "")
+    models = [(m, p.for_methods({m})) for m in methods]
+    acc = [[0.0 for _ in pm.levels] for _, pm in models]
     alarms: list[datetime] = []
     armed = True
-    for i in sorted(cells):
+    for i in live:
         c = cells[i]
-        if not c.n or i in masked:
-            continue
-        base = _cost(p.stray_rate, c.k, c.n)
-        acc = [max(0.0, a + base - _cost(q, c.k, c.n)) for a, q in zip(acc, p.levels, strict=True)]
-        if armed and max(acc) >= p.alarm_threshold:
+        for j, (m, pm) in enumerate(models):
+            k = blocked_by(c, {m})
+            base = _cost(pm.stray_rate, k, c.n)
+            acc[j] = [
+                max(0.0, a + base - _cost(q, k, c.n))
+                for a, q in zip(acc[j], pm.levels, strict=True)
+            ]
+        top = max((max(a) for a in acc), default=0.0)
+        if armed and top >= p.alarm_threshold:
             alarms.append(max(v.measured_at for v in c.blocked) if c.blocked else grid.at(i))
             armed = False
-        elif not armed and max(acc) == 0.0:
+        elif not armed and top == 0.0:
             armed = True
     return alarms

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import NamedTuple
+from urllib.parse import urlsplit
 
 from blockwatch.analysis.dns_consistency import NO_SUCH_NAME
 from blockwatch.analysis.observations import Endpoint, HttpObservation
@@ -65,6 +66,45 @@ def locate_failure(
     for e in tcp_bad:
         return Broken("tcp", e.failure or "unknown_failure", f"connect to {e.ip}:{e.port}", e)
     return None
+
+
+# A probe whose IPv6 connects mostly fail has no IPv6 route (OONI's pipeline sets them aside
+# when the probe's IPv6 failure rate is above half): those failures say nothing of a censor.
+IPV6_UNROUTABLE_RATE = 0.5
+# probe-cli's failure for a redirect whose Location has no usable host or URL.
+INVALID_REDIRECT = "http_invalid_redirect_location"
+REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
+
+
+def routable_endpoints(
+    tcp: list[Endpoint], tls: list[Endpoint]
+) -> tuple[list[Endpoint], list[Endpoint], int]:
+    """The TCP and TLS records without the IPv6 ones when the probe has no IPv6 route,
+    and how many failed IPv6 connects were set aside."""
+    v6 = [e for e in tcp if ":" in e.ip]
+    failed = sum(1 for e in v6 if e.failure)
+    if not v6 or failed / len(v6) <= IPV6_UNROUTABLE_RATE:
+        return tcp, tls, 0
+    return [e for e in tcp if ":" not in e.ip], [e for e in tls if ":" not in e.ip], failed
+
+
+def broken_redirect(final: HttpObservation) -> bool:
+    """The site's own redirect cannot be followed: a probe-cli failure saying so, or a chain
+    that stopped at a redirect with no Location or one without a host."""
+    if final.failure is not None:
+        return final.failure.startswith(INVALID_REDIRECT)
+    if final.status not in REDIRECT_STATUSES:
+        return False
+    location = next((v for k, v in final.headers.items() if str(k).lower() == "location"), None)
+    if not isinstance(location, str) or not location.strip():
+        return True
+    if location.startswith("/") and not location.startswith("//"):
+        return False  # a relative path: followable against the request's URL
+    try:
+        parts = urlsplit(location)
+    except ValueError:
+        return True
+    return bool(parts.scheme) and not parts.hostname
 
 
 def method_for(stage: str, failure: str) -> str | None:

@@ -9,9 +9,10 @@ without a working control, except on a fingerprint match (a known blockpage is p
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Final
 
 from blockwatch.analysis import observations as obs
+from blockwatch.analysis import rules as R
 from blockwatch.analysis.blockpages import (
     dns_blockpage,
     fingerprint_evidence,
@@ -21,9 +22,17 @@ from blockwatch.analysis.blockpages import (
 from blockwatch.analysis.dns_consistency import NO_SUCH_NAME, NXDOMAIN_FAILURES, check
 from blockwatch.analysis.fingerprints import Fingerprint, FingerprintTable
 from blockwatch.analysis.http_diff import HttpDiff, compare
-from blockwatch.analysis.records import Outcome, Verdict
-from blockwatch.analysis.stages import TIMEOUT, Broken, locate_failure, method_for
-from blockwatch.analysis.throttling import goodput, is_throttled
+from blockwatch.analysis.records import Verdict
+from blockwatch.analysis.rules import Rule
+from blockwatch.analysis.stages import (
+    TIMEOUT,
+    Broken,
+    broken_redirect,
+    locate_failure,
+    method_for,
+    routable_endpoints,
+)
+from blockwatch.analysis.throttling import baseline, goodput, is_throttled, judge_timed_out
 from blockwatch.errors import BlockwatchError, MalformedMeasurement
 from blockwatch.ooni.measurement import Measurement, parse_measurement
 
@@ -37,9 +46,9 @@ WEB_CONNECTIVITY = "web_connectivity"
 
 @dataclass(slots=True)
 class Decision:
-    outcome: Outcome
-    method: str | None = None
-    confidence: float = 0.0
+    """The rule that fired (analysis/rules.py), the evidence it read, the fingerprint used."""
+
+    rule: Rule
     evidence: list[str] = field(default_factory=list)
     fingerprint: Fingerprint | None = None
 
@@ -49,19 +58,19 @@ def analyze(m: Measurement, fingerprints: FingerprintTable | None = None) -> Ver
     tk = m.test_keys
     ooni = normalise_blocking(tk.get("blocking") if tk else None)
     if m.test_name != WEB_CONNECTIVITY:
-        d = Decision("inconclusive", evidence=[f"test {m.test_name} is not analysed yet"])
+        d = Decision(R.NOT_ANALYSED, [f"test {m.test_name} is not analysed yet"])
     elif not tk:
-        d = Decision("inconclusive", evidence=["the measurement has no test keys"])
+        d = Decision(R.NO_TEST_KEYS, ["the measurement has no test keys"])
     else:
         table = fingerprints if fingerprints is not None else FingerprintTable.default()
         try:
-            d = decide(tk, m.domain, table, url=m.input)
+            d = decide(tk, m.domain, table, url=m.input, probe_cc=m.probe_cc)
         except BlockwatchError:
             raise
         except (TypeError, ValueError, AttributeError, KeyError, IndexError) as exc:
             # Observations tolerate wrong types; this is the last net for shapes we missed.
             raise MalformedMeasurement(m.source, m.line, f"unusable test keys: {exc}") from exc
-    fp = d.fingerprint
+    fp, rule = d.fingerprint, d.rule
     return Verdict(
         measurement_id=m.measurement_id,
         measured_at=m.measured_at,
@@ -70,14 +79,15 @@ def analyze(m: Measurement, fingerprints: FingerprintTable | None = None) -> Ver
         input=m.input,
         domain=m.domain,
         test_name=m.test_name,
-        outcome=d.outcome,
-        method=d.method,
-        confidence=d.confidence,
-        confirmed=fp is not None and not fp.is_false_positive and d.outcome == "blocked",
+        outcome=rule.outcome,
+        method=rule.method,
+        confidence=rule.confidence,
+        confirmed=fp is not None and not fp.is_false_positive and rule.outcome == "blocked",
         evidence=tuple(d.evidence),
         fingerprint=fp.name if fp is not None else None,
         ooni_blocking=ooni,
-        ooni_disagrees=disagrees(d.outcome, ooni),
+        ooni_disagrees=disagrees(rule.outcome, ooni),
+        rule_id=rule.id,
     )
 
 
@@ -115,30 +125,77 @@ def disagrees(outcome: str, ooni: str | None) -> bool:
 # -- the rules ------------------------------------------------------------------------
 
 
-def decide(tk: dict[str, Any], host: str, table: FingerprintTable, url: str = "") -> Decision:
+def decide(
+    tk: dict[str, Any], host: str, table: FingerprintTable, url: str = "", probe_cc: str = ""
+) -> Decision:
     """The rules, in the order of a connection (see the module docstring)."""
+    notes: list[str] = []  # fingerprints that matched outside their countries
+    d = _decide(tk, host, _Fingerprints(table, probe_cc, notes), url)
+    d.evidence.extend(n for n in notes if n not in d.evidence)
+    return d
+
+
+@dataclass(slots=True)
+class _Fingerprints:
+    """The table, seen from one probe's country: a row that names its countries confirms
+    only there (OONI's expected_countries); a match elsewhere becomes a note, not proof."""
+
+    table: FingerprintTable
+    probe_cc: str
+    notes: list[str]
+
+    def _keep(
+        self, hit: tuple[Fingerprint, str] | None, what: str
+    ) -> tuple[Fingerprint, str] | None:
+        if hit is None or expected_here(hit[0], self.probe_cc):
+            return hit
+        fp = hit[0]
+        self.notes.append(
+            f"{what} matches fingerprint {fp.name}, expected in {', '.join(fp.expected_countries)}"
+            f" only, not {self.probe_cc}: not proof here"
+        )
+        return None
+
+    def dns(self, addrs: list[str]) -> tuple[Fingerprint, str] | None:
+        hit = dns_blockpage(addrs, self.table)
+        return self._keep(hit, f"probe resolver's answer {hit[1]}" if hit else "")
+
+    def page(
+        self, requests: list[obs.HttpObservation], *, large: bool = False
+    ) -> tuple[Fingerprint, str] | None:
+        hit = page_blockpage(requests, self.table, large=large)
+        return self._keep(hit, f"the page's {hit[1]}" if hit else "")
+
+
+def expected_here(fp: Fingerprint, probe_cc: str) -> bool:
+    """Whether a fingerprint may confirm a block in this country (unknown: ZZ or empty)."""
+    cc = probe_cc.upper()
+    return not fp.expected_countries or cc in ("", "ZZ") or cc in fp.expected_countries
+
+
+def _decide(tk: dict[str, Any], host: str, fps: _Fingerprints, url: str) -> Decision:
     ctrl = obs.control(tk)
     dns = obs.probe_dns(tk, host)
     requests = obs.http_requests(tk)
-    final = requests[0] if requests else None
+    final = obs.final_request(requests)
 
-    hit = _dns_fingerprint(dns, ctrl, table)
+    hit = _dns_fingerprint(dns, ctrl, fps)
     if hit is not None:
         return hit
-    page_fp = page_blockpage(requests, table)
+    page_fp = fps.page(requests)
     if page_fp is None and has_large_bodies(requests) and (ctrl is None or not ctrl.addrs):
-        page_fp = page_blockpage(requests, table, large=True)
+        page_fp = fps.page(requests, large=True)
     if ctrl is None:
         return _without_control(tk, final, page_fp, host, obs.tls_handshakes(tk))
 
     dv = check(dns, ctrl)
     dns_bad = dv.consistency == "inconsistent"
     if page_fp is None and dns_bad and has_large_bodies(requests):
-        page_fp = page_blockpage(requests, table, large=True)
+        page_fp = fps.page(requests, large=True)
     if page_fp is not None and not page_fp[0].is_false_positive:
         fp, where = page_fp
-        method = "dns.blockpage_ip" if dns_bad else "http.blockpage"
-        return Decision("blocked", method, 0.95, [fingerprint_evidence(fp, where)], fp)
+        rule = R.PAGE_FINGERPRINT_DNS if dns_bad else R.PAGE_FINGERPRINT
+        return Decision(rule, [fingerprint_evidence(fp, where)], fp)
 
     failed = _dns_failure(dns, ctrl, dv.consistency)
     if failed is not None:
@@ -150,14 +207,14 @@ def decide(tk: dict[str, Any], host: str, table: FingerprintTable, url: str = ""
             f"probe resolver answered {_describe(dv.bogons, dns.asns)} (bogon), "
             f"control answered {_describe(ctrl.addrs, ctrl.asns)}"
         ]
-        return Decision("blocked", "dns.bogon", 0.9, ev)
+        return Decision(R.DNS_BOGON, ev)
     if dns_bad and ctrl.dns_failure in NXDOMAIN_FAILURES:
         # The name does not exist for the control, yet the probe's resolver answers it.
         ev = [
             f"probe resolver answered {_describe(dv.suspicious, dns.asns)} for a name the "
             f"control finds does not exist ({ctrl.dns_failure})"
         ]
-        return Decision("blocked", "dns.inconsistent", 0.6, ev)
+        return Decision(R.DNS_GHOST, ev)
 
     dns_ev = ""
     if dns_bad:
@@ -166,8 +223,13 @@ def decide(tk: dict[str, Any], host: str, table: FingerprintTable, url: str = ""
             f"{_describe(ctrl.addrs, ctrl.asns)} (no address or AS in common)"
         )
     flow = _Flow(
-        tk, host, url, final, ctrl, dv.suspicious if dns_bad else (), dns_ev, table, requests
+        tk, host, url, final, ctrl, dv.suspicious if dns_bad else (), dns_ev, fps, requests
     )
+    if final is not None and not flow.suspicious and broken_redirect(final):
+        # The site's own answer cannot be followed, whatever the control made of it.
+        why = final.failure or "the chain stopped there"
+        ev = [f"the site answered {final.status} with a Location that cannot be followed ({why})"]
+        return Decision(R.BROKEN_REDIRECT, ev)
     if final is not None and final.failure is None and final.status is not None:
         broken_chain = 300 <= final.status < 400 and not (
             ctrl.http_status is not None and 300 <= ctrl.http_status < 400
@@ -188,7 +250,7 @@ class _Flow:
     ctrl: obs.ControlObservation
     suspicious: tuple[str, ...]  # non-empty: the probe's DNS is inconsistent
     dns_ev: str
-    table: FingerprintTable
+    fps: _Fingerprints
     requests: list[obs.HttpObservation]
     _tls: list[obs.Endpoint] | None = None
 
@@ -217,28 +279,28 @@ def _dns_failure(
             return None  # another resolver answered; the name's fate is decided below
         why = ctrl.dns_failure or "no addresses"
         ev = [f"probe resolver failed ({failure}) and so did the control ({why})"]
-        return Decision("down", None, 0.8, ev)
+        return Decision(R.DNS_FAILED_BOTH, ev)
     ctrl_addrs = _describe(ctrl.addrs, ctrl.asns)
     ev = [f"probe resolver ({engine}) failed with {failure}, control answered {ctrl_addrs}"]
     if failure in NO_SUCH_NAME:
-        return Decision("blocked", "dns.nxdomain", 0.85, ev)
+        return Decision(R.DNS_NXDOMAIN, ev)
     if failure == TIMEOUT:
-        return Decision("blocked", "dns.timeout", 0.6, ev)
-    return Decision("blocked", "dns.inconsistent", 0.6, ev)
+        return Decision(R.DNS_TIMEOUT, ev)
+    return Decision(R.DNS_FAILED, ev)
 
 
 def _dns_fingerprint(
-    dns: obs.DnsObservation, ctrl: obs.ControlObservation | None, table: FingerprintTable
+    dns: obs.DnsObservation, ctrl: obs.ControlObservation | None, fps: _Fingerprints
 ) -> Decision | None:
     # An address the control got too is the site's own (OONI's table lists 127.0.0.1,
     # which some sites really resolve to): only the probe's own answers can be a censor's.
     addrs = [a for a in dns.addrs if a not in ctrl.addrs] if ctrl is not None else dns.addrs
-    hit = dns_blockpage(addrs, table)
+    hit = fps.dns(addrs)
     if hit is None:
         return None
     fp, addr = hit
     ev = [f"probe resolver answered {addr}: {fingerprint_evidence(fp, 'dns')}"]
-    return Decision("blocked", "dns.blockpage_ip", 0.95, ev, fp)
+    return Decision(R.DNS_FINGERPRINT, ev, fp)
 
 
 def _describe(addrs: Any, asns: dict[str, int]) -> str:
@@ -257,7 +319,7 @@ def _without_control(
     why = failure if isinstance(failure, str) and failure else "missing"
     if page_fp is not None and not page_fp[0].is_false_positive:
         fp, where = page_fp
-        return Decision("blocked", "http.blockpage", 0.9, [fingerprint_evidence(fp, where)], fp)
+        return Decision(R.NO_CONTROL_BLOCKPAGE, [fingerprint_evidence(fp, where)], fp)
     if (
         final is not None
         and final.failure is None
@@ -267,8 +329,8 @@ def _without_control(
     ):
         # A page fetched over TLS with the site's valid certificate is the site itself.
         ev = [f"control failed ({why}); probe fetched status {final.status} over valid TLS"]
-        return Decision("ok", None, 0.6, ev)
-    return Decision("inconclusive", None, 0.0, [f"control failed ({why}): nothing to compare"])
+        return Decision(R.NO_CONTROL_VALID_TLS, ev)
+    return Decision(R.NO_CONTROL, [f"control failed ({why}): nothing to compare"])
 
 
 def _compare_page(flow: _Flow, page_fp: tuple[Fingerprint, str] | None) -> Decision:
@@ -278,36 +340,39 @@ def _compare_page(flow: _Flow, page_fp: tuple[Fingerprint, str] | None) -> Decis
         # Only now, and only if the page looks wrong, is a big body worth scanning.
         control_failed = ctrl.http_failure is not None or ctrl.http_status is None
         if control_failed or _differs(final, ctrl):
-            page_fp = page_blockpage(flow.requests, flow.table, large=True)
+            page_fp = flow.fps.page(flow.requests, large=True)
             if page_fp is not None and not page_fp[0].is_false_positive:
                 fp, where = page_fp
-                return Decision(
-                    "blocked", "http.blockpage", 0.95, [fingerprint_evidence(fp, where)], fp
-                )
+                return Decision(R.PAGE_FINGERPRINT, [fingerprint_evidence(fp, where)], fp)
     if ctrl.http_failure is not None or ctrl.http_status is None:
         ev = [f"probe fetched status {final.status}; control failed ({ctrl.http_failure})"]
         if flow.suspicious:
-            return Decision("blocked", "dns.inconsistent", 0.6, [flow.dns_ev, *ev])
-        return Decision("inconclusive", None, 0.2, ev)
+            return Decision(R.PAGE_CONTROL_FAILED_DNS, [flow.dns_ev, *ev])
+        return Decision(R.PAGE_CONTROL_FAILED, ev)
     # The control fetched the page: a body that crawled in is throttling, whatever it holds.
     g = goodput(obs.body_reads(flow.tk), final.transaction_id)
     if is_throttled(g) and g is not None:
-        return Decision("blocked", "throttled", 0.8, [f"body arrived at a crawl: {g.describe()}"])
+        ev = [f"body arrived at a crawl: {g.describe()}", baseline(flow.tk, g)]
+        return Decision(R.THROTTLED_BODY, ev)
     if page_fp is not None:  # only false-positive rows get here, e.g. a CDN's CAPTCHA
         fp, where = page_fp
         ev = [f"{where} matches {fp.name}, a known page that is not censorship"]
-        return Decision("ok", None, 0.6, ev, fp)
+        return Decision(R.PAGE_KNOWN_NOT_CENSORSHIP, ev, fp)
     summary = (
         f"probe got status {final.status}, {final.body_length} bytes; control got "
         f"{ctrl.http_status}, {ctrl.http_body_length} bytes"
     )
     if _differs(final, ctrl):
         if flow.suspicious:
-            return Decision("blocked", "dns.inconsistent", 0.75, [flow.dns_ev, summary])
-        return Decision("blocked", "http.diff", 0.5, [f"page differs from the control: {summary}"])
+            return Decision(R.PAGE_DIFF_DNS, [flow.dns_ev, summary])
+        return Decision(R.PAGE_DIFF, [f"page differs from the control: {summary}"])
     ev = [f"page matches the control: {summary}"]
     if not flow.suspicious:
-        return Decision("ok", None, 0.8, ev)
+        return Decision(R.PAGE_MATCH, ev)
+    return _matched_despite_dns(flow, final, ev)
+
+
+def _matched_despite_dns(flow: _Flow, final: obs.HttpObservation, ev: list[str]) -> Decision:
     # DNS disagreed with the control but the page matched: a CDN or a transparent proxy,
     # unless the addresses the probe's resolver gave are the ones that failed.
     served = (
@@ -318,14 +383,17 @@ def _compare_page(flow: _Flow, page_fp: tuple[Fingerprint, str] | None) -> Decis
     proven = {t.ip for t in flow.tls if t.failure is None and t.server_name == flow.host}
     if served is None or served in flow.suspicious or set(flow.suspicious) <= proven:
         ev.insert(0, flow.dns_ev + ", yet the page from that address matched")
-        return Decision("ok", None, 0.6, ev)
+        return Decision(R.PAGE_MATCH_DNS, ev)
+    tcp, tls, _ = routable_endpoints(obs.tcp_connects(flow.tk), flow.tls)
     broken = [
         f"{e.ip}:{e.port} {e.failure}"
-        for e in [*obs.tcp_connects(flow.tk), *flow.tls]
+        for e in [*tcp, *tls]
         if e.failure and e.ip in flow.suspicious
     ]
-    why = f"; connecting there failed ({', '.join(broken[:2])})" if broken else ""
-    return Decision("blocked", "dns.inconsistent", 0.7 if broken else 0.5, [flow.dns_ev + why])
+    if broken:
+        why = f"; connecting there failed ({', '.join(broken[:2])})"
+        return Decision(R.DNS_INCONSISTENT_FAILED, [flow.dns_ev + why])
+    return Decision(R.DNS_INCONSISTENT, [flow.dns_ev])
 
 
 def _diff(final: obs.HttpObservation, ctrl: obs.ControlObservation) -> HttpDiff:
@@ -346,6 +414,22 @@ def _differs(final: obs.HttpObservation, ctrl: obs.ControlObservation) -> bool:
     return _diff(final, ctrl).differs
 
 
+def _locate(flow: _Flow, final: obs.HttpObservation | None) -> tuple[Broken | None, list[str]]:
+    """The step that broke the fetch, and notes on what was set aside (unroutable IPv6)."""
+    tcp, tls, ignored = routable_endpoints(obs.tcp_connects(flow.tk), flow.tls)
+    notes = []
+    if ignored:
+        notes.append(
+            f"{ignored} IPv6 connects failed: the probe has no IPv6 route, so they are not evidence"
+        )
+    located = locate_failure(final, tcp, tls)
+    if located is None:
+        for host, failure in obs.other_host_failures(flow.tk, flow.host):
+            located = Broken("dns", failure, f"lookup of {host} (a redirect target)")
+            break
+    return located, notes
+
+
 def _probe_failed(flow: _Flow) -> Decision:
     final, ctrl, tk = flow.final, flow.ctrl, flow.tk
     if final is None and isinstance(tk.get("http_experiment_failure"), str):
@@ -353,40 +437,52 @@ def _probe_failed(flow: _Flow) -> Decision:
         final = obs.HttpObservation(
             flow.url, tk["http_experiment_failure"], None, {}, "", 0, False, None
         )
-    located = locate_failure(final, obs.tcp_connects(tk), flow.tls)
-    if located is None:
-        for host, failure in obs.other_host_failures(tk, flow.host):
-            located = Broken("dns", failure, f"lookup of {host} (a redirect target)")
-            break
+    located, notes = _locate(flow, final)
     if located is None:
         if ctrl.http_failure is not None:
             ev = ["the probe fetched nothing", f"control failed too ({ctrl.http_failure})"]
-            return Decision("down", None, 0.5, ev)
-        return Decision("inconclusive", None, 0.0, ["the probe fetched nothing, no error"])
+            return Decision(R.FETCH_NOTHING_DOWN, [*ev, *notes])
+        return Decision(R.FETCH_NOTHING, ["the probe fetched nothing, no error", *notes])
     stage, failure, where, endpoint = located
     probe_ev = f"probe {stage} {where} failed with {failure}"
     if ctrl.http_failure is not None:
-        return Decision("down", None, 0.7, [probe_ev, f"control failed too ({ctrl.http_failure})"])
-    ok_ev = f"control fetched status {ctrl.http_status}"
+        ev = [probe_ev, f"control failed too ({ctrl.http_failure})", *notes]
+        return Decision(R.FETCH_DOWN, ev)
     if flow.suspicious:
-        return Decision("blocked", "dns.inconsistent", 0.75, [flow.dns_ev, probe_ev])
+        return Decision(R.FETCH_FAILED_DNS, [flow.dns_ev, probe_ev, *notes])
     if endpoint is not None and stage in ("tcp", "tls"):
         kind = "tcp_connect" if stage == "tcp" else "tls_handshake"
         measured, ctrl_failure = obs.control_endpoint(tk, kind, endpoint.ip, endpoint.port)
         if measured and ctrl_failure is not None:
             # The control could not reach that endpoint either: it is broken for everyone.
             ev = [probe_ev, f"the control's {stage} to it failed too ({ctrl_failure})"]
-            return Decision("down", None, 0.6, ev)
-    if failure == TIMEOUT and stage == "http" and final is not None:
-        g = goodput(obs.body_reads(tk), final.transaction_id)
-        if (g is not None and g.num_bytes > 0) or (final.status and final.body_truncated):
-            ev = [
-                f"probe got status {final.status} then the body timed out"
-                + (f" after {g.describe()}" if g else " mid-transfer"),
-                f"control fetched the whole body ({ctrl.http_body_length} bytes)",
-            ]
-            return Decision("blocked", "throttled", 0.6, ev)
+            return Decision(R.FETCH_ENDPOINT_DOWN, [*ev, *notes])
+    cut = _throttled_timeout(flow, final, stage, failure)
+    if cut is not None:
+        return Decision(cut.rule, [probe_ev, *cut.evidence, *notes])
+    ev = [probe_ev, f"control fetched status {ctrl.http_status}", *notes]
     method = method_for(stage, failure)
     if method is None:
-        return Decision("inconclusive", None, 0.2, [probe_ev, ok_ev])
-    return Decision("blocked", method, 0.75, [probe_ev, ok_ev])
+        return Decision(R.FETCH_UNEXPLAINED, ev)
+    return Decision(R.FETCH_FAILED[method], ev)
+
+
+# What the read trace of a timed-out exchange says (throttling.judge_timed_out's cases).
+_CUT_RULES: Final = {
+    "throttled.timeout": R.THROTTLED_TIMEOUT,
+    "throttled.timeout.no_trace": R.THROTTLED_TIMEOUT_NO_TRACE,
+    "http.timeout.stall": R.HTTP_TIMEOUT_STALL,
+}
+
+
+def _throttled_timeout(
+    flow: _Flow, final: obs.HttpObservation | None, stage: str, failure: str
+) -> Decision | None:
+    """A timed-out HTTP exchange, judged from its read trace: a policer's steady crawl,
+    a stall, or (no trace at all) a status and a cut body; None: a plain timeout."""
+    if failure != TIMEOUT or stage != "http" or final is None:
+        return None
+    cut = judge_timed_out(flow.tk, final.transaction_id, final.status, final.body_truncated)
+    if cut is None:
+        return None
+    return Decision(_CUT_RULES[cut.case], list(cut.evidence))

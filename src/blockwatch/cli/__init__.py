@@ -10,7 +10,7 @@ from __future__ import annotations
 import typer
 
 from blockwatch import __version__
-from blockwatch.cli import control, events, lab, probe, store, web
+from blockwatch.cli import alerts, control, events, fetch, keys, lab, probe, store, watch, web
 
 __all__ = ["app", "main"]
 
@@ -38,7 +38,7 @@ def _root(
     """blockwatch: is it blocked, since when, where, how?"""
 
 
-for _module in (store, events, probe, control, lab, web):
+for _module in (store, events, fetch, probe, watch, control, lab, web, keys, alerts):
     _module.register(app)
 
 

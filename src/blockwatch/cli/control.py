@@ -10,6 +10,7 @@ import typer
 from blockwatch.cli.errors import cli_errors
 from blockwatch.control.helper import HelperConfig
 from blockwatch.control.server import ControlServer
+from blockwatch.terminal import clean
 
 __all__ = ["register"]
 
@@ -31,6 +32,18 @@ def serve(
     ca_file: Path | None = typer.Option(None, "--ca-file", help="Trust this CA bundle only."),
     geoip_db: Path | None = typer.Option(None, "--geoip-db", help="MaxMind ASN .mmdb file."),
     max_concurrent: int = typer.Option(32, "--max-concurrent", min=1, help="Requests at once."),
+    max_connections: int = typer.Option(
+        512, "--max-connections", min=1, help="Open connections at once, all clients together."
+    ),
+    max_connections_per_client: int = typer.Option(
+        64,
+        "--max-connections-per-client",
+        min=1,
+        help="Open connections at once from one IPv4 address or IPv6 /64.",
+    ),
+    read_timeout: float = typer.Option(
+        10.0, "--read-timeout", min=0.1, help="Seconds to receive a request (head and body)."
+    ),
 ) -> None:
     """Answer control requests: GET is the health check, POST a control request."""
     config = HelperConfig(
@@ -39,12 +52,15 @@ def serve(
         ca_file=str(ca_file) if ca_file else None,
         geoip_db=str(geoip_db) if geoip_db else None,
         max_concurrent=max_concurrent,
+        max_connections=max_connections,
+        max_connections_per_client=max_connections_per_client,
+        read_timeout=read_timeout,
     )
     with cli_errors():
         server = ControlServer(config, host, port)
 
         def ready(url: str) -> None:
-            typer.echo(f"control helper listening on {url}", err=True)
+            typer.echo(f"control helper listening on {clean(url)}", err=True)
 
         try:
             asyncio.run(server.serve_forever(ready))

@@ -29,6 +29,7 @@ from blockwatch.lab.score import score_run
 from blockwatch.lab.scoreview import render_score
 from blockwatch.pipeline import ingest_paths
 from blockwatch.store import Store
+from blockwatch.terminal import cell, clean, markup
 from blockwatch.web.app import build_app, serve
 from blockwatch.web.report import write_report
 
@@ -51,7 +52,7 @@ def print_verdict_summary(db: Path) -> None:
     for col in ("country", "domain", "outcome", "method", "count"):
         table.add_column(col)
     for (cc, domain, outcome, method), n in sorted(counts.items()):
-        table.add_row(cc, domain, outcome, method, str(n))
+        table.add_row(cell(cc), cell(domain), cell(outcome), cell(method), str(n))
     console.print(table)
 
 
@@ -65,7 +66,7 @@ def compute_events(db: Path) -> list[Event]:
 def demo_real_data(db: Path) -> int:
     data = shared_data_dir() / "ooni"
     if not data.is_dir():
-        console.print(f"[yellow]no OONI measurements at {data}: nothing to analyse[/]")
+        console.print(f"[yellow]no OONI measurements at {markup(data)}: nothing to analyse[/]")
         return 0
     console.rule("Ingesting the real OONI measurements in ../shared/data")
     with Store(db) as store, ByteProgress() as bar:
@@ -75,7 +76,7 @@ def demo_real_data(db: Path) -> int:
         f"{report.malformed} malformed"
     )
     for err in report.errors[:10]:
-        console.print(f"  [yellow]{err}[/]", highlight=False)
+        console.print(f"  [yellow]{markup(err)}[/]", highlight=False)
     print_verdict_summary(db)
     console.print(render_events_table(compute_events(db)))
     return 0
@@ -84,7 +85,7 @@ def demo_real_data(db: Path) -> int:
 def demo_lab(out: Path, db: Path, serve_dashboard: bool, port: int) -> int:
     console.rule(f"Lab: {SCENARIO.name} (a real censored network in namespaces)")
     summary = run_scenario(SCENARIO, out, db=db, progress=True)
-    console.print(str(summary), highlight=False)
+    console.print("\n".join(clean(s) for s in str(summary).splitlines()), markup=False)
     console.rule("Events found")
     events = compute_events(db)
     console.print(render_events_table(events))
@@ -95,7 +96,7 @@ def demo_lab(out: Path, db: Path, serve_dashboard: bool, port: int) -> int:
     x_events.sort(key=lambda e: (e.domain != "x.com", -len(e.measurements)))
     if x_events:
         report = write_report(db, out / "evidence-x.html", event_id=x_events[0].event_id)
-        console.print(f"evidence report for {x_events[0].domain}: {report}")
+        console.print(f"evidence report for {markup(x_events[0].domain)}: {markup(report)}")
     if serve_dashboard:
         console.print(f"dashboard: http://127.0.0.1:{port}/  (Ctrl-C to stop)")
         serve(build_app(db), "127.0.0.1", port)
@@ -123,11 +124,11 @@ def main(argv: list[str] | None = None) -> int:
         reason = topology.skip_reason()
         if reason is None and SCENARIO.exists():
             return demo_lab(args.out, db, serve_dashboard=not args.no_serve, port=args.port)
-        console.print(f"[yellow]lab not available: {reason or 'no scenario file'}[/]")
+        console.print(f"[yellow]lab not available: {markup(reason or 'no scenario file')}[/]")
         console.print("falling back to the real OONI data in ../shared/data")
         return demo_real_data(db)
     except BlockwatchError as exc:
-        console.print(f"[bold red]error:[/] {exc}")
+        console.print(f"[bold red]error:[/] {markup(exc)}")
         return 2
     except KeyboardInterrupt:
         return 130

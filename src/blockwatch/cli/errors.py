@@ -10,6 +10,7 @@ import typer
 from rich.console import Console
 
 from blockwatch.errors import BlockwatchError
+from blockwatch.terminal import markup
 
 T = TypeVar("T")
 stderr = Console(stderr=True)
@@ -21,7 +22,9 @@ def cli_errors() -> Iterator[None]:
     try:
         yield
     except BlockwatchError as exc:
-        stderr.print(f"[bold red]error:[/] {exc}", highlight=False)
+        # The message names its culprit (a file, a stored value): hostile text, printed safe,
+        # on one line however long (a path broken over lines cannot be copied).
+        stderr.print(f"[bold red]error:[/] {markup(exc)}", highlight=False, soft_wrap=True)
         raise typer.Exit(2) from exc
     except KeyboardInterrupt as exc:
         stderr.print("interrupted")

@@ -26,6 +26,7 @@ from blockwatch.cli.options import (
 )
 from blockwatch.store import Filter, Store
 from blockwatch.store.export import write_events
+from blockwatch.terminal import cell, terminal_stream
 
 __all__ = ["parse_bucket", "register", "render_events_table"]
 
@@ -78,13 +79,13 @@ def render_events_table(events: Sequence[Event], title: str | None = None) -> Ta
         else:
             network = e.probe_asn
         table.add_row(
-            e.kind,
-            e.probe_cc,
-            network,
-            e.domain or "(whole network)",
+            cell(e.kind),
+            cell(e.probe_cc),
+            cell(network),
+            cell(e.domain or "(whole network)"),
             _when(e.start),
             _when(e.end),
-            ", ".join(e.methods),
+            cell(", ".join(e.methods)),
             f"{e.availability:.2f}",
             f"{e.confidence:.2f}",
             str(len(e.measurements)),
@@ -134,7 +135,7 @@ def events(
             order = {e.event_id: i for i, e in enumerate(detected)}
             found.sort(key=lambda e: order[e.event_id])  # as detected, as it always printed
     if fmt == "jsonl":
-        write_events(found, "jsonl", sys.stdout)
+        write_events(found, "jsonl", terminal_stream(sys.stdout))
         return
     Console().print(render_events_table(found))
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import orjson
@@ -15,6 +16,7 @@ from blockwatch.lab import topology
 from blockwatch.lab.run import run_scenario
 from blockwatch.lab.score import score_run
 from blockwatch.lab.scoreview import render_score
+from blockwatch.terminal import clean, terminal_stream
 
 __all__ = ["register"]
 
@@ -31,12 +33,21 @@ def run(
     db: DbOption = None,
     no_store: bool = typer.Option(False, "--no-store", help="Do not ingest into the store."),
     quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
+    observatory: bool = typer.Option(
+        False,
+        "--observatory",
+        help="Probes upload to a collector serving the store; its alerts are scored.",
+    ),
 ) -> None:
     """Run a scenario end to end: rounds on a virtual clock, measurements and ground truth."""
     with cli_errors():
         store = None if no_store else db_path(db)
-        summary = run_scenario(scenario, out, seed=seed, db=store, progress=not quiet)
-        typer.echo(str(summary))
+        summary = run_scenario(
+            scenario, out, seed=seed, db=store, progress=not quiet, observatory=observatory
+        )
+        typer.echo("\n".join(clean(line) for line in str(summary).splitlines()))
+        if summary.alerts is not None and not summary.alerts.ok:
+            raise typer.Exit(1)
 
 
 @lab_app.command("down")
@@ -50,7 +61,7 @@ def down(
         removed = topology.down(force=force)
         typer.echo(f"removed {len(removed)} lab namespaces" + (": " if removed else ""))
         for name in removed:
-            typer.echo(f"  {name}")
+            typer.echo(f"  {clean(name)}")
 
 
 @lab_app.command("score")
@@ -64,7 +75,8 @@ def score(
             raise LabError(f"--format must be table or json, not {format!r}")
         report = score_run(run_dir)
         if format == "json":
-            typer.echo(orjson.dumps(report.to_dict(), option=orjson.OPT_INDENT_2).decode())
+            text = orjson.dumps(report.to_dict(), option=orjson.OPT_INDENT_2).decode()
+            terminal_stream(sys.stdout).write(text + "\n")
         else:
             render_score(report, Console())
 

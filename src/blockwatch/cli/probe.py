@@ -14,6 +14,7 @@ from blockwatch.errors import ProbeError
 from blockwatch.net.timeouts import Timeouts
 from blockwatch.probe.config import ProbeConfig
 from blockwatch.probe.testlist import read_url_list
+from blockwatch.terminal import markup
 
 __all__ = ["register"]
 
@@ -64,7 +65,7 @@ def probe(
         order = {u: i for i, u in enumerate(urls)}  # the table follows the input order
         console.print(verdict_table(sorted(result.verdicts, key=lambda v: order.get(v.input, 0))))
         stored = "" if result.ingested is None else f", {result.ingested} new in the store"
-        console.print(f"{len(result.documents)} measurements written to {out}{stored}")
+        console.print(f"{len(result.documents)} measurements written to {markup(out)}{stored}")
         if result.interrupted:
             console.print("interrupted: kept every finished measurement")
             raise typer.Exit(130)

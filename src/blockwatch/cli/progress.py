@@ -18,6 +18,8 @@ from rich.progress import (
     TransferSpeedColumn,
 )
 
+from blockwatch.terminal import markup
+
 __all__ = ["ByteProgress"]
 
 
@@ -76,7 +78,7 @@ class ByteProgress:
         self._base += self._file_size
         self._file_size = size
         self._within = 0
-        self._show(name)
+        self._show(markup(name))  # the description is rendered as markup: a file name is not
 
     def advance(self, nbytes: int) -> None:
         self._within += nbytes

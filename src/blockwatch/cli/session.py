@@ -24,6 +24,7 @@ from blockwatch.pipeline import ingest_documents
 from blockwatch.probe.config import ProbeConfig
 from blockwatch.probe.runner import measure_urls
 from blockwatch.store import Store
+from blockwatch.terminal import cell, markup
 
 __all__ = ["SessionResult", "analyse", "run_session", "verdict_table"]
 
@@ -70,7 +71,7 @@ def run_session(
             fh.write(orjson.dumps(doc) + b"\n")
             fh.flush()
             result.documents.append(doc)
-            bar.update(task, advance=1, last=str(doc.get("input", ""))[:60])
+            bar.update(task, advance=1, last=markup(str(doc.get("input", ""))[:60]))
 
     with fh, bar:
         try:
@@ -104,10 +105,10 @@ def verdict_table(verdicts: list[Verdict]) -> Table:
     colours = {"ok": "green", "blocked": "red", "down": "yellow", "inconclusive": "dim"}
     for v in verdicts:
         table.add_row(
-            v.input,
-            f"[{colours.get(v.outcome, 'white')}]{v.outcome}[/]",
-            v.method or "",
+            cell(v.input),
+            cell(v.outcome, style=colours.get(v.outcome, "white")),
+            cell(v.method or ""),
             f"{v.confidence:.2f}",
-            v.evidence[0] if v.evidence else "",
+            cell(v.evidence[0] if v.evidence else ""),
         )
     return table

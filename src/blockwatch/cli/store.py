@@ -8,7 +8,6 @@ from pathlib import Path
 
 import typer
 from rich.console import Console
-from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
@@ -25,10 +24,11 @@ from blockwatch.cli.options import (
     make_filter,
 )
 from blockwatch.cli.progress import ByteProgress
-from blockwatch.errors import MalformedMeasurement
+from blockwatch.errors import MalformedMeasurement, StoreError
 from blockwatch.pipeline import IngestReport, ReanalyzeReport, ingest_paths, reanalyze
 from blockwatch.store import Store
 from blockwatch.store.export import FORMATS, write_verdicts
+from blockwatch.terminal import cell, clean, markup, terminal_stream
 from blockwatch.times import iso_z
 
 __all__ = ["print_report", "register"]
@@ -55,7 +55,7 @@ def print_report(report: IngestReport, console: Console) -> None:
 def _print_errors(errors: list[MalformedMeasurement], total: int, console: Console) -> None:
     """Each bad record as file:line: reason, up to a cap, then how many more there were."""
     for err in errors[:ERRORS_SHOWN]:
-        console.print(f"  {err}", highlight=False, markup=False)
+        console.print(f"  {clean(err)}", highlight=False, markup=False)
     hidden = total - min(len(errors), ERRORS_SHOWN)
     if hidden > 0:
         console.print(f"  ... and {hidden} more", highlight=False)
@@ -71,16 +71,48 @@ def ingest(
     writer_thread: bool = typer.Option(
         False, "--writer-thread", help="Compress and write on a second core (when one is free)."
     ),
+    engine: str = typer.Option(
+        "local", "--engine", help="local (this process) | dask (read + verdict on Dask)."
+    ),
+    scheduler: str | None = typer.Option(
+        None, "--scheduler", help="Dask scheduler, e.g. tcp://HOST:8786 (default: a local one)."
+    ),
+    workers: int = typer.Option(
+        2, "--workers", min=1, max=256, help="Worker processes of the local Dask cluster."
+    ),
+    parts: Path | None = typer.Option(
+        None, "--parts", help="Folder for the Dask workers' Parquet parts (shared with them)."
+    ),
 ) -> None:
     """Read OONI measurements into the store (idempotent, resumable); report bad records."""
+    if engine not in ("local", "dask"):
+        raise typer.BadParameter("must be local or dask", param_hint="--engine")
     with cli_errors(), Store(db_path(db)) as store, ByteProgress(enabled=progress) as bar:
-        report = ingest_paths(
-            store, paths, fingerprints=fingerprints, progress=bar, threaded=writer_thread
-        )
+        if engine == "dask":
+            # Dask takes about a second to import: only this engine loads it.
+            from blockwatch.scale.dask_engine import ingest_dask
+
+            report = ingest_dask(
+                store,
+                paths,
+                scheduler=scheduler,
+                workers=workers,
+                fingerprints=fingerprints,
+                parts_dir=parts,
+                progress=bar,
+            )
+            try:  # ingest_paths checks its final checkpoint itself
+                store.checkpoint()
+            except StoreError as err:
+                report.checkpoint_error = err
+        else:
+            report = ingest_paths(
+                store, paths, fingerprints=fingerprints, progress=bar, threaded=writer_thread
+            )
     print_report(report, Console(stderr=False, soft_wrap=True))
     if report.checkpoint_error is not None:
         # Everything was committed, but not yet into the store file: say where it is.
-        stderr.print(f"[bold red]error:[/] {escape(str(report.checkpoint_error))}", highlight=False)
+        stderr.print(f"[bold red]error:[/] {markup(report.checkpoint_error)}", highlight=False)
         raise typer.Exit(CHECKPOINT_FAILED)
 
 
@@ -91,15 +123,15 @@ def _table(verdicts: Sequence[Verdict], more: bool, console: Console) -> None:
     for v in verdicts:
         table.add_row(
             iso_z(v.measured_at),
-            v.probe_cc,
-            v.probe_asn,
-            v.domain,
-            v.outcome,
-            v.method or "",
+            cell(v.probe_cc),
+            cell(v.probe_asn),
+            cell(v.domain),
+            cell(v.outcome),
+            cell(v.method or ""),
             f"{v.confidence:.2f}",
             "yes" if v.confirmed else "",
             # OONI's own stored verdict, flagged where it and ours disagree.
-            f"{v.ooni_blocking or '-'}{' (differs)' if v.ooni_disagrees else ''}",
+            cell(f"{v.ooni_blocking or '-'}{' (differs)' if v.ooni_disagrees else ''}"),
         )
     console.print(table)
     if more:
@@ -140,7 +172,7 @@ def verdicts(
             console = Console(width=None if sys.stdout.isatty() else 160)
             _table(found[:TABLE_ROWS] if more else found, more, console)
         else:
-            write_verdicts(store.iter_verdicts(flt), fmt, sys.stdout)
+            write_verdicts(store.iter_verdicts(flt), fmt, terminal_stream(sys.stdout))
 
 
 def print_reanalysis(report: ReanalyzeReport, console: Console) -> None:
@@ -156,8 +188,12 @@ def print_reanalysis(report: ReanalyzeReport, console: Console) -> None:
         table = Table("before", "after", "measurements")
         for (before, after), count in report.transitions.most_common(ERRORS_SHOWN):
             was = "no verdict" if before is None else " ".join(filter(None, before))
-            table.add_row(was, " ".join(filter(None, after)), str(count))
+            table.add_row(cell(was), cell(" ".join(filter(None, after))), str(count))
         console.print(table)
+        rules = Table("rule", "now decides", "no longer decides", title="per rule")
+        for rule, gained, lost in report.per_rule()[:ERRORS_SHOWN]:
+            rules.add_row(rule, str(gained), str(lost))
+        console.print(rules)
         console.print("events were found on the old verdicts: run `blockwatch events` again")
     _print_errors(report.errors, report.failed, console)
 

@@ -1,8 +1,11 @@
 """The control measurement: what an uncensored vantage sees for a URL (OONI test helper).
 
 It fetches URLs for strangers, so every address it would touch goes through
-:meth:`Helper.allowed`: loopback, private, link-local and other non-public targets are
-refused unless ``allow_private`` (the lab). Redirect hops are checked the same way.
+:meth:`Helper.allowed`: the probe's endpoints, the helper's own DNS answers, an IP in the URL
+and every redirect hop (resolved or literal). Anything not public by the IANA tables of
+:mod:`blockwatch.net.ranges` (loopback, private, link-local, IPv6 forms wrapping such an IPv4
+address...) is refused unless ``allow_private`` (the lab). The address checked is the
+address connected to: nothing is resolved twice.
 """
 
 from __future__ import annotations
@@ -59,6 +62,11 @@ class HelperConfig:
     max_endpoints: int = 16
     max_concurrent: int = 32
     max_request_bytes: int = 1 << 16
+    max_connections: int = 512  # open at once, all clients together
+    # One client's share (an IPv4 address, an IPv6 /64): a probe at --concurrency 64 fits,
+    # and one client can hold at most an eighth of max_connections.
+    max_connections_per_client: int = 64
+    read_timeout: float = 10.0  # to read a request's head and body, together, from accept
     ca_file: str | None = None
     geoip_db: str | None = None
 
@@ -224,6 +232,8 @@ def _http_request(final: HTTPExchange) -> dict[str, Any]:
         "title": final.title,
         "headers": {k: v for k, v in final.response_headers},
         "status_code": final.status_code if final.failure is None else -1,
+        # Our extension: the unthrottled baseline a probe's throttled transfer is held to.
+        "x_goodput_kbps": final.trace.goodput_kbps() if final.trace is not None else None,
     }
 
 

@@ -1,15 +1,18 @@
 """The control helper's HTTP server: OONI's test-helper protocol over plain HTTP/1.1.
 
 GET (any path) is the health check; POST carries a control request. Requests are
-bounded (head and body size, read time, concurrent work); a malformed request gets a
-clear 400, never a crash. One request per connection.
+bounded (head and body size, concurrent work, connections in all and per client, and one
+deadline to read head and body, so a client trickling bytes is cut off); a malformed request
+gets a clear 400, never a crash. One request per connection.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import ipaddress
 import signal
+from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
@@ -17,16 +20,17 @@ import orjson
 
 from blockwatch import __version__
 from blockwatch.control.helper import Helper, HelperConfig
+from blockwatch.control.slots import FairSlots
 from blockwatch.errors import ControlError
 
 MAX_HEAD = 1 << 14
-READ_TIMEOUT = 10.0
-MAX_CONNECTIONS = 512
+LINGER = 1.0  # seconds a closing connection waits for the client to read and hang up
 _REASONS = {
     200: "OK",
     400: "Bad Request",
     404: "Not Found",
     405: "Method Not Allowed",
+    408: "Request Timeout",
     413: "Payload Too Large",
     431: "Request Header Fields Too Large",
     500: "Internal Server Error",
@@ -43,9 +47,10 @@ class ControlServer:
         self.host = host
         self.port = port
         self._server: asyncio.Server | None = None
-        self._work = asyncio.Semaphore(self.helper.config.max_concurrent)
-        self._waiting = 0
+        self._work = FairSlots(self.helper.config.max_concurrent)
         self._connections = 0
+        self._per_client: Counter[str] = Counter()
+        self._closing = 0
 
     @property
     def url(self) -> str:
@@ -86,26 +91,78 @@ class ControlServer:
             await self.close()
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        self._connections += 1
+        config = self.helper.config
+        deadline = asyncio.get_running_loop().time() + config.read_timeout
+        client = client_key(writer.get_extra_info("peername"))
+        refusal = self._admit(client)
+        if refusal is not None:
+            _send(writer, 503, {"error": refusal})
+            await self._close(reader, writer, LINGER)
+            return
+        answered = False
         try:
-            if self._connections > MAX_CONNECTIONS:
-                await _respond(writer, 503, {"error": "too many connections"})
-                return
-            status, body = await self._dispatch(reader)
-            await _respond(writer, status, body)
+            status, body = await self._dispatch(reader, deadline, client)
+            _send(writer, status, body)
+            answered = True
         except Exception:
             pass  # the peer went away or misbehaved; nothing to answer
         finally:
-            self._connections -= 1
+            self._release(client)
+            if not answered:
+                writer.transport.abort()
+        if answered:
+            await self._close(reader, writer, config.read_timeout)
+
+    def _admit(self, client: str) -> str | None:
+        """Count a new connection in, or say why it is refused (then it is not counted)."""
+        config = self.helper.config
+        if self._per_client[client] >= config.max_connections_per_client:
+            return "too many connections from your address"
+        if self._connections >= config.max_connections:
+            return "too many connections"
+        self._connections += 1
+        self._per_client[client] += 1
+        return None
+
+    def _release(self, client: str) -> None:
+        self._connections -= 1
+        self._per_client[client] -= 1
+        if self._per_client[client] <= 0:
+            del self._per_client[client]
+
+    async def _close(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, drain_timeout: float
+    ) -> None:
+        """Deliver the answer and close so the client can read it (see :func:`_finish`).
+
+        The connection no longer counts against any share by then (a probe at the cap must
+        not find its share full of answered requests); past ``max_connections`` closing at
+        once, the rest are cut at once.
+        """
+        try:
+            if self._closing < self.helper.config.max_connections:
+                self._closing += 1
+                try:
+                    await _finish(reader, writer, drain_timeout)
+                finally:
+                    self._closing -= 1
+        except Exception:
+            pass  # a peer that does not read or hang up gets cut
+        finally:
             writer.transport.abort()
 
-    async def _dispatch(self, reader: asyncio.StreamReader) -> tuple[int, dict[str, Any]]:
+    async def _dispatch(
+        self, reader: asyncio.StreamReader, deadline: float, client: str
+    ) -> tuple[int, dict[str, Any]]:
+        """Read one request by ``deadline`` (head and body together) and answer it."""
         try:
-            async with asyncio.timeout(READ_TIMEOUT):
+            async with asyncio.timeout_at(deadline):
                 head = await reader.readuntil(b"\r\n\r\n")
         except (asyncio.LimitOverrunError, ValueError):
             return 431, {"error": "request head too large"}
-        except (TimeoutError, asyncio.IncompleteReadError):
+        except TimeoutError:
+            return 408, {"error": "request not received in time"}
+        except asyncio.IncompleteReadError:
             return 400, {"error": "incomplete request"}
         lines = head.decode("latin-1").split("\r\n")
         parts = lines[0].split(" ")
@@ -128,20 +185,23 @@ class ControlServer:
         if length > self.helper.config.max_request_bytes:
             return 413, {"error": f"request larger than {self.helper.config.max_request_bytes}"}
         try:
-            async with asyncio.timeout(READ_TIMEOUT):
+            async with asyncio.timeout_at(deadline):
                 raw = await reader.readexactly(length)
             payload = orjson.loads(raw)
-        except (TimeoutError, asyncio.IncompleteReadError):
+        except TimeoutError:
+            return 408, {"error": "request body not received in time"}
+        except asyncio.IncompleteReadError:
             return 400, {"error": "incomplete request body"}
         except orjson.JSONDecodeError as exc:
             return 400, {"error": f"request body is not JSON: {exc}"}
-        if self._waiting >= 4 * self.helper.config.max_concurrent:
+        return await self._measure(payload, client)
+
+    async def _measure(self, payload: Any, client: str) -> tuple[int, dict[str, Any]]:
+        """Run one control measurement within the concurrency cap and its queue (fair
+        between clients: a freed slot goes to the waiting client running the fewest)."""
+        if self._work.waiting >= 4 * self.helper.config.max_concurrent:
             return 503, {"error": "busy"}
-        self._waiting += 1
-        try:
-            await self._work.acquire()
-        finally:
-            self._waiting -= 1
+        await self._work.acquire(client)
         try:
             return 200, await self.helper.handle(payload)
         except ControlError as exc:
@@ -151,10 +211,42 @@ class ControlServer:
         except Exception as exc:  # a bug of ours: say so, and keep serving others
             return 500, {"error": f"internal error: {type(exc).__name__}"}
         finally:
-            self._work.release()
+            self._work.release(client)
 
 
-async def _respond(writer: asyncio.StreamWriter, status: int, body: dict[str, Any]) -> None:
+def client_key(peername: Any) -> str:
+    """Whose share a connection counts against: its IPv4 address, or its IPv6 /64 (one
+    subscriber's LAN, where every host can pick any address)."""
+    host = peername[0] if isinstance(peername, tuple) and peername else str(peername)
+    try:
+        ip = ipaddress.ip_address(str(host).split("%", 1)[0])
+    except ValueError:
+        return str(host)
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:
+            return str(ip.ipv4_mapped)
+        return str(ipaddress.IPv6Network((ip, 64), strict=False))
+    return str(ip)
+
+
+async def _finish(
+    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, drain_timeout: float
+) -> None:
+    """Send what is written (within ``drain_timeout``: a client that never reads cannot hold
+    us), half-close, then let the client hang up for at most LINGER seconds, discarding what
+    it still sends: closing over unread bytes would send a reset, and the client's TCP stack
+    may then drop the answer it has not read yet."""
+    async with asyncio.timeout(drain_timeout):
+        await writer.drain()
+    if writer.can_write_eof():
+        writer.write_eof()
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(LINGER):
+            while await reader.read(1 << 14):
+                pass
+
+
+def _send(writer: asyncio.StreamWriter, status: int, body: dict[str, Any]) -> None:
     data = orjson.dumps(body)
     head = (
         f"HTTP/1.1 {status} {_REASONS.get(status, 'Error')}\r\n"
@@ -163,5 +255,3 @@ async def _respond(writer: asyncio.StreamWriter, status: int, body: dict[str, An
         "Connection: close\r\n\r\n"
     )
     writer.write(head.encode() + data)
-    async with asyncio.timeout(READ_TIMEOUT):
-        await writer.drain()

@@ -27,13 +27,18 @@ from blockwatch.analysis.verdict import WEB_CONNECTIVITY as WEB
 from blockwatch.errors import LabError
 from blockwatch.lab import topology
 from blockwatch.lab.agents import Agent, close_all
+from blockwatch.lab.alertscore import AlertScore, score_alerts
 from blockwatch.lab.clock import Round, rounds, site_addresses
+from blockwatch.lab.groundtruth import build_truth, read_truth, true_blocks
 from blockwatch.lab.ingest import Ingester
+from blockwatch.lab.observatory import Observatory, read_alerts
 from blockwatch.lab.pacer import Pacer
 from blockwatch.lab.scenario import Scenario, check_measurable, load
 from blockwatch.lab.truth import iso, truth_rows
 from blockwatch.ooni.measurement import report_id
 from blockwatch.pki import CertificateAuthority
+from blockwatch.store import Store
+from blockwatch.terminal import markup
 
 
 @dataclass
@@ -46,6 +51,7 @@ class RunSummary:
     seconds: float
     truth: dict[str, int] = field(default_factory=dict)
     ingested: int | None = None  # None: no store
+    alerts: AlertScore | None = None  # observatory runs: the alerts, scored
 
     @property
     def per_second(self) -> float:
@@ -54,11 +60,12 @@ class RunSummary:
     def __str__(self) -> str:
         mix = ", ".join(f"{k} {v}" for k, v in sorted(self.truth.items()))
         stored = "" if self.ingested is None else f"; {self.ingested} new in the store"
-        return (
+        text = (
             f"{self.scenario}: {self.rounds} rounds, {self.measurements} measurements in "
             f"{self.seconds:.1f} s ({self.per_second:.1f}/s), seed {self.seed}{stored}; "
             f"truth: {mix} -> {self.out_dir}"
         )
+        return text if self.alerts is None else f"{text}\n{self.alerts}"
 
 
 def run_scenario(
@@ -67,14 +74,25 @@ def run_scenario(
     seed: int | None = None,
     db: str | Path | None = None,
     progress: bool = True,
+    observatory: bool = False,
 ) -> RunSummary:
-    """Run the scenario at ``path`` end to end; ingest into ``db`` when given."""
+    """Run the scenario at ``path`` end to end; ingest into ``db`` when given. With
+    ``observatory``, the probes upload to a collector serving ``db`` instead, and its alerts
+    are scored."""
     scenario = load(path)
     check_measurable(scenario)
     reason = topology.skip_reason()
     if reason is not None:  # before anything is written
         raise LabError(reason)
-    return LabRun(scenario, Path(out_dir), seed, Path(db) if db else None).run(progress)
+    if observatory and db is None:
+        raise LabError("an observatory run needs a store (--db)")
+    run = LabRun(scenario, Path(out_dir), seed, Path(db) if db else None)
+    run.observatory = (
+        Observatory(run.plan, Path(db), Path(out_dir) / "lab", Path(out_dir))
+        if observatory and db
+        else None
+    )
+    return run.run(progress)
 
 
 class LabRun:
@@ -88,6 +106,7 @@ class LabRun:
         self.agents: list[Agent] = []
         self.censors: dict[str, Agent] = {}
         self.workers: dict[str, Agent] = {}
+        self.observatory: Observatory | None = None
         self._torn_down = False
 
     # -- lifecycle -------------------------------------------------------------------------
@@ -161,6 +180,8 @@ class LabRun:
             self.censors[net.name] = self._agent(
                 f"censor {net.name}", n.censor, work, "blockwatch.lab.censor.agent", path
             )
+        if self.observatory is not None:
+            self.observatory.start(self.agents)
         for net, n in zip(self.scenario.networks, self.plan.networks, strict=True):
             probe = {
                 "control_url": f"http://{topology.CONTROL_IP}:{topology.control_port(n.index)}/",
@@ -181,8 +202,9 @@ class LabRun:
                 "concurrency": 32,
             }
             path = _write(work / f"probe{n.index}.json", probe)
+            upload = tuple(self.observatory.worker_args(n.index)) if self.observatory else ()
             self.workers[net.name] = self._agent(
-                f"probe {net.name}", n.vantage, work, "blockwatch.probe.worker", path
+                f"probe {net.name}", n.vantage, work, "blockwatch.probe.worker", path, upload
             )
         self.internet.reply()
         for agent in self.censors.values():
@@ -190,9 +212,11 @@ class LabRun:
         for control in controls:
             control.wait_for_log("listening")
 
-    def _agent(self, name: str, ns: str, work: Path, module: str, config: Path) -> Agent:
+    def _agent(
+        self, name: str, ns: str, work: Path, module: str, config: Path, extra: tuple[str, ...] = ()
+    ) -> Agent:
         log = work / f"{name.replace(' ', '-')}.log"
-        agent = Agent.python(name, ns, [module, "--config", str(config)], log)
+        agent = Agent.python(name, ns, [module, "--config", str(config), *extra], log)
         self.agents.append(agent)
         return agent
 
@@ -203,7 +227,10 @@ class LabRun:
         plan = list(rounds(sc, self.seed))
         summary = RunSummary(sc.name, self.out, self.seed, 0, 0, 0.0)
         truth: Counter[str] = Counter()
-        ingester = Ingester(self.db, self.out / "measurements.jsonl") if self.db else None
+        stores = self.db is not None and self.observatory is None  # else the collector does
+        ingester = (
+            Ingester(self.db, self.out / "measurements.jsonl") if stores and self.db else None
+        )
         columns = (
             TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
             TextColumn("{task.fields[measured]} measurements"), TimeElapsedColumn(),
@@ -223,7 +250,8 @@ class LabRun:
             (self.out / "truth.jsonl").open("wb") as tru,
             Progress(*columns, disable=not show, transient=False) as bar,
         ):
-            task = bar.add_task(f"lab {sc.name}", total=len(plan), measured=0)
+            # The description is rendered as markup: the scenario's name is plain text.
+            task = bar.add_task(f"lab {markup(sc.name)}", total=len(plan), measured=0)
             for t in threads:
                 t.start()
             try:
@@ -248,8 +276,19 @@ class LabRun:
                     t.join(timeout=5)
         if ingester is not None:
             summary.ingested = ingester.finish()
+        if self.observatory is not None:
+            self._score_alerts(summary)
         summary.truth = dict(truth)
         return summary
+
+    def _score_alerts(self, summary: RunSummary) -> None:
+        assert self.observatory is not None and self.db is not None
+        self.observatory.finish()
+        with Store(self.db, read_only=True) as store:
+            summary.ingested = store.count("measurements")
+        truth = build_truth(read_truth(self.out / "truth.jsonl"), self.scenario)
+        alerts = read_alerts(self.observatory.alerts_file)
+        summary.alerts = score_alerts(alerts, truth, true_blocks(truth, self.scenario))
 
     def _network_loop(self, name: str, plan: list[Round], pacer: Pacer) -> None:
         """One network's rounds, back to back: its censor's state, then its probe."""

@@ -25,6 +25,7 @@ from blockwatch.analysis.records import Event, Verdict
 from blockwatch.analysis.verdict import TECHNIQUE_OBSERVED_AS, analyze, detects
 from blockwatch.errors import InputError, MalformedMeasurement
 from blockwatch.lab.groundtruth import TrueBlock, Truth, build_truth, read_truth, true_blocks
+from blockwatch.lab.rulescore import RuleScore, rule_scores
 from blockwatch.lab.scenario import TECHNIQUES, Scenario, load
 from blockwatch.ooni.measurement import parse_measurement
 from blockwatch.ooni.reader import iter_documents
@@ -105,6 +106,7 @@ class ScoreReport:
     summaries: list[DetectorSummary]
     outage_events: int = 0
     notes: list[str] = field(default_factory=list)
+    rules: list[RuleScore] = field(default_factory=list)  # per verdict rule (rulescore)
 
     def failures(self) -> list[str]:
         """The issue's acceptance criteria this run misses (empty: all met)."""
@@ -140,6 +142,11 @@ class ScoreReport:
         d = _plain(asdict(self))
         for m, raw in zip(d["methods"], self.methods, strict=True):
             m.update(precision=round(raw.precision, 4), recall=round(raw.recall, 4))
+        for r, rule in zip(d["rules"], self.rules, strict=True):
+            r.update(
+                precision=None if rule.precision is None else round(rule.precision, 4),
+                recall=None if rule.recall is None else round(rule.recall, 4),
+            )
         d["failures"] = self.failures()
         return d
 
@@ -374,6 +381,7 @@ def score_verdicts(
         summaries=summaries,
         outage_events=sum(1 for e in analysis.events if e.kind == "outage"),
         notes=notes,
+        rules=rule_scores(verdicts, truth),
     )
 
 

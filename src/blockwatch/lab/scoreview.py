@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from blockwatch.lab.score import CUSUM_H, OURS, Detection, ScoreReport
+from blockwatch.terminal import cell, clean, markup
 
 
 def _num(x: float | None, digits: int = 1) -> str:
@@ -16,15 +18,32 @@ def _delay(d: Detection) -> str:
     return "never" if d.delay is None else f"{d.delay:g}"
 
 
+def _ratio(x: float | None) -> str:
+    return "-" if x is None else f"{x:.3f}"
+
+
+def _render_rules(report: ScoreReport, console: Console) -> None:
+    rules = Table(title="Measurement level, per verdict rule (docs/analysis.md)")
+    for col in ("rule", "verdict", "fired", "right", "precision", "recall"):
+        text = col in ("rule", "verdict")
+        rules.add_column(col, justify="left" if text else "right", no_wrap=text)
+    for r in report.rules:
+        rules.add_row(
+            r.rule_id, r.method or r.outcome, str(r.fired), str(r.right),
+            _ratio(r.precision), _ratio(r.recall),
+        )  # fmt: skip
+    console.print(rules)
+
+
 def render_score(report: ScoreReport, console: Console) -> None:
     console.print(
-        f"run {report.run}  scenario {report.scenario or '(none in DIR)'}  "
+        f"run {markup(report.run)}  scenario {markup(report.scenario or '(none in DIR)')}  "
         f"{report.rounds} rounds of {report.round_hours:g} h  "
         f"{report.verdicts} verdicts ({report.matched} matched to truth)",
         highlight=False,
     )
     for note in report.notes:
-        console.print(f"[yellow]note:[/] {note}", highlight=False)
+        console.print(f"[yellow]note:[/] {markup(note)}", highlight=False)
 
     methods = Table(title="Measurement level, per technique")
     for col in ("technique", "TP", "FP", "FN", "precision", "recall"):
@@ -32,11 +51,13 @@ def render_score(report: ScoreReport, console: Console) -> None:
     for m in report.methods:
         ok = m.precision >= 0.99 and m.recall >= 0.98
         methods.add_row(
-            m.method, str(m.tp), str(m.fp), str(m.fn), f"{m.precision:.3f}", f"{m.recall:.3f}",
+            cell(m.method), str(m.tp), str(m.fp), str(m.fn),
+            f"{m.precision:.3f}", f"{m.recall:.3f}",
             style=None if ok else "red",
         )  # fmt: skip
     console.print(methods)
     console.print(f"blocked verdicts on outage rows: {report.blocked_during_outage}")
+    _render_rules(report, console)
 
     blocks = Table(title="True blocks: ours vs CUSUM (errors and delay in rounds, + = late)")
     for col in ("network", "domain", "technique", "true span", "true avail.", "ours: start",
@@ -45,10 +66,10 @@ def render_score(report: ScoreReport, console: Console) -> None:
         blocks.add_column(col)
     for b in report.blocks:
         d = b.detections[OURS]
-        row = [
-            b.block.network,
-            b.block.domain,
-            ",".join(b.block.techniques),
+        row: list[Text | str] = [
+            cell(b.block.network),
+            cell(b.block.domain),
+            cell(",".join(b.block.techniques)),
             f"{b.start:%m-%d %H:%M}→{b.end:%m-%d %H:%M}",
             f"{b.block.availability:.2f}",
             _num(d.start_error) if d.detected else "missed",
@@ -73,7 +94,7 @@ def render_score(report: ScoreReport, console: Console) -> None:
         summary.add_column(col, justify="left" if col == "detector" else "right")
     for s in report.summaries:
         summary.add_row(
-            s.name,
+            cell(s.name),
             f"{s.detected}/{s.blocks}",
             str(s.events),
             str(s.false_events),
@@ -90,6 +111,6 @@ def render_score(report: ScoreReport, console: Console) -> None:
     if failures:
         console.print("[bold red]acceptance: not met[/]")
         for f in failures:
-            console.print(f"  - {f}", highlight=False, markup=False)
+            console.print(f"  - {clean(f)}", highlight=False, markup=False)
     else:
         console.print("[bold green]acceptance: all criteria met[/]")

@@ -6,6 +6,7 @@ One step, one module, each returning a flat record with OONI's fields (``dns``, 
 URL over such connections, following redirects, under one :class:`FetchPolicy`.
 """
 
+from blockwatch.ipranges import AddressClass, classify
 from blockwatch.net.addresses import (
     endpoint,
     is_bogon,
@@ -27,6 +28,7 @@ from blockwatch.net.tls import TLSHandshake, tls_handshake
 
 __all__ = [
     "BODY_CAP",
+    "AddressClass",
     "AsnDatabase",
     "Clock",
     "Connection",
@@ -40,6 +42,7 @@ __all__ = [
     "Timeouts",
     "Trace",
     "addresses_of",
+    "classify",
     "connect_endpoint",
     "dns_failure",
     "endpoint",

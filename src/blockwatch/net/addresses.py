@@ -1,8 +1,14 @@
-"""Which addresses are public: bogon detection for DNS answers and the helper's SSRF guard."""
+"""Which addresses are public: bogon detection for DNS answers and the helper's SSRF guard.
+
+The answer comes from the explicit IANA tables in :mod:`blockwatch.net.ranges`, never from
+``ipaddress.is_global`` (whose answer depends on the Python build).
+"""
 
 from __future__ import annotations
 
 import ipaddress
+
+from blockwatch.ipranges import classify
 
 
 def parse_ip(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
@@ -16,11 +22,9 @@ def parse_ip(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
 
 
 def is_public(text: str) -> bool:
-    """True for globally routable unicast addresses (not private, loopback, link-local...)."""
-    ip = parse_ip(text)
-    if ip is None:
-        return False
-    return bool(ip.is_global and not ip.is_multicast and not ip.is_reserved)
+    """True for globally reachable unicast addresses, and IPv6 forms wrapping only such IPv4
+    (6to4, NAT64, mapped, Teredo...); False for anything else, including a non-address."""
+    return classify(text).public
 
 
 def is_bogon(text: str) -> bool:

@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
+from typing import Any
 
 from blockwatch.net.addresses import endpoint
 from blockwatch.net.clock import Clock
 from blockwatch.net.tcp import TCPConnect, tcp_connect
 from blockwatch.net.timeouts import Timeouts
 from blockwatch.net.tls import TLSHandshake, cleartext_streams, tls_handshake
+from blockwatch.net.wire import ReadTrace, traced
 
 __all__ = ["Connection", "Streams", "connect_endpoint"]
 
@@ -29,6 +31,7 @@ class Connection:
     tcp: TCPConnect
     tls: TLSHandshake | None = None  # None: cleartext, or TCP failed first
     streams: Streams | None = None  # the caller owns them (close() when not used)
+    reads: ReadTrace | None = None  # every read on the socket (TLS handshake, then HTTP)
 
     @property
     def address(self) -> str:
@@ -41,6 +44,12 @@ class Connection:
         if self.tls is not None and self.tls.failure is not None:
             return self.tls.failure
         return self.tcp.failure
+
+    def network_events(self) -> list[dict[str, Any]]:
+        """OONI ``network_events`` of this connection: its reads and phase marks."""
+        if self.reads is None:
+            return []
+        return self.reads.network_events(self.transaction_id, self.address)
 
     def close(self) -> None:
         if self.streams is not None:
@@ -72,15 +81,19 @@ async def connect_endpoint(
     conn = Connection(transaction_id, tcp)
     if sock is None:
         return conn
+    reads = conn.reads = ReadTrace(clock)
+    wire = traced(sock, reads)
     if server_name is None:
-        conn.streams = await cleartext_streams(sock)
+        conn.streams = await cleartext_streams(wire)
         return conn
+    reads.mark("tls_handshake_start")
     conn.tls, conn.streams = await tls_handshake(
-        sock,
+        wire,
         server_name,
         timeout=timeouts.tls,
         clock=clock,
         ca_file=ca_file,
         transaction_id=transaction_id,
     )
+    reads.mark("tls_handshake_done")
     return conn

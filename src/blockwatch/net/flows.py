@@ -168,12 +168,15 @@ async def fetch(
     first: Connection | None = None,
     first_failure: str | None = None,
     trace: Trace | None = None,
+    deadline: float | None = None,
 ) -> list[HTTPExchange]:
     """GET ``url`` following up to ``policy.max_redirects`` redirects; exchanges in order.
 
     ``first`` is a connection the caller already opened for the first hop; when it is None
     and ``first_failure`` is set, the first hop is recorded as failed with it. Connections
     the fetch opens itself take their transaction ids from ``ids`` (and go to ``trace``).
+    ``deadline`` (``clock`` time) ends every exchange by then, so a caller's own deadline
+    just after it never cancels a transfer whose partial record (and trace) is evidence.
     """
     hops: list[HTTPExchange] = []
     current = url
@@ -197,11 +200,15 @@ async def fetch(
             record.t = clock.now()
             break
         record.address = conn.address
+        record.trace = conn.reads
+        http_timeout = policy.timeouts.http
+        if deadline is not None:
+            http_timeout = max(0.0, min(http_timeout, deadline - clock.now()))
         await exchange(
             *conn.streams,
             record,
             target=target.path,
-            timeout=policy.timeouts.http,
+            timeout=http_timeout,
             body_cap=policy.body_cap,
             clock=clock,
         )

@@ -1,8 +1,9 @@
 """HTTP step: one HTTP/1.1 request over a stream the probe opened, body capped.
 
-The response body is read up to ``body_cap`` bytes (``body_is_truncated`` beyond it);
-every read is kept as a (t, num_bytes) sample, merged so at most ~64 remain, for
-OONI's ``network_events`` (the analyzer computes goodput from them to spot throttling).
+The response body is read up to ``body_cap`` bytes (``body_is_truncated`` beyond it).
+The reads themselves are noted on the wire, under TLS, by the connection's
+:class:`~blockwatch.net.wire.ReadTrace` (OONI's ``network_events``); the exchange marks
+where it starts and ends in it, and a timeout keeps the partial trace.
 """
 
 from __future__ import annotations
@@ -15,10 +16,10 @@ from typing import Any
 
 from blockwatch.net import failures
 from blockwatch.net.clock import Clock
+from blockwatch.net.wire import ReadTrace
 
 MAX_HEADER_BYTES = 1 << 16
 MAX_HEADERS = 100
-MAX_EVENTS = 64
 READ_SIZE = 1 << 14
 _TITLE = re.compile(rb"<title[^>]*>(.*?)</title", re.IGNORECASE | re.DOTALL)
 
@@ -40,7 +41,7 @@ class HTTPExchange:
     response_headers: list[tuple[str, str]] = field(default_factory=list)
     body: bytes = b""
     body_is_truncated: bool = False
-    reads: list[list[float]] = field(default_factory=list)  # [t, num_bytes]
+    trace: ReadTrace | None = None  # the connection's reads (None: not traced)
 
     @property
     def title(self) -> str:
@@ -52,16 +53,6 @@ class HTTPExchange:
             if key.lower() == name.lower():
                 return value
         return None
-
-    def record_read(self, t: float, num_bytes: int) -> None:
-        self.reads.append([t, num_bytes])
-        if len(self.reads) >= 2 * MAX_EVENTS:
-            # Merge neighbours: keeps the goodput curve while bounding the record.
-            merged = []
-            for i in range(0, len(self.reads), 2):
-                pair = self.reads[i : i + 2]
-                merged.append([pair[-1][0], sum(p[1] for p in pair)])
-            self.reads = merged
 
     def to_ooni(self) -> dict[str, Any]:
         response: dict[str, Any] = {
@@ -92,18 +83,10 @@ class HTTPExchange:
         }
 
     def network_events(self) -> list[dict[str, Any]]:
-        return [
-            {
-                "operation": "read",
-                "num_bytes": int(n),
-                "t": t,
-                "transaction_id": self.transaction_id,
-                "address": self.address,
-                "proto": "tcp",
-                "failure": None,
-            }
-            for t, n in self.reads
-        ]
+        """The connection's reads and phase marks (TLS handshake included), OONI's shape."""
+        if self.trace is None:
+            return []
+        return self.trace.network_events(self.transaction_id, self.address)
 
 
 def _body_value(body: bytes) -> str | dict[str, str]:
@@ -126,8 +109,11 @@ async def exchange(
 ) -> HTTPExchange:
     """Send ``record``'s request (path ``target``) and read the response into ``record``.
 
-    Closes the stream. On failure the record keeps what arrived before it.
+    Closes the stream. On failure the record keeps what arrived before it, and the trace
+    (``record.trace``) the reads up to the failure.
     """
+    if record.trace is not None:
+        record.trace.mark("http_transaction_start")
     try:
         async with asyncio.timeout(timeout):
             head = f"{record.method} {target} HTTP/1.1\r\n"
@@ -135,12 +121,14 @@ async def exchange(
             writer.write((head + "\r\n").encode("latin-1") + body)
             await writer.drain()
             await _read_head(reader, record)
-            await _read_body(reader, record, body_cap, clock)
+            await _read_body(reader, record, body_cap)
     except Exception as exc:
         record.failure = failures.failure_string(exc)
     finally:
         writer.transport.abort()  # Connection: close; no lingering on hostile peers
     record.t = clock.now()
+    if record.trace is not None:
+        record.trace.mark("http_transaction_done")
     return record
 
 
@@ -164,9 +152,7 @@ async def _read_head(reader: asyncio.StreamReader, record: HTTPExchange) -> None
             record.response_headers.append((key.strip(), value.strip()))
 
 
-async def _read_body(
-    reader: asyncio.StreamReader, record: HTTPExchange, cap: int, clock: Clock
-) -> None:
+async def _read_body(reader: asyncio.StreamReader, record: HTTPExchange, cap: int) -> None:
     """Read the body into ``record.body`` (up to ``cap``); keeps what came if it fails."""
     if record.method == "HEAD" or record.status_code in (204, 304):
         return
@@ -177,7 +163,6 @@ async def _read_body(
         nonlocal size
         data = await reader.read(n)
         if data:
-            record.record_read(clock.now(), len(data))
             chunks.append(data)
             size += len(data)
         return data

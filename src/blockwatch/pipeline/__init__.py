@@ -1,6 +1,6 @@
 """read -> analyze -> write: the one way measurements reach the store.
 
-Files, the probe, the lab (and next the collector and the Dask path) all bring measurements in
+Files, the probe, the lab, the collector (and next the Dask path) all bring measurements in
 through :func:`ingest_paths` or :func:`ingest_documents`; :func:`reanalyze` runs stored ones
 through the current rules again. Only this package calls the store's batch writer.
 """
@@ -13,6 +13,7 @@ from blockwatch.pipeline.ingest import (
     ingest_paths,
     resolve_fingerprints,
 )
+from blockwatch.pipeline.live import refresh_events
 from blockwatch.pipeline.reanalysis import ReanalyzeReport, reanalyze
 
 __all__ = [
@@ -23,5 +24,6 @@ __all__ = [
     "ingest_documents",
     "ingest_paths",
     "reanalyze",
+    "refresh_events",
     "resolve_fingerprints",
 ]

@@ -77,11 +77,17 @@ class IngestReport:
         if len(self.errors) < MAX_ERRORS_KEPT:
             self.errors.append(err)
 
-    def conflict(self, measurement_id: str, source: str, kept: str | None = None) -> None:
+    def conflict(self, measurement_id: str, where: str, kept: str | None = None) -> None:
+        """A record whose id holds a different document; ``where`` is its ``source:line``
+        (as the measurement rows store it) or its source alone."""
         self.conflicts += 1
         first = f" (kept: {kept})" if kept else " (the stored one is kept)"
         reason = f"conflict: measurement_id {measurement_id} holds a different document{first}"
-        self.error(MalformedMeasurement(source, None, reason))
+        source, _, line = where.rpartition(":")
+        if source and line.isdigit():  # the line apart, as for any bad record
+            self.error(MalformedMeasurement(source, int(line), reason))
+        else:
+            self.error(MalformedMeasurement(where, None, reason))
 
     def cannot_read(self, err: InputError) -> None:
         self.unreadable += 1

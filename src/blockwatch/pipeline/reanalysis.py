@@ -29,6 +29,9 @@ __all__ = ["PAGE", "Change", "ReanalyzeReport", "reanalyze"]
 PAGE: Final = 2_000
 _OUTCOME: Final = schema.VERDICT_FIELDS.index("outcome")
 _METHOD: Final = schema.VERDICT_FIELDS.index("method")
+_RULE: Final = schema.VERDICT_FIELDS.index("rule_id")
+# The rule of a verdict written before verdicts stored their rule (schema < 3).
+UNKNOWN_RULE: Final = "(before rule ids)"
 
 # (outcome, method) before -> after; None before: the measurement had no verdict.
 Change = tuple[tuple[str, str | None] | None, tuple[str, str | None]]
@@ -45,7 +48,22 @@ class ReanalyzeReport:
     no_text: int = 0  # rows without a raw text (made by add_verdicts): left as they are
     seconds: float = 0.0
     transitions: Counter[Change] = field(default_factory=Counter)
+    # (rule before, rule after) of the verdicts whose outcome or method moved; before is
+    # None for a measurement that had no verdict, UNKNOWN_RULE for one made before rule ids.
+    rule_changes: Counter[tuple[str | None, str]] = field(default_factory=Counter)
     errors: list[MalformedMeasurement] = field(default_factory=list)
+
+    def per_rule(self) -> list[tuple[str, int, int]]:
+        """(rule, verdicts it now makes that another rule made, verdicts it no longer makes),
+        the rules with most moves first."""
+        gained: Counter[str] = Counter()
+        lost: Counter[str] = Counter()
+        for (before, after), n in self.rule_changes.items():
+            gained[after] += n
+            if before is not None:
+                lost[before] += n
+        rules = sorted(set(gained) | set(lost), key=lambda r: (-(gained[r] + lost[r]), r))
+        return [(r, gained[r], lost[r]) for r in rules]
 
     def error(self, err: MalformedMeasurement) -> None:
         self.failed += 1
@@ -112,8 +130,10 @@ def _reanalyze_one(
     report.changed += 1
     before = (old[_OUTCOME], old[_METHOD]) if old is not None else None
     after = (new[_OUTCOME], new[_METHOD])
-    if before != after:  # else only confidence, evidence or the fingerprint moved
+    if before != after:  # else only confidence, evidence, the fingerprint or rule id moved
         report.transitions[(before, after)] += 1
+        old_rule = None if old is None else (old[_RULE] or UNKNOWN_RULE)
+        report.rule_changes[(old_rule, new[_RULE])] += 1
     return new
 
 

@@ -1,8 +1,9 @@
 """The probe: OONI's Web Connectivity from the user's own network, in OONI's data format.
 
 ``runner`` measures URLs (bounded concurrency) into OONI measurement documents;
-``webconnectivity`` is the experiment, ``testkeys`` its OONI comparisons, ``control_client``
-asks the control helper, ``worker`` is the lab's long-lived probe process. Storing and showing
+``webconnectivity`` is the experiment (its OONI summary keys come from the analysis
+package's rules, ``analysis.ooni_summary``: one rule set), ``control_client`` asks the
+control helper, ``worker`` is the lab's long-lived probe process. Storing and showing
 results is the CLI's business (``blockwatch.cli.session``), not the probe's.
 """
 

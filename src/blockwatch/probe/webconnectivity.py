@@ -1,7 +1,9 @@
 """The Web Connectivity experiment for one URL: DNS, endpoints, control, HTTP, test keys.
 
 Endpoint flows (TCP, then TLS for https) run in parallel with the control request; HTTP
-then goes over the first endpoint that worked, with the URL's host as SNI and Host.
+then goes over the first endpoint that worked, with the URL's host as SNI and Host. OONI's
+summary keys (``blocking``, ``accessible``, the matches) come from the analysis package's
+rules over the keys as recorded (``analysis.ooni_summary``): one rule set, no copy here.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import itertools
 from collections.abc import Iterator
 from typing import Any
 
+from blockwatch.analysis.ooni_summary import SUMMARY_KEYS, ooni_summary
 from blockwatch.net import dns as dnsstep
 from blockwatch.net.addresses import endpoint, is_ip_literal
 from blockwatch.net.clock import Clock
@@ -21,7 +24,6 @@ from blockwatch.net.geoip import AsnDatabase
 from blockwatch.net.http import HTTPExchange
 from blockwatch.net.tcp import TCPConnect, tcp_connect
 from blockwatch.net.tls import TLSHandshake, presented_certificate
-from blockwatch.probe import testkeys
 from blockwatch.probe.config import ProbeConfig
 from blockwatch.probe.control_client import control_request
 
@@ -73,6 +75,14 @@ def _policy(config: ProbeConfig) -> FetchPolicy:
         ca_file=config.ca_file,
         source_ip=config.source_ip,
     )
+
+
+def _fetch_deadline(config: ProbeConfig) -> float:
+    """When (seconds into the URL) the fetch's last exchange must end: a little before the
+    whole-URL deadline (``timeouts.total``), which would discard everything, so a transfer
+    still crawling then is recorded, its trace included."""
+    total = config.timeouts.total
+    return total - min(1.0, 0.1 * total)
 
 
 def _control_job(
@@ -131,6 +141,7 @@ async def run(url: str, config: ProbeConfig, asn_db: AsnDatabase | None = None) 
             first=first,
             first_failure=first_failure,
             trace=trace,
+            deadline=_fetch_deadline(config),
         )
         control, control_failure = (await control_job) if control_job else (None, None)
     finally:
@@ -141,12 +152,20 @@ async def run(url: str, config: ProbeConfig, asn_db: AsnDatabase | None = None) 
     tcp = [c.tcp for c in conns]
     tls = [c.tls for c in conns if c.tls is not None]
     keys = _test_keys(queries, tcp, tls, hops, control, control_failure, dns_failure, asn_db)
-    # Redirect hops' own lookups and connections, recorded as OONI does (after the
-    # comparisons, which concern the URL's own host and endpoints).
+    # Redirect hops' own lookups and connections, recorded as OONI does.
     keys["queries"] += [q.to_ooni(asn_db.lookup if asn_db else None) for q in hop_queries]
     keys["tcp_connect"] += [r.to_ooni() for r in trace.tcp]
     keys["tls_handshakes"] += [r.to_ooni() for r in trace.tls]
+    add_summary(keys, url, config.probe_cc)
     return keys
+
+
+def add_summary(keys: dict[str, Any], url: str, probe_cc: str) -> None:
+    """OONI's summary keys and each TCP connect's ``blocked``, from the analysis rules."""
+    summary = ooni_summary(keys, url, probe_cc)
+    keys.update(summary.keys)
+    for entry, blocked in zip(keys["tcp_connect"], summary.tcp_blocked, strict=True):
+        entry["status"]["blocked"] = blocked
 
 
 def _first_hop(
@@ -176,21 +195,7 @@ def _test_keys(
     dns_failure: str | None,
     asn_db: AsnDatabase | None,
 ) -> dict[str, Any]:
-    def asn_of(ip: str) -> int:
-        return asn_db.lookup(ip)[0] if asn_db else 0
-
-    consistency = testkeys.dns_consistency(queries, control, asn_of)
-    testkeys.mark_tcp_blocked(tcp, control)
     final = hops[-1] if hops else None
-    comparison = testkeys.http_comparison(final, control)
-    blocking, accessible = testkeys.blocking(
-        control=control,
-        control_failure=control_failure,
-        dns_consistency=consistency,
-        tcp=tcp,
-        final=final,
-        comparison=comparison,
-    )
     events = [e for h in hops for e in h.network_events()]
     return {
         "agent": "redirect",
@@ -206,8 +211,5 @@ def _test_keys(
         "control_failure": control_failure,
         "dns_experiment_failure": dns_failure,
         "http_experiment_failure": final.failure if final else None,
-        "dns_consistency": consistency,
-        **comparison,
-        "blocking": blocking,
-        "accessible": accessible,
+        **dict.fromkeys(SUMMARY_KEYS),  # filled in by add_summary
     }

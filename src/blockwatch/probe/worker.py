@@ -11,6 +11,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
+import time
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -20,7 +22,11 @@ import orjson
 from blockwatch.errors import ProbeError
 from blockwatch.probe.config import ProbeConfig
 from blockwatch.probe.runner import measure_urls
+from blockwatch.probe.spool import Spool
+from blockwatch.probe.upload import CollectorClient, deliver
 from blockwatch.times import parse_iso
+
+SETTLE_SECONDS = 60.0
 
 
 def load_config(path: Path) -> ProbeConfig:
@@ -49,7 +55,35 @@ def _parse_round(line: bytes) -> tuple[list[str], datetime | None, str | None]:
     return urls, start_time, str(report_id) if report_id else None
 
 
-async def serve(config: ProbeConfig) -> None:
+@dataclass
+class Upload:
+    """Observatory mode: each round goes through a spool to a collector, and the round ends
+    when the collector's events are decided up to it (the lab's clock ticks on that)."""
+
+    client: CollectorClient
+    spool: Spool
+    settle: float = SETTLE_SECONDS
+
+    def round_done(self, docs: list[dict[str, Any]], start_time: datetime | None) -> str:
+        for doc in docs:
+            self.spool.add(doc)
+        _, problem = deliver(self.spool, self.client)
+        if problem:
+            # This vantage cannot reach the collector (its network is down, say): the round
+            # stays in the spool for the next delivery, and the clock need not wait for it.
+            return problem
+        deadline = time.monotonic() + self.settle
+        while start_time is not None:
+            as_of = self.client.events_as_of()
+            if as_of is not None and as_of >= start_time:
+                break
+            if time.monotonic() > deadline:
+                return f"collector events not up to {start_time} in {self.settle} s"
+            time.sleep(0.05)
+        return ""
+
+
+async def serve(config: ProbeConfig, upload: Upload | None = None) -> None:
     """Read rounds from stdin until EOF, measuring each and answering on stdout."""
     loop = asyncio.get_running_loop()
     while True:
@@ -63,22 +97,33 @@ async def serve(config: ProbeConfig) -> None:
         except (ValueError, orjson.JSONDecodeError) as exc:
             _emit({"done": True, "error": str(exc)})
             continue
+        docs = []
         async for doc in measure_urls(urls, config, start_time=start_time, report_id=report_id):
             _emit(doc)
-        _emit({"done": True})
+            docs.append(doc)
+        problem = (
+            await loop.run_in_executor(None, upload.round_done, docs, start_time) if upload else ""
+        )
+        _emit({"done": True, **({"upload": problem} if problem else {})})
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m blockwatch.probe.worker")
     parser.add_argument("--config", type=Path, required=True, help="ProbeConfig as JSON")
+    parser.add_argument("--collector", help="Observatory mode: upload each round here")
+    parser.add_argument("--spool", type=Path, help="With --collector: the spool folder")
     args = parser.parse_args(argv)
     try:
         config = load_config(args.config)
     except ProbeError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    upload = None
+    if args.collector:
+        spool = Spool(args.spool or Path("blockwatch-spool"))
+        upload = Upload(CollectorClient(args.collector), spool)
     try:
-        asyncio.run(serve(config))
+        asyncio.run(serve(config, upload))
     except KeyboardInterrupt:
         return 130
     return 0

@@ -36,7 +36,6 @@ LIST_LIMIT: Final = 500
 # than a scan below a few hundred ids on a million rows).
 INDEX_LOOKUP_MAX: Final = 300
 EVENT_COLUMNS: Final = schema.column_list(schema.EVENT_FIELDS)
-VERDICT_COLUMNS: Final = schema.column_list(schema.VERDICT_FIELDS)
 _ONE_SECOND: Final = timedelta(seconds=1)
 
 Window = tuple[datetime, datetime] | None
@@ -316,12 +315,17 @@ class Reads:
     def verdicts_by_ids(self, ids: list[str], window: Window = None) -> list[dict[str, Any]]:
         """Verdicts of these ids, oldest first."""
         return self._by_ids(
-            VERDICT_COLUMNS, "verdicts", ids, window, " ORDER BY measured_at, measurement_id"
+            self.store.verdict_select,
+            "verdicts",
+            ids,
+            window,
+            " ORDER BY measured_at, measurement_id",
         )
 
     def verdict(self, measurement_id: str) -> dict[str, Any] | None:
         rows = self._rows(
-            f"SELECT {VERDICT_COLUMNS} FROM verdicts WHERE measurement_id = ?", [measurement_id]
+            f"SELECT {self.store.verdict_select} FROM verdicts WHERE measurement_id = ?",
+            [measurement_id],
         )
         if not rows:
             return None

@@ -20,7 +20,8 @@ from blockwatch.analysis.records import Event, NetworkSpan, Verdict
 from blockwatch.times import aware_utc, iso_z, naive_utc, parse_iso
 
 # 2: raw texts in raw_blocks (rawcodec); measurements.raw kept for the rows of schema 1.
-SCHEMA_VERSION: Final = 2
+# 3: verdicts.rule_id, the rule that decided (analysis/rules.py); NULL on older rows.
+SCHEMA_VERSION: Final = 3
 
 MEASUREMENT_COLUMNS: Final = (
     ("measurement_id", "VARCHAR PRIMARY KEY"),
@@ -52,6 +53,15 @@ INGEST_FILE_COLUMNS: Final = (
     ("mtime_ns", "BIGINT"),
     ("lines_done", "BIGINT"),
     ("complete", "BOOLEAN"),
+    ("updated_at", "TIMESTAMP"),
+)
+
+# Small durable state of the running observatory (collector reports, alert subscriptions and
+# what was alerted, dead letters): a namespace, a key and a JSON value (store/state.py).
+STATE_COLUMNS: Final = (
+    ("namespace", "VARCHAR"),
+    ("key", "VARCHAR"),
+    ("value", "VARCHAR"),
     ("updated_at", "TIMESTAMP"),
 )
 
@@ -115,11 +125,14 @@ def _table_of(cls: type) -> str:
     return {Verdict: "verdicts", Event: "events"}[cls]
 
 
-def _create(table: str, columns: typing.Iterable[tuple[str, str]]) -> str:
-    body = ",\n  ".join(
+def _create(table: str, columns: typing.Iterable[tuple[str, str]], key: str = "") -> str:
+    parts = [
         f'"{name}" {decl} {COLUMN_STORAGE.get((table, name), "")}'.rstrip()
         for name, decl in columns
-    )
+    ]
+    if key:
+        parts.append(f"PRIMARY KEY ({key})")
+    body = ",\n  ".join(parts)
     return f"CREATE TABLE IF NOT EXISTS {table} (\n  {body}\n)"
 
 
@@ -132,6 +145,7 @@ def ddl() -> list[str]:
         _create("verdicts", record_columns(Verdict)),
         _create("events", record_columns(Event)),
         _create("ingest_files", INGEST_FILE_COLUMNS),
+        _create("state", STATE_COLUMNS, key="namespace, key"),
     ]
 
 
@@ -144,6 +158,31 @@ def upgrade(present: set[str]) -> list[str]:
     ]
 
 
+# Verdict columns added after schema 2 (a field appended to the Verdict record): a writable
+# open adds them, a read-only open of an older store reads them as NULL.
+VERDICT_COLUMNS_ADDED: Final = ("rule_id",)
+
+
+def verdict_upgrade(present: set[str]) -> list[str]:
+    """Statements adding the verdict columns a store of an older schema lacks."""
+    decl = dict(record_columns(Verdict))
+    return [
+        f'ALTER TABLE verdicts ADD COLUMN "{name}" {decl[name]}'
+        for name in VERDICT_COLUMNS_ADDED
+        if name not in present
+    ]
+
+
+def verdict_select(present: set[str]) -> str:
+    """The verdict columns to SELECT from a store whose verdicts table has ``present``: a
+    column an older store lacks reads as NULL (a read-only open cannot add it)."""
+    decl = dict(record_columns(Verdict))
+    return ", ".join(
+        f'"{n}"' if n in present or n not in VERDICT_COLUMNS_ADDED else f'NULL::{decl[n]} AS "{n}"'
+        for n in VERDICT_FIELDS
+    )
+
+
 def table_columns() -> dict[str, list[tuple[str, str]]]:
     """Table name -> (column, declaration) list, as ddl() creates them (used by the doc test)."""
     return {
@@ -152,6 +191,7 @@ def table_columns() -> dict[str, list[tuple[str, str]]]:
         "verdicts": record_columns(Verdict),
         "events": record_columns(Event),
         "ingest_files": list(INGEST_FILE_COLUMNS),
+        "state": list(STATE_COLUMNS),
         "meta": list(META_COLUMNS),
     }
 

@@ -23,6 +23,7 @@ from blockwatch.errors import StoreError
 from blockwatch.store import rawcodec, rawtexts, rows, schema
 from blockwatch.store.conflicts import stored_conflicts
 from blockwatch.store.filters import Filter, event_where, verdict_where
+from blockwatch.store.owner import current_owner
 
 __all__ = ["Store"]
 
@@ -60,6 +61,12 @@ class Store:
             self._con = duckdb.connect(str(self.path), read_only=read_only)
         except duckdb.Error as exc:
             if "lock" in str(exc).lower():
+                owner = current_owner(self.path)
+                if owner is not None:
+                    raise StoreError(
+                        f"store {self.path} is served by `blockwatch serve` (pid {owner['pid']})"
+                        f" at {owner['url']}: use its API and collector, or stop it first"
+                    ) from None
                 # DuckDB allows one writer, and no reader while it writes (DESIGN §7).
                 raise StoreError(
                     f"store {self.path} is in use by another process (one writer at a time; "
@@ -72,6 +79,8 @@ class Store:
                 self._raw_columns = rawtexts.raw_columns(self._fetch)
             else:
                 self._raw_columns = rawtexts.RAW_COLUMNS
+                # The verdict columns to read: all of them once the upgrade below has run.
+                self.verdict_select = schema.column_list(schema.VERDICT_FIELDS)
                 # DuckDB checkpoints every 16 MB of WAL by default, rewriting the primary-key
                 # indexes and the last row group each time and leaving the old blocks free: a
                 # 30k measurement ingest made a 198 MB file (55 MB free) instead of 142 MB. A
@@ -100,6 +109,8 @@ class Store:
             }
             for statement in schema.upgrade(present):
                 con.execute(statement)
+            for statement in schema.verdict_upgrade(self._verdict_columns(con)):
+                con.execute(statement)
             con.execute(
                 "INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)",
                 [str(schema.SCHEMA_VERSION)],
@@ -109,11 +120,21 @@ class Store:
 
     def _check_tables(self) -> None:
         found = self._tables()
-        # raw_blocks came with schema 2: a schema-1 store is read as it is (rawtexts).
-        missing = set(schema.table_columns()) - found - {"raw_blocks"}
+        # raw_blocks came with schema 2: a schema-1 store is read as it is (rawtexts); state
+        # is made on the first writable open, and reads treat its absence as empty.
+        missing = set(schema.table_columns()) - found - {"raw_blocks", "state"}
         if missing:
             raise StoreError(f"{self.path} is not a blockwatch store (missing {sorted(missing)})")
         self._check_version(found)
+        self.verdict_select = schema.verdict_select(self._verdict_columns(self._con))
+
+    @staticmethod
+    def _verdict_columns(con: Any) -> set[str]:
+        sql = (
+            "SELECT column_name FROM duckdb_columns() WHERE table_name = 'verdicts'"
+            " AND schema_name = 'main'"
+        )
+        return {r[0] for r in con.execute(sql).fetchall()}
 
     def _check_version(self, tables: set[str]) -> None:
         if "meta" not in tables:  # a new store
@@ -324,7 +345,7 @@ class Store:
         """Verdicts matching the filter, oldest first, fetched in chunks (for big exports)."""
         f = filter or Filter()
         where, params = verdict_where(f)
-        sql = f"SELECT {schema.column_list(schema.VERDICT_FIELDS)} FROM verdicts{where}"
+        sql = f"SELECT {self.verdict_select} FROM verdicts{where}"
         sql += _ORDER_VERDICTS
         if f.limit is not None:
             sql += " LIMIT ?"

@@ -16,7 +16,8 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from blockwatch.web.app import build_app, serve
-    from blockwatch.web.report import build, verify, write_report
+    from blockwatch.web.report import build, write_report
+    from blockwatch.web.report_check import verify
 
 __all__ = ["build", "build_app", "serve", "verify", "write_report"]
 
@@ -24,7 +25,7 @@ _WHERE = {
     "build_app": "app",
     "serve": "app",
     "build": "report",
-    "verify": "report",
+    "verify": "report_check",
     "write_report": "report",
 }
 

@@ -1,7 +1,8 @@
 """The dashboard's FastAPI application: pages, JSON API, CSV export, evidence reports.
 
-``build_app(db_path)`` opens the store read-only and wires the routes (``pages.py`` for HTML,
-``api.py`` for JSON/CSV); ``serve(db_path, host, port)`` runs it under uvicorn. Nothing is
+``build_app(db)`` opens the store read-only (or reads an owner's open Store) and wires the routes
+(``pages.py`` for HTML, ``api.py`` for JSON/CSV); ``serve(app, host, port)`` runs it under
+uvicorn; ``blockwatch serve`` composes it with the collector and the feeds. Nothing is
 loaded from outside: the stylesheet is shipped in ``static/``, charts are inline SVG, and
 the pages carry no script at all. A strict Content-Security-Policy backs that up, so even a
 blockpage body that slipped through escaping could not run.
@@ -10,7 +11,7 @@ blockpage body that slipped through escaping could not run.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
 
 from fastapi import FastAPI, Request
@@ -38,17 +39,31 @@ def wants_json(request: Request) -> bool:
     return request.url.path.startswith("/api/")
 
 
-def build_app(db_path: str | Path) -> FastAPI:
-    """The dashboard over the store at ``db_path``, opened read-only."""
-    store = Store(db_path, read_only=True)
+Lifespan = Callable[[FastAPI], AbstractAsyncContextManager[None]]
+
+
+def build_app(db: str | Path | Store, lifespan: Lifespan | None = None) -> FastAPI:
+    """The dashboard over the store at ``db`` (a path: opened read-only, and closed with the
+    app), or over an open Store whose owner serves it (its readers are cursors of the owner's
+    connection: DuckDB refuses a second connection in another mode in one process).
+    ``lifespan``: what the composing server runs around the dashboard's life."""
+    owned = not isinstance(db, Store)
+    store = Store(db, read_only=True) if not isinstance(db, Store) else db
 
     @asynccontextmanager
-    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        yield
-        store.close()
+    async def lifespan_all(app: FastAPI) -> AsyncIterator[None]:
+        try:
+            if lifespan is None:
+                yield
+            else:
+                async with lifespan(app):
+                    yield
+        finally:
+            if owned:
+                store.close()
 
     app = FastAPI(
-        lifespan=lifespan,
+        lifespan=lifespan_all,
         title="blockwatch",
         version=__version__,
         description="Censorship measurements, verdicts and events from a blockwatch store.",
@@ -61,7 +76,6 @@ def build_app(db_path: str | Path) -> FastAPI:
     )
     app.state.reads = Reads(store)
     app.state.templates = make_templates()
-    app.state.db_path = Path(db_path)
 
     @app.middleware("http")
     async def _headers(

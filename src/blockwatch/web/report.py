@@ -8,15 +8,18 @@ The checksum is over canonical JSONL: one line per supporting measurement, in me
 order, ``{"measurement_id": ..., "raw": <raw measurement or null>, "verdict": <verdict row>}``:
 the raw measurement byte for byte as the store holds it (as it was received, where it came as
 one line), the rest serialized by orjson with sorted keys and times as ISO-8601 Z.
-``blockwatch report --verify FILE --db STORE`` recomputes it from the store;
 ``--data-out rows.jsonl`` writes those exact bytes, so ``sha256sum rows.jsonl`` gives the
 same digest without blockwatch.
+
+The finished page is then sealed (web.seal): a SHA-256 over every byte of the document but the
+seal, signed with the observatory's Ed25519 key when one is given. ``report_check`` verifies
+both: the data against the store, the page against its seal (and the signature against a
+published public key).
 """
 
 from __future__ import annotations
 
 import hashlib
-import re
 import shutil
 import subprocess
 import tempfile
@@ -28,31 +31,34 @@ from pathlib import Path
 from typing import Any, Final
 
 import orjson
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from blockwatch import signing
 from blockwatch.errors import BlockwatchError
 from blockwatch.store import Filter, Reads, Store
-from blockwatch.web import views
+from blockwatch.web import seal, views
 from blockwatch.web.render import charts, dumps, legend, make_templates
 from blockwatch.web.views import NotFound
 
 __all__ = [
+    "REPORT_FORMAT",
     "Report",
     "ReportError",
-    "Verification",
     "build",
     "canonical_lines",
     "chromium_path",
+    "collect",
+    "data_sha256",
     "html_to_pdf",
-    "read_meta",
-    "verify",
     "write",
-    "write_data",
     "write_report",
 ]
 
 STATIC_CSS = Path(__file__).parent / "static" / "style.css"
 CHROMIUM_CANDIDATES = ("/usr/bin/chromium", "/usr/bin/chromium-browser")
 META_ID = "blockwatch-report"
+# The report's format, embedded in its data and its seal: 2 since the page is sealed.
+REPORT_FORMAT: Final = seal.SEAL_FORMAT
 
 
 class ReportError(BlockwatchError):
@@ -184,9 +190,16 @@ def _software(raws: dict[str, bytes]) -> str | None:
     return f"{doc.get('software_name', '?')} {doc.get('software_version', '')}".strip()
 
 
-def build(r: Reads, *, event_id: str | None = None, scope: Filter | None = None) -> Report:
-    """Collect the data, checksum it and render the document: on one event, or on the
-    domain in the country that ``scope`` names (its other fields narrowing further)."""
+def build(
+    r: Reads,
+    *,
+    event_id: str | None = None,
+    scope: Filter | None = None,
+    signer: Ed25519PrivateKey | None = None,
+) -> Report:
+    """Collect the data, checksum it, render the document and seal it (signed by ``signer``
+    when given): on one event, or on the domain in the country that ``scope`` names (its
+    other fields narrowing further)."""
     f = (scope or Filter()).normalized()
     described, events, ids, window = _scope(r, event_id, f)
     ids, by_id, raws = collect(r, ids, window)
@@ -200,6 +213,7 @@ def build(r: Reads, *, event_id: str | None = None, scope: Filter | None = None)
     else:
         tl = views.domain(r, f.country or "", f.domain or "", f, None)["timeline"]
     meta = {
+        "format": REPORT_FORMAT,
         "scope": described,
         "sha256": digest,
         "measurement_ids": ids,
@@ -233,9 +247,11 @@ def build(r: Reads, *, event_id: str | None = None, scope: Filter | None = None)
             meta_id=META_ID,
             generated=datetime.now(UTC).replace(microsecond=0),
             slug=slug,
+            report_format=REPORT_FORMAT,
+            key_id=signing.key_id(signer.public_key()) if signer else None,
         )
     )
-    return Report(slug, page, digest, ids)
+    return Report(slug, seal.seal(page, signer), digest, ids)
 
 
 def chromium_path() -> str | None:
@@ -288,7 +304,7 @@ def write(doc: Report, out_path: Path) -> Path:
         if suffix == ".pdf":
             out_path.write_bytes(html_to_pdf(doc.html))
         else:
-            out_path.write_text(doc.html, encoding="utf-8")
+            out_path.write_bytes(doc.html.encode())  # exact bytes: the seal covers each one
     except OSError as exc:
         raise ReportError(f"cannot write {out_path}: {exc}") from exc
     return out_path
@@ -300,53 +316,12 @@ def write_report(
     *,
     event_id: str | None = None,
     scope: Filter | None = None,
+    signer: Ed25519PrivateKey | None = None,
 ) -> Path:
-    """Write the evidence report for an event, or for a domain in a country, to .html/.pdf."""
+    """Write the evidence report for an event, or for a domain in a country, to .html/.pdf
+    (signed by ``signer``: HTML only, the signature lives in the document's seal)."""
+    if signer is not None and Path(out_path).suffix.lower() == ".pdf":
+        raise ReportError("a signed report is HTML (its seal holds the signature): use .html")
     with Store(db_path, read_only=True) as store:
-        doc = build(Reads(store), event_id=event_id, scope=scope)
+        doc = build(Reads(store), event_id=event_id, scope=scope, signer=signer)
     return write(doc, Path(out_path))
-
-
-def write_data(db_path: str | Path, report_path: str | Path, out: str | Path) -> str:
-    """Write the canonical JSONL a report's checksum is over; returns its SHA-256."""
-    ids = read_meta(Path(report_path))["measurement_ids"]
-    h = hashlib.sha256()
-    with Store(db_path, read_only=True) as store, Path(out).open("wb") as fh:
-        for line in canonical_lines(*collect(Reads(store), ids)):
-            fh.write(line)
-            h.update(line)
-    return h.hexdigest()
-
-
-def read_meta(report_path: Path) -> dict[str, Any]:
-    """The scope, ids and checksum embedded in a report written by :func:`build`."""
-    try:
-        text = Path(report_path).read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ReportError(f"{report_path}: cannot read an HTML report: {exc}") from exc
-    m = re.search(rf'<script type="application/json" id="{META_ID}">(.*?)</script>', text, re.S)
-    if not m:
-        raise ReportError(f"{report_path}: not a blockwatch HTML report (no embedded data)")
-    try:
-        return orjson.loads(m.group(1))
-    except orjson.JSONDecodeError as exc:
-        raise ReportError(f"{report_path}: embedded data unreadable") from exc
-
-
-@dataclass(frozen=True, slots=True)
-class Verification:
-    stated: str
-    recomputed: str
-    measurements: int
-
-    @property
-    def ok(self) -> bool:
-        return self.stated == self.recomputed
-
-
-def verify(report_path: str | Path, db_path: str | Path) -> Verification:
-    """Recompute a report's checksum from the store, over the ids the report lists."""
-    meta = read_meta(Path(report_path))
-    with Store(db_path, read_only=True) as store:
-        digest = data_sha256(Reads(store), list(meta["measurement_ids"]))
-    return Verification(meta["sha256"], digest, len(meta["measurement_ids"]))

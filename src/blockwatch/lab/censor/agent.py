@@ -25,7 +25,15 @@ from blockwatch.lab.censor.middlebox import Middlebox, Rule
 from blockwatch.pki import CertificateAuthority
 
 MIDDLEBOX_TECHNIQUES = frozenset(
-    {"tls.reset", "tls.timeout", "tls.mitm", "http.blockpage", "http.reset", "throttled"}
+    {
+        "tls.reset",
+        "tls.timeout",
+        "tls.mitm",
+        "http.blockpage",
+        "http.reset",
+        "http.timeout",
+        "throttled",
+    }
 )
 
 

@@ -25,6 +25,7 @@ PEEK_LIMIT = 16 * 1024 + 5  # one TLS record or one HTTP request head
 HOLD_SECONDS = 30.0  # how long a "timeout" technique keeps a connection silent
 IDLE_SECONDS = 10.0
 CHUNK = 2048  # throttled bytes per send: small, so the pace is smooth
+STALL_AFTER = 6144  # http.timeout: response bytes let through before the flow stalls
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,7 +134,8 @@ class Middlebox:
         if t == "http.blockpage" and not is_tls:
             return _blockpage(conn, None)
         rate = rule.rate_bps if rule and t == "throttled" else 0
-        _relay(conn, _original_dst(conn), rate)
+        stall = STALL_AFTER if t == "http.timeout" and not is_tls else None
+        _relay(conn, _original_dst(conn), rate, stall)
 
 
 def _peek(conn: socket.socket, complete: Callable[[bytes], bool]) -> bytes:
@@ -174,12 +176,17 @@ def _blockpage(conn: socket.socket, tls: ssl.SSLContext | None) -> None:
     stream.sendall(blockpage_response())
 
 
-def _relay(conn: socket.socket, dst: tuple[str, int], rate_bps: int) -> None:
+def _relay(
+    conn: socket.socket, dst: tuple[str, int], rate_bps: int, stall_after: int | None = None
+) -> None:
+    """Relay both ways; the response paced at ``rate_bps`` (0: full speed), or cut after
+    ``stall_after`` bytes, from when on the flow stays open and silent (a stall)."""
     up = socket.create_connection(dst, timeout=3.0)
     try:
         up.settimeout(IDLE_SECONDS)
         pause = CHUNK * 8 / rate_bps if rate_bps else 0.0
         socks = [conn, up]
+        budget = stall_after
         while True:
             ready, _, _ = select.select(socks, [], [], IDLE_SECONDS)
             if not ready:
@@ -189,7 +196,12 @@ def _relay(conn: socket.socket, dst: tuple[str, int], rate_bps: int) -> None:
                 data = s.recv(CHUNK if pause and s is up else 65536)
                 if not data:
                     return
+                if budget is not None and s is up:
+                    data = data[:budget]
+                    budget -= len(data)
                 other.sendall(data)
+                if budget == 0:
+                    return _hold(conn)
                 if pause and s is up:
                     time.sleep(pause * len(data) / CHUNK)
     finally:

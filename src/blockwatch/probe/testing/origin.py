@@ -30,6 +30,8 @@ BEHAVIOURS = (
     "endless",  # 200 with a body that never ends
     "trickle",  # 200, one byte per second
     "slow",  # the real page, at about 32 KiB/s
+    "policed",  # the real page at 64 kbit/s in 1 KiB pieces (a policer; outlasts timeouts)
+    "stall",  # 200, the first 4 KiB of the page, then silence
 )
 
 
@@ -167,6 +169,13 @@ class Origin:
             page = self.pages.get(host) or Page(404, b"<html><title>Not found</title></html>")
         if act == "slow":
             return await _send_slowly(writer, page)
+        if act == "policed":
+            return await _send_slowly(writer, page, piece=1024, pause=0.125)
+        if act == "stall":
+            first = Page(page.status, page.body[:4096], page.headers)
+            await _send_slowly(writer, first, len(page.body))
+            await asyncio.sleep(60)  # the Content-Length promises more: the probe waits
+            return
         reason = {200: "OK", 301: "Moved", 302: "Found", 404: "Not Found"}.get(page.status, "X")
         out = f"HTTP/1.1 {page.status} {reason}\r\n"
         out += "".join(f"{k}: {v}\r\n" for k, v in page.headers)
@@ -178,13 +187,23 @@ class Origin:
                 writer.write_eof()
 
 
-async def _send_slowly(writer: asyncio.StreamWriter, page: Page) -> None:
-    head = f"HTTP/1.1 {page.status} OK\r\nContent-Length: {len(page.body)}\r\n"
+async def _send_slowly(
+    writer: asyncio.StreamWriter,
+    page: Page,
+    length: int | None = None,
+    *,
+    piece: int = 4096,
+    pause: float = 0.125,
+) -> None:
+    """The page, ``piece`` bytes per ``pause`` (default 4 KiB per 1/8 s: 32 KiB/s);
+    ``length`` is the Content-Length announced (default: the body's)."""
+    length = len(page.body) if length is None else length
+    head = f"HTTP/1.1 {page.status} OK\r\nContent-Length: {length}\r\n"
     writer.write((head + "".join(f"{k}: {v}\r\n" for k, v in page.headers) + "\r\n").encode())
-    for i in range(0, len(page.body), 4096):
-        writer.write(page.body[i : i + 4096])
+    for i in range(0, len(page.body), piece):
+        writer.write(page.body[i : i + piece])
         await writer.drain()
-        await asyncio.sleep(0.125)  # 4 KiB per 1/8 s: 32 KiB/s, a throttled link
+        await asyncio.sleep(pause)
 
 
 async def _peek(sock: socket.socket, timeout: float = 5.0) -> bytes:

@@ -1,0 +1,188 @@
+"""Group commit: submissions wait together for one pipeline transaction, then are acknowledged.
+
+A measurement's uid goes back to the probe only after the COMMIT of the batch holding it, so
+an acknowledged measurement survives a crash. While the writer commits one batch, what arrives
+queues up and becomes the next batch (at most ``max_batch``): a lone probe is not kept waiting
+for company, and under load batches grow by themselves. Writes happen on one thread, the
+store's single writer. After a commit whose measurements are newer than any seen before, and
+at most every ``events_every`` seconds, the touched countries' events are recomputed on that
+thread too, once the batch's acknowledgements are out.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from blockwatch.analysis.records import Event
+from blockwatch.errors import BlockwatchError, MalformedMeasurement, SubmissionError
+from blockwatch.ooni.measurement import parse_time
+from blockwatch.pipeline import (
+    Fingerprints,
+    IngestReport,
+    ingest_documents,
+    refresh_events,
+    resolve_fingerprints,
+)
+from blockwatch.store import Store
+
+__all__ = ["CommitStats", "Committer"]
+
+# Called with the recomputed events of the countries touched, the earliest measurement time
+# committed since the previous call (events over before it are history, not news), the newest
+# measurement time seen so far, and the newest as of the previous call.
+EventsListener = Callable[[list[Event], datetime | None, datetime | None, datetime | None], Any]
+
+
+@dataclass
+class _Pending:
+    doc: dict[str, Any]
+    future: asyncio.Future[None]
+
+
+@dataclass
+class CommitStats:
+    """Counters for the status route and the bench."""
+
+    batches: int = 0
+    accepted: int = 0
+    duplicates: int = 0
+    refreshes: int = 0
+    last_commit_seconds: float = 0.0
+    dirty: dict[str, datetime] = field(default_factory=dict)  # country -> earliest time
+    latest: datetime | None = None  # the newest measurement time committed
+    refreshed_to: datetime | None = None  # ``latest`` as of the last events refresh
+
+
+class Committer:
+    """``await committer.submit(doc)`` returns once ``doc`` is committed."""
+
+    def __init__(
+        self,
+        store: Store,
+        *,
+        fingerprints: Fingerprints = None,
+        max_batch: int = 1000,
+        events_every: float = 2.0,
+        on_events: EventsListener | None = None,
+    ) -> None:
+        self.store = store
+        self.fingerprints = resolve_fingerprints(fingerprints)  # loaded once, not per batch
+        self.max_batch = max_batch
+        self.events_every = events_every
+        self.on_events = on_events
+        self.stats = CommitStats()
+        self._queue: asyncio.Queue[_Pending] = asyncio.Queue()
+        self._writer = ThreadPoolExecutor(1, thread_name_prefix="blockwatch-writer")
+        self._tasks: list[asyncio.Task[None]] = []
+        self._last_refresh = 0.0
+
+    async def start(self) -> None:
+        self._tasks = [
+            asyncio.create_task(self._commit_loop()),
+            asyncio.create_task(self._events_loop()),
+        ]
+
+    async def stop(self) -> None:
+        """Commit what is queued, refresh events once more, then stop the writer thread."""
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        if not self._queue.empty():
+            await self._commit(self._drain(self.max_batch))
+        await self.refresh_now()
+        self._writer.shutdown(wait=True)
+
+    async def submit(self, doc: dict[str, Any]) -> None:
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        await self._queue.put(_Pending(doc, future))
+        await future
+
+    async def run_on_writer(self, fn: Callable[[], Any]) -> Any:
+        """Run ``fn`` on the writer thread (serialised with commits)."""
+        return await asyncio.get_running_loop().run_in_executor(self._writer, fn)
+
+    def _drain(self, most: int) -> list[_Pending]:
+        batch: list[_Pending] = []
+        while not self._queue.empty() and len(batch) < most:
+            batch.append(self._queue.get_nowait())
+        return batch
+
+    async def _commit_loop(self) -> None:
+        while True:
+            batch = [await self._queue.get()]
+            batch += self._drain(self.max_batch - 1)
+            await self._commit(batch)
+            if self._due():
+                await self.refresh_now()
+
+    def _due(self) -> bool:
+        s = self.stats
+        fresh = s.latest is not None and (s.refreshed_to is None or s.latest > s.refreshed_to)
+        return fresh and time.monotonic() - self._last_refresh >= self.events_every
+
+    async def _commit(self, batch: Sequence[_Pending]) -> None:
+        docs = [p.doc for p in batch]
+        started = time.perf_counter()
+        try:
+            report: IngestReport = await self.run_on_writer(
+                lambda: ingest_documents(self.store, docs, fingerprints=self.fingerprints)
+            )
+        except BlockwatchError as exc:
+            for p in batch:
+                if not p.future.done():
+                    p.future.set_exception(SubmissionError(503, f"not stored: {exc}"))
+            return
+        self.stats.last_commit_seconds = time.perf_counter() - started
+        self.stats.batches += 1
+        self.stats.accepted += report.added
+        self.stats.duplicates += report.duplicates
+        bad = {err.line: err.reason for err in report.errors if err.line is not None}
+        for index, p in enumerate(batch, start=1):
+            if p.future.done():
+                continue  # the client went away
+            # A failed analysis keeps the measurement (stored, no verdict): that is an ack.
+            if index in bad and not bad[index].startswith("analysis failed"):
+                p.future.set_exception(SubmissionError(400, bad[index]))
+            else:
+                p.future.set_result(None)
+                self._touch(p.doc)
+
+    def _touch(self, doc: dict[str, Any]) -> None:
+        try:
+            when = parse_time(doc.get("measurement_start_time"))
+        except MalformedMeasurement:
+            return
+        cc = str(doc.get("probe_cc", "")).upper()
+        dirty = self.stats.dirty
+        dirty[cc] = min(dirty.get(cc, when), when)
+        self.stats.latest = max(self.stats.latest or when, when)
+
+    async def _events_loop(self) -> None:
+        # Countries touched by commits while none was "fresh" (late data) still get their
+        # recompute, within a few intervals.
+        while True:
+            await asyncio.sleep(max(self.events_every, 1.0))
+            if time.monotonic() - self._last_refresh >= self.events_every:
+                await self.refresh_now()
+
+    async def refresh_now(self) -> list[Event]:
+        """Recompute the events of the countries committed to since the last refresh."""
+        dirty, self.stats.dirty = self.stats.dirty, {}
+        self._last_refresh = time.monotonic()
+        if not dirty:
+            return []
+        previous, self.stats.refreshed_to = self.stats.refreshed_to, self.stats.latest
+        events: list[Event] = await self.run_on_writer(lambda: refresh_events(self.store, dirty))
+        self.stats.refreshes += 1
+        if self.on_events is not None:
+            self.on_events(events, min(dirty.values()), self.stats.latest, previous)
+        return events

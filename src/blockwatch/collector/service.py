@@ -1,0 +1,93 @@
+"""The collector: OONI's protocol (bk-003) over the store's one writer."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from blockwatch.collector.committer import Committer, EventsListener
+from blockwatch.collector.limits import Limits, RateLimiter
+from blockwatch.collector.protocol import (
+    BACKEND_VERSION,
+    OpenReport,
+    check_open,
+    check_update,
+    measurement_uid,
+)
+from blockwatch.collector.reports import ReportBook
+from blockwatch.errors import SubmissionError
+from blockwatch.pipeline import Fingerprints
+from blockwatch.store import Store
+
+__all__ = ["Collector"]
+
+
+class Collector:
+    """Open reports, take measurements (acknowledged after their COMMIT), close reports."""
+
+    def __init__(
+        self,
+        store: Store,
+        *,
+        limits: Limits | None = None,
+        fingerprints: Fingerprints = None,
+        events_every: float = 2.0,
+        on_events: EventsListener | None = None,
+    ) -> None:
+        self.limits = limits or Limits()
+        self.rate = RateLimiter(self.limits)
+        self.reports = ReportBook(store)
+        self.committer = Committer(
+            store,
+            fingerprints=fingerprints,
+            events_every=events_every,
+            on_events=on_events,
+        )
+
+    async def start(self) -> None:
+        await self.committer.start()
+
+    async def stop(self) -> None:
+        await self.committer.stop()
+
+    def open(self, body: Any) -> dict[str, Any]:
+        report = check_open(body, datetime.now(UTC))
+        self.reports.open(report)
+        return {
+            "backend_version": BACKEND_VERSION,
+            "report_id": report.report_id,
+            "supported_formats": ["json"],
+        }
+
+    async def update(self, report_id: str, body: Any) -> dict[str, Any]:
+        report = self.reports.get(report_id)
+        return {"measurement_id": await self._store(check_update(body, report))}
+
+    async def _store(self, content: dict[str, Any]) -> str:
+        uid = measurement_uid(content)
+        await self.committer.submit({**content, "measurement_uid": uid})
+        return uid
+
+    def close(self, report_id: str) -> dict[str, str]:
+        self.reports.close(report_id)
+        return {"status": "success"}
+
+    async def single(self, body: Any) -> dict[str, Any]:
+        """bk-003 §3.4: open, submit and close in one call (the report id is ours)."""
+        content = body.get("content") if isinstance(body, dict) else None
+        if not isinstance(content, dict):
+            raise SubmissionError(400, "content: must be a JSON object (one measurement)")
+        opened = self.open({**_open_fields(content), "format": body.get("format")})
+        report_id = opened["report_id"]
+        try:
+            uid = await self.update(
+                report_id, {**body, "content": {**content, "report_id": report_id}}
+            )
+        finally:
+            self.reports.close(report_id)
+        return {**uid, "report_id": report_id}
+
+
+def _open_fields(content: dict[str, Any]) -> dict[str, Any]:
+    keys = OpenReport.__dataclass_fields__.keys() - {"report_id"}
+    return {k: content.get(k) for k in (*keys, "test_version")}

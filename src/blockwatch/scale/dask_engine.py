@@ -1,0 +1,114 @@
+"""``blockwatch ingest --engine dask``: read + verdict on a Dask cluster, loaded by the store.
+
+Each input file is one task: a worker runs the pipeline's ``prepare_file_parts`` on it (the
+same parse and rules as a plain ingest) and writes Parquet parts; this process, the store's one
+writer, loads each file's parts once its task is done (``load_file_parts``), so loading
+overlaps the workers' work and memory holds a few chunks, not the dataset. Files are loaded in
+input order (the workers run ahead), so the store is the one ``ingest_paths`` would make.
+Without a scheduler address a ``distributed.LocalCluster`` of ``workers`` processes (one
+thread each) is started and stopped here. The parts folder must be reachable by the workers
+and by this process: on one machine any folder; on a cluster a shared volume (docs/scale.md).
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+import time
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Final
+
+from distributed import Client, LocalCluster
+
+from blockwatch.pipeline import IngestProgress, IngestReport, resolve_fingerprints
+from blockwatch.pipeline.bulk import (
+    DEFAULT_BATCH,
+    FileParts,
+    files_to_ingest,
+    load_file_parts,
+    prepare_file_parts,
+)
+from blockwatch.store import Store
+
+__all__ = ["DEFAULT_WORKERS", "dask_client", "ingest_dask"]
+
+DEFAULT_WORKERS: Final = 2
+
+
+@contextmanager
+def dask_client(scheduler: str | None, workers: int) -> Iterator[Client]:
+    """A client of the cluster at ``scheduler``, or of a LocalCluster of ``workers``
+    single-threaded processes made (and closed) here."""
+    if scheduler is not None:
+        with Client(scheduler) as client:
+            yield client
+        return
+    with (
+        LocalCluster(
+            n_workers=workers,
+            threads_per_worker=1,
+            processes=True,
+            dashboard_address=None,
+            host="127.0.0.1",
+        ) as cluster,
+        Client(cluster) as client,
+    ):
+        yield client
+
+
+def ingest_dask(
+    store: Store,
+    paths: Iterable[str | Path],
+    *,
+    scheduler: str | None = None,
+    workers: int = DEFAULT_WORKERS,
+    fingerprints: str | Path | None = None,
+    parts_dir: str | Path | None = None,
+    progress: IngestProgress | None = None,
+    batch_size: int | None = None,
+) -> IngestReport:
+    """Ingest files and directories on Dask (see module doc); the same report, rows and
+    resumability as ``ingest_paths``. ``fingerprints``: a table's path (workers load it)."""
+    started = time.perf_counter()
+    report = IngestReport()
+    table = None
+    if fingerprints is not None:
+        resolve_fingerprints(fingerprints)  # a bad table fails here, once, not on every worker
+        table = str(Path(fingerprints).resolve())
+    tasks = files_to_ingest(store, list(paths), report)
+    if progress is not None:
+        progress.start(sum(t.size for t in tasks))
+    made_dir = parts_dir is None
+    if parts_dir is None:
+        folder = Path(tempfile.mkdtemp(prefix=".bw-parts-", dir=store.path.parent))
+    else:
+        folder = Path(parts_dir)
+        folder.mkdir(parents=True, exist_ok=True)
+    try:
+        if tasks:
+            with dask_client(scheduler, workers) as client:
+                futures = client.map(
+                    prepare_file_parts,
+                    tasks,
+                    parts_dir=str(folder),
+                    fingerprints=table,
+                    batch_size=batch_size or DEFAULT_BATCH,
+                    pure=False,
+                )
+                # In input order, as ingest_paths writes: where two files hold the same
+                # measurement id with different texts, the same one is kept either way.
+                for future in futures:
+                    parts: FileParts = future.result()
+                    if progress is not None:
+                        progress.next_file(Path(parts.task.path).name, parts.task.size)
+                    load_file_parts(store, parts, report)
+                    future.release()
+    finally:
+        if made_dir:
+            shutil.rmtree(folder, ignore_errors=True)
+    if progress is not None:
+        progress.finish()
+    report.seconds = time.perf_counter() - started
+    return report

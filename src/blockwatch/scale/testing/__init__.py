@@ -1,0 +1,19 @@
+"""Loopback stand-ins for OONI's archive, and measurements to fill them (tests, benches)."""
+
+from blockwatch.scale.testing.data import (
+    PK_NETWORKS,
+    load_real_measurements,
+    ooni_uid,
+    replant,
+)
+from blockwatch.scale.testing.mimic import Faults, MimicRecord, OoniMimic
+
+__all__ = [
+    "PK_NETWORKS",
+    "Faults",
+    "MimicRecord",
+    "OoniMimic",
+    "load_real_measurements",
+    "ooni_uid",
+    "replant",
+]
