@@ -16,14 +16,20 @@ _ID_CHUNK: Final = 256
 
 
 def same_document(old: bytes, new: bytes) -> bool:
-    """Whether two JSON texts hold the same document (byte-equal, or equal once decoded:
-    the same measurement taken from a JSONL line and from a list may differ in spacing)."""
+    """Whether two JSON texts hold the same measurement: byte-equal, or equal once decoded
+    (the same measurement from a JSONL line and from a list differs in spacing) but for its
+    ``report_id``, which the collector assigns on upload: a measurement resubmitted into a
+    reopened report (bk-003) is the same measurement, not a conflict."""
     if old == new:
         return True
     try:
-        return bool(orjson.loads(old) == orjson.loads(new))
+        first, second = orjson.loads(old), orjson.loads(new)
     except orjson.JSONDecodeError:
         return False
+    if isinstance(first, dict) and isinstance(second, dict):
+        first.pop("report_id", None)
+        second.pop("report_id", None)
+    return bool(first == second)
 
 
 def stored_conflicts(
