@@ -31,6 +31,7 @@ METHODS: Final = (
     "http.timeout",
     "http.diff",
     "throttled",
+    "dpi.handshake",
 )
 
 EventKind = Literal["censorship", "outage"]
