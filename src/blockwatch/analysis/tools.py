@@ -20,7 +20,7 @@ from blockwatch.analysis import rules as R
 from blockwatch.analysis.rules import Rule
 from blockwatch.ooni.tools import OBFS4_DOMAIN, TOOL_TESTS
 
-__all__ = ["Unit", "decide_tool", "is_tool_test", "stage_method"]
+__all__ = ["Unit", "app_summary", "decide_tool", "is_tool_test", "stage_method"]
 
 REFUSED: Final = "connection_refused"
 TIMEOUT: Final = "generic_timeout_error"
@@ -243,34 +243,42 @@ def _messaging_units(tk: dict[str, Any]) -> list[Unit]:
 
 
 def _dns_units(tk: dict[str, Any]) -> list[Unit]:
-    units = []
+    """One unit per name that lied (loopback answers) or got no address from any lookup."""
+    by_name: dict[str, list[dict[str, Any]]] = {}
     for q in tk.get("queries") or []:
-        if not isinstance(q, dict):
-            continue
-        name = str(q.get("hostname"))
-        if name in LOOPBACK_BY_DESIGN:
-            continue
-        failure = q.get("failure")
-        if failure == "dns_nxdomain_error":
-            units.append(Unit(name, failure, "dns.nxdomain"))
-            continue
+        if isinstance(q, dict) and str(q.get("hostname")) not in LOOPBACK_BY_DESIGN:
+            by_name.setdefault(str(q.get("hostname")), []).append(q)
+    units = []
+    for name, queries in by_name.items():
         answers = [
-            a.get("ipv4") or a.get("ipv6") for a in q.get("answers") or [] if isinstance(a, dict)
+            a.get("ipv4") or a.get("ipv6")
+            for q in queries
+            for a in q.get("answers") or []
+            if isinstance(a, dict)
         ]
         addresses = [a for a in answers if isinstance(a, str)]
-        if addresses and all(_no_server(a) for a in addresses):
-            units.append(Unit(name, f"bogon answer {addresses[0]}", "dns.bogon"))
+        if addresses:
+            if all(_no_server(a) for a in addresses):
+                units.append(Unit(name, f"bogon answer {addresses[0]}", "dns.bogon"))
+            continue
+        failed = [str(q["failure"]) for q in queries if q.get("failure")]
+        failure = next(
+            (f for f in failed if f == "dns_nxdomain_error"), failed[0] if failed else None
+        )
+        if failure is not None:
+            units.append(Unit(name, failure, stage_method("dns", failure)))
     return units
 
 
 def _no_server(address: str) -> bool:
-    """An answer no server can have: loopback, unspecified, link-local. Private addresses are
-    left out: without a control they may be the network's own (the lab's origins are)."""
+    """A sinkhole answer no server has: unspecified, link-local, or the loopback host itself
+    (127.0.0.1, ::1), which is what lying resolvers answer. Private addresses, and the rest
+    of 127/8, are left out: without a control they may be the network's own."""
     try:
         ip = ipaddress.ip_address(address.split("%", 1)[0])
     except ValueError:
         return False
-    return ip.is_loopback or ip.is_unspecified or ip.is_link_local
+    return ip.is_unspecified or ip.is_link_local or str(ip) in ("127.0.0.1", "::1")
 
 
 def _tcp_failure(c: dict[str, Any]) -> str | None:
@@ -285,4 +293,54 @@ def _first_failure(entries: Any, failure_of: Any) -> str | None:
     for e in entries or []:
         if isinstance(e, dict) and (f := failure_of(e)):
             return str(f)
+    return None
+
+
+def app_summary(app: str, tk: dict[str, Any]) -> dict[str, Any]:
+    """OONI's summary keys of a messaging app's measurement, from the same decision."""
+    rule, _ = decide_tool(app, tk, app)
+    units = _messaging_units(tk) + _dns_units(tk)
+    failed = [u for u in units if u.failure is not None]
+    first = failed[0].failure if failed else None
+    blocked = rule.outcome == "blocked"
+    if app == "signal":
+        return {
+            "signal_backend_status": "blocked" if blocked else "ok",
+            "signal_backend_failure": first if blocked else None,
+        }
+    if app == "telegram":
+        web = _host_failure(tk, "web.telegram.")
+        tcp = [c for c in tk.get("tcp_connect") or [] if isinstance(c, dict)]
+        return {
+            "telegram_tcp_blocking": bool(tcp) and all(_tcp_failure(c) for c in tcp),
+            "telegram_http_blocking": False,  # no HTTP POST to the data centres is made
+            "telegram_web_status": "blocked" if web else "ok",
+            "telegram_web_failure": web,
+        }
+    if app == "whatsapp":
+        web, registration = (_host_failure(tk, h) for h in ("web.whatsapp.", "v.whatsapp."))
+        return {
+            "whatsapp_endpoints_status": "blocked" if blocked else "ok",
+            "whatsapp_endpoints_blocked": [u.name for u in failed if u.method is not None],
+            "whatsapp_endpoints_dns_inconsistent": [],
+            "registration_server_status": "blocked" if registration else "ok",
+            "registration_server_failure": registration,
+            "whatsapp_web_status": "blocked" if web else "ok",
+            "whatsapp_web_failure": web,
+        }
+    raise ValueError(f"not a messaging app: {app}")
+
+
+def _host_failure(tk: dict[str, Any], host: str) -> str | None:
+    """The first TLS or HTTP failure of the endpoints whose name starts with ``host`` (the
+    app's front-end under any domain: web.telegram.org, or the lab's web.telegram.lab)."""
+    for h in tk.get("tls_handshakes") or []:
+        name = h.get("server_name") if isinstance(h, dict) else None
+        if isinstance(name, str) and name.startswith(host) and h.get("failure"):
+            return str(h["failure"])
+    for r in tk.get("requests") or []:
+        request = r.get("request") if isinstance(r, dict) else None
+        url = request.get("url") if isinstance(request, dict) else None
+        if isinstance(url, str) and f"//{host}" in url and r.get("failure"):
+            return str(r["failure"])
     return None
