@@ -10,8 +10,10 @@ import orjson
 
 from blockwatch.analysis.events import detect_events
 from blockwatch.pipeline import ingest_paths
-from blockwatch.store import Store
+from blockwatch.store import Reads, Store
+from blockwatch.store.filters import Filter
 from blockwatch.times import ooni_time
+from blockwatch.web import views
 
 START = datetime(2024, 11, 1, tzinfo=UTC)
 BLOCKED_FROM = START + timedelta(days=5)
@@ -65,7 +67,15 @@ def test_tool_blocks_become_events_per_tool_and_network(tmp_path: Path) -> None:
     with Store(tmp_path / "s.duckdb") as store:
         assert ingest_paths(store, [path]).added == len(docs)
         verdicts = store.verdicts()
-    events = [e for e in detect_events(verdicts) if e.kind == "censorship" and e.probe_asn]
+        detected = detect_events(verdicts)
+        store.replace_events(detected)
+        page = views.country(Reads(store), "PK", Filter())
+    # The country page's row per tool and network: its state, and since when.
+    tools = {(t["tool"], t["network"]): (t["state"], t["since"]) for t in page["tools"]}
+    assert tools[("tor", "AS17557")][0] == "blocked"
+    assert tools[("openvpn", "AS9541")][0] == "blocked"
+    assert tools[("tor-obfs4", None)] == ("no block seen", None)
+    events = [e for e in detected if e.kind == "censorship" and e.probe_asn]
     found = {(e.probe_asn, e.domain): e for e in events}
     assert set(found) == {("AS17557", "tor"), ("AS9541", "openvpn")}
     tor = found["AS17557", "tor"]

@@ -34,6 +34,9 @@ METHODS: Final = (
     "dpi.handshake",
 )
 
+# The series names ("domains") of the tool tests (ooni/tools.py decides which is which).
+TOOL_DOMAINS: Final = ("tor", "tor-obfs4", "openvpn", "signal", "telegram", "whatsapp")
+
 EventKind = Literal["censorship", "outage"]
 
 
