@@ -5,6 +5,7 @@ What the probe writes, the ingest reads back with the same verdicts."""
 from __future__ import annotations
 
 import asyncio
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -233,3 +234,47 @@ async def test_an_unknown_test_is_one_line_and_exit_2(tmp_path: Path) -> None:
 
     code, text = await run("-m", "blockwatch", "probe", "--test", "psiphon", "--no-store")
     assert code == 2 and "unknown test 'psiphon'" in text
+
+
+CRASHER = """
+import asyncio, sys
+from pathlib import Path
+from blockwatch.lab.toolservers import obfs4_bridge
+from blockwatch.net.obfs4 import Obfs4Client
+
+async def main():
+    bridge = await obfs4_bridge(Path(sys.argv[1]), "127.0.0.1", 19743, ("127.0.0.1", 9))
+    client = await Obfs4Client.start()
+    print(bridge.process.pid, client.process.pid, flush=True)
+    await asyncio.sleep(60)
+
+asyncio.run(main())
+"""
+
+
+def _alive(pid: int) -> bool:
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except FileNotFoundError:
+        return False
+    return "State:\tZ" not in status
+
+
+async def test_tool_processes_die_with_a_crashed_parent(tmp_path: Path) -> None:
+    if missing("obfs4"):
+        pytest.skip(missing("obfs4") or "")
+    # The bridge listens on loopback only and dials nothing unasked.
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", CRASHER, str(tmp_path / "b"), stdout=asyncio.subprocess.PIPE
+    )
+    assert proc.stdout is not None
+    line = await asyncio.wait_for(proc.stdout.readline(), 30)
+    pids = [int(p) for p in line.split()]
+    assert len(pids) == 2 and all(_alive(p) for p in pids)
+    proc.kill()  # a crash: no cleanup code runs
+    await proc.wait()
+    for _ in range(50):
+        if not any(_alive(p) for p in pids):
+            break
+        await asyncio.sleep(0.1)
+    assert not any(_alive(p) for p in pids)

@@ -12,9 +12,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
 import os
 import re
 import shutil
+import signal
 import socket
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +29,7 @@ __all__ = ["BINARIES", "ToolServer", "missing", "obfs4_bridge", "openvpn_server"
 
 BINARIES: Final = {"openvpn": "openvpn", "obfs4": "obfs4proxy", "tor": "tor"}
 START_TIMEOUT: Final = 20.0
+PR_SET_PDEATHSIG: Final = 1
 _CERT = re.compile(r"cert=(\S+)")
 
 
@@ -61,6 +64,11 @@ class ToolServer:
             await proc.wait()
 
 
+def _die_with_parent() -> None:
+    # Runs in the child before exec: it is killed when we die, even by SIGKILL (a crash).
+    ctypes.CDLL(None).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+
+
 async def _spawn(
     argv: list[str], folder: Path, env: dict[str, str] | None = None
 ) -> asyncio.subprocess.Process:
@@ -73,7 +81,8 @@ async def _spawn(
             stderr=asyncio.subprocess.STDOUT,
             env={"PATH": os.environ.get("PATH", "/usr/sbin:/usr/bin:/sbin:/bin"), **(env or {})},
             cwd=folder,
-            start_new_session=True,  # its own group: a crash of ours leaves no orphan sharing it
+            preexec_fn=_die_with_parent,  # never outlives us, even after a SIGKILL
+            start_new_session=True,  # its own group: Ctrl-C reaches only us, who stop it
         )
     finally:
         log.close()

@@ -6,17 +6,19 @@ Tor passes them. obfs4proxy dials the bridge and completes the obfs4 handshake b
 grants the SOCKS request, so a granted request is a bridge that spoke obfs4 back.
 
 The child is bounded and never outlives us: it gets a deadline to announce its listener, it
-exits when its stdin closes (``TOR_PT_EXIT_ON_STDIN_CLOSE``), and ``close()`` terminates it
-then kills it; it runs in its own process group so nothing it starts lingers either.
+exits when its stdin closes (``TOR_PT_EXIT_ON_STDIN_CLOSE``) and is killed when we die
+(PR_SET_PDEATHSIG, so a crash too), and ``close()`` terminates it then kills it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
 import ipaddress
 import os
 import shutil
+import signal
 import struct
 import tempfile
 from dataclasses import dataclass
@@ -28,6 +30,7 @@ __all__ = ["OBFS4PROXY", "Obfs4Client", "obfs4_available", "socks5_connect"]
 
 OBFS4PROXY: Final = "obfs4proxy"
 START_TIMEOUT: Final = 10.0
+PR_SET_PDEATHSIG: Final = 1
 # SOCKS5 reply codes (RFC 1928) as OONI failure words.
 _REPLIES: Final = {
     1: "unknown_failure: socks general failure",
@@ -36,6 +39,11 @@ _REPLIES: Final = {
     5: failures.CONNECTION_REFUSED,
     6: failures.GENERIC_TIMEOUT,
 }
+
+
+def _die_with_parent() -> None:
+    # Runs in the child before exec: it is killed when we die, even by SIGKILL.
+    ctypes.CDLL(None).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
 def obfs4_available() -> str | None:
@@ -71,6 +79,7 @@ class Obfs4Client:
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.DEVNULL,
             env=env,
+            preexec_fn=_die_with_parent,
             start_new_session=True,
         )
         client = cls(process, ("127.0.0.1", 0), state)
