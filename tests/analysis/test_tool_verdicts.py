@@ -198,3 +198,18 @@ def test_vanilla_tor_stuck_before_a_relay_is_never_ok() -> None:
 def test_tool_measurement_without_keys_is_inconclusive() -> None:
     v = analyze_document(_doc("signal", {}))
     assert v.outcome == "inconclusive" and v.domain == "signal"
+
+
+@pytest.mark.parametrize(
+    ("test_name", "keys"),
+    [
+        ("tor", {"targets": "not a map"}),
+        ("tor", {"targets": {"x": "not a target", "y": {"tcp_connect": "nope"}}}),
+        ("openvpn", {"success": "yes", "openvpn_handshake": [1, None], "tcp_connect": 7}),
+        ("signal", {"tcp_connect": "x", "tls_handshakes": [3], "queries": [None, {"answers": 5}]}),
+        ("vanilla_tor", {"tor_progress": "five"}),
+    ],
+)
+def test_odd_tool_keys_give_a_verdict_not_a_crash(test_name: str, keys: dict[str, Any]) -> None:
+    v = analyze_document(_doc(test_name, keys))
+    assert v.outcome in {"ok", "inconclusive", "down", "blocked"} and v.rule_id

@@ -194,7 +194,7 @@ def _openvpn_units(tk: dict[str, Any]) -> list[Unit]:
         if (f := _tcp_failure(c))
     }
     units = []
-    for h in tk.get("openvpn_handshake") or []:
+    for h in _items(tk.get("openvpn_handshake")):
         if not isinstance(h, dict):
             continue
         name = str(h.get("endpoint") or f"{h.get('ip')}:{h.get('port')}")
@@ -217,20 +217,20 @@ def _openvpn_units(tk: dict[str, Any]) -> list[Unit]:
 def _messaging_units(tk: dict[str, Any]) -> list[Unit]:
     """One unit per address (its TCP connect, then its TLS handshake), one per failed request."""
     units: dict[str, Unit] = {}
-    for c in tk.get("tcp_connect") or []:
+    for c in _items(tk.get("tcp_connect")):
         if not isinstance(c, dict):
             continue
         name = f"{c.get('ip')}:{c.get('port')}"
         failure = _tcp_failure(c)
         if name not in units or failure is None:  # a retry that worked wins
             units[name] = Unit(name, failure, stage_method("tcp", failure))
-    for h in tk.get("tls_handshakes") or []:
+    for h in _items(tk.get("tls_handshakes")):
         failure = h.get("failure") if isinstance(h, dict) else None
         if failure:
             name = str(h.get("address") or h.get("server_name") or "tls")
             if name not in units or units[name].failure is None:
                 units[name] = Unit(name, failure, stage_method("tls", failure))
-    for r in tk.get("requests") or []:
+    for r in _items(tk.get("requests")):
         failure = r.get("failure") if isinstance(r, dict) else None
         method = stage_method("http", failure)
         if method is not None:
@@ -245,7 +245,7 @@ def _messaging_units(tk: dict[str, Any]) -> list[Unit]:
 def _dns_units(tk: dict[str, Any]) -> list[Unit]:
     """One unit per name that lied (loopback answers) or got no address from any lookup."""
     by_name: dict[str, list[dict[str, Any]]] = {}
-    for q in tk.get("queries") or []:
+    for q in _items(tk.get("queries")):
         if isinstance(q, dict) and str(q.get("hostname")) not in LOOPBACK_BY_DESIGN:
             by_name.setdefault(str(q.get("hostname")), []).append(q)
     units = []
@@ -253,7 +253,7 @@ def _dns_units(tk: dict[str, Any]) -> list[Unit]:
         answers = [
             a.get("ipv4") or a.get("ipv6")
             for q in queries
-            for a in q.get("answers") or []
+            for a in _items(q.get("answers"))
             if isinstance(a, dict)
         ]
         addresses = [a for a in answers if isinstance(a, str)]
@@ -289,8 +289,13 @@ def _tcp_failure(c: dict[str, Any]) -> str | None:
     return None
 
 
+def _items(value: Any) -> list[Any]:
+    """A list field of the test keys, or nothing when it is missing or not a list."""
+    return value if isinstance(value, list) else []
+
+
 def _first_failure(entries: Any, failure_of: Any) -> str | None:
-    for e in entries or []:
+    for e in _items(entries):
         if isinstance(e, dict) and (f := failure_of(e)):
             return str(f)
     return None
@@ -310,7 +315,7 @@ def app_summary(app: str, tk: dict[str, Any]) -> dict[str, Any]:
         }
     if app == "telegram":
         web = _host_failure(tk, "web.telegram.")
-        tcp = [c for c in tk.get("tcp_connect") or [] if isinstance(c, dict)]
+        tcp = [c for c in _items(tk.get("tcp_connect")) if isinstance(c, dict)]
         return {
             "telegram_tcp_blocking": bool(tcp) and all(_tcp_failure(c) for c in tcp),
             "telegram_http_blocking": False,  # no HTTP POST to the data centres is made
@@ -334,11 +339,11 @@ def app_summary(app: str, tk: dict[str, Any]) -> dict[str, Any]:
 def _host_failure(tk: dict[str, Any], host: str) -> str | None:
     """The first TLS or HTTP failure of the endpoints whose name starts with ``host`` (the
     app's front-end under any domain: web.telegram.org, or the lab's web.telegram.lab)."""
-    for h in tk.get("tls_handshakes") or []:
+    for h in _items(tk.get("tls_handshakes")):
         name = h.get("server_name") if isinstance(h, dict) else None
         if isinstance(name, str) and name.startswith(host) and h.get("failure"):
             return str(h["failure"])
-    for r in tk.get("requests") or []:
+    for r in _items(tk.get("requests")):
         request = r.get("request") if isinstance(r, dict) else None
         url = request.get("url") if isinstance(request, dict) else None
         if isinstance(url, str) and f"//{host}" in url and r.get("failure"):

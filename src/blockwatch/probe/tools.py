@@ -65,7 +65,10 @@ async def measure_tool(
     obfs4: Obfs4Client | None = None
     if test == "tor" and any(t.kind == "obfs4" for t in targets.tor):
         binary = obfs4proxy or obfs4_available()
-        obfs4 = await Obfs4Client.start(binary) if binary else None
+        try:
+            obfs4 = await Obfs4Client.start(binary) if binary else None
+        except (OSError, RuntimeError, TimeoutError):
+            obfs4 = None  # as where it is not installed: the bridges get a TCP connect only
     try:
         jobs = _jobs(test, targets, config, obfs4)
         slots = asyncio.Semaphore(config.concurrency)
