@@ -31,6 +31,9 @@ $(SYSSTAMP): | $(BIN)/python
 	  command -v tc >/dev/null || need="$$need iproute2"; \
 	  [ -x /usr/bin/chromium ] || need="$$need chromium fonts-dejavu-core"; \
 	  command -v pdftotext >/dev/null || need="$$need poppler-utils"; \
+	  command -v tor >/dev/null || need="$$need tor"; \
+	  command -v obfs4proxy >/dev/null || need="$$need obfs4proxy"; \
+	  command -v openvpn >/dev/null || need="$$need openvpn"; \
 	  if [ -n "$$need" ]; then \
 	    echo "installing system packages:$$need"; \
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$need >/dev/null \

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from blockwatch.analysis import rules, verdict
+from blockwatch.analysis import rules, tools, verdict
 from blockwatch.analysis.records import METHODS
 from blockwatch.analysis.rules import RULE_BY_ID, RULES
 
@@ -26,10 +26,11 @@ def test_rule_ids_are_unique_and_methods_are_the_vocabulary() -> None:
 
 
 def test_every_rule_of_the_table_is_used_by_the_verdict() -> None:
-    source = Path(verdict.__file__).read_text()
+    source = Path(verdict.__file__).read_text() + Path(tools.__file__).read_text()
     named = set(re.findall(r"\bR\.([A-Z_]+)\b", source))
     used = {getattr(rules, n).id for n in named if not isinstance(getattr(rules, n), dict)}
     used |= {r.id for r in rules.FETCH_FAILED.values()}  # chosen by method, R.FETCH_FAILED[m]
+    used |= {r.id for r in rules.TOOL_FAILED.values()}  # the same, R.TOOL_FAILED[m]
     assert used == set(RULE_BY_ID)
 
 

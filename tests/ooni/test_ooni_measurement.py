@@ -59,7 +59,7 @@ def test_every_real_measurement_in_the_shared_data_parses(ooni_data):
 
 def test_iso_times_and_integer_asns_are_normalised():
     doc = {
-        "test_name": "signal",
+        "test_name": "dnscheck",
         "measurement_start_time": "2020-10-29T04:59:31Z",
         "probe_asn": 51604,
         "probe_cc": "ru",

@@ -31,7 +31,11 @@ METHODS: Final = (
     "http.timeout",
     "http.diff",
     "throttled",
+    "dpi.handshake",
 )
+
+# The series names ("domains") of the tool tests (ooni/tools.py decides which is which).
+TOOL_DOMAINS: Final = ("tor", "tor-obfs4", "openvpn", "signal", "telegram", "whatsapp")
 
 EventKind = Literal["censorship", "outage"]
 

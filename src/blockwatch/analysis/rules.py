@@ -30,7 +30,11 @@ class Rule:
 
 # -- input and control ----------------------------------------------------------------
 NOT_ANALYSED = Rule(
-    "input.not_analysed", "inconclusive", None, 0.0, "only web_connectivity has rules yet"
+    "input.not_analysed",
+    "inconclusive",
+    None,
+    0.0,
+    "only web_connectivity and the tool tests have rules yet",
 )
 NO_TEST_KEYS = Rule(
     "input.no_test_keys", "inconclusive", None, 0.0, "a measurement without test keys says nothing"
@@ -269,6 +273,76 @@ FETCH_FAILED: Final = {
     )
 }
 
+
+# -- the tool tests: tor, vanilla_tor, openvpn, signal, telegram, whatsapp (tools.py) ----
+TOOL_OK = Rule("tool.ok", "ok", None, 0.9, "every endpoint of the tool answered")
+TOOL_SOME_OK = Rule(
+    "tool.some_ok",
+    "ok",
+    None,
+    0.8,
+    "one working relay or server is enough for a circumvention tool to get through",
+)
+TOOL_DOWN = Rule(
+    "tool.down", "down", None, 0.6, "every endpoint refused the connection: nothing listens there"
+)
+TOOL_PARTIAL = Rule(
+    "tool.partial",
+    "inconclusive",
+    None,
+    0.0,
+    "some of the app's endpoints failed, most answered: not enough to call it blocked",
+)
+TOOL_NO_TARGETS = Rule(
+    "tool.no_targets", "inconclusive", None, 0.0, "no endpoint of the tool was measured"
+)
+TOOL_UNEXPLAINED = Rule(
+    "tool.unexplained",
+    "inconclusive",
+    None,
+    0.0,
+    "the endpoints failed in a way that names no censor's method",
+)
+TOR_BOOTSTRAP_OK = Rule("tor.bootstrap.ok", "ok", None, 0.9, "tor bootstrapped to 100%")
+TOR_BOOTSTRAP_NO_RELAY = Rule(
+    "tor.bootstrap.no_relay",
+    "blocked",
+    "tcp.timeout",
+    0.5,
+    "tor timed out before it connected to any relay (addresses blocked, or the relays down)",
+)
+TOR_BOOTSTRAP_STALLED = Rule(
+    "tor.bootstrap.stalled",
+    "inconclusive",
+    None,
+    0.0,
+    "tor reached a relay but did not finish bootstrapping",
+)
+
+
+def _tool(method: str, rationale: str) -> Rule:
+    return Rule(f"tool.{method}", "blocked", method, 0.85, rationale)
+
+
+# The method of the endpoints' failures (tools.stage_method).
+TOOL_FAILED: Final = {
+    r.method: r
+    for r in (
+        _tool("dns.nxdomain", "the app's names do not exist for the probe"),
+        _tool("dns.bogon", "the app's names resolve to loopback or unspecified addresses"),
+        _tool("dns.timeout", "the app's name lookups timed out"),
+        _tool("dns.inconsistent", "the app's name lookups failed"),
+        _tool("tcp.timeout", "connects to the tool's addresses time out (address blocking)"),
+        _tool("tcp.reset", "connects to the tool's addresses are reset"),
+        _tool("tls.reset", "TLS handshakes with the tool's endpoints are reset or cut (SNI)"),
+        _tool("tls.timeout", "TLS handshakes with the tool's endpoints time out"),
+        _tool("tls.mitm", "an endpoint showed a certificate its CA did not sign"),
+        _tool("http.reset", "requests to the app's front-ends are reset or cut"),
+        _tool("http.timeout", "requests to the app's front-ends time out"),
+        _tool("dpi.handshake", "the transport worked but the tool's own handshake got no answer"),
+    )
+}
+
 RULES: Final[tuple[Rule, ...]] = (
     NOT_ANALYSED,
     NO_TEST_KEYS,
@@ -305,6 +379,16 @@ RULES: Final[tuple[Rule, ...]] = (
     HTTP_TIMEOUT_STALL,
     *FETCH_FAILED.values(),
     FETCH_UNEXPLAINED,
+    TOOL_OK,
+    TOOL_SOME_OK,
+    TOOL_DOWN,
+    TOOL_PARTIAL,
+    TOOL_NO_TARGETS,
+    TOOL_UNEXPLAINED,
+    *TOOL_FAILED.values(),
+    TOR_BOOTSTRAP_OK,
+    TOR_BOOTSTRAP_NO_RELAY,
+    TOR_BOOTSTRAP_STALLED,
 )
 RULE_BY_ID: Final = {r.id: r for r in RULES}
 

@@ -33,6 +33,7 @@ from blockwatch.analysis.stages import (
     routable_endpoints,
 )
 from blockwatch.analysis.throttling import baseline, goodput, is_throttled, judge_timed_out
+from blockwatch.analysis.tools import decide_tool, is_tool_test
 from blockwatch.errors import BlockwatchError, MalformedMeasurement
 from blockwatch.ooni.measurement import Measurement, parse_measurement
 
@@ -57,10 +58,15 @@ def analyze(m: Measurement, fingerprints: FingerprintTable | None = None) -> Ver
     """One verdict for one measurement (pure, fast)."""
     tk = m.test_keys
     ooni = normalise_blocking(tk.get("blocking") if tk else None)
-    if m.test_name != WEB_CONNECTIVITY:
+    if m.test_name != WEB_CONNECTIVITY and not is_tool_test(m.test_name):
         d = Decision(R.NOT_ANALYSED, [f"test {m.test_name} is not analysed yet"])
     elif not tk:
         d = Decision(R.NO_TEST_KEYS, ["the measurement has no test keys"])
+    elif m.test_name != WEB_CONNECTIVITY:
+        try:
+            d = Decision(*decide_tool(m.test_name, tk, m.domain))
+        except (TypeError, ValueError, AttributeError, KeyError, IndexError) as exc:
+            raise MalformedMeasurement(m.source, m.line, f"unusable test keys: {exc}") from exc
     else:
         table = fingerprints if fingerprints is not None else FingerprintTable.default()
         try:

@@ -7,6 +7,7 @@ the verdicts and the ingest then cover exactly what was written.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -46,9 +47,12 @@ def run_session(
     db: Path | None = None,
     console: Console | None = None,
     progress: bool = True,
+    source: Callable[[], AsyncIterator[dict[str, Any]]] | None = None,
+    total: int | None = None,
 ) -> SessionResult:
     """Measure ``urls``, write ``out`` (OONI JSONL), analyse, and ingest into the store at
-    ``db`` when given. KeyboardInterrupt stops measuring and keeps what finished."""
+    ``db`` when given. KeyboardInterrupt stops measuring and keeps what finished.
+    ``source`` replaces the URL measurements by another test's (``total`` of them)."""
     console = console or Console(stderr=True)
     result = SessionResult(out)
     try:
@@ -66,8 +70,9 @@ def run_session(
     )
 
     async def measure() -> None:
-        task = bar.add_task("probe", total=len(urls), last="")
-        async for doc in measure_urls(urls, config):
+        task = bar.add_task("probe", total=len(urls) if total is None else total, last="")
+        documents = source() if source is not None else measure_urls(urls, config)
+        async for doc in documents:
             fh.write(orjson.dumps(doc) + b"\n")
             fh.flush()
             result.documents.append(doc)
@@ -105,7 +110,7 @@ def verdict_table(verdicts: list[Verdict]) -> Table:
     colours = {"ok": "green", "blocked": "red", "down": "yellow", "inconclusive": "dim"}
     for v in verdicts:
         table.add_row(
-            cell(v.input),
+            cell(v.input or v.domain),
             cell(v.outcome, style=colours.get(v.outcome, "white")),
             cell(v.method or ""),
             f"{v.confidence:.2f}",

@@ -20,7 +20,7 @@ from blockwatch.errors import ScenarioError
 
 # The lab's techniques are the verdict methods (one vocabulary for truth and verdict), less
 # those that name what a measurement saw rather than a censor's device.
-OBSERVATION_ONLY = frozenset({"dns.inconsistent", "http.diff"})
+OBSERVATION_ONLY = frozenset({"dns.inconsistent", "http.diff", "dpi.handshake"})
 TECHNIQUES: tuple[str, ...] = tuple(m for m in METHODS if m not in OBSERVATION_ONLY)
 DEFAULT_RATE = "256kbit"
 MAX_NETWORKS = 16

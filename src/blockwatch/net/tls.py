@@ -36,6 +36,7 @@ class TLSHandshake:
     negotiated_protocol: str | None = None
     peer_certificates: list[bytes] = field(default_factory=list)
     transaction_id: int | None = None  # the connection's id (see TCPConnect)
+    no_tls_verify: bool = False  # a Tor relay's self-signed certificate: only reachability
 
     def to_ooni(self) -> dict[str, Any]:
         return {
@@ -45,7 +46,7 @@ class TLSHandshake:
             "tls_version": self.tls_version,
             "cipher_suite": self.cipher_suite,
             "negotiated_protocol": self.negotiated_protocol,
-            "no_tls_verify": False,
+            "no_tls_verify": self.no_tls_verify,
             "peer_certificates": [
                 {"format": "base64", "data": base64.b64encode(c).decode()}
                 for c in self.peer_certificates
@@ -72,16 +73,19 @@ async def tls_handshake(
     clock: Clock,
     ca_file: str | None = None,
     transaction_id: int | None = None,
+    verify: bool = True,
 ) -> tuple[TLSHandshake, tuple[asyncio.StreamReader, asyncio.StreamWriter] | None]:
     """Handshake over ``sock`` (consumed either way); return the record and, on success,
-    the stream pair to speak HTTP over."""
+    the stream pair to speak HTTP over. ``verify=False`` only for peers whose certificate is
+    self-signed by design (Tor relays): the handshake is the reachability signal."""
     ip, port = sock.getpeername()[:2]
     record = TLSHandshake(ip, port, server_name, t0=clock.now(), transaction_id=transaction_id)
+    record.no_tls_verify = not verify
     try:
         async with asyncio.timeout(timeout):
             reader, writer = await asyncio.open_connection(
                 sock=sock,
-                ssl=client_context(ca_file),
+                ssl=client_context(ca_file) if verify else _unverified_context(),
                 server_hostname=server_name,
                 ssl_handshake_timeout=timeout + 5,  # our own deadline fires first
                 limit=STREAM_LIMIT,

@@ -18,9 +18,12 @@ from blockwatch.ooni.reader import (
     iter_lines,
     uncompressed_size,
 )
+from blockwatch.ooni.tools import OBFS4_DOMAIN, TOOL_TESTS, tool_domain
 
 __all__ = [
+    "OBFS4_DOMAIN",
     "SUFFIXES",
+    "TOOL_TESTS",
     "Measurement",
     "RawDocument",
     "decode_document",
@@ -33,5 +36,6 @@ __all__ = [
     "parse_measurement",
     "parse_time",
     "report_id",
+    "tool_domain",
     "uncompressed_size",
 ]

@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 import orjson
 
 from blockwatch.errors import MalformedMeasurement
+from blockwatch.ooni.tools import tool_domain
 from blockwatch.times import aware_utc
 
 # OONI's base keys we require (df-000): a measurement without them cannot be placed in time.
@@ -71,7 +72,7 @@ def parse_measurement(doc: Any, source: str = "-", line: int | None = None) -> M
         report_id=_str_or_empty(doc.get("report_id"), "report_id", source, line),
         test_name=test_name,
         input=url,
-        domain=domain_of(url),
+        domain=tool_domain(test_name, test_keys) or domain_of(url),
         probe_cc=_str_or_empty(doc.get("probe_cc"), "probe_cc", source, line).upper() or "ZZ",
         probe_asn=_asn(doc.get("probe_asn"), source, line),
         measured_at=measured_at,

@@ -34,6 +34,7 @@ _PALETTE = (
     "#c51b7d",
     "#4d9221",
     "#01665e",
+    "#35978f",
 )
 METHOD_COLOURS = dict(zip(METHODS, _PALETTE, strict=True))
 OTHER_COLOUR = "#555555"

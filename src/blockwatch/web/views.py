@@ -10,6 +10,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
+from blockwatch.analysis.records import TOOL_DOMAINS
 from blockwatch.errors import BlockwatchError, StoreError
 from blockwatch.store import Filter, Reads, normalize_asn
 from blockwatch.store.reads import PAGE_SIZE
@@ -122,12 +123,51 @@ def country(r: Reads, cc: str, f: Filter) -> dict[str, Any]:
     if not r.has_country(cc):
         raise NotFound("country", cc)
     here = f.replace(country=cc)
+    domains = r.country_domains(here)
     return {
         "probe_cc": cc,
         "networks": [_share(row) for row in r.country_networks(here)],
-        "domains": [_share(row) for row in r.country_domains(here)],
+        "domains": [_share(row) for row in domains],
         "events": r.events(here, top_level=True),
+        "tools": tool_states(domains, r.events(here)),
     }
+
+
+def tool_states(
+    domains: list[dict[str, Any]], events: list[dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """One row per tool and network: blocked since the start of an ongoing event, reachable
+    again since the end of the last one, or no block seen (every network, one row)."""
+    rows = []
+    for tool in [d["domain"] for d in domains if d["domain"] in TOOL_DOMAINS]:
+        latest: dict[str, dict[str, Any]] = {}
+        for e in events:
+            if e["domain"] == tool and e["probe_asn"] and e["kind"] == "censorship":
+                seen = latest.get(e["probe_asn"])
+                if seen is None or e["start"] > seen["start"]:
+                    latest[e["probe_asn"]] = e
+        for asn, e in sorted(latest.items()):
+            ongoing = e["end"] is None
+            rows.append(
+                {
+                    "tool": tool,
+                    "network": asn,
+                    "state": "blocked" if ongoing else "reachable",
+                    "since": e["start"] if ongoing else e["end"],
+                    "methods": e["methods"] if ongoing else [],
+                }
+            )
+        if not latest:
+            rows.append(
+                {
+                    "tool": tool,
+                    "network": None,
+                    "state": "no block seen",
+                    "since": None,
+                    "methods": [],
+                }
+            )
+    return rows
 
 
 def domain(r: Reads, cc: str, dom: str, f: Filter, bucket: str | None) -> dict[str, Any]:

@@ -54,6 +54,18 @@ def ruleset(down: bool, drop: Iterable[str], reset: Iterable[str], mbox: Iterabl
     )
 
 
+def openvpn_dpi_rules(match: str = f'iifname "{VANTAGE_IF}"') -> str:
+    """Rules that drop OpenVPN's control-channel hard reset by its opcode (7, any key id):
+    over UDP the first payload byte, over TCP the byte after the two-byte length (which,
+    under 1024, keeps TLS records and HTTP requests, whose first bytes are larger, out).
+    The transport still works: only the VPN's own handshake goes unanswered."""
+    opcode = f"& 0xf8 == {7 << 3:#x}"
+    return (
+        f"    {match} meta l4proto udp @th,64,8 {opcode} drop\n"
+        f"    {match} meta l4proto tcp @ih,0,16 < 0x400 @ih,16,8 {opcode} drop\n"
+    )
+
+
 def load(script: str) -> None:
     """Load an nft script in the current network namespace."""
     try:
