@@ -25,7 +25,6 @@ from urllib.parse import urlsplit
 from blockwatch import __version__
 from blockwatch.analysis.fingerprints import FingerprintTable
 from blockwatch.errors import InputError
-from blockwatch.net.addresses import is_ip_literal
 from blockwatch.net.trace import (
     ANSWER,
     CLOSED,
@@ -76,7 +75,7 @@ def system_resolver(path: Path = Path("/etc/resolv.conf")) -> str:
         raise InputError(str(path), f"cannot read the system resolver: {exc}") from exc
     for line in lines:
         parts = line.split()
-        if len(parts) >= 2 and parts[0] == "nameserver" and is_ip_literal(parts[1]):
+        if len(parts) >= 2 and parts[0] == "nameserver" and _ipv4(parts[1]):
             return parts[1]
     raise InputError(str(path), "names no IPv4 nameserver; pass --resolver")
 
@@ -153,6 +152,13 @@ def _dns_part(
     good = [a for a in answers if not _unusable(a)] if lie is None else []
     keys = {"resolver": resolver_keys, "dns_traces": traces, "dns_tampering": injected}
     return keys, good or list(truth or [])
+
+
+def _ipv4(text: str) -> bool:
+    try:
+        return ipaddress.ip_address(text).version == 4
+    except ValueError:
+        return False
 
 
 def _unusable(text: str) -> bool:
