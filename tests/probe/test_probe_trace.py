@@ -63,3 +63,15 @@ def test_the_system_resolver_is_the_first_ipv4_nameserver(tmp_path: Path) -> Non
     conf.write_text("search lan\n")
     with pytest.raises(InputError):
         system_resolver(conf)
+
+
+def test_the_summary_says_when_the_resolver_was_silent_and_nothing_could_be_traced() -> None:
+    from blockwatch.probe.trace import summary
+
+    resolver = {"address": "10.0.0.1", "lies": False, "rcode": "no_answer"}
+    keys = {"resolver": resolver, "tamperings": [], "address": None}
+    assert summary(keys) == (
+        "the resolver 10.0.0.1 did not answer; no address to trace (give --dns-server or --address)"
+    )
+    keys = {"resolver": {**resolver, "rcode": "NOERROR"}, "tamperings": [], "address": "10.0.0.2"}
+    assert summary(keys) == "no tampering found on the path"

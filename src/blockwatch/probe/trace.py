@@ -256,7 +256,11 @@ def summary(keys: dict[str, Any]) -> str:
     if keys["resolver"]["lies"]:
         r = keys["resolver"]
         parts.append(f"the resolver {r['address']} (hop {r['hop']}, the endpoint) lies: {r['why']}")
+    elif keys["resolver"]["rcode"] == "no_answer":
+        parts.append(f"the resolver {keys['resolver']['address']} did not answer")
     parts += [t["sentence"] for t in keys["tamperings"]]
+    if keys["address"] is None:
+        parts.append("no address to trace (give --dns-server or --address)")
     return "; ".join(parts) if parts else "no tampering found on the path"
 
 
