@@ -101,6 +101,7 @@ def test_trace_finds_the_censors_hop_behind_two_routers(lab: Lab, url: str) -> N
     if (hit["method"], hit["kind"]) == ("tcp", "silence"):
         # The censor drops everything to the address: it never says time-exceeded.
         assert hit["address"] is None and hit["after"] == net.hop_addresses[1]
+        assert hit["asn"] is None and hit["after_asn"] == "AS64501"
     else:
         assert hit["address"] == net.censor_address
         assert hit["asn"] == "AS64510" and hit["as_org"] == "Transit Carrier"
@@ -146,3 +147,35 @@ def test_a_trace_is_stored_as_a_measurement_through_the_pipeline(lab: Lab, tmp_p
     assert raw is not None
     assert raw["test_keys"]["tampering"] == doc["test_keys"]["tampering"]
     assert raw["probe_asn"] == "AS64501"
+
+
+def test_as_ranges_put_the_isps_routers_in_its_as_and_the_censor_in_the_transit_as() -> None:
+    from blockwatch.lab.topology import plan
+    from blockwatch.lab.tracing import as_ranges
+
+    scenario = load(SCENARIO)
+    ranges = {r.prefix: r.asn for r in as_ranges(scenario, plan(2, "t", [(0, 0), (2, 1)]))}
+    assert ranges == {
+        "10.66.10.1/32": 64500,  # Access: its censor is its own router
+        "10.66.11.1/32": 64501,
+        "10.66.61.1/32": 64501,
+        "10.66.61.5/32": 64510,  # Transit's censor and the router after it
+        "10.66.61.9/32": 64510,
+    }
+
+
+def test_lab_trace_builds_the_lab_traces_from_a_vantage_and_stores(
+    cli: Any, tmp_path: Path
+) -> None:
+    db = tmp_path / "s.duckdb"
+    args = ["lab", "trace", SCENARIO, "https://x.com/", "https://twitter.com/"]
+    result = cli(*args, "--network", "Transit", "--out", tmp_path / "run", "--db", db)
+    assert result.exit_code == 0, result.output
+    assert "hop 3 (10.66.61.5) on the TLS packet, inside AS64510" in " ".join(result.output.split())
+    assert "no tampering found on the path" in result.output
+    lines = (tmp_path / "run" / "traces.jsonl").read_bytes().splitlines()
+    assert [orjson.loads(x)["probe_asn"] for x in lines] == ["AS64501", "AS64501"]
+    with Store(db, read_only=True) as store:
+        assert store.count("verdicts") == 2
+    bad = cli("lab", "trace", SCENARIO, "https://x.com/", "--network", "Nope", "--no-store")
+    assert bad.exit_code == 2 and "no network 'Nope'" in bad.output

@@ -1,4 +1,5 @@
-"""`blockwatch trace URL`: at which hop of the path the URL's blocking happens (root)."""
+"""`blockwatch trace URL`: at which hop of the path the URL's blocking happens (root);
+`blockwatch lab trace`: the same from a vantage of a scenario's lab."""
 
 from __future__ import annotations
 
@@ -11,14 +12,18 @@ from rich.console import Console
 from rich.table import Table
 
 from blockwatch.cli.errors import cli_errors
+from blockwatch.cli.lab import lab_app
 from blockwatch.cli.options import DbOption, db_path
 from blockwatch.errors import ProbeError
+from blockwatch.lab.tracing import trace_in_lab
 from blockwatch.net.geoip import AsnDatabase
 from blockwatch.ooni.reader import RawDocument
 from blockwatch.pipeline import ingest_documents
+from blockwatch.probe.testing.mmdb import write_asn_db
 from blockwatch.probe.trace import TraceConfig, trace_url
 from blockwatch.store import Store
 from blockwatch.terminal import markup
+from blockwatch.times import parse_bound
 
 __all__ = ["register"]
 
@@ -99,6 +104,38 @@ def _cell(reply: dict[str, object] | None) -> str:
     return markup(f"{reply['kind']}{where}")
 
 
+def lab_trace(
+    scenario: Path = typer.Argument(..., help="Scenario file (TOML, see docs/scenarios.md)."),
+    urls: list[str] = typer.Argument(..., help="The URLs to trace."),
+    network: str = typer.Option(..., "--network", help="The scenario network to trace from."),
+    at: str | None = typer.Option(
+        None, "--at", help="The censors as at this scenario time (default: its first round)."
+    ),
+    out: Path = typer.Option(Path("runs/trace"), "--out", help="Work folder; traces.jsonl."),
+    wait: float = typer.Option(0.5, "--wait", min=0.05, max=10, help="Seconds per probe."),
+    db: DbOption = None,
+    no_store: bool = typer.Option(False, "--no-store", help="Do not ingest into the store."),
+) -> None:
+    """Build the scenario's lab and run `blockwatch trace` from one network's vantage."""
+    console = Console()
+    with cli_errors():
+        moment = parse_bound(at) if at else None
+        docs, _ = trace_in_lab(
+            scenario, network, urls, out, moment, ("--wait", str(wait)), write_asn_db
+        )
+        with (out / "traces.jsonl").open("ab") as fh:
+            fh.write(b"".join(orjson.dumps(d) + b"\n" for d in docs))
+        for doc in docs:
+            console.print(f"{markup(str(doc['input']))}: {markup(doc['test_keys']['summary'])}")
+        if not no_store:
+            source = str(out / "traces.jsonl")
+            with Store(db_path(db)) as store:
+                raw = [RawDocument(source, i + 1, d) for i, d in enumerate(docs)]
+                added = ingest_documents(store, raw).added
+            console.print(f"stored ({added} new measurements)")
+
+
 def register(app: typer.Typer) -> None:
-    """Add this command to the main app."""
+    """Add `trace` to the main app and `lab trace` to the lab's commands."""
     app.command("trace")(trace)
+    lab_app.command("trace")(lab_trace)

@@ -224,10 +224,12 @@ def _address_part(
 
 def _named(t: Tampering, asn: AsnLookup | None) -> dict[str, Any]:
     out: dict[str, Any] = t.to_dict()
-    where = t.address or t.after
-    number, org = asn(where) if asn and where else (0, None)
+    # The hop's own AS; a hop that never answers has none: only the router before it has.
+    number, org = asn(t.address) if asn and t.address else (0, None)
     out["asn"] = f"AS{number}" if number else None
     out["as_org"] = org
+    before = asn(t.after)[0] if asn and t.after else 0
+    out["after_asn"] = f"AS{before}" if before else None
     out["sentence"] = sentence(out)
     return out
 
@@ -246,7 +248,8 @@ def sentence(t: dict[str, Any]) -> str:
     what = _WHAT.get(str(t["kind"]), str(t["kind"]))
     where = f" ({t['address']})" if t.get("address") else ""
     if not t.get("address") and t.get("after"):
-        where = f" (just after {t['after']})"
+        after_as = f", in {t['after_asn']}" if t.get("after_asn") else ""
+        where = f" (just after {t['after']}{after_as})"
     inside = f", inside {t['asn']}" if t.get("asn") else ""
     return f"{what} at hop {t['hop']}{where} on the {t['method'].upper()} packet{inside}"
 
