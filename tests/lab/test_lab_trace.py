@@ -118,15 +118,30 @@ def test_trace_finds_no_tampering_for_an_open_site(lab: Lab, url: str) -> None:
     assert keys["summary"] == "no tampering found on the path"
 
 
-def test_a_lying_resolver_is_the_endpoint_not_a_hop(lab: Lab) -> None:
+@pytest.mark.parametrize(
+    ("url", "answer", "truth", "why"),
+    [
+        ("https://wikipedia.org/", ("NXDOMAIN", []), "10.66.0.16", "answers NXDOMAIN"),
+        (
+            "https://tiktok.com/",
+            ("NOERROR", ["10.66.255.66"]),
+            "10.66.0.18",
+            "a known blockpage address",
+        ),
+    ],
+)
+def test_a_lying_resolver_is_the_endpoint_not_a_hop(
+    lab: Lab, url: str, answer: tuple[str, list[str]], truth: str, why: str
+) -> None:
     net = lab.network("Transit")
-    keys = lab.trace("Transit", "https://wikipedia.org/")["test_keys"]
+    keys = lab.trace("Transit", url)["test_keys"]
     resolver = keys["endpoint_tampering"]
-    assert resolver is not None and resolver["lies"]
+    assert resolver is not None and resolver["lies"] and why in resolver["why"]
     assert resolver["address"] == net.resolver and resolver["hop"] == net.censor_hop
-    assert resolver["rcode"] == "NXDOMAIN" and resolver["expected"] == ["10.66.0.16"]
+    assert (resolver["rcode"], resolver["answers"]) == answer
+    assert resolver["expected"] == [truth]
     # The outside server's answer is the truth: the path to it is clean.
-    assert keys["tampering"] is None and keys["address"] == "10.66.0.16"
+    assert keys["tampering"] is None and keys["address"] == truth
     assert "the endpoint" in keys["summary"]
 
 

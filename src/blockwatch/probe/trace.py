@@ -139,7 +139,9 @@ def _dns_part(
         injected = hit.to_dict() if hit else None
         traces["outside"] = [r.to_dict() for r in outside]
         traces["outside_control"] = [r.to_dict() for r in control]
-    lie = _resolver_lie(rcode, answers, truth)
+    known = [a for a in answers if config.fingerprints.match_dns(a) is not None]
+    lie = f"answers a known blockpage address {known}" if known else None
+    lie = lie or _resolver_lie(rcode, answers, truth)
     resolver_keys = {
         "address": resolver,
         "hop": distance(local),
