@@ -191,7 +191,17 @@ def test_report_workers_end_with_the_server_however_it_ends(
 ) -> None:
     port = _free_port()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "blockwatch", "serve", "--db", str(store_path), "--port", str(port)],
+        [
+            sys.executable,
+            "-m",
+            "blockwatch",
+            "serve",
+            "--db",
+            str(store_path),
+            "--port",
+            str(port),
+            "--read-only",
+        ],  # report workers are processes over a store served read-only
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )

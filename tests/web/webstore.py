@@ -297,6 +297,7 @@ def serving(db: Path, *options: str) -> Iterator[str]:
             "127.0.0.1",
             "--port",
             str(port),
+            "--read-only",  # the dashboard alone, as the tests open the store beside it
             *options,
         ],
         stdout=subprocess.PIPE,
