@@ -86,6 +86,14 @@ MISTAKES: list[tuple[dict, str]] = [
     ({"site": [{"domain": "x.com", "urls": ["https://y.com/"]}]}, "site[0].urls[0]"),
     ({"site": [{"domain": "x.com", "ip": "192.168.1.1"}]}, "site[0].ip"),
     ({"lab": {"timeout": 60}}, "lab.timeout"),
+    ({"network": [{"name": "A", "asn": 1, "path": 2}]}, "network[0].path"),
+    ({"network": [{"name": "A", "asn": 1, "path": {"before": 9}}]}, "network[0].path.before"),
+    ({"network": [{"name": "A", "asn": 1, "path": {"after": -1}}]}, "network[0].path.after"),
+    (
+        {"network": [{"name": "A", "asn": 1, "path": {"censor_asn": 0}}]},
+        "network[0].path.censor_asn",
+    ),
+    ({"network": [{"name": "A", "asn": 1, "path": {"hops": 1}}]}, "network[0].path.hops"),
     ({"typo": 1}, "typo"),
 ]
 
@@ -196,3 +204,30 @@ def test_sites_without_an_address_get_distinct_ones_and_shared_addresses_stay_sh
     addrs = site_addresses(parse(minimal()))
     assert addrs["x.com"] == addrs["twitter.com"] == "10.66.0.10"
     assert addrs["wikipedia.org"] not in ("10.66.0.10", "10.66.0.53")
+
+
+def test_a_network_may_declare_routers_before_and_after_its_censor() -> None:
+    scenario = parse(
+        minimal(
+            network=[
+                {"name": "A", "asn": 1},
+                {"name": "B", "asn": 2, "path": {"before": 2, "after": 1, "censor_asn": 9}},
+            ]
+        )
+    )
+    a, b = scenario.networks
+    assert (a.path.before, a.path.after, a.path.censor_asn) == (0, 0, None)
+    assert (b.path.before, b.path.after, b.path.censor_asn) == (2, 1, 9)
+
+
+def test_the_plan_of_a_path_chains_routers_and_keeps_the_old_addresses_without_one() -> None:
+    from blockwatch.lab.topology import plan
+
+    p = plan(2, "t", [(0, 0), (2, 1)])
+    plain, path = p.networks
+    # No path: exactly the lab as it was (the censor is the vantage's router and resolver).
+    assert plain.routers == [plain.censor] and plain.resolver == plain.gateway == "10.66.10.1"
+    assert plain.censor_hop == 1 and len(p.namespaces) == 2 + 2 + 5
+    assert path.routers == ["bwlabt-r1b1", "bwlabt-r1b2", "bwlabt-c1", "bwlabt-r1a1"]
+    assert path.hop_addresses == ["10.66.11.1", "10.66.61.1", "10.66.61.5", "10.66.61.9"]
+    assert (path.censor_hop, path.censor_address, path.resolver) == (3, "10.66.61.5", "10.66.61.5")

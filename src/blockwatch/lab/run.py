@@ -28,7 +28,7 @@ from blockwatch.errors import LabError
 from blockwatch.lab import topology
 from blockwatch.lab.agents import Agent, close_all
 from blockwatch.lab.alertscore import AlertScore, score_alerts
-from blockwatch.lab.clock import Round, rounds, site_addresses
+from blockwatch.lab.clock import NetworkState, Round, rounds, site_addresses
 from blockwatch.lab.groundtruth import build_truth, read_truth, true_blocks
 from blockwatch.lab.ingest import Ingester
 from blockwatch.lab.observatory import Observatory, read_alerts
@@ -102,7 +102,8 @@ class LabRun:
         self.seed = scenario.seed if seed is None else seed
         self.db = db
         self.addresses = site_addresses(scenario)
-        self.plan = topology.plan(len(scenario.networks), topology.new_run_id())
+        paths = [(n.path.before, n.path.after) for n in scenario.networks]
+        self.plan = topology.plan(len(scenario.networks), topology.new_run_id(), paths)
         self.agents: list[Agent] = []
         self.censors: dict[str, Agent] = {}
         self.workers: dict[str, Agent] = {}
@@ -135,6 +136,32 @@ class LabRun:
                 signal.signal(s, handler)
         summary.seconds = time.monotonic() - started
         return summary
+
+    def start(self) -> None:
+        """Build the lab and start its agents without playing rounds, for a tool run inside
+        it (``blockwatch trace`` from a vantage); ``apply`` sets a round's censors,
+        ``teardown`` removes everything."""
+        work = self.out / "lab"
+        work.mkdir(parents=True, exist_ok=True)
+        atexit.register(self.teardown)
+        try:
+            topology.build(self.plan, list(self.addresses.values()))
+            self._start(work)
+        except BaseException:
+            self.teardown()
+            raise
+
+    def apply(self, rnd: Round) -> None:
+        """Put every censor in its state of round ``rnd``."""
+        for name, state in rnd.networks.items():
+            self.censors[name].command(self._censor_command(state))
+
+    def _censor_command(self, state: NetworkState) -> dict[str, Any]:
+        return {
+            "down": state.down,
+            "blocks": {d: [b.technique, b.rate_bps] for d, b in state.blocks},
+            "addresses": {d: self.addresses[d] for d, _ in state.blocks},
+        }
 
     def teardown(self) -> None:
         if self._torn_down:
@@ -174,7 +201,7 @@ class LabRun:
             cfg = {
                 "ca_dir": str(work),
                 "upstream_dns": topology.AUTH_DNS,
-                "resolver_host": n.gateway,
+                "resolver_host": n.resolver,
             }
             path = _write(work / f"censor{n.index}.json", cfg)
             self.censors[net.name] = self._agent(
@@ -185,7 +212,7 @@ class LabRun:
         for net, n in zip(self.scenario.networks, self.plan.networks, strict=True):
             probe = {
                 "control_url": f"http://{topology.CONTROL_IP}:{topology.control_port(n.index)}/",
-                "resolver": n.gateway,
+                "resolver": n.resolver,
                 "system_resolver": True,
                 "probe_cc": self.scenario.country,
                 "probe_asn": f"AS{net.asn}",
@@ -301,11 +328,7 @@ class LabRun:
         for rnd in plan:
             pacer.wait_turn(name, rnd.index)
             state = rnd.networks[name]
-            command = {
-                "down": state.down,
-                "blocks": {d: [b.technique, b.rate_bps] for d, b in state.blocks},
-                "addresses": {d: self.addresses[d] for d, _ in state.blocks},
-            }
+            command = self._censor_command(state)
             if command != applied:  # the censor changes only when the policy does
                 censor.command(command)
                 applied = command

@@ -34,9 +34,24 @@ _RATE = re.compile(r"^(\d+)\s*(bit|kbit|mbit)$")
 
 
 @dataclass(frozen=True, slots=True)
+class NetworkPath:
+    """Routers between the vantage and the censor (``before``) and between the censor and
+    the internet (``after``); ``censor_asn``: the AS the censor's routers belong to when it
+    sits on a transit network (default: the network's own)."""
+
+    before: int = 0
+    after: int = 0
+    censor_asn: int | None = None
+
+
+MAX_PATH_HOPS = 6
+
+
+@dataclass(frozen=True, slots=True)
 class Network:
     name: str
     asn: int
+    path: NetworkPath = NetworkPath()  # the default: the censor is the vantage's router
 
 
 @dataclass(frozen=True, slots=True)
@@ -192,7 +207,7 @@ def _networks(raw: Any) -> tuple[Network, ...]:
     out: list[Network] = []
     for i, item in enumerate(items):
         key = f"network[{i}]"
-        _no_unknown(item, {"name", "asn"}, key)
+        _no_unknown(item, {"name", "asn", "path"}, key)
         name = _str(item, "name", f"{key}.name")
         if not _NAME.match(name) or name == "*":
             raise ScenarioError(f"{key}.name", "letters, digits, space, . _ - (max 41)")
@@ -201,8 +216,30 @@ def _networks(raw: Any) -> tuple[Network, ...]:
             raise ScenarioError(f"{key}.asn", "must be a positive AS number")
         if name in {n.name for n in out}:
             raise ScenarioError(f"{key}.name", f"network {name!r} is defined twice")
-        out.append(Network(name, asn))
+        out.append(Network(name, asn, _path(item.get("path"), f"{key}.path")))
     return tuple(out)
+
+
+def _path(raw: Any, key: str) -> NetworkPath:
+    if raw is None:
+        return NetworkPath()
+    if not isinstance(raw, dict):
+        raise ScenarioError(key, "must be a table like { before = 2, after = 1 }")
+    _no_unknown(raw, {"before", "after", "censor_asn"}, key)
+    hops = []
+    for side in ("before", "after"):
+        n = raw.get(side, 0)
+        if not isinstance(n, int) or isinstance(n, bool) or not 0 <= n <= MAX_PATH_HOPS:
+            raise ScenarioError(
+                f"{key}.{side}", f"must be a number of routers, 0 to {MAX_PATH_HOPS}"
+            )
+        hops.append(n)
+    asn = raw.get("censor_asn")
+    if asn is not None and (
+        not isinstance(asn, int) or isinstance(asn, bool) or not 0 < asn < 2**32
+    ):
+        raise ScenarioError(f"{key}.censor_asn", "must be a positive AS number")
+    return NetworkPath(hops[0], hops[1], asn)
 
 
 def _sites(raw: Any) -> tuple[Site, ...]:

@@ -3,6 +3,12 @@
     vantage v<i> ──eth0/vp── censor c<i> ──wan/n<i>── inet ──ctl/eth0── ctl (control helper)
     10.66.(10+i).2          .1 | 10.66.(110+i).2     .1 origins 10.66.0.x, DNS 10.66.0.53
 
+A scenario network may declare a path: transit routers r<i>b<j> between the vantage and
+the censor and r<i>a<j> between the censor and the internet, each a plain Linux router
+(it answers time-exceeded), linked by /30s of 10.66.(60+i).0/24; the first router holds
+10.66.(10+i).1, the last one 10.66.(110+i).2, and the ISP resolver is the censor's
+address facing the vantage (``NetworkPlan.resolver``).
+
 Every name starts with ``bwlab<run>-``; links are created directly inside namespaces, so
 nothing of the lab ever appears in the host's namespace, and deleting the namespaces
 removes every link. The vantage reaches the control helper through its censor (the
@@ -13,11 +19,13 @@ control off too and the analyzer says "inconclusive", never "blocked".
 from __future__ import annotations
 
 import contextlib
+import itertools
 import os
 import secrets
 import shutil
 import signal
 import subprocess
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -43,17 +51,51 @@ class NetworkPlan:
     index: int
     vantage: str  # namespace names
     censor: str
+    before: tuple[str, ...] = ()  # transit routers between the vantage and the censor
+    after: tuple[str, ...] = ()  # and between the censor and the internet
 
     @property
     def vantage_ip(self) -> str:
         return f"10.66.{10 + self.index}.2"
 
     @property
-    def gateway(self) -> str:  # the censor, and the ISP resolver
+    def gateway(self) -> str:  # the vantage's router: the censor when there is no path
         return f"10.66.{10 + self.index}.1"
 
     @property
-    def uplink(self) -> tuple[str, str]:  # (inet side, censor side)
+    def resolver(self) -> str:
+        """The ISP resolver, in the censor's namespace: its address facing the vantage."""
+        return self.censor_address
+
+    @property
+    def censor_address(self) -> str:
+        """The censor's address facing the vantage (what its time-exceeded comes from)."""
+        return self.hop_addresses[len(self.before)]
+
+    @property
+    def censor_hop(self) -> int:
+        """The TTL at which a packet from the vantage reaches the censor."""
+        return len(self.before) + 1
+
+    @property
+    def routers(self) -> list[str]:
+        """The namespaces from the vantage's router to the internet's, in path order."""
+        return [*self.before, self.censor, *self.after]
+
+    @property
+    def hop_addresses(self) -> list[str]:
+        """Each router's address facing the vantage, in path order (hop 1, 2, …)."""
+        return [self.gateway] + [
+            self.middle_link(k)[0] for k in range(1, len(self.before) + len(self.after) + 1)
+        ]
+
+    def middle_link(self, k: int) -> tuple[str, str]:
+        """Link k, from router k (downstream) to router k+1, a /30 of 10.66.(60+i).0/24:
+        (router k+1's address, router k's address)."""
+        return f"10.66.{60 + self.index}.{4 * k - 3}", f"10.66.{60 + self.index}.{4 * k - 2}"
+
+    @property
+    def uplink(self) -> tuple[str, str]:  # (inet side, the last router's side)
         return f"10.66.{110 + self.index}.1", f"10.66.{110 + self.index}.2"
 
 
@@ -66,7 +108,7 @@ class Plan:
 
     @property
     def namespaces(self) -> list[str]:
-        inner = [ns for n in self.networks for ns in (n.censor, n.vantage)]
+        inner = [ns for n in self.networks for ns in (n.censor, n.vantage, *n.before, *n.after)]
         return [self.inet, self.control, *inner]
 
 
@@ -74,10 +116,20 @@ def new_run_id() -> str:
     return f"{os.getpid()}x{secrets.token_hex(2)}"
 
 
-def plan(n_networks: int, run_id: str) -> Plan:
+def plan(n_networks: int, run_id: str, paths: Sequence[tuple[int, int]] = ()) -> Plan:
+    """The lab's namespaces; ``paths[i]``: network i's routers (before, after) its censor."""
     base = f"{PREFIX}{run_id}-"
-    nets = tuple(NetworkPlan(i, f"{base}v{i}", f"{base}c{i}") for i in range(n_networks))
-    return Plan(run_id, f"{base}inet", f"{base}ctl", nets)
+    nets = []
+    for i in range(n_networks):
+        before, after = paths[i] if i < len(paths) else (0, 0)
+        nets.append(
+            NetworkPlan(
+                i, f"{base}v{i}", f"{base}c{i}",
+                tuple(f"{base}r{i}b{j}" for j in range(1, before + 1)),
+                tuple(f"{base}r{i}a{j}" for j in range(1, after + 1)),
+            )
+        )  # fmt: skip
+    return Plan(run_id, f"{base}inet", f"{base}ctl", tuple(nets))
 
 
 def skip_reason() -> str | None:
@@ -140,12 +192,7 @@ def build(p: Plan, site_ips: list[str]) -> None:
         run(["ip", "netns", "add", ns])
     links = [f"link add name eth0 netns {p.control} type veth peer name ctl netns {p.inet}"]
     for n in p.networks:
-        links.append(
-            f"link add name vp netns {n.censor} type veth peer name eth0 netns {n.vantage}"
-        )
-        links.append(
-            f"link add name wan netns {n.censor} type veth peer name n{n.index} netns {p.inet}"
-        )
+        links += _path_links(n, p.inet)
     run(["ip", "-batch", "-"], "\n".join(links) + "\n")
 
     # The blockpage address is also a closed host of the internet: the control helper,
@@ -165,22 +212,18 @@ def build(p: Plan, site_ips: list[str]) -> None:
             f"link set n{n.index} up",
             f"route add 10.66.{10 + n.index}.0/24 via {censor_ip}",
         ]
-        _batch(n.censor, [
-            "link set lo up", f"addr add {BLOCKPAGE_IP}/32 dev lo",
-            f"addr add {n.gateway}/24 dev vp", "link set vp up",
-            f"addr add {censor_ip}/24 dev wan", "link set wan up",
-            f"route add default via {inet_ip}",
-        ])  # fmt: skip
+        if n.before or n.after:
+            inet.append(f"route add 10.66.{60 + n.index}.0/24 via {censor_ip}")
+        _build_path(n)
         _batch(n.vantage, [
             "link set lo up", f"addr add {n.vantage_ip}/24 dev eth0", "link set eth0 up",
             f"route add default via {n.gateway}",
         ])  # fmt: skip
-        _forwarding(n.censor)
         etc = NETNS_ETC / n.vantage
         etc.mkdir(parents=True, exist_ok=True)
         # getaddrinfo in the vantage asks the ISP resolver, quickly giving up.
         (etc / "resolv.conf").write_text(
-            f"nameserver {n.gateway}\noptions timeout:1 attempts:1\n", encoding="utf-8"
+            f"nameserver {n.resolver}\noptions timeout:1 attempts:1\n", encoding="utf-8"
         )
     _batch(p.inet, inet)
     _forwarding(p.inet)
@@ -188,6 +231,55 @@ def build(p: Plan, site_ips: list[str]) -> None:
         "link set lo up", f"addr add {CONTROL_IP}/24 dev eth0", "link set eth0 up",
         "route add default via 10.66.250.1",
     ])  # fmt: skip
+
+
+def _ifnames(n: NetworkPlan, ns: str) -> tuple[str, str]:
+    """(facing the vantage, facing the internet): the censor keeps its vp/wan names, which
+    its nftables rules match."""
+    return ("vp", "wan") if ns == n.censor else ("south", "north")
+
+
+def _path_links(n: NetworkPlan, inet: str) -> list[str]:
+    """veth pairs along vantage → routers (before, censor, after) → internet."""
+    routers = n.routers
+    first_down = _ifnames(n, routers[0])[0]
+    links = [
+        f"link add name {first_down} netns {routers[0]} type veth peer name eth0 netns {n.vantage}"
+    ]
+    for low, high in itertools.pairwise(routers):
+        up, down = _ifnames(n, low)[1], _ifnames(n, high)[0]
+        links.append(f"link add name {down} netns {high} type veth peer name {up} netns {low}")
+    last_up = _ifnames(n, routers[-1])[1]
+    links.append(
+        f"link add name {last_up} netns {routers[-1]} type veth peer name n{n.index} netns {inet}"
+    )
+    return links
+
+
+def _build_path(n: NetworkPlan) -> None:
+    """Addresses and routes of network ``n``'s routers; the censor also holds the blockpage
+    server's address. Each router answers time-exceeded like any Linux router."""
+    routers = n.routers
+    inet_ip, last_ip = n.uplink
+    for k, ns in enumerate(routers, start=1):
+        down, up = _ifnames(n, ns)
+        cmds = ["link set lo up", f"link set {down} up", f"link set {up} up"]
+        if ns == n.censor:
+            cmds.append(f"addr add {BLOCKPAGE_IP}/32 dev lo")
+        if k == 1:
+            cmds.append(f"addr add {n.gateway}/24 dev {down}")
+        else:
+            mine, below = n.middle_link(k - 1)
+            cmds.append(f"addr add {mine}/30 dev {down}")
+            cmds.append(f"route add 10.66.{10 + n.index}.0/24 via {below}")
+            cmds.append(f"route add 10.66.{60 + n.index}.0/24 via {below}")
+        if k == len(routers):
+            cmds += [f"addr add {last_ip}/24 dev {up}", f"route add default via {inet_ip}"]
+        else:
+            upper, mine = n.middle_link(k)
+            cmds += [f"addr add {mine}/30 dev {up}", f"route add default via {upper}"]
+        _batch(ns, cmds)
+        _forwarding(ns)
 
 
 def _batch(ns: str, commands: list[str]) -> None:

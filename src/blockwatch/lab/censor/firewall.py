@@ -1,8 +1,12 @@
 """The censor's nftables rules as text (pure), and loading them (the one I/O function).
 
 The whole table is replaced atomically on every change, so the rules in force are
-exactly a function of the round's state. Traffic from the vantage (interface ``vp``):
-- tcp.timeout: dropped at the forward hook (the probe's connect times out);
+exactly a function of the round's state. The rules act at the prerouting hook, before the
+router's TTL check, as an in-path device does: a packet whose TTL runs out at the censor
+is still censored there (``blockwatch trace`` finds the censor's own hop), and the
+censor's time-exceeded answers only packets it lets through. Traffic from the vantage
+(interface ``vp``):
+- tcp.timeout: dropped (the probe's connect times out);
 - tcp.reset: answered with a TCP RST (the probe sees the connection refused);
 - tls.* / http.* / throttled: web ports redirected to the userspace middlebox, which
   decides per name (SNI or Host), so another name on the same address is untouched;
@@ -39,18 +43,15 @@ def ruleset(down: bool, drop: Iterable[str], reset: Iterable[str], mbox: Iterabl
         + _set("drop4", drop)
         + _set("reset4", reset)
         + _set("mbox4", mbox)
-        + "  chain bw_pre {\n    type nat hook prerouting priority dstnat; policy accept;\n"
-        f"    {vp} ip daddr @mbox4 tcp dport 80 redirect to :{HTTP_REDIRECT_PORT}\n"
-        f"    {vp} ip daddr @mbox4 tcp dport 443 redirect to :{TLS_REDIRECT_PORT}\n"
-        "  }\n"
-        "  chain bw_fwd {\n    type filter hook forward priority filter; policy accept;\n"
+        + "  chain bw_path {\n    type filter hook prerouting priority mangle; policy accept;\n"
         + cut
         + f"    {vp} ip daddr @drop4 drop\n"
         f"    {vp} ip daddr @reset4 meta l4proto tcp reject with tcp reset\n"
         "  }\n"
-        "  chain bw_in {\n    type filter hook input priority filter; policy accept;\n"
-        + cut
-        + "  }\n}\n"
+        "  chain bw_pre {\n    type nat hook prerouting priority dstnat; policy accept;\n"
+        f"    {vp} ip daddr @mbox4 tcp dport 80 redirect to :{HTTP_REDIRECT_PORT}\n"
+        f"    {vp} ip daddr @mbox4 tcp dport 443 redirect to :{TLS_REDIRECT_PORT}\n"
+        "  }\n}\n"
     )
 
 
