@@ -10,7 +10,19 @@ from __future__ import annotations
 import typer
 
 from blockwatch import __version__
-from blockwatch.cli import alerts, control, events, fetch, keys, lab, probe, store, watch, web
+from blockwatch.cli import (
+    alerts,
+    annotate,
+    control,
+    events,
+    fetch,
+    keys,
+    lab,
+    probe,
+    store,
+    watch,
+    web,
+)
 
 __all__ = ["app", "main"]
 
@@ -38,7 +50,7 @@ def _root(
     """blockwatch: is it blocked, since when, where, how?"""
 
 
-for _module in (store, events, fetch, probe, watch, control, lab, web, keys, alerts):
+for _module in (store, events, fetch, probe, watch, control, lab, web, keys, alerts, annotate):
     _module.register(app)
 
 

@@ -17,6 +17,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
+from blockwatch.analysis.annotations import load as load_annotations
 from blockwatch.analysis.events import detect_events
 from blockwatch.analysis.records import Event
 from blockwatch.cli.events import render_events_table
@@ -35,6 +36,8 @@ from blockwatch.web.report import write_report
 
 REPO = Path(__file__).resolve().parents[3]
 SCENARIO = REPO / "scenarios" / "pk-2024-x.toml"
+# The dated facts behind the scenario (DESIGN §6.3): on the timelines and in the report.
+SCENARIO_ANNOTATIONS = REPO / "scenarios" / "pk-2024-x.annotations.toml"
 # Wide enough for the event and score tables when the output is a log, not a terminal.
 console = Console(width=None if sys.stdout.isatty() else 160)
 
@@ -63,6 +66,14 @@ def compute_events(db: Path) -> list[Event]:
     return events
 
 
+def import_annotations(db: Path, path: Path) -> None:
+    if not path.exists():
+        return
+    with Store(db) as store:
+        n = store.add_annotations(load_annotations(path))
+    console.print(f"{n} annotations from {markup(path.name)}")
+
+
 def demo_real_data(db: Path) -> int:
     data = shared_data_dir() / "ooni"
     if not data.is_dir():
@@ -79,6 +90,8 @@ def demo_real_data(db: Path) -> int:
         console.print(f"  [yellow]{markup(err)}[/]", highlight=False)
     print_verdict_summary(db)
     console.print(render_events_table(compute_events(db)))
+    # OONI's published findings, as context on the same timelines.
+    import_annotations(db, data / "labels" / "incidents.json")
     return 0
 
 
@@ -89,6 +102,7 @@ def demo_lab(out: Path, db: Path, serve_dashboard: bool, port: int) -> int:
     console.rule("Events found")
     events = compute_events(db)
     console.print(render_events_table(events))
+    import_annotations(db, SCENARIO_ANNOTATIONS)
     console.rule("Score against the lab's ground truth (ours vs OONI's CUSUM)")
     render_score(score_run(out), console)
     x_events = [e for e in events if e.kind == "censorship" and e.probe_asn is None]

@@ -42,6 +42,12 @@ def serve(
     events_every: float = typer.Option(
         2.0, "--events-every", help="Seconds between event updates of the countries touched."
     ),
+    services: Path | None = typer.Option(
+        None,
+        "--services",
+        help="Services table (TOML) for the home page's answers (default: BLOCKWATCH_SERVICES,"
+        " else the shipped services.toml).",
+    ),
 ) -> None:
     """Serve the observatory: dashboard, API, OONI collector (/report), feeds and webhooks.
     This process owns the store (the single writer); --read-only serves the dashboard only."""
@@ -54,11 +60,15 @@ def serve(
     base = url or f"http://{host}:{port}"
     with cli_errors():
         if read_only:
-            app = build_app(db_path(db))
+            app = build_app(db_path(db), services=services)
         else:
             limits = Limits(rate=rate, burst=max(1, int(rate * 2)), max_body=max_body)
             app = observatory_app(
-                db_path(db), base_url=base, limits=limits, events_every=events_every
+                db_path(db),
+                base_url=base,
+                limits=limits,
+                events_every=events_every,
+                services=services,
             )
         what = "dashboard" if read_only else "observatory (dashboard, collector, feeds)"
         typer.echo(f"blockwatch {what} on {clean(base)}/ (Ctrl-C to stop)", err=True)

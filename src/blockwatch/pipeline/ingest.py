@@ -23,6 +23,7 @@ from blockwatch.errors import InputError, MalformedMeasurement
 from blockwatch.ooni.measurement import parse_measurement
 from blockwatch.ooni.reader import RawDocument, expand_paths, iter_file, uncompressed_size
 from blockwatch.store import schema
+from blockwatch.store.context import clean_name
 from blockwatch.store.rawcodec import BlockBuilder
 from blockwatch.store.store import Store
 from blockwatch.store.writer import Job, Writer
@@ -83,6 +84,7 @@ class PreparedBatch:
     blocks: list[bytes] = field(default_factory=list)
     raw_bytes: int = 0  # size of the JSON written, for the progress bar
     duplicates: int = 0  # the same measurement twice within this batch
+    network_names: dict[str, str] = field(default_factory=dict)  # AS -> probe_network_name
     _builder: BlockBuilder | None = None
 
     def __len__(self) -> int:
@@ -172,6 +174,10 @@ def prepare(
         offset,
         length,
     )
+    # The name people use for the network (the first of the batch's measurements wins).
+    name = doc.get("probe_network_name")
+    if name and m.probe_asn != "AS0" and m.probe_asn not in batch.network_names:
+        batch.network_names[m.probe_asn] = clean_name(name) or m.probe_asn
     try:
         verdict = analyze(m, fingerprints)
     except Exception as exc:  # a rule bug must not sink the batch
@@ -229,6 +235,7 @@ class _Batcher:
             batch.raw_bytes,
             batch.duplicates,
             batch.blocks,
+            batch.network_names,
         )
         self.batch = PreparedBatch()
         self.progress = {}

@@ -6,7 +6,7 @@ from __future__ import annotations
 import queue
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from blockwatch.store.store import Store
@@ -22,6 +22,7 @@ class Job:
     raw_bytes: int
     duplicates: int
     blocks: list[bytes]  # raw_blocks data; the rows' raw_block numbers them from 0
+    network_names: dict[str, str] = field(default_factory=dict)  # AS -> probe_network_name
 
 
 class Writer:
@@ -49,7 +50,9 @@ class Writer:
             self._thread.start()
 
     def _write(self, job: Job) -> None:
-        added = self.store.write_batch(job.rows, job.verdicts, job.progress, job.blocks)
+        added = self.store.write_batch(
+            job.rows, job.verdicts, job.progress, job.blocks, job.network_names
+        )
         self.added += added
         self.duplicates += job.duplicates + len(job.rows) - added
         if self.on_flush is not None:

@@ -19,6 +19,8 @@ from fastapi.responses import HTMLResponse, Response
 from fastapi.staticfiles import StaticFiles
 
 from blockwatch import __version__
+from blockwatch.analysis.services import ServiceTable
+from blockwatch.config import services_path
 from blockwatch.errors import BlockwatchError, FilterError, StoreError
 from blockwatch.store import Reads, Store
 from blockwatch.web import api, pages
@@ -42,11 +44,18 @@ def wants_json(request: Request) -> bool:
 Lifespan = Callable[[FastAPI], AbstractAsyncContextManager[None]]
 
 
-def build_app(db: str | Path | Store, lifespan: Lifespan | None = None) -> FastAPI:
+def build_app(
+    db: str | Path | Store,
+    lifespan: Lifespan | None = None,
+    services: str | Path | ServiceTable | None = None,
+) -> FastAPI:
     """The dashboard over the store at ``db`` (a path: opened read-only, and closed with the
     app), or over an open Store whose owner serves it (its readers are cursors of the owner's
     connection: DuckDB refuses a second connection in another mode in one process).
-    ``lifespan``: what the composing server runs around the dashboard's life."""
+    ``lifespan``: what the composing server runs around the dashboard's life. ``services``:
+    the services table (a path; default BLOCKWATCH_SERVICES, else the shipped one)."""
+    if not isinstance(services, ServiceTable):
+        services = ServiceTable.load(services or services_path())
     owned = not isinstance(db, Store)
     store = Store(db, read_only=True) if not isinstance(db, Store) else db
 
@@ -75,7 +84,8 @@ def build_app(db: str | Path | Store, lifespan: Lifespan | None = None) -> FastA
         default_response_class=JSON,
     )
     app.state.reads = Reads(store)
-    app.state.templates = make_templates()
+    app.state.services = services
+    app.state.templates = make_templates(app.state.reads.network_name)
 
     @app.middleware("http")
     async def _headers(

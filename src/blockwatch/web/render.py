@@ -8,6 +8,7 @@ without it.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any, Final
 
@@ -30,6 +31,7 @@ __all__ = [
     "legend",
     "make_templates",
     "query_string",
+    "with_isp",
 ]
 
 # Bucket sizes a timeline may use, smallest first.
@@ -105,9 +107,10 @@ def fmt_time(value: Any, with_time: bool = True) -> str:
     return str(value)
 
 
-def make_templates() -> Environment:
+def make_templates(network_name: Callable[[str | None], str | None] | None = None) -> Environment:
     """The Jinja2 environment; autoescape is on for every template (measured data is
-    untrusted), and only our own SVG strings are marked safe, after escaping in charts.py."""
+    untrusted), and only our own SVG strings are marked safe, after escaping in charts.py.
+    ``network_name``: AS -> the network's name, for the ``with_isp`` filter."""
     env = Environment(
         loader=PackageLoader("blockwatch.web", "templates"),
         autoescape=select_autoescape(default=True, default_for_string=True),
@@ -119,7 +122,16 @@ def make_templates() -> Environment:
     # The day after a time, as a date: the exclusive end of a range that includes that day.
     env.filters["next_day"] = lambda t: (t + ONE_DAY).date().isoformat()
     env.globals["version"] = __version__
+    names = network_name or (lambda asn: None)
+    env.filters["with_isp"] = lambda asn: with_isp(asn, names(asn))
     return env
+
+
+def with_isp(asn: str | None, name: str | None) -> str:
+    """An AS number with the name people use for it: "AS17557 (PTCL)"."""
+    if not asn:
+        return ""
+    return f"{asn} ({name})" if name and name != asn else asn
 
 
 def charts(tl: dict[str, Any]) -> list[tuple[str, str]]:
