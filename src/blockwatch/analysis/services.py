@@ -212,11 +212,13 @@ def _join(items: list[str]) -> str:
 
 
 def sentence(event: ServiceEvent, measured: int, names: Mapping[str, str]) -> str:
-    """The one-sentence answer: "X in PK: blocked on 3 of 3 networks (PTCL, Cybernet and
-    AS135407) since 2024-02-17, intermittently." ``measured``: networks measured there."""
+    """The one-sentence answer: "X in PK: blocked on 3 of 3 networks (AS135407, Cybernet and
+    PTCL) since 2024-02-17, intermittently." When the block was lifted on some networks, it
+    says how wide it was: "…; at its widest on 3 (AS135407, Cybernet and PTCL)."
+    ``measured``: networks measured in the country (0: unknown)."""
     n = len(event.networks)
     of = f" of {max(measured, n)}" if measured else ""
-    nets = _join([network_label(a, names) for a in event.networks])
+    nets = _join(sorted((network_label(a, names) for a in event.networks), key=str.casefold))
     noun = "network" if n == 1 and not of else "networks"
     when = (
         f"since {event.start:%Y-%m-%d}"
@@ -225,4 +227,11 @@ def sentence(event: ServiceEvent, measured: int, names: Mapping[str, str]) -> st
     )
     how = ", intermittently" if event.intermittent else ""
     state = "blocked" if event.ongoing else "was blocked"
-    return f"{event.service} in {event.probe_cc}: {state} on {n}{of} {noun} ({nets}) {when}{how}."
+    widest = ""
+    if len(event.all_networks) > n:  # some networks were let go: say how wide it was
+        every = sorted((network_label(a, names) for a in event.all_networks), key=str.casefold)
+        widest = f"; at its widest on {len(every)} ({_join(every)})"
+    return (
+        f"{event.service} in {event.probe_cc}: {state} on {n}{of} {noun} ({nets}) {when}{how}"
+        f"{widest}."
+    )

@@ -176,8 +176,13 @@ def prepare(
     )
     # The name people use for the network (the first of the batch's measurements wins).
     name = doc.get("probe_network_name")
-    if name and m.probe_asn != "AS0" and m.probe_asn not in batch.network_names:
-        batch.network_names[m.probe_asn] = clean_name(name) or m.probe_asn
+    if (
+        name
+        and m.probe_asn != "AS0"
+        and m.probe_asn not in batch.network_names
+        and (clean := clean_name(name)) is not None
+    ):
+        batch.network_names[m.probe_asn] = clean
     try:
         verdict = analyze(m, fingerprints)
     except Exception as exc:  # a rule bug must not sink the batch

@@ -54,8 +54,7 @@ def build_app(
     connection: DuckDB refuses a second connection in another mode in one process).
     ``lifespan``: what the composing server runs around the dashboard's life. ``services``:
     the services table (a path; default BLOCKWATCH_SERVICES, else the shipped one)."""
-    if not isinstance(services, ServiceTable):
-        services = ServiceTable.load(services or services_path())
+    table = _service_table(services)
     owned = not isinstance(db, Store)
     store = Store(db, read_only=True) if not isinstance(db, Store) else db
 
@@ -84,7 +83,7 @@ def build_app(
         default_response_class=JSON,
     )
     app.state.reads = Reads(store)
-    app.state.services = services
+    app.state.services = table
     app.state.templates = make_templates(app.state.reads.network_name)
 
     @app.middleware("http")
@@ -125,6 +124,14 @@ def build_app(
     app.include_router(api.router)
     app.include_router(pages.router)
     return app
+
+
+def _service_table(services: str | Path | ServiceTable | None) -> ServiceTable:
+    """The services table: as given, else read from its path or BLOCKWATCH_SERVICES, else the
+    shipped one."""
+    if isinstance(services, ServiceTable):
+        return services
+    return ServiceTable.load(services or services_path())
 
 
 def serve(app: FastAPI, host: str = "127.0.0.1", port: int = 8000) -> None:
