@@ -82,7 +82,7 @@ def test_a_national_block_on_every_network_is_one_sentence_naming_the_networks()
     ]
     [x] = service_events(events, ServiceTable.load())
     assert x.service == "X" and x.ongoing and x.intermittent
-    assert x.domains == ("pbs.twimg.com", "x.com")
+    assert x.domains == ("x.com", "pbs.twimg.com")  # the service's main name first
     assert sentence(x, 3, NAMES) == (
         "X in PK: blocked on 3 of 3 networks (AS135407, Cybernet and PTCL) since 2024-02-17,"
         " intermittently."

@@ -45,15 +45,20 @@ class Service:
     domains: tuple[str, ...]
 
     def matches(self, domain: str) -> bool:
+        return self.rank(domain) is not None
+
+    def rank(self, domain: str) -> int | None:
+        """The place of the first pattern matching ``domain`` (the table lists a service's
+        main name first: x.com before *.twimg.com), or None."""
         d = domain.lower().rstrip(".")
-        for pattern in self.domains:
+        for i, pattern in enumerate(self.domains):
             if pattern.startswith("*."):
                 base = pattern[2:]
                 if d == base or d.endswith("." + base):
-                    return True
+                    return i
             elif d in (pattern, "www." + pattern):
-                return True
-        return False
+                return i
+        return None
 
 
 class ServiceTable:
@@ -118,10 +123,10 @@ class ServiceEvent:
     end: datetime | None
     networks: tuple[str, ...]
     all_networks: tuple[str, ...]  # every network blocked at some time in the episode
-    domains: tuple[str, ...]
+    domains: tuple[str, ...]  # the service's main names first (its order in the table)
     availability: float
     methods: tuple[str, ...]
-    event_ids: tuple[str, ...]
+    event_ids: tuple[str, ...]  # in the order of their domains
 
     @property
     def ongoing(self) -> bool:
@@ -161,41 +166,46 @@ def _episodes(spans: list[_Span]) -> list[list[_Span]]:
     return episodes
 
 
-def _episode_event(service: str, cc: str, spans: list[_Span]) -> ServiceEvent:
+def _episode_event(service: Service, cc: str, spans: list[_Span]) -> ServiceEvent:
     open_spans = [s for s in spans if s.end is None]
     now = open_spans or spans
     ends = [s.end for s in spans if s.end is not None]
-    events = {s.event.event_id: s.event for s in spans}
+
+    def order(e: Event) -> tuple[int, str, str]:
+        rank = service.rank(e.domain or "")
+        return (len(service.domains) if rank is None else rank, e.domain or "", e.event_id)
+
+    events = {e.event_id: e for e in sorted({s.event for s in spans}, key=order)}
     methods: dict[str, None] = {}
     for e in events.values():
         methods.update(dict.fromkeys(e.methods))
     return ServiceEvent(
-        service=service,
+        service=service.name,
         probe_cc=cc,
         start=min(s.start for s in spans),
         end=None if open_spans else max(ends),
         networks=tuple(sorted({s.network for s in now})),
         all_networks=tuple(sorted({s.network for s in spans})),
-        domains=tuple(sorted({e.domain for e in events.values() if e.domain})),
+        domains=tuple(dict.fromkeys(e.domain for e in events.values() if e.domain)),
         availability=max(s.availability for s in now),
         methods=tuple(methods),
-        event_ids=tuple(sorted(events)),
+        event_ids=tuple(events),
     )
 
 
 def service_events(events: Iterable[Event], table: ServiceTable) -> list[ServiceEvent]:
     """The latest episode of each (service, country) among top-level censorship events of
     the service's domains; ongoing ones first, then newest first."""
-    spans: dict[tuple[str, str], list[_Span]] = {}
+    spans: dict[tuple[Service, str], list[_Span]] = {}
     for e in events:
         if e.kind != "censorship" or e.parent_event_id is not None:
             continue
         service = table.of(e.domain)
         if service is not None:
-            spans.setdefault((service.name, e.probe_cc), []).extend(_spans(e))
+            spans.setdefault((service, e.probe_cc), []).extend(_spans(e))
     found = [
-        _episode_event(name, cc, _episodes(group)[-1])
-        for (name, cc), group in spans.items()
+        _episode_event(service, cc, _episodes(group)[-1])
+        for (service, cc), group in spans.items()
         if group
     ]
     return sorted(found, key=lambda s: (not s.ongoing, -s.start.timestamp(), s.service))
