@@ -11,6 +11,7 @@ import json
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any, Final
+from urllib.parse import quote
 
 import orjson
 from jinja2 import Environment, PackageLoader, select_autoescape
@@ -18,7 +19,7 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 from blockwatch import __version__
 from blockwatch.errors import FilterError
 from blockwatch.store import Filter
-from blockwatch.times import ONE_DAY, iso_z
+from blockwatch.times import ONE_DAY, iso_z, shift
 from blockwatch.web.charts import legend_svg, timeline_svg
 
 __all__ = [
@@ -107,6 +108,13 @@ def fmt_time(value: Any, with_time: bool = True) -> str:
     return str(value)
 
 
+def _next_day(t: datetime) -> str:
+    """The day after a time, as a date: the exclusive end of a range that includes that day
+    ("" past the calendar's last day, where a blank bound means no bound)."""
+    after = shift(t, ONE_DAY)
+    return "" if after.date() == t.date() else after.date().isoformat()
+
+
 def make_templates(network_name: Callable[[str | None], str | None] | None = None) -> Environment:
     """The Jinja2 environment; autoescape is on for every template (measured data is
     untrusted), and only our own SVG strings are marked safe, after escaping in charts.py.
@@ -119,8 +127,10 @@ def make_templates(network_name: Callable[[str | None], str | None] | None = Non
     )
     env.filters["t"] = fmt_time
     env.filters["pct"] = lambda v: "" if v is None else f"{float(v):.0%}"
-    # The day after a time, as a date: the exclusive end of a range that includes that day.
-    env.filters["next_day"] = lambda t: (t + ONE_DAY).date().isoformat()
+    env.filters["next_day"] = _next_day
+    # One path segment: "/" too is escaped, so an id holding it stays one segment (and a
+    # "/../" in it is never resolved by the browser); the routes take it back whole.
+    env.filters["seg"] = lambda v: quote(str(v), safe="")
     env.globals["version"] = __version__
     names = network_name or (lambda asn: None)
     env.filters["with_isp"] = lambda asn: with_isp(asn, names(asn))
