@@ -84,14 +84,13 @@ def build_app(
     csv_streams: int = 4,
     cache_bytes: int = DEFAULT_MAX_BYTES,
 ) -> FastAPI:
-    """The dashboard over the store at ``db`` (a path: opened read-only, and closed with the
-    app), or over an open Store whose owner serves it (its readers are cursors of the owner's
-    connection: DuckDB refuses a second connection in another mode in one process).
-    ``lifespan``: what the composing server runs around the dashboard's life. Reports are
-    built by ``report_workers`` processes (threads of this one over an owner's store, which
-    no other process may open), ``report_queue`` more may wait; at most ``csv_streams`` CSV
-    exports run at once (heavy.py); ``cache_bytes`` of answers are kept (0: none). ``services``:
-    the services table (a path; default BLOCKWATCH_SERVICES, else the shipped one)."""
+    """The dashboard over the store at ``db`` (a path: opened read-only, closed with the app),
+    or over an open Store whose owner serves it (readers are cursors of the owner's connection:
+    DuckDB refuses a second connection in another mode in one process). ``lifespan``: the
+    composing server's work around the dashboard's life. Reports are built by ``report_workers``
+    processes (threads of this one over an owner's store, which no other process may open),
+    ``report_queue`` more may wait; at most ``csv_streams`` CSV exports run at once (heavy.py);
+    ``cache_bytes`` of answers are kept (0: none). ``services``: see ``_service_table``."""
     table = _service_table(services)
     owned = not isinstance(db, Store)
     store = Store(db, read_only=True) if not isinstance(db, Store) else db
