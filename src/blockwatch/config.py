@@ -22,3 +22,9 @@ def shared_data_dir() -> Path:
     if env:
         return Path(env)
     return Path(__file__).resolve().parents[3] / "shared" / "data"
+
+
+def services_path() -> Path | None:
+    """A services table replacing the shipped one (BLOCKWATCH_SERVICES), or None."""
+    env = os.environ.get("BLOCKWATCH_SERVICES")
+    return Path(env) if env else None

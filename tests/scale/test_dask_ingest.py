@@ -61,6 +61,11 @@ def test_dask_ingest_stores_the_same_verdicts_measurements_and_events_as_one_pro
     a, b = store_contents(single), store_contents(dask)
     assert a["verdicts"] and a["events"]
     assert a == b
+    names = []
+    for db in (single, dask):
+        with Store(db, read_only=True) as store:
+            names.append(store.network_names())
+    assert names[0] and names[0] == names[1]  # the networks' names, whichever path ingested
     # A plain ingest afterwards finds every file done: the dask path kept the bookkeeping.
     with Store(dask) as store:
         again = ingest_paths(store, [input_dir])

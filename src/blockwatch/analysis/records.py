@@ -113,6 +113,25 @@ class Event:
     parent_event_id: str | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class Annotation:
+    """A dated public fact shown beside the measurements: an order, a hearing, an election.
+
+    ``probe_cc`` None: it concerns every country; ``domains`` empty: every domain there.
+    ``end`` None: a single date (or an open-ended period when ``ongoing``).
+    """
+
+    annotation_id: str
+    start: datetime
+    end: datetime | None
+    probe_cc: str | None
+    domains: tuple[str, ...]
+    title: str
+    text: str = ""
+    url: str | None = None
+    source: str = ""
+
+
 EVENT_JSONL_FIELDS: Final = (
     "event_id",
     "kind",

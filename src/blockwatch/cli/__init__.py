@@ -12,6 +12,7 @@ import typer
 from blockwatch import __version__
 from blockwatch.cli import (
     alerts,
+    annotate,
     control,
     events,
     fetch,
@@ -50,7 +51,20 @@ def _root(
     """blockwatch: is it blocked, since when, where, how?"""
 
 
-for _module in (store, events, fetch, probe, trace, watch, control, lab, web, keys, alerts):
+for _module in (
+    store,
+    events,
+    fetch,
+    probe,
+    trace,
+    watch,
+    control,
+    lab,
+    web,
+    keys,
+    alerts,
+    annotate,
+):
     _module.register(app)
 
 

@@ -19,6 +19,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
+from blockwatch.analysis.annotations import load as load_annotations
 from blockwatch.analysis.events import detect_events
 from blockwatch.analysis.records import Event, Verdict
 from blockwatch.cli.events import render_events_table
@@ -37,6 +38,8 @@ from blockwatch.web.report import write_report
 
 REPO = Path(__file__).resolve().parents[3]
 SCENARIO = REPO / "scenarios" / "pk-2024-x.toml"
+# The dated facts behind the scenario (DESIGN §6.3): on the timelines and in the report.
+SCENARIO_ANNOTATIONS = REPO / "scenarios" / "pk-2024-x.annotations.toml"
 # Wide enough for the event and score tables when the output is a log, not a terminal.
 console = Console(width=None if sys.stdout.isatty() else 160)
 
@@ -98,6 +101,14 @@ def describe_data(data: Path) -> str:
     return ", ".join(parts) or "no folders"
 
 
+def import_annotations(db: Path, path: Path) -> None:
+    if not path.exists():
+        return
+    with Store(db) as store:
+        n = store.add_annotations(load_annotations(path))
+    console.print(f"{n} annotations from {markup(path.name)}")
+
+
 def demo_real_data(db: Path) -> int:
     data = shared_data_dir() / "ooni"
     if not data.is_dir():
@@ -131,6 +142,8 @@ def demo_real_data(db: Path) -> int:
     )
     if events:
         console.print(render_events_table(events))
+    # OONI's published findings, as context on the same timelines.
+    import_annotations(db, data / "labels" / "incidents.json")
     return 0
 
 
@@ -141,6 +154,7 @@ def demo_lab(out: Path, db: Path, serve_dashboard: bool, port: int) -> int:
     console.rule("Events found")
     events = compute_events(db)
     console.print(render_events_table(events))
+    import_annotations(db, SCENARIO_ANNOTATIONS)
     console.rule("Score against the lab's ground truth (ours vs OONI's CUSUM)")
     render_score(score_run(out), console)
     x_events = [e for e in events if e.kind == "censorship" and e.probe_asn is None]

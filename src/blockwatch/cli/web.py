@@ -54,6 +54,12 @@ def serve(
     cache_mb: int = typer.Option(
         64, "--cache-mb", min=0, help="Memory for finished page and API answers (0: none)."
     ),
+    services: Path | None = typer.Option(
+        None,
+        "--services",
+        help="Services table (TOML) for the home page's answers (default: BLOCKWATCH_SERVICES,"
+        " else the shipped services.toml).",
+    ),
 ) -> None:
     """Serve the observatory: dashboard, API, OONI collector (/report), feeds and webhooks.
     This process owns the store (the single writer); --read-only serves the dashboard only."""
@@ -72,11 +78,16 @@ def serve(
             "cache_bytes": cache_mb * 1024 * 1024,
         }
         if read_only:
-            app = build_app(db_path(db), None, **lanes)
+            app = build_app(db_path(db), None, services=services, **lanes)
         else:
             limits = Limits(rate=rate, burst=max(1, int(rate * 2)), max_body=max_body)
             app = observatory_app(
-                db_path(db), base_url=base, limits=limits, events_every=events_every, lanes=lanes
+                db_path(db),
+                base_url=base,
+                limits=limits,
+                events_every=events_every,
+                lanes=lanes,
+                services=services,
             )
         what = "dashboard" if read_only else "observatory (dashboard, collector, feeds)"
         typer.echo(f"blockwatch {what} on {clean(base)}/ (Ctrl-C to stop)", err=True)

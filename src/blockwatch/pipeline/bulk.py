@@ -76,6 +76,7 @@ class FileParts:
     conflicts: int = 0
     unreadable: int = 0
     errors: list[tuple[str, int | None, str]] = field(default_factory=list)
+    network_names: dict[str, str] = field(default_factory=dict)  # AS -> probe_network_name
 
 
 def files_to_ingest(store: Store, paths: list[str | Path], report: IngestReport) -> list[FileTask]:
@@ -133,6 +134,8 @@ def prepare_file_parts(
         name = f"{stem}-{len(result.chunks):05d}"
         _write_chunk(batch, Path(name))
         result.chunks.append((name, last, batch.duplicates))
+        for asn, network in batch.network_names.items():
+            result.network_names.setdefault(asn, network)
         batch = PreparedBatch()
 
     try:
@@ -181,6 +184,8 @@ def load_file_parts(store: Store, parts: FileParts, report: IngestReport) -> Non
                     raw_bytes=0,
                     duplicates=duplicates,
                     blocks=blocks,
+                    # The file's network names, with its first chunk.
+                    network_names=parts.network_names if index == 0 else {},
                 )
             )
             for kind in ("measurements", "verdicts", "blocks"):

@@ -24,6 +24,7 @@ from blockwatch.ooni.measurement import parse_measurement
 from blockwatch.ooni.reader import RawDocument, expand_paths, iter_file, uncompressed_size
 from blockwatch.store import schema
 from blockwatch.store.conflicts import same_document
+from blockwatch.store.context import clean_name
 from blockwatch.store.rawcodec import BlockArray, BlockBuilder, decompress_block
 from blockwatch.store.store import Store
 from blockwatch.store.writer import Job, Writer
@@ -117,6 +118,7 @@ class PreparedBatch:
     blocks: BlockArray = field(default_factory=BlockArray)
     raw_bytes: int = 0  # size of the JSON written, for the progress bar
     duplicates: int = 0  # the same measurement twice within this batch
+    network_names: dict[str, str] = field(default_factory=dict)  # AS -> probe_network_name
     _builder: BlockBuilder | None = None
 
     def __len__(self) -> int:
@@ -221,6 +223,15 @@ def prepare(
         offset,
         length,
     )
+    # The name people use for the network (the first of the batch's measurements wins).
+    name = doc.get("probe_network_name")
+    if (
+        name
+        and m.probe_asn != "AS0"
+        and m.probe_asn not in batch.network_names
+        and (clean := clean_name(name)) is not None
+    ):
+        batch.network_names[m.probe_asn] = clean
     try:
         verdict = analyze(m, fingerprints)
     except Exception as exc:  # a rule bug must not sink the batch
@@ -280,6 +291,7 @@ class _Batcher:
             batch.raw_bytes,
             batch.duplicates,
             batch.blocks.arrow() if len(batch.blocks) else [],
+            batch.network_names,
         )
         self.batch = PreparedBatch()
         self.progress = {}

@@ -27,6 +27,7 @@ import orjson
 from blockwatch.analysis.records import EVENT_JSONL_FIELDS, VERDICT_JSONL_FIELDS
 from blockwatch.errors import StoreError
 from blockwatch.store import rawtexts, schema
+from blockwatch.store.context import ContextReads
 from blockwatch.store.filters import Filter, event_where, verdict_where
 from blockwatch.store.rawcodec import decode_text
 from blockwatch.store.store import Store
@@ -116,13 +117,15 @@ class RowStream:
             self._cur.close()
 
 
-class Reads:
-    """Read-only queries over one Store, safe to share between threads."""
+class Reads(ContextReads):
+    """Read-only queries over one Store, safe to share between threads (network names and
+    annotations: ContextReads)."""
 
     def __init__(self, store: Store) -> None:
         self.store = store
         self._local = threading.local()
         self._raw_columns = store.raw_columns
+        self._names = ContextReads.no_names()
         self._verdict_select = _clamp_times(store.verdict_select, ("measured_at",))
 
     def _cursor(self) -> duckdb.DuckDBPyConnection:

@@ -16,12 +16,13 @@ from typing import Any, Final, Literal
 
 import orjson
 
-from blockwatch.analysis.records import Event, NetworkSpan, Verdict
+from blockwatch.analysis.records import Annotation, Event, NetworkSpan, Verdict
 from blockwatch.times import aware_utc, iso_z, naive_utc, parse_iso
 
 # 2: raw texts in raw_blocks (rawcodec); measurements.raw kept for the rows of schema 1.
 # 3: verdicts.rule_id, the rule that decided (analysis/rules.py); NULL on older rows.
-SCHEMA_VERSION: Final = 3
+# 4: network_names (ISP names beside AS numbers) and annotations (dated public facts).
+SCHEMA_VERSION: Final = 4
 
 MEASUREMENT_COLUMNS: Final = (
     ("measurement_id", "VARCHAR PRIMARY KEY"),
@@ -72,9 +73,26 @@ COLUMN_STORAGE: Final = {
     ("raw_blocks", "data"): "USING COMPRESSION uncompressed",
 }
 
+# The name people use for a network, one per AS (the latest seen wins): from OONI's
+# probe_network_name at ingest (the lab's probes set it from the scenario), or set by hand.
+NETWORK_NAME_COLUMNS: Final = (
+    ("probe_asn", "VARCHAR PRIMARY KEY"),
+    ("name", "VARCHAR"),
+    ("source", "VARCHAR"),
+    ("updated_at", "TIMESTAMP"),
+)
+
+# Tables made by the first writable open of schema 4; a read-only open of an older store
+# reads them as empty.
+TABLES_ADDED_V4: Final = ("network_names", "annotations")
+
 META_COLUMNS: Final = (("key", "VARCHAR PRIMARY KEY"), ("value", "VARCHAR"))
 
-PRIMARY_KEYS: Final = {"verdicts": "measurement_id", "events": "event_id"}
+PRIMARY_KEYS: Final = {
+    "verdicts": "measurement_id",
+    "events": "event_id",
+    "annotations": "annotation_id",
+}
 
 
 def _strip_optional(hint: Any) -> tuple[Any, bool]:
@@ -122,7 +140,7 @@ def record_columns(cls: type) -> list[tuple[str, str]]:
 
 
 def _table_of(cls: type) -> str:
-    return {Verdict: "verdicts", Event: "events"}[cls]
+    return {Verdict: "verdicts", Event: "events", Annotation: "annotations"}[cls]
 
 
 def _create(table: str, columns: typing.Iterable[tuple[str, str]], key: str = "") -> str:
@@ -146,6 +164,8 @@ def ddl() -> list[str]:
         _create("events", record_columns(Event)),
         _create("ingest_files", INGEST_FILE_COLUMNS),
         _create("state", STATE_COLUMNS, key="namespace, key"),
+        _create("network_names", NETWORK_NAME_COLUMNS),
+        _create("annotations", record_columns(Annotation)),
     ]
 
 
@@ -192,6 +212,8 @@ def table_columns() -> dict[str, list[tuple[str, str]]]:
         "events": record_columns(Event),
         "ingest_files": list(INGEST_FILE_COLUMNS),
         "state": list(STATE_COLUMNS),
+        "network_names": list(NETWORK_NAME_COLUMNS),
+        "annotations": record_columns(Annotation),
         "meta": list(META_COLUMNS),
     }
 
@@ -242,7 +264,7 @@ def verdict_row(v: Verdict) -> tuple[Any, ...]:
     return tuple(row)
 
 
-def record_to_row(record: Verdict | Event) -> tuple[Any, ...]:
+def record_to_row(record: Verdict | Event | Annotation) -> tuple[Any, ...]:
     """One record as the tuple of its table's columns."""
     row: list[Any] = []
     for f in dataclasses.fields(record):
@@ -276,6 +298,20 @@ def row_to_event(row: tuple[Any, ...]) -> Event:
     values["measurements"] = tuple(values["measurements"] or ())
     values["networks"] = _networks_from_json(values["networks"])
     return Event(**values)
+
+
+ANNOTATION_FIELDS: Final = tuple(f.name for f in dataclasses.fields(Annotation))
+
+
+def row_to_annotation(row: tuple[Any, ...]) -> Annotation:
+    values = dict(zip(ANNOTATION_FIELDS, row, strict=True))
+    for name in _EVENT_TIMES:
+        if values[name] is not None:
+            values[name] = aware_utc(values[name])
+    values["domains"] = tuple(values["domains"] or ())
+    values["text"] = values["text"] or ""
+    values["source"] = values["source"] or ""
+    return Annotation(**values)
 
 
 def column_list(names: typing.Iterable[str]) -> str:

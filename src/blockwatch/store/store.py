@@ -7,7 +7,7 @@ commit; ingest relies on that plus the measurement_id primary key to be resumabl
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
@@ -17,10 +17,10 @@ import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from blockwatch.analysis.records import Event, Verdict
+from blockwatch.analysis.records import Annotation, Event, Verdict
 from blockwatch.config import default_db_path
 from blockwatch.errors import StoreError
-from blockwatch.store import rawcodec, rawtexts, rows, schema
+from blockwatch.store import context, rawcodec, rawtexts, rows, schema
 from blockwatch.store.conflicts import stored_conflicts
 from blockwatch.store.filters import Filter, event_where, verdict_where
 from blockwatch.store.owner import current_owner
@@ -127,7 +127,9 @@ class Store:
         found = self._tables()
         # raw_blocks came with schema 2: a schema-1 store is read as it is (rawtexts); state
         # is made on the first writable open, and reads treat its absence as empty.
-        missing = set(schema.table_columns()) - found - {"raw_blocks", "state"}
+        # network_names and annotations came with schema 4 and read as empty before.
+        optional = {"raw_blocks", "state", *schema.TABLES_ADDED_V4}
+        missing = set(schema.table_columns()) - found - optional
         if missing:
             raise StoreError(f"{self.path} is not a blockwatch store (missing {sorted(missing)})")
         self._check_version(found)
@@ -231,11 +233,13 @@ class Store:
         file_progress: Sequence[tuple[str, int, int, int, bool]] = (),
         blocks: Sequence[bytes] | pa.Array = (),
         conflicts: list[tuple[str, str]] | None = None,
+        network_names: Mapping[str, str] | None = None,
     ) -> int:
         """Insert measurements (rows of ``INGEST_MEASUREMENT_COLUMNS``), their verdicts and
         the raw blocks holding their texts, and record file progress, in one transaction;
         measurements already present are skipped. Returns measurements added. Times may be
-        aware (stored as UTC) or naive UTC. A row's ``raw_block`` numbers its block in
+        aware (stored as UTC) or naive UTC. ``network_names``: AS -> the name the batch's
+        measurements gave it (OONI's probe_network_name). A row's ``raw_block`` numbers its block in
         ``blocks`` from 0: the blocks get their ids here, inside the transaction, so no other
         writer of the file can have taken them. ``blocks`` may be an Arrow binary array
         already (the pipeline's, over its own buffer): it is then inserted without a copy.
@@ -251,15 +255,17 @@ class Store:
             rows.VERDICT_ROWS.arrow(verdict_rows) if verdict_rows else None,
             _block_array(blocks),
         )
+        names = network_names or {}
         try:
-            return self._write_batch(tables, file_progress, ignore=False)
+            return self._write_batch(tables, file_progress, names, ignore=False)
         except _Conflict:
-            return self._write_batch(tables, file_progress, ignore=True, conflicts=conflicts)
+            return self._write_batch(tables, file_progress, names, ignore=True, conflicts=conflicts)
 
     def _write_batch(
         self,
         tables: tuple[pa.Table | None, pa.Table | None, pa.Array | None],
         file_progress: Sequence[tuple[str, int, int, int, bool]],
+        names: Mapping[str, str],
         ignore: bool,
         conflicts: list[tuple[str, str]] | None = None,
     ) -> int:
@@ -308,6 +314,8 @@ class Store:
                 # one-record files take 30 times as long as the same records in one file.
                 marks = rows.FILE_ROWS.arrow([(*p, now) for p in file_progress])
                 rows.FILE_ROWS.insert(con, marks, ignore=False, replace=True)
+            if names:
+                context.write_network_names(con, names, "measurements")
         return added
 
     def add_verdicts(self, verdicts: Iterable[Verdict]) -> int:
@@ -340,7 +348,38 @@ class Store:
                 con.execute(rows.INSERT_EVENTS, rows.columns_of(records, len(schema.EVENT_FIELDS)))
         return len(records)
 
+    def set_network_names(self, names: Mapping[str, str], source: str = "manual") -> int:
+        """Name networks (AS -> name), replacing earlier names, in one transaction."""
+        with self.transaction() as con:
+            context.write_network_names(con, names, source)
+        return len(names)
+
+    def add_annotations(self, annotations: Iterable[Annotation]) -> int:
+        """Insert annotations (one with the id of a stored one replaces it), in one
+        transaction. Returns the number written."""
+        with self.transaction() as con:
+            return context.write_annotations(con, annotations)
+
     # --- reads ------------------------------------------------------------------------------
+
+    def network_names(self) -> dict[str, str]:
+        """AS number -> the name people use for it (empty in a store before schema 4)."""
+        cur = self._con.cursor()
+        try:
+            return context.network_names(cur)
+        finally:
+            cur.close()
+
+    def annotations(
+        self, country: str | None = None, domains: Iterable[str] = ()
+    ) -> list[Annotation]:
+        """Annotations by date, of ``country`` and any of ``domains`` when given (see
+        store.context.read_annotations)."""
+        cur = self._con.cursor()
+        try:
+            return context.read_annotations(cur, country, domains)
+        finally:
+            cur.close()
 
     def verdicts(self, filter: Filter | None = None) -> list[Verdict]:
         """Verdicts matching the filter, oldest first."""

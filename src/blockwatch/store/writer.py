@@ -6,7 +6,7 @@ from __future__ import annotations
 import queue
 import threading
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import pyarrow as pa
@@ -25,6 +25,7 @@ class Job:
     duplicates: int
     # raw_blocks data, as bytes or an Arrow binary array; the rows' raw_block numbers them from 0
     blocks: Sequence[bytes] | pa.Array
+    network_names: dict[str, str] = field(default_factory=dict)  # AS -> probe_network_name
 
 
 class Writer:
@@ -56,7 +57,12 @@ class Writer:
     def _write(self, job: Job) -> None:
         conflicts: list[tuple[str, str]] = []
         added = self.store.write_batch(
-            job.rows, job.verdicts, job.progress, job.blocks, conflicts=conflicts
+            job.rows,
+            job.verdicts,
+            job.progress,
+            job.blocks,
+            conflicts=conflicts,
+            network_names=job.network_names,
         )
         self.added += added
         self.conflicts += conflicts

@@ -19,7 +19,9 @@ from blockwatch.store import Filter, Reads
 from blockwatch.store.reads import PAGE_SIZE, RowStream
 from blockwatch.times import iso_z
 from blockwatch.web import views
+from blockwatch.web.answers import MAX_QUESTION, service_answers
 from blockwatch.web.heavy import CsvLane
+from blockwatch.web.marks import annotation_rows
 from blockwatch.web.params import BucketParam, PageParam, filters, reads, time_range
 from blockwatch.web.render import dumps
 
@@ -42,6 +44,21 @@ class JSON(JSONResponse):
 @router.get("/overview", summary="Countries and ongoing events")
 def api_overview(r: R, f: F) -> JSON:
     return JSON(views.overview(r, f))
+
+
+@router.get("/services", summary="Services blocked now, or the answer to a question")
+def api_services(
+    request: Request, r: R, q: Annotated[str | None, Query(max_length=MAX_QUESTION)] = None
+) -> JSON:
+    """Without ``q``: every service with an ongoing event, in one sentence each; with ``q``
+    ("X in PK", "twitter.com", "PK"): the latest episode of each service and country named."""
+    return JSON(service_answers(r, request.app.state.services, q))
+
+
+@router.get("/annotations", summary="Dated context: orders, hearings, elections")
+def api_annotations(r: R, country: Opt = None, domain: Opt = None) -> JSON:
+    items = r.annotations(country, [domain] if domain else [])
+    return JSON({"annotations": annotation_rows(items)})
 
 
 @router.get("/countries/{cc}", summary="A country: its networks, domains, events")

@@ -19,6 +19,8 @@ from fastapi.responses import HTMLResponse, Response
 from fastapi.staticfiles import StaticFiles
 
 from blockwatch import __version__
+from blockwatch.analysis.services import ServiceTable
+from blockwatch.config import services_path
 from blockwatch.errors import BlockwatchError, FilterError, StoreError
 from blockwatch.store import Reads, Store
 from blockwatch.web import api, pages
@@ -75,19 +77,21 @@ Lifespan = Callable[[FastAPI], AbstractAsyncContextManager[None]]
 def build_app(
     db: str | Path | Store,
     lifespan: Lifespan | None = None,
+    services: str | Path | ServiceTable | None = None,
     *,
     report_workers: int = 2,
     report_queue: int = 8,
     csv_streams: int = 4,
     cache_bytes: int = DEFAULT_MAX_BYTES,
 ) -> FastAPI:
-    """The dashboard over the store at ``db`` (a path: opened read-only, and closed with the
-    app), or over an open Store whose owner serves it (its readers are cursors of the owner's
-    connection: DuckDB refuses a second connection in another mode in one process).
-    ``lifespan``: what the composing server runs around the dashboard's life. Reports are
-    built by ``report_workers`` processes (threads of this one over an owner's store, which
-    no other process may open), ``report_queue`` more may wait; at most ``csv_streams`` CSV
-    exports run at once (heavy.py); ``cache_bytes`` of answers are kept (0: none)."""
+    """The dashboard over the store at ``db`` (a path: opened read-only, closed with the app),
+    or over an open Store whose owner serves it (readers are cursors of the owner's connection:
+    DuckDB refuses a second connection in another mode in one process). ``lifespan``: the
+    composing server's work around the dashboard's life. Reports are built by ``report_workers``
+    processes (threads of this one over an owner's store, which no other process may open),
+    ``report_queue`` more may wait; at most ``csv_streams`` CSV exports run at once (heavy.py);
+    ``cache_bytes`` of answers are kept (0: none). ``services``: see ``_service_table``."""
+    table = _service_table(services)
     owned = not isinstance(db, Store)
     store = Store(db, read_only=True) if not isinstance(db, Store) else db
     reads = Reads(store)
@@ -127,7 +131,8 @@ def build_app(
         default_response_class=JSON,
     )
     app.state.reads = reads
-    app.state.templates = make_templates()
+    app.state.services = table
+    app.state.templates = make_templates(reads.network_name)
     app.state.heavy = lane
     app.state.csv = csv_lane
     app.state.pdf_jobs = PdfJobs(lane)
@@ -187,6 +192,14 @@ def _handle_errors(app: FastAPI) -> None:
     @app.exception_handler(BlockwatchError)
     async def _other(request: Request, exc: BlockwatchError) -> Response:
         return _error(request, 500, "error", str(exc))
+
+
+def _service_table(services: str | Path | ServiceTable | None) -> ServiceTable:
+    """The services table: as given, else read from its path or BLOCKWATCH_SERVICES, else the
+    shipped one."""
+    if isinstance(services, ServiceTable):
+        return services
+    return ServiceTable.load(services or services_path())
 
 
 def serve(app: FastAPI, host: str = "127.0.0.1", port: int = 8000) -> None:

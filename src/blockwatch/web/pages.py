@@ -5,14 +5,16 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, Response
 
 from blockwatch.errors import FilterError
 from blockwatch.store import Filter, Reads
 from blockwatch.web import report, views
+from blockwatch.web.answers import MAX_QUESTION, service_answers
 from blockwatch.web.heavy import HeavyLane, PdfJob, PdfJobs
+from blockwatch.web.marks import annotation_rows, annotations_svg
 from blockwatch.web.params import BucketParam, PageParam, filters, reads, time_range
 from blockwatch.web.render import charts, legend, query_string
 
@@ -22,6 +24,9 @@ router = APIRouter(include_in_schema=False)
 R = Annotated[Reads, Depends(reads)]
 F = Annotated[Filter, Depends(filters)]
 T = Annotated[Filter, Depends(time_range)]
+Question = Annotated[
+    str | None, Query(max_length=MAX_QUESTION, description='a service and country: "X in PK"')
+]
 PDF_REFRESH_S = 3
 
 
@@ -39,8 +44,15 @@ def _render(request: Request, name: str, f: Filter | None = None, **ctx: Any) ->
 
 
 @router.get("/", response_class=HTMLResponse)
-def overview_page(request: Request, r: R, f: F) -> HTMLResponse:
-    return _render(request, "overview.html", f, **views.overview(r, f))
+def overview_page(request: Request, r: R, f: F, q: Question = None) -> HTMLResponse:
+    answers = service_answers(r, request.app.state.services, q)
+    return _render(request, "overview.html", f, services=answers, **views.overview(r, f))
+
+
+def _context(r: Reads, cc: str, domains: list[str], tl: dict[str, Any]) -> dict[str, Any]:
+    """The annotations of a page's country and domains, and their marks on its timeline."""
+    rows = annotation_rows(r.annotations(cc, domains))
+    return {"annotations": rows, "annotations_svg": annotations_svg(rows, tl["start"], tl["end"])}
 
 
 @router.get("/country/{cc}", response_class=HTMLResponse)
@@ -54,7 +66,8 @@ def domain_page(
 ) -> HTMLResponse:
     data = views.domain(r, cc, domain, f, bucket)
     tl = data["timeline"]
-    return _render(request, "domain.html", f, charts=charts(tl), legend=legend(tl), **data)
+    marks = _context(r, data["probe_cc"], [data["domain"]], tl)
+    return _render(request, "domain.html", f, charts=charts(tl), legend=legend(tl), **marks, **data)
 
 
 @router.get("/network/{asn:path}", response_class=HTMLResponse)
@@ -143,12 +156,14 @@ async def scope_report(request: Request, fmt: str, f: F) -> Response:
 def event_page(request: Request, event_id: str, r: R, page: PageParam = 1) -> HTMLResponse:
     data = views.event(r, event_id, page)
     tl = data["timeline"]
+    ev = data["event"]
     return _render(
         request,
         "event.html",
         None,
         charts=charts(tl),
         legend=legend(tl),
+        **_context(r, ev["probe_cc"], [ev["domain"]] if ev["domain"] else [], tl),
         pdf_available=report.chromium_path() is not None,
         **data,
     )

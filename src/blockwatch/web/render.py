@@ -8,6 +8,7 @@ without it.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any, Final
 from urllib.parse import quote
@@ -31,6 +32,7 @@ __all__ = [
     "legend",
     "make_templates",
     "query_string",
+    "with_isp",
 ]
 
 # Bucket sizes a timeline may use, smallest first.
@@ -113,9 +115,10 @@ def _next_day(t: datetime) -> str:
     return "" if after.date() == t.date() else after.date().isoformat()
 
 
-def make_templates() -> Environment:
+def make_templates(network_name: Callable[[str | None], str | None] | None = None) -> Environment:
     """The Jinja2 environment; autoescape is on for every template (measured data is
-    untrusted), and only our own SVG strings are marked safe, after escaping in charts.py."""
+    untrusted), and only our own SVG strings are marked safe, after escaping in charts.py.
+    ``network_name``: AS -> the network's name, for the ``with_isp`` filter."""
     env = Environment(
         loader=PackageLoader("blockwatch.web", "templates"),
         autoescape=select_autoescape(default=True, default_for_string=True),
@@ -129,7 +132,16 @@ def make_templates() -> Environment:
     # "/../" in it is never resolved by the browser); the routes take it back whole.
     env.filters["seg"] = lambda v: quote(str(v), safe="")
     env.globals["version"] = __version__
+    names = network_name or (lambda asn: None)
+    env.filters["with_isp"] = lambda asn: with_isp(asn, names(asn))
     return env
+
+
+def with_isp(asn: str | None, name: str | None) -> str:
+    """An AS number with the name people use for it: "AS17557 (PTCL)"."""
+    if not asn:
+        return ""
+    return f"{asn} ({name})" if name and name != asn else asn
 
 
 def charts(tl: dict[str, Any]) -> list[tuple[str, str]]:

@@ -22,9 +22,9 @@ from __future__ import annotations
 import functools
 import hashlib
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Final
 
@@ -36,6 +36,7 @@ from blockwatch import signing
 from blockwatch.errors import BlockwatchError
 from blockwatch.store import Filter, Reads, Store
 from blockwatch.web import pdf, provenance, seal, views
+from blockwatch.web.marks import annotation_rows, annotations_svg
 from blockwatch.web.render import charts, dumps, legend, make_templates
 from blockwatch.web.views import NotFound
 
@@ -185,11 +186,11 @@ def _scope(
     return scope, events, [mid for mid, _ in keys], (min(times), max(times))
 
 
-@functools.cache
-def _templates() -> Environment:
-    """One environment for every report: it keeps the compiled template (compiling it costs
+@functools.lru_cache(maxsize=8)
+def _templates(network_name: Callable[[str | None], str | None] | None) -> Environment:
+    """One environment per store's reader: it keeps the compiled template (compiling it costs
     more than rendering a report)."""
-    return make_templates()
+    return make_templates(network_name)
 
 
 def _docs(raws: dict[str, bytes]) -> dict[str, dict[str, Any]]:
@@ -245,6 +246,33 @@ def _availability_checks(
     return rows
 
 
+CONTEXT_MARGIN: Final = timedelta(days=30)
+
+
+def _context(r: Reads, scope: dict[str, Any], tl: dict[str, Any]) -> dict[str, Any]:
+    """The annotations of the report's country and domain dated near its timeline (a month
+    either side), listed and marked on the time axis."""
+    domains = [scope["domain"]] if scope.get("domain") else []
+    rows = annotation_rows(r.annotations(scope["probe_cc"], domains))
+    lo, hi = tl.get("start"), tl.get("end")
+    if lo is not None and hi is not None:
+        rows = [
+            a
+            for a in rows
+            if a["start"] <= hi + CONTEXT_MARGIN and (a["end"] or a["start"]) >= lo - CONTEXT_MARGIN
+        ]
+    return {"annotations": rows, "annotations_svg": annotations_svg(rows, lo, hi)}
+
+
+def _software(raws: dict[str, bytes]) -> str | None:
+    """What made the measurements, from one of them (``software_name software_version``)."""
+    sample = next(iter(raws.values()), None)
+    if not sample:
+        return None
+    doc = orjson.loads(sample)
+    return f"{doc.get('software_name', '?')} {doc.get('software_version', '')}".strip()
+
+
 def build(
     r: Reads,
     *,
@@ -284,7 +312,7 @@ def build(
     meta_json = dumps(meta).decode().replace("<", "\\u003c").replace(">", "\\u003e")
     slug = f"event-{event_id}" if event_id else f"{f.country}-{f.domain}"
     page = (
-        _templates()
+        _templates(r.network_name)
         .get_template("report.html")
         .render(
             scope=described,
@@ -313,6 +341,7 @@ def build(
             sha256=digest,
             charts=charts(tl),
             legend=legend(tl),
+            **_context(r, described, tl),
             css=STATIC_CSS.read_text(),
             meta_json=meta_json,
             meta_id=META_ID,

@@ -1,0 +1,158 @@
+"""The words around the measurements: network names and annotations (schema 4).
+
+Both tables are small. A store written before schema 4 lacks them until its first writable
+open; a read-only open of one reads them as empty, so older stores stay readable.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any, Final
+
+import duckdb
+
+from blockwatch.analysis.records import Annotation, Event
+from blockwatch.errors import StoreError
+from blockwatch.store import schema
+
+__all__ = [
+    "NAMES_TTL",
+    "ContextReads",
+    "clean_name",
+    "has_table",
+    "network_names",
+    "read_annotations",
+    "top_censorship_events",
+    "write_annotations",
+    "write_network_names",
+]
+
+# Network names are read for every network shown on a page: kept this long between reads.
+NAMES_TTL: Final = 5.0
+_UPSERT_NAME: Final = "INSERT OR REPLACE INTO network_names VALUES (?, ?, ?, ?)"
+_ANNOTATION_COLUMNS: Final = schema.column_list(schema.ANNOTATION_FIELDS)
+_UPSERT_ANNOTATION: Final = (
+    f"INSERT OR REPLACE INTO annotations ({_ANNOTATION_COLUMNS})"
+    f" VALUES ({', '.join('?' * len(schema.ANNOTATION_FIELDS))})"
+)
+
+
+def has_table(con: duckdb.DuckDBPyConnection, table: str) -> bool:
+    sql = "SELECT count(*) FROM duckdb_tables() WHERE table_name = ? AND schema_name = 'main'"
+    row = con.execute(sql, [table]).fetchone()
+    return bool(row and row[0])
+
+
+def clean_name(value: Any) -> str | None:
+    """A network name as a measurement carries it: a non-empty string, trimmed, or None
+    (the field is untrusted: any other type is no name)."""
+    if not isinstance(value, str):
+        return None
+    text = " ".join(value.split())[:200]
+    return text or None
+
+
+def write_network_names(
+    con: duckdb.DuckDBPyConnection, names: Mapping[str, str], source: str
+) -> None:
+    """Set the name of each AS (inside the caller's transaction); the latest wins."""
+    now = datetime.now(UTC).replace(tzinfo=None)
+    for asn, name in sorted(names.items()):
+        con.execute(_UPSERT_NAME, [asn, name, source, now])
+
+
+def network_names(con: duckdb.DuckDBPyConnection) -> dict[str, str]:
+    """AS number ("AS17557") -> name, for every named network."""
+    if not has_table(con, "network_names"):
+        return {}
+    rows = con.execute("SELECT probe_asn, name FROM network_names").fetchall()
+    return {asn: name for asn, name in rows}
+
+
+def write_annotations(con: duckdb.DuckDBPyConnection, items: Iterable[Annotation]) -> int:
+    """Insert or replace annotations by id (inside the caller's transaction)."""
+    n = 0
+    for a in items:
+        con.execute(_UPSERT_ANNOTATION, list(schema.record_to_row(a)))
+        n += 1
+    return n
+
+
+def read_annotations(
+    con: duckdb.DuckDBPyConnection, country: str | None = None, domains: Iterable[str] = ()
+) -> list[Annotation]:
+    """Annotations by date: those of ``country`` (and the worldwide ones) when given, and of
+    any of ``domains`` (and those naming no domain) when given."""
+    if not has_table(con, "annotations"):
+        return []
+    where: list[str] = []
+    params: list[Any] = []
+    if country:
+        where.append("(probe_cc IS NULL OR probe_cc = ?)")
+        params.append(country.upper())
+    wanted = sorted({d.lower() for d in domains})
+    if wanted:
+        where.append("(len(domains) = 0 OR list_has_any(domains, ?::VARCHAR[]))")
+        params.append(wanted)
+    sql = f"SELECT {_ANNOTATION_COLUMNS} FROM annotations"
+    if where:
+        sql += " WHERE " + " AND ".join(where)
+    rows = con.execute(sql + " ORDER BY start, annotation_id", params).fetchall()
+    return [schema.row_to_annotation(r) for r in rows]
+
+
+def top_censorship_events(con: duckdb.DuckDBPyConnection, country: str | None) -> list[Event]:
+    """Top-level censorship events (of one country when given), the input of the
+    service-level view (analysis.services)."""
+    sql = (
+        f"SELECT {schema.column_list(schema.EVENT_FIELDS)} FROM events"
+        " WHERE kind = 'censorship' AND parent_event_id IS NULL"
+    )
+    params: list[Any] = []
+    if country:
+        sql += " AND probe_cc = ?"
+        params.append(country.upper())
+    rows = con.execute(sql + " ORDER BY start, event_id", params).fetchall()
+    return [schema.row_to_event(r) for r in rows]
+
+
+class ContextReads:
+    """The dashboard's reads of names and annotations (mixed into store.reads.Reads, which
+    provides a cursor per thread)."""
+
+    _names: tuple[float, dict[str, str]]
+
+    @staticmethod
+    def no_names() -> tuple[float, dict[str, str]]:
+        return (-NAMES_TTL, {})
+
+    def _cursor(self) -> duckdb.DuckDBPyConnection:
+        raise NotImplementedError
+
+    def network_names(self) -> dict[str, str]:
+        """AS -> the network's name (cached for NAMES_TTL seconds)."""
+        at, names = self._names
+        if time.monotonic() - at >= NAMES_TTL:
+            try:
+                names = network_names(self._cursor())
+            except duckdb.Error as exc:
+                raise StoreError(f"query failed: {exc}") from exc
+            self._names = (time.monotonic(), names)
+        return names
+
+    def network_name(self, asn: str | None) -> str | None:
+        return self.network_names().get(asn) if asn else None
+
+    def annotations(self, country: str | None, domains: Sequence[str] = ()) -> list[Annotation]:
+        try:
+            return read_annotations(self._cursor(), country, domains)
+        except duckdb.Error as exc:
+            raise StoreError(f"query failed: {exc}") from exc
+
+    def censorship_events(self, country: str | None = None) -> list[Event]:
+        try:
+            return top_censorship_events(self._cursor(), country)
+        except duckdb.Error as exc:
+            raise StoreError(f"query failed: {exc}") from exc
