@@ -190,7 +190,9 @@ def test_the_event_page_pdf_button_serves_a_pdf(http: httpx.Client) -> None:
     r = http.get("/event/ev-x-AS9541/report.pdf")
     assert r.status_code == 200 and r.headers["content-type"] == "application/pdf"
     assert r.content.startswith(b"%PDF-")
-    assert "attachment" in r.headers["content-disposition"]
+    assert r.headers["content-disposition"].startswith("inline")  # the button opens it
+    saved = http.get("/event/ev-x-AS9541/report.pdf?download=1")
+    assert saved.headers["content-disposition"].startswith("attachment")
 
 
 def test_an_outage_report_says_outage_not_censorship(store_path: Path, tmp_path: Path) -> None:

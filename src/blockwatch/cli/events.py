@@ -91,6 +91,7 @@ def render_events_table(
     terminal is narrower than WIDE, so no cell is cut."""
     wide = width >= WIDE
     table = Table(title=title or f"Events ({len(events)})", box=box.SIMPLE_HEAD, pad_edge=False)
+    names: tuple[str, ...]
     if wide:
         names = ("event", "kind", "cc", "network", "domain", "start", "end", "methods",
                  "avail.", "conf.", "meas.")  # fmt: skip
