@@ -15,6 +15,8 @@ from datetime import datetime, timedelta
 from html import escape
 from typing import Any, Final
 
+from blockwatch.times import shift
+
 # One colour per method, told apart by hue and lightness (no two browns, reds or greys):
 # the DNS methods warm, TCP blue, TLS brown/violet, HTTP green/purple. A method missing here
 # is drawn in OTHER_COLOUR.
@@ -129,7 +131,8 @@ def build_series(rows: list[dict[str, Any]], shades: dict[str, list[Shade]]) -> 
 
 def _ticks(t0: datetime, t1: datetime, count: int = 6) -> list[datetime]:
     step = (t1 - t0) / count
-    return [t0 + step * i for i in range(count + 1)]
+    # Held at t1: rounding may carry the last tick past it, and past 9999 if t1 is the end.
+    return [min(shift(t0, step * i), t1) for i in range(count + 1)]
 
 
 def _fmt(t: datetime, span: timedelta) -> str:

@@ -7,22 +7,25 @@ from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse, HTMLResponse, Response
 
 from blockwatch.errors import FilterError
 from blockwatch.store import Filter, Reads
 from blockwatch.web import report, views
 from blockwatch.web.charts import NARROW_W
+from blockwatch.web.heavy import HeavyLane, PdfJob, PdfJobs
 from blockwatch.web.params import BucketParam, PageParam, filters, reads, time_range
 from blockwatch.web.render import charts, legend_for_page, query_string
 
 __all__ = ["router"]
 
 router = APIRouter(include_in_schema=False)
-FAVICON = Path(__file__).parent / "static" / "favicon.svg"
 R = Annotated[Reads, Depends(reads)]
 F = Annotated[Filter, Depends(filters)]
 T = Annotated[Filter, Depends(time_range)]
+PDF_REFRESH_S = 3
+FAVICON = Path(__file__).parent / "static" / "favicon.svg"
 
 
 def _render(request: Request, name: str, f: Filter | None = None, **ctx: Any) -> HTMLResponse:
@@ -60,7 +63,6 @@ def country_page(request: Request, cc: str, r: R, f: T) -> HTMLResponse:
     return _render(request, "country.html", f, **views.country(r, cc, f))
 
 
-# :path: a measured host name may hold a "/" (it is matched as stored, never trusted).
 @router.get("/country/{cc}/domain/{domain:path}", response_class=HTMLResponse)
 def domain_page(
     request: Request, cc: str, domain: str, r: R, f: T, bucket: BucketParam = None
@@ -69,7 +71,7 @@ def domain_page(
     return _render(request, "domain.html", f, **_charts(data["timeline"]), **data)
 
 
-@router.get("/network/{asn}", response_class=HTMLResponse)
+@router.get("/network/{asn:path}", response_class=HTMLResponse)
 def network_page(
     request: Request, asn: str, r: R, f: T, bucket: BucketParam = None
 ) -> HTMLResponse:
@@ -77,7 +79,84 @@ def network_page(
     return _render(request, "network.html", f, **_charts(data["timeline"]), **data)
 
 
-@router.get("/event/{event_id}", response_class=HTMLResponse)
+def _safe_name(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", text)[:80] or "report"
+
+
+def _download(slug: str, body: bytes, fmt: str, download: bool) -> Response:
+    """The report, opened in the browser (``inline``: a reader wants to see it) or, with
+    ``?download=1``, saved; either way under a name that says what it is."""
+    name = f"blockwatch-{_safe_name(slug)}.{fmt}"
+    disposition = "attachment" if download else "inline"
+    headers = {"Content-Disposition": f'{disposition}; filename="{name}"'}
+    media = "application/pdf" if fmt == "pdf" else "text/html; charset=utf-8"
+    return Response(body, media_type=media, headers=headers)
+
+
+async def _report(
+    request: Request, fmt: str, event_id: str | None, scope: Filter | None
+) -> Response:
+    download = request.query_params.get("download") in ("1", "true", "yes")
+    """A report built off the event loop (heavy.py); a PDF is a job with a waiting page."""
+    if fmt not in ("html", "pdf"):
+        raise views.NotFound("report format", fmt)
+    lane: HeavyLane = request.app.state.heavy
+    if fmt == "html":
+        slug, html = await lane.report_html(event_id, scope)
+        return _download(slug, html.encode("utf-8"), "html", download)
+    jobs: PdfJobs = request.app.state.pdf_jobs
+    key = ("event", event_id) if event_id is not None else ("scope", scope)
+    job = jobs.get(key)
+    if job is None:
+        if (
+            event_id is not None
+            and await run_in_threadpool(request.app.state.reads.event, event_id) is None
+        ):
+            raise views.NotFound("event", event_id)  # said at once, not after a wait
+        job = jobs.start(key, event_id, scope)
+    if job.task.done():
+        slug, pdf = job.task.result()  # a failed job raises its error here (JobFailed)
+        return _download(slug, pdf, "pdf", download)
+    return _waiting_page(request, job)
+
+
+def _waiting_page(request: Request, job: PdfJob) -> HTMLResponse:
+    """202: the PDF is being printed; the page reloads itself (no script) until it is ready."""
+    # The address as the reader sent it (still percent-encoded, so an id holding "?" or "/"
+    # links back to itself).
+    path = request.scope.get("raw_path", b"").decode("latin-1") or request.url.path
+    query = f"?{request.url.query}" if request.url.query else ""
+    page = _render(
+        request,
+        "pdf_wait.html",
+        None,
+        waited=round(job.waited),
+        refresh=PDF_REFRESH_S,
+        again=path + query,
+        html_link=path.removesuffix(".pdf") + ".html" + query,
+    )
+    page.status_code = 202
+    page.headers["Retry-After"] = str(PDF_REFRESH_S)
+    page.headers["Cache-Control"] = "no-store"
+    return page
+
+
+# Ids may hold "/" (links escape it, the server unescapes it before routing), so id routes
+# take the rest of the path; the report's route is matched first, as it is the longer one.
+@router.get("/event/{event_id:path}/report.{fmt}")
+async def event_report(request: Request, event_id: str, fmt: str) -> Response:
+    return await _report(request, fmt, event_id, None)
+
+
+@router.get("/report.{fmt}")
+async def scope_report(request: Request, fmt: str, f: F) -> Response:
+    """The evidence report on a domain in a country (``country`` and ``domain`` required)."""
+    if fmt in ("html", "pdf") and (f.country is None or f.domain is None):
+        raise FilterError("country", "a report names a country and a domain")
+    return await _report(request, fmt, None, f.normalized())
+
+
+@router.get("/event/{event_id:path}", response_class=HTMLResponse)
 def event_page(request: Request, event_id: str, r: R, page: PageParam = 1) -> HTMLResponse:
     data = views.event(r, event_id, page)
     return _render(
@@ -90,44 +169,12 @@ def event_page(request: Request, event_id: str, r: R, page: PageParam = 1) -> HT
     )
 
 
-@router.get("/measurement/{measurement_id}", response_class=HTMLResponse)
-def measurement_page(request: Request, measurement_id: str, r: R) -> HTMLResponse:
-    return _render(request, "measurement.html", None, **views.measurement(r, measurement_id))
-
-
-def _safe_name(text: str) -> str:
-    return re.sub(r"[^A-Za-z0-9._-]+", "_", text)[:80] or "report"
-
-
-def _download(doc: report.Report, fmt: str, download: bool) -> Response:
-    """The report, opened in the browser (``inline``: a reader wants to see it) or, with
-    ``?download=1``, saved; either way under a name that says what it is."""
-    name = f"blockwatch-{_safe_name(doc.slug)}.{fmt}"
-    disposition = "attachment" if download else "inline"
-    headers = {"Content-Disposition": f'{disposition}; filename="{name}"'}
-    if fmt == "pdf":
-        return Response(report.html_to_pdf(doc.html), media_type="application/pdf", headers=headers)
-    return Response(doc.html, media_type="text/html; charset=utf-8", headers=headers)
-
-
-@router.get("/event/{event_id}/report.{fmt}")
-def event_report(event_id: str, fmt: str, r: R, download: bool = False) -> Response:
-    if fmt not in ("html", "pdf"):
-        raise views.NotFound("report format", fmt)
-    return _download(report.build(r, event_id=event_id), fmt, download)
-
-
-@router.get("/report.{fmt}")
-def scope_report(fmt: str, r: R, f: F, download: bool = False) -> Response:
-    """The evidence report on a domain in a country (``country`` and ``domain`` required)."""
-    if fmt not in ("html", "pdf"):
-        raise views.NotFound("report format", fmt)
-    if f.country is None or f.domain is None:
-        raise FilterError("country", "a report names a country and a domain")
-    return _download(report.build(r, scope=f), fmt, download)
-
-
 @router.get("/favicon.ico")
 def favicon() -> FileResponse:
     """Browsers ask for it on every site: the same icon the pages link to."""
     return FileResponse(FAVICON, media_type="image/svg+xml")
+
+
+@router.get("/measurement/{measurement_id:path}", response_class=HTMLResponse)
+def measurement_page(request: Request, measurement_id: str, r: R) -> HTMLResponse:
+    return _render(request, "measurement.html", None, **views.measurement(r, measurement_id))
