@@ -100,7 +100,7 @@ def _timeline(
     if rows:
         # A range reaching past the data (an event's margin, an `until` in the future) ends
         # the chart with the last bucket measured: nothing is drawn, or shaded, beyond it.
-        t1 = min(t1, max(row["bucket"] for row in rows) + BUCKETS[name])
+        t1 = min(t1, shift(max(row["bucket"] for row in rows), BUCKETS[name]))
     shades = shades_for(events, domain) if by_network else {}
     series = build_series(rows, shades)
     return {"bucket": name, "start": t0, "end": t1, "series": series}
