@@ -114,7 +114,8 @@ def test_report_messages_and_errors_show_hostile_values_as_text(
     )  # fmt: skip
     out = _safe(res)
     assert res.exit_code == 2 and "error: no measurements of" in out, out
-    written = folder / f"r{HOSTILE}.html"  # the report creates its folder "r["
+    written = folder / f"r{HOSTILE}.html"  # in a folder "r[" (made first: report makes none)
+    written.parent.mkdir(exist_ok=True)
     _store_hostile_event(db)
     res = runner.invoke(
         app, ["report", "--db", str(db), "--event", f"ev-{HOSTILE}", "--out", str(written)]

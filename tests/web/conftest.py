@@ -7,7 +7,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from webstore import fill_store, serving
+from webstore import add_crowded_events, fill_store, serving
 
 
 @pytest.fixture(scope="session")
@@ -27,3 +27,13 @@ def server(store_path: Path) -> Iterator[str]:
 def http(server: str) -> Iterator[httpx.Client]:
     with httpx.Client(base_url=server, timeout=30) as client:
         yield client
+
+
+@pytest.fixture(scope="session")
+def crowded_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The web store plus events crowded together on one chart and one still ongoing."""
+    path = tmp_path_factory.mktemp("crowded") / "store.duckdb"
+    fill_store(path)
+    add_crowded_events(path)
+    with serving(path) as base:
+        yield base

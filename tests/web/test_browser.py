@@ -118,8 +118,13 @@ def test_click_through_from_overview_to_a_measurement_with_chart_csv_and_report(
     ]
     _shot(pg, test_output, "4-event")
 
+    # The evidence button opens the report in the browser; a link next to it saves it.
+    pg.click("a.report-link")
+    pg.wait_for_url("**/event/ev-x-PK/report.html")
+    assert "Evidence report" in pg.content() and pg.locator("#sha256").count() == 1
+    pg.go_back()
     with pg.expect_download() as dl:
-        pg.click("a.report-link")
+        pg.click("a.report-download-link")
     report = Path(dl.value.path()).read_text()
     assert "Evidence report" in report and 'id="sha256"' in report
     shutil.copy(dl.value.path(), test_output / "web" / "event-report.html")
@@ -154,9 +159,9 @@ def test_the_evidence_report_renders_offline_with_its_charts(
     page: object, server: str, test_output: Path
 ) -> None:
     pg = page
+    pg.goto(server + "/event/ev-x-PK")
     with pg.expect_download() as dl:
-        pg.goto(server + "/event/ev-x-PK")
-        pg.click("a.report-link")
+        pg.click("a.report-download-link")
     path = Path(dl.value.path())
     local = test_output / "web" / "report.html"
     shutil.copy(path, local)
@@ -165,3 +170,83 @@ def test_the_evidence_report_renders_offline_with_its_charts(
     assert len(pg.locator("#sha256").inner_text()) == 64
     _shot(pg, test_output, "8-report")
     assert [u for u in pg.outside if not u.startswith("file://")] == []
+
+
+# --- on a phone, and charts whose text never collides ---------------------------------------
+
+PHONE = {"width": 390, "height": 844}
+PAGES = (
+    "/",
+    "/country/PK",
+    "/country/PK/domain/x.com",
+    "/country/PK/domain/twitter.com",
+    "/event/ev-x-PK",
+    "/event/ev-outage-135407",
+    "/event/ev-crowd-1",
+    "/event/ev-ongoing",
+    "/network/AS17557",
+    "/measurement/m-hostile",
+)
+CHART_PAGES = [p for p in PAGES if p.startswith(("/country/PK/domain", "/event", "/network"))]
+
+# Every visible chart's text boxes as the browser laid them out: pairs that overlap, boxes
+# outside their chart, the smallest text height, and how many charts and labels were seen.
+CHART_TEXT_JS = """() => {
+  const out = {overlaps: [], outside: [], minHeight: 1e9, charts: 0, labels: 0};
+  for (const svg of document.querySelectorAll('svg.timeline, svg.timeline-narrow')) {
+    const frame = svg.getBoundingClientRect();
+    if (frame.width === 0) continue;  // the variant this screen does not show
+    out.charts += 1;
+    const texts = [...svg.querySelectorAll('text')]
+      .map(t => [t.textContent, t.getBoundingClientRect()]);
+    out.labels += svg.querySelectorAll('text.shade-label').length;
+    texts.forEach(([text, r], i) => {
+      out.minHeight = Math.min(out.minHeight, r.height);
+      if (r.left < frame.left - 1 || r.right > frame.right + 1 || r.top < frame.top - 1 ||
+          r.bottom > frame.bottom + 1) out.outside.push(text);
+      for (const [other, q] of texts.slice(i + 1)) {
+        const w = Math.min(r.right, q.right) - Math.max(r.left, q.left);
+        const h = Math.min(r.bottom, q.bottom) - Math.max(r.top, q.top);
+        if (w > 0.5 && h > 0.5) out.overlaps.push([text, other]);
+      }
+    });
+  }
+  return out;
+}"""
+
+
+@pytest.mark.parametrize("path", PAGES)
+def test_no_page_scrolls_sideways_on_a_phone(
+    browser: object, crowded_server: str, path: str
+) -> None:
+    context = browser.new_context(viewport=PHONE)
+    pg = context.new_page()
+    try:
+        assert pg.goto(crowded_server + path).status == 200
+        wide = pg.evaluate("document.documentElement.scrollWidth")
+        assert wide <= PHONE["width"], f"{path} is {wide} px wide at {PHONE['width']} px"
+    finally:
+        context.close()
+
+
+@pytest.mark.parametrize(
+    "viewport", [PHONE, {"width": 1280, "height": 900}], ids=["phone", "desktop"]
+)
+def test_timeline_text_never_overlaps_and_stays_legible(
+    browser: object, crowded_server: str, viewport: dict[str, int], test_output: Path
+) -> None:
+    context = browser.new_context(viewport=viewport)
+    pg = context.new_page()
+    try:
+        for path in CHART_PAGES:
+            pg.goto(crowded_server + path)
+            seen = pg.evaluate(CHART_TEXT_JS)
+            assert seen["charts"] > 0, path
+            assert seen["overlaps"] == [], (path, seen["overlaps"])
+            assert seen["outside"] == [], (path, seen["outside"])
+            assert seen["minHeight"] >= 8, (path, seen["minHeight"])  # px, as drawn
+            if path == "/country/PK/domain/twitter.com":
+                _shot(pg, test_output, f"9-crowded-{viewport['width']}")
+                assert seen["labels"] >= 3, seen  # crowded labels are placed, not all dropped
+    finally:
+        context.close()

@@ -58,7 +58,10 @@ def test_the_pdf_button_gives_a_page_that_refreshes_until_the_pdf_is_ready(
     r = _poll_pdf(http, "/event/ev-x-AS9541/report.pdf")
     assert r.status_code == 200 and r.headers["content-type"] == "application/pdf"
     assert r.content.startswith(b"%PDF-")
-    assert "attachment" in r.headers["content-disposition"]
+    assert r.headers["content-disposition"].startswith("inline")  # the button opens it
+    saved = http.get("/event/ev-x-AS9541/report.pdf?download=1")
+    assert saved.status_code == 200 and saved.content == r.content
+    assert saved.headers["content-disposition"].startswith("attachment")
     again = http.get("/event/ev-x-AS9541/report.pdf")  # kept: served at once
     assert again.status_code == 200 and again.content == r.content
 
@@ -98,9 +101,9 @@ def test_a_report_over_the_cap_gets_503_while_pages_still_answer(
     assert one_worker.get("/event/ev-x-AS17557/report.html").status_code == 200
 
 
-def test_the_html_report_is_built_in_a_worker_and_downloads(http: httpx.Client) -> None:
+def test_the_html_report_is_built_in_a_worker_and_opens(http: httpx.Client) -> None:
     r = http.get("/event/ev-x-PK/report.html")
-    assert r.status_code == 200 and "attachment" in r.headers["content-disposition"]
+    assert r.status_code == 200 and r.headers["content-disposition"].startswith("inline")
     assert "Evidence report" in r.text
     assert http.get("/report.html?country=PK&domain=nope.example").status_code == 404
 

@@ -34,7 +34,8 @@ NETWORKS = ("AS17557", "AS9541", "AS135407")
 DOMAINS = ("x.com", "twitter.com", "example.org")
 HOSTILE_ID = "m-hostile"
 HOSTILE_BODY = '<script>window.__pwned = 1</script><h1 id="pwn">Blocked by order</h1>'
-FORMULA = '=HYPERLINK("http://127.0.0.1/x","click")'
+# Lower case, as ingest stores a domain (spreadsheets read formulas in any case).
+FORMULA = '=hyperlink("http://127.0.0.1/x","click")'
 HOSTILE_EVIDENCE = '<img src=x onerror="window.__pwned=2">'
 
 
@@ -325,3 +326,35 @@ def serving(db: Path, *options: str) -> Iterator[str]:
             proc.wait(timeout=10)
         except subprocess.TimeoutExpired:
             proc.kill()
+
+
+CROWDED_DOMAIN = "twitter.com"
+CROWDED_ASN = "AS17557"
+ONGOING_ID = "ev-ongoing"
+
+
+def add_crowded_events(path: Path) -> list[str]:
+    """Events a day apart on one network's chart (their labels cannot all sit side by side),
+    an outage among them, and one still ongoing at the last measurement; returns their ids."""
+    day = timedelta(days=1)
+    events = []
+    for i in range(5):
+        start = datetime(2024, 2, 20, tzinfo=UTC) + i * day * 1.25
+        events.append(
+            Event(f"ev-crowd-{i}", "censorship", "PK", CROWDED_ASN, CROWDED_DOMAIN, start,
+                  start + day, ("dns.blockpage_ip",), 0.5, 0.7, ())
+        )  # fmt: skip
+    start = datetime(2024, 3, 8, tzinfo=UTC)
+    events.append(
+        Event(ONGOING_ID, "censorship", "PK", CROWDED_ASN, CROWDED_DOMAIN, start, None,
+              ("tls.reset",), 0.1, 0.9, ())
+    )  # fmt: skip
+    outage = datetime(2024, 2, 21, 12, tzinfo=UTC)
+    events.append(
+        Event("ev-crowd-outage", "outage", "PK", CROWDED_ASN, None, outage,
+              outage + timedelta(hours=6), (), 0.0, 0.9, ())
+    )  # fmt: skip
+    with Store(path) as store:
+        old = store.events()
+        store.replace_events([*old, *events])
+    return [e.event_id for e in events]

@@ -7,7 +7,10 @@ exit status 2 (``cli.errors``).
 
 from __future__ import annotations
 
+from typing import Any
+
 import typer
+import typer.core
 
 from blockwatch import __version__
 from blockwatch.cli import (
@@ -26,6 +29,17 @@ from blockwatch.cli import (
 )
 
 __all__ = ["app", "main"]
+
+_display_type = typer.core.TyperOption.display_type_rich
+
+
+def _flag_without_type(self: typer.core.TyperOption, ctx: Any) -> str | None:
+    """A flag takes no value, so help shows no type for it (Typer prints `<bool>`)."""
+    return None if self.is_flag else _display_type(self, ctx)
+
+
+# Typer has no per-app setting for this; its help renderer asks each option for its type.
+typer.core.TyperOption.display_type_rich = _flag_without_type  # type: ignore[method-assign]
 
 app = typer.Typer(
     name="blockwatch",

@@ -6,10 +6,14 @@ import re
 import sys
 from collections.abc import Sequence
 from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Final
 
 import typer
+from rich import box
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from blockwatch.analysis.events import detect_events
 from blockwatch.analysis.records import Event
@@ -21,12 +25,13 @@ from blockwatch.cli.options import (
     DomainOption,
     SinceOption,
     UntilOption,
-    db_path,
+    country_hint,
+    existing_db,
     make_filter,
 )
-from blockwatch.store import Filter, Store
+from blockwatch.store import Filter, Reads, Store
 from blockwatch.store.export import write_events
-from blockwatch.terminal import cell, terminal_stream
+from blockwatch.terminal import cell, markup, terminal_stream
 
 __all__ = ["parse_bucket", "register", "render_events_table"]
 
@@ -65,31 +70,60 @@ def _ordered(events: Sequence[Event]) -> list[tuple[Event, bool]]:
     return out
 
 
-def render_events_table(events: Sequence[Event], title: str | None = None) -> Table:
-    """Events as a rich table: each country event with its networks indented beneath."""
-    table = Table(title=title or f"Events ({len(events)})")
-    for col in ("kind", "cc", "network", "domain", "start", "end", "methods", "avail.", "conf.",
-                "meas."):  # fmt: skip
-        table.add_column(col, justify="right" if col in ("avail.", "conf.", "meas.") else "left")
+# Below this width the table folds each event onto a few lines instead of ten columns: at
+# 80 columns ten columns cut every cell.
+WIDE: Final = 140
+
+
+def _network(e: Event, child: bool) -> str:
+    if child:
+        return f"└ {e.probe_asn}"
+    if e.probe_asn is None:
+        return f"{len(e.networks)} networks" if e.networks else "all"
+    return e.probe_asn
+
+
+def render_events_table(
+    events: Sequence[Event], title: str | None = None, width: int = WIDE
+) -> Table:
+    """Events as a rich table with their ids (what `report --event` takes): each country
+    event with its networks indented beneath; folded onto a few lines per event when the
+    terminal is narrower than WIDE, so no cell is cut."""
+    wide = width >= WIDE
+    table = Table(title=title or f"Events ({len(events)})", box=box.SIMPLE_HEAD, pad_edge=False)
+    names: tuple[str, ...]
+    if wide:
+        names = ("event", "kind", "cc", "network", "domain", "start", "end", "methods",
+                 "avail.", "conf.", "meas.")  # fmt: skip
+    else:
+        names = ("event", "what", "when", "avail.", "meas.")
+    for col in names:
+        table.add_column(
+            col,
+            justify="right" if col in ("avail.", "conf.", "meas.") else "left",
+            no_wrap=col in ("event", "start", "end", "when", "avail.", "conf.", "meas."),
+            overflow="fold",
+        )
     for e, child in _ordered(events):
-        if child:
-            network = f"└ {e.probe_asn}"
-        elif e.probe_asn is None:
-            network = f"{len(e.networks)} networks" if e.networks else "all"
-        else:
-            network = e.probe_asn
+        style = "dim" if child else ("yellow" if e.kind == "outage" else None)
+        domain = e.domain or "(whole network)"
+        if wide:
+            cells = [e.kind, e.probe_cc, _network(e, child), domain, _when(e.start),
+                     _when(e.end), ", ".join(e.methods), f"{e.availability:.2f}",
+                     f"{e.confidence:.2f}", str(len(e.measurements))]  # fmt: skip
+            table.add_row(cell(e.event_id), *map(cell, cells), style=style)
+            continue
+        # Each line a cell() of its own: measured text is escaped, our line breaks are kept.
+        what = [f"{e.kind} · {e.probe_cc} {_network(e, child)}", domain]
+        what += [", ".join(e.methods)] if e.methods else []
+        when = [_when(e.start), _when(e.end)]
         table.add_row(
-            cell(e.kind),
-            cell(e.probe_cc),
-            cell(network),
-            cell(e.domain or "(whole network)"),
-            _when(e.start),
-            _when(e.end),
-            cell(", ".join(e.methods)),
+            cell(e.event_id),
+            Text("\n").join(map(cell, what)),
+            Text("\n").join(map(cell, when)),
             f"{e.availability:.2f}",
-            f"{e.confidence:.2f}",
             str(len(e.measurements)),
-            style="dim" if child else ("yellow" if e.kind == "outage" else None),
+            style=style,
         )
     return table
 
@@ -122,13 +156,13 @@ def events(
     step = parse_bucket(bucket)
     with cli_errors():
         if stored:
-            with Store(db_path(db), read_only=True) as store:
+            with Store(existing_db(db), read_only=True) as store:
                 found = store.events(shown)
         else:
             # Detection needs every network and target of a country (outage rules compare
             # targets), so only --country narrows what is recomputed; the rest filters output.
             scope = Filter(country=shown.country)
-            with Store(db_path(db)) as store:
+            with Store(existing_db(db)) as store:
                 detected = detect_events(store.verdicts(scope), bucket=step)
                 store.replace_events(detected, scope)
                 found = store.events(shown)
@@ -137,7 +171,20 @@ def events(
     if fmt == "jsonl":
         write_events(found, "jsonl", terminal_stream(sys.stdout))
         return
-    Console().print(render_events_table(found))
+    console = Console()
+    console.print(render_events_table(found, width=console.width))
+    hint = _empty_hint(db, shown, found)
+    if hint:
+        Console(stderr=True).print(f"hint: {markup(hint)}", highlight=False, soft_wrap=True)
+
+
+def _empty_hint(db: Path | None, shown: Filter, found: Sequence[Event]) -> str | None:
+    """Why an events list filtered by country came out empty, when the country is the cause."""
+    if found or shown.country is None:
+        return None
+    with cli_errors(), Store(existing_db(db), read_only=True) as store:
+        known = [row["probe_cc"] for row in Reads(store).countries(Filter())]
+    return country_hint(shown.country, known)
 
 
 def register(app: typer.Typer) -> None:

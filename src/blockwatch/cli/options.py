@@ -12,7 +12,7 @@ from typing import Annotated, Any
 import typer
 
 from blockwatch.config import default_db_path
-from blockwatch.errors import FilterError
+from blockwatch.errors import BlockwatchError, FilterError, StoreError
 from blockwatch.store.filters import Filter
 
 __all__ = [
@@ -22,8 +22,11 @@ __all__ = [
     "DomainOption",
     "SinceOption",
     "UntilOption",
+    "country_hint",
     "db_path",
+    "existing_db",
     "make_filter",
+    "writable_out",
 ]
 
 DbOption = Annotated[
@@ -56,3 +59,37 @@ def make_filter(**values: Any) -> Filter:
         return Filter.parse(**values)
     except FilterError as exc:
         raise typer.BadParameter(exc.reason, param_hint=f"--{exc.name}") from exc
+
+
+def existing_db(db: Path | None) -> Path:
+    """The store a command reads or updates: it must exist (only `ingest` and the probes
+    create one), so a mistyped --db is an error, not a new empty store."""
+    path = db_path(db)
+    if not path.exists():
+        raise StoreError(f"no store at {path} (run `blockwatch ingest` first)")
+    return path
+
+
+def writable_out(out: Path) -> Path:
+    """An output file whose folder exists: a typo in a path must not create folders."""
+    parent = out.expanduser().parent
+    if not parent.is_dir():
+        raise BlockwatchError(f"cannot write {out}: no folder {parent} (create it first)")
+    return out
+
+
+def country_hint(country: str | None, known: list[str]) -> str | None:
+    """Why a --country filter found nothing: not a two-letter code, or a country the store
+    holds no measurement from (with the ones it does hold)."""
+    if country is None:
+        return None
+    cc = country.strip().upper()
+    if cc in known:
+        return None
+    listed = ", ".join(known[:30]) + (" ..." if len(known) > 30 else "") or "none"
+    if len(cc) != 2 or not cc.isalpha():
+        return (
+            f"--country takes a two-letter ISO 3166 code such as PK, not {country!r}"
+            f" (countries in the store: {listed})"
+        )
+    return f"no measurements from country {cc} in the store (countries in it: {listed})"

@@ -20,18 +20,20 @@ from blockwatch.cli.options import (
     DomainOption,
     SinceOption,
     UntilOption,
+    country_hint,
     db_path,
+    existing_db,
     make_filter,
 )
 from blockwatch.cli.progress import ByteProgress
 from blockwatch.errors import MalformedMeasurement, StoreError
 from blockwatch.pipeline import IngestReport, ReanalyzeReport, ingest_paths, reanalyze
-from blockwatch.store import Store
+from blockwatch.store import Filter, Reads, Store
 from blockwatch.store.export import FORMATS, write_verdicts
 from blockwatch.terminal import cell, clean, markup, terminal_stream
 from blockwatch.times import iso_z
 
-__all__ = ["print_report", "register"]
+__all__ = ["nothing_usable", "print_report", "register"]
 
 ERRORS_SHOWN = 20
 CHECKPOINT_FAILED = 3  # exit status: ingested, but the store file is behind its WAL
@@ -114,6 +116,20 @@ def ingest(
         # Everything was committed, but not yet into the store file: say where it is.
         stderr.print(f"[bold red]error:[/] {markup(report.checkpoint_error)}", highlight=False)
         raise typer.Exit(CHECKPOINT_FAILED)
+    if nothing_usable(report):
+        stderr.print(
+            "[bold red]error:[/] no measurement was added: every record read was malformed"
+            " or could not be analysed",
+            highlight=False,
+            soft_wrap=True,
+        )
+        raise typer.Exit(1)
+
+
+def nothing_usable(report: IngestReport) -> bool:
+    """Records or paths were looked at and every one was bad: the ingest failed."""
+    bad = report.malformed + report.analysis_failed + report.unreadable
+    return report.added == 0 and report.duplicates == 0 and bad > 0
 
 
 def _table(verdicts: Sequence[Verdict], more: bool, console: Console) -> None:
@@ -171,6 +187,11 @@ def verdicts(
             # Piped output gets a wide console: a table truncated to 80 columns loses data.
             console = Console(width=None if sys.stdout.isatty() else 160)
             _table(found[:TABLE_ROWS] if more else found, more, console)
+            if not found and flt.country is not None:
+                known = [row["probe_cc"] for row in Reads(store).countries(Filter())]
+                hint = country_hint(country, known)
+                if hint:
+                    Console(stderr=True).print(f"hint: {markup(hint)}", highlight=False)
         else:
             write_verdicts(store.iter_verdicts(flt), fmt, terminal_stream(sys.stdout))
 
@@ -226,7 +247,7 @@ def reanalyze_command(
     def on_page(done: int, total: int) -> None:
         bar.update(task, completed=done, total=total)
 
-    with cli_errors(), Store(db_path(db)) as store, bar:
+    with cli_errors(), Store(existing_db(db)) as store, bar:
         report = reanalyze(store, flt, fingerprints=fingerprints, on_page=on_page)
     print_reanalysis(report, Console(stderr=False, soft_wrap=True))
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 from pathlib import Path
 
 import typer
@@ -16,13 +17,15 @@ from blockwatch.cli.options import (
     UntilOption,
     db_path,
     make_filter,
+    writable_out,
 )
+from blockwatch.errors import BlockwatchError
 from blockwatch.signing import key_id, load_private_key
 from blockwatch.terminal import clean
 from blockwatch.web import report as rep
 from blockwatch.web import report_check as check
 
-__all__ = ["register"]
+__all__ = ["check_port", "register"]
 
 
 def serve(
@@ -71,6 +74,7 @@ def serve(
 
     base = url or f"http://{host}:{port}"
     with cli_errors():
+        check_port(host, port)  # before anything is opened or printed
         lanes = {
             "report_workers": report_workers,
             "report_queue": report_queue,
@@ -92,6 +96,26 @@ def serve(
         what = "dashboard" if read_only else "observatory (dashboard, collector, feeds)"
         typer.echo(f"blockwatch {what} on {clean(base)}/ (Ctrl-C to stop)", err=True)
         serve_app(app, host, port)
+
+
+def check_port(host: str, port: int) -> None:
+    """Refuse a port another server listens on, before the URL is printed as if served."""
+    try:
+        family, kind, proto, _, addr = socket.getaddrinfo(
+            host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )[0]
+    except (socket.gaierror, UnicodeError) as exc:
+        raise BlockwatchError(f"cannot listen on {host!r}: {exc}") from exc
+    with socket.socket(family, kind, proto) as sock:
+        # As uvicorn binds: a port whose old connections linger (TIME_WAIT) is free.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(addr)
+        except OSError as exc:
+            raise BlockwatchError(
+                f"cannot listen on {host}:{port}: {exc.strerror or exc}"
+                " (another server on that port? --port chooses another)"
+            ) from exc
 
 
 def _verify(
@@ -196,7 +220,10 @@ def report(
         if out is None:
             raise rep.ReportError("--out FILE.html|FILE.pdf is required")
         signer = load_private_key(sign) if sign is not None else None
-        path = rep.write_report(store, out, event_id=event, scope=scope, signer=signer, paper=paper)
+        target = writable_out(out)
+        path = rep.write_report(
+            store, target, event_id=event, scope=scope, signer=signer, paper=paper
+        )
         signed = f", signed with key {key_id(signer.public_key())}" if signer else ""
         typer.echo(f"wrote {clean(path)}{signed}")
 

@@ -7,6 +7,7 @@ commit; ingest relies on that plus the measurement_id primary key to be resumabl
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -44,6 +45,29 @@ class _Conflict(Exception):
     """A row of the batch is in the store already (the batch was rolled back)."""
 
 
+def _open_error(path: Path, exc: duckdb.Error) -> StoreError:
+    """Why a store would not open, in our words: DuckDB's own text names its internals and
+    points at its own shell's documentation, which means nothing to a blockwatch user."""
+    text = str(exc)
+    if "lock" in text.lower():
+        owner = current_owner(path)
+        if owner is not None:
+            return StoreError(
+                f"store {path} is served by `blockwatch serve` (pid {owner['pid']})"
+                f" at {owner['url']}: use its API and collector, or stop it first"
+            )
+        # DuckDB allows one writer, and no reader while it writes (DESIGN §7).
+        pid = re.search(r"\(PID (\d+)\)", text)
+        holder = f" (pid {pid.group(1)})" if pid else ""
+        return StoreError(
+            f"store {path} is in use by another process{holder}: one writer at a time;"
+            " wait for it or use another --db"
+        )
+    if "not a valid DuckDB database" in text or "not a DuckDB" in text:
+        return StoreError(f"{path} is not a blockwatch store (not a DuckDB database file)")
+    return StoreError(f"cannot open store {path}: {text.splitlines()[0] if text else exc!r}")
+
+
 class Store:
     """The blockwatch store over one DuckDB file (created with its tables when absent)."""
 
@@ -61,19 +85,7 @@ class Store:
         try:
             self._con = duckdb.connect(str(self.path), read_only=read_only)
         except duckdb.Error as exc:
-            if "lock" in str(exc).lower():
-                owner = current_owner(self.path)
-                if owner is not None:
-                    raise StoreError(
-                        f"store {self.path} is served by `blockwatch serve` (pid {owner['pid']})"
-                        f" at {owner['url']}: use its API and collector, or stop it first"
-                    ) from None
-                # DuckDB allows one writer, and no reader while it writes (DESIGN §7).
-                raise StoreError(
-                    f"store {self.path} is in use by another process (one writer at a time; "
-                    f"wait for it or use another --db): {exc}"
-                ) from exc
-            raise StoreError(f"cannot open store {self.path}: {exc}") from exc
+            raise _open_error(self.path, exc) from None
         try:
             if read_only:
                 self._check_tables()

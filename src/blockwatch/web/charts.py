@@ -13,34 +13,42 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from html import escape
-from typing import Any
+from typing import Any, Final
 
-from blockwatch.analysis.records import METHODS
 from blockwatch.times import shift
 
-_PALETTE = (
-    "#d62728",
-    "#ff7f0e",
-    "#8c564b",
-    "#e377c2",
-    "#bcbd22",
-    "#9467bd",
-    "#1f77b4",
-    "#7f3b08",
-    "#b35806",
-    "#e08214",
-    "#542788",
-    "#2d004b",
-    "#c51b7d",
-    "#4d9221",
-    "#01665e",
-    "#35978f",
-)
-METHOD_COLOURS = dict(zip(METHODS, _PALETTE, strict=True))
+# One colour per method, told apart by hue and lightness (no two browns, reds or greys):
+# the DNS methods warm, TCP blue, TLS brown/violet, HTTP green/purple. A method missing here
+# is drawn in OTHER_COLOUR.
+METHOD_COLOURS: Final[dict[str, str]] = {
+    "dns.nxdomain": "#d62728",
+    "dns.bogon": "#ff7f0e",
+    "dns.blockpage_ip": "#e377c2",
+    "dns.inconsistent": "#ffbb78",
+    "dns.timeout": "#bcbd22",
+    "tcp.timeout": "#17becf",
+    "tcp.reset": "#1f77b4",
+    "tls.reset": "#8c564b",
+    "tls.timeout": "#c5b0d5",
+    "tls.mitm": "#393b79",
+    "http.blockpage": "#9467bd",
+    "http.reset": "#2ca02c",
+    "http.timeout": "#98df8a",
+    "http.diff": "#7b4173",
+    "throttled": "#637939",
+    "dpi.handshake": "#e7ba52",
+}
 OTHER_COLOUR = "#555555"
 DOWN_COLOUR = "#9e9e9e"
 W, H = 900, 150
-LEFT, RIGHT, TOP, BOTTOM = 44, 12, 30, 22
+# The chart a phone shows (CSS picks one): drawn narrower so its text stays legible.
+NARROW_W = 400
+LEFT, RIGHT, TOP, BOTTOM = 44, 12, 32, 22
+FONT = 10  # px of chart text, in the chart's own units
+# A generous average glyph width for the chart's font (DejaVu Sans digits are 0.64 em), so
+# labels laid out with it never touch once drawn.
+CHAR_W = 0.68 * FONT
+LANES = (TOP - 4, TOP - 16)  # baselines of the event labels above the plot
 
 
 def method_colour(method: str | None) -> str:
@@ -138,26 +146,34 @@ class _Frame:
     t0: datetime
     t1: datetime
     span: timedelta
-    pw: float = W - LEFT - RIGHT
+    width: int = W
     ph: float = H - TOP - BOTTOM
+
+    @property
+    def pw(self) -> float:
+        return self.width - LEFT - RIGHT
 
     def x(self, t: datetime) -> float:
         frac = (t - self.t0) / self.span
         return LEFT + max(0.0, min(1.0, frac)) * self.pw
 
 
-def timeline_svg(series: Series, t0: datetime, t1: datetime, bucket: timedelta) -> str:
-    """One network's chart as an <svg> string (all text escaped)."""
-    fr = _Frame(t0, t1, max(t1 - t0, timedelta(seconds=1)))
+def timeline_svg(
+    series: Series, t0: datetime, t1: datetime, bucket: timedelta, width: int = W
+) -> str:
+    """One network's chart as an <svg> string (all text escaped), ``width`` units wide: the
+    plot ends with the data (t1), and no piece of text overlaps another."""
+    fr = _Frame(t0, t1, max(t1 - t0, timedelta(seconds=1)), width)
     name = escape(series.name)
+    cls = "timeline" if width == W else "timeline-narrow"
     out = [
-        f'<svg class="timeline" data-network="{name}" viewBox="0 0 {W} {H}" width="100%"'
+        f'<svg class="{cls}" data-network="{name}" viewBox="0 0 {width} {H}" width="100%"'
         f' role="img" aria-label="blocked share over time on {name}"'
         ' xmlns="http://www.w3.org/2000/svg">',
         f"<title>Blocked share per {escape(_bucket_word(bucket))} on {name}</title>",
         f'<rect x="{LEFT}" y="{TOP}" width="{fr.pw:g}" height="{fr.ph:g}" class="plot"/>',
     ]
-    out += [_shade(s, fr) for s in series.shades]
+    out += _shades(series.shades, fr)
     bw = max(fr.pw * (bucket / fr.span), 1.0)
     gap = 1.0 if bw > 4 else 0.0
     for b in series.buckets:
@@ -169,25 +185,73 @@ def timeline_svg(series: Series, t0: datetime, t1: datetime, bucket: timedelta) 
     return "".join(out)
 
 
-def _shade(s: Shade, fr: _Frame) -> str:
-    """An event behind the bars, labelled with its dates and availability."""
-    xs, xe = fr.x(s.start), fr.x(s.end or fr.t1)
-    cls = "shade-outage" if s.kind == "outage" else "shade-event"
-    end_txt = s.end.strftime("%Y-%m-%d") if s.end else "ongoing"
+def _text_width(text: str) -> float:
+    return len(text) * CHAR_W
+
+
+def _labels(s: Shade) -> list[str]:
+    """An event's label, longest first: the layout takes the first that fits."""
+    start = s.start.strftime("%Y-%m-%d")
+    end = s.end.strftime("%Y-%m-%d") if s.end else "ongoing"
     word = "outage" if s.kind == "outage" else "event"
-    label = f"{word} {s.start.strftime('%Y-%m-%d')} → {end_txt} · availability {s.availability:.0%}"
-    return (
-        f'<g class="{cls}" data-event="{escape(s.event_id)}"'
-        f' data-start="{s.start.isoformat()}" data-end="{s.end.isoformat() if s.end else ""}">'
-        f'<rect x="{xs:.1f}" y="{TOP}" width="{max(xe - xs, 1.5):.1f}" height="{fr.ph:g}"/>'
-        f"<title>{escape(label)}</title>"
-        f'<text x="{xs + 2:.1f}" y="{TOP - 4}" class="shade-label">{escape(label)}</text></g>'
-    )
+    return [
+        f"{word} {start} → {end} · availability {s.availability:.0%}",
+        f"{word} {start} → {end} · {s.availability:.0%}",
+        f"{start} → {end}",
+        f"{s.availability:.0%}",
+    ]
+
+
+def _place(want: float, text: str, fr: _Frame, lanes: list[list[tuple[float, float]]]) -> (
+    tuple[float, int] | None
+):  # fmt: skip
+    """(x, lane) for a label that starts near ``want`` and overlaps no label already placed
+    (kept inside the chart), or None when there is no room."""
+    w = _text_width(text)
+    x = max(LEFT + 2.0, min(want, fr.width - RIGHT - w))
+    if x + w > fr.width - 1:
+        return None
+    for i, taken in enumerate(lanes):
+        if all(x + w + 4 <= a or x >= b + 4 for a, b in taken):
+            taken.append((x, x + w))
+            return x, i
+    return None
+
+
+def _shades(shades: list[Shade], fr: _Frame) -> list[str]:
+    """Events behind the bars, each labelled with its dates and availability above the plot
+    in one of two lanes; a label is shortened, then left out (its tooltip stays), rather
+    than drawn over another."""
+    lanes: list[list[tuple[float, float]]] = [[] for _ in LANES]
+    out = []
+    for s in sorted(shades, key=lambda s: s.start):
+        xs, xe = fr.x(s.start), fr.x(s.end or fr.t1)
+        cls = "shade-outage" if s.kind == "outage" else "shade-event"
+        labels = _labels(s)
+        label = ""
+        for text in labels:
+            spot = _place(xs + 2, text, fr, lanes)
+            if spot is not None:
+                x, lane = spot
+                label = (
+                    f'<text x="{x:.1f}" y="{LANES[lane]}" class="shade-label">{escape(text)}</text>'
+                )
+                break
+        out.append(
+            f'<g class="{cls}" data-event="{escape(s.event_id)}"'
+            f' data-start="{s.start.isoformat()}" data-end="{s.end.isoformat() if s.end else ""}">'
+            f'<rect x="{xs:.1f}" y="{TOP}" width="{max(xe - xs, 1.5):.1f}" height="{fr.ph:g}"/>'
+            f"<title>{escape(labels[0])}</title>{label}</g>"
+        )
+    return out
 
 
 def _bar(b: Bucket, fr: _Frame, width: float) -> list[str]:
     """One bucket: blocked share stacked by method, "down" above it, and a tooltip."""
     bx = fr.x(b.start)
+    width = min(width, LEFT + fr.pw - bx)  # the last bucket may reach past the data's end
+    if width <= 0:
+        return []
     y = TOP + fr.ph
     out = [
         f'<rect class="measured" x="{bx:.1f}" y="{TOP + fr.ph - 3:g}" width="{width:.1f}"'
@@ -234,9 +298,12 @@ def _axes(fr: _Frame) -> list[str]:
     for frac, label in ((0.0, "0%"), (0.5, "50%"), (1.0, "100%")):
         yy = TOP + fr.ph * (1 - frac)
         out.append(f'<text x="{LEFT - 4}" y="{yy + 4:.1f}" class="ylab">{label}</text>')
-    ticks = _ticks(fr.t0, fr.t1)
+    sample = _fmt(fr.t0, fr.span)
+    # The outer labels hug the plot's edges, the inner ones are centred on their tick: the
+    # ticks are spaced so that neighbours never touch.
+    count = max(1, min(6, int(fr.pw // (1.5 * _text_width(sample) + 8))))
+    ticks = _ticks(fr.t0, fr.t1, count)
     for i, t in enumerate(ticks):
-        # The outer labels hug the plot's edges so they are not cut off.
         anchor = "start" if i == 0 else "end" if i == len(ticks) - 1 else "middle"
         out.append(
             f'<text x="{fr.x(t):.1f}" y="{H - 6}" class="xlab" text-anchor="{anchor}">'
@@ -268,4 +335,19 @@ def legend_svg(methods: list[str]) -> str:
             f'<text x="{i * 150 + 16}" y="14">{escape(m)}</text>'
         )
     out.append("</svg>")
+    return "".join(out)
+
+
+def legend_html(methods: list[str]) -> str:
+    """The legend as HTML that wraps on a narrow screen: a colour square and a name each
+    (the squares are SVG: the pages' CSP allows no inline style)."""
+    items = [*methods, "down"]
+    out = ['<ul class="legend">']
+    for m in items:
+        colour = DOWN_COLOUR if m == "down" else method_colour(m)
+        out.append(
+            f'<li><svg width="12" height="12" viewBox="0 0 12 12" aria-hidden="true">'
+            f'<rect width="12" height="12" fill="{colour}"/></svg> {escape(m)}</li>'
+        )
+    out.append("</ul>")
     return "".join(out)

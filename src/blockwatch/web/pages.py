@@ -3,20 +3,22 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import HTMLResponse, Response
+from fastapi.responses import FileResponse, HTMLResponse, Response
 
 from blockwatch.errors import FilterError
 from blockwatch.store import Filter, Reads
 from blockwatch.web import report, views
 from blockwatch.web.answers import MAX_QUESTION, service_answers
+from blockwatch.web.charts import NARROW_W
 from blockwatch.web.heavy import HeavyLane, PdfJob, PdfJobs
 from blockwatch.web.marks import annotation_rows, annotations_svg
 from blockwatch.web.params import BucketParam, PageParam, filters, reads, time_range
-from blockwatch.web.render import charts, legend, query_string
+from blockwatch.web.render import charts, legend_for_page, query_string
 
 __all__ = ["router"]
 
@@ -28,6 +30,7 @@ Question = Annotated[
     str | None, Query(max_length=MAX_QUESTION, description='a service and country: "X in PK"')
 ]
 PDF_REFRESH_S = 3
+FAVICON = Path(__file__).parent / "static" / "favicon.svg"
 
 
 def _render(request: Request, name: str, f: Filter | None = None, **ctx: Any) -> HTMLResponse:
@@ -41,6 +44,18 @@ def _render(request: Request, name: str, f: Filter | None = None, **ctx: Any) ->
         **ctx,
     )
     return HTMLResponse(html)
+
+
+def _charts(tl: dict[str, Any]) -> dict[str, Any]:
+    """A page's charts: (network, wide SVG, narrow SVG) each, CSS showing the one that fits
+    the screen, and the legend."""
+    wide, narrow = charts(tl), charts(tl, NARROW_W)
+    return {
+        "charts": [
+            (name, svg, small) for (name, svg), (_, small) in zip(wide, narrow, strict=True)
+        ],
+        "legend": legend_for_page(tl),
+    }
 
 
 @router.get("/", response_class=HTMLResponse)
@@ -67,7 +82,7 @@ def domain_page(
     data = views.domain(r, cc, domain, f, bucket)
     tl = data["timeline"]
     marks = _context(r, data["probe_cc"], [data["domain"]], tl)
-    return _render(request, "domain.html", f, charts=charts(tl), legend=legend(tl), **marks, **data)
+    return _render(request, "domain.html", f, **_charts(tl), **marks, **data)
 
 
 @router.get("/network/{asn:path}", response_class=HTMLResponse)
@@ -75,17 +90,19 @@ def network_page(
     request: Request, asn: str, r: R, f: T, bucket: BucketParam = None
 ) -> HTMLResponse:
     data = views.network(r, asn, f, bucket)
-    tl = data["timeline"]
-    return _render(request, "network.html", f, charts=charts(tl), legend=legend(tl), **data)
+    return _render(request, "network.html", f, **_charts(data["timeline"]), **data)
 
 
 def _safe_name(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "_", text)[:80] or "report"
 
 
-def _download(slug: str, body: bytes, fmt: str) -> Response:
+def _download(slug: str, body: bytes, fmt: str, download: bool) -> Response:
+    """The report, opened in the browser (``inline``: a reader wants to see it) or, with
+    ``?download=1``, saved; either way under a name that says what it is."""
     name = f"blockwatch-{_safe_name(slug)}.{fmt}"
-    headers = {"Content-Disposition": f'attachment; filename="{name}"'}
+    disposition = "attachment" if download else "inline"
+    headers = {"Content-Disposition": f'{disposition}; filename="{name}"'}
     media = "application/pdf" if fmt == "pdf" else "text/html; charset=utf-8"
     return Response(body, media_type=media, headers=headers)
 
@@ -93,13 +110,14 @@ def _download(slug: str, body: bytes, fmt: str) -> Response:
 async def _report(
     request: Request, fmt: str, event_id: str | None, scope: Filter | None
 ) -> Response:
+    download = request.query_params.get("download") in ("1", "true", "yes")
     """A report built off the event loop (heavy.py); a PDF is a job with a waiting page."""
     if fmt not in ("html", "pdf"):
         raise views.NotFound("report format", fmt)
     lane: HeavyLane = request.app.state.heavy
     if fmt == "html":
         slug, html = await lane.report_html(event_id, scope)
-        return _download(slug, html.encode("utf-8"), "html")
+        return _download(slug, html.encode("utf-8"), "html", download)
     jobs: PdfJobs = request.app.state.pdf_jobs
     key = ("event", event_id) if event_id is not None else ("scope", scope)
     job = jobs.get(key)
@@ -112,7 +130,7 @@ async def _report(
         job = jobs.start(key, event_id, scope)
     if job.task.done():
         slug, pdf = job.task.result()  # a failed job raises its error here (JobFailed)
-        return _download(slug, pdf, "pdf")
+        return _download(slug, pdf, "pdf", download)
     return _waiting_page(request, job)
 
 
@@ -161,12 +179,17 @@ def event_page(request: Request, event_id: str, r: R, page: PageParam = 1) -> HT
         request,
         "event.html",
         None,
-        charts=charts(tl),
-        legend=legend(tl),
+        **_charts(tl),
         **_context(r, ev["probe_cc"], [ev["domain"]] if ev["domain"] else [], tl),
         pdf_available=report.chromium_path() is not None,
         **data,
     )
+
+
+@router.get("/favicon.ico")
+def favicon() -> FileResponse:
+    """Browsers ask for it on every site: the same icon the pages link to."""
+    return FileResponse(FAVICON, media_type="image/svg+xml")
 
 
 @router.get("/measurement/{measurement_id:path}", response_class=HTMLResponse)

@@ -20,7 +20,7 @@ from blockwatch import __version__
 from blockwatch.errors import FilterError
 from blockwatch.store import Filter
 from blockwatch.times import ONE_DAY, iso_z, shift
-from blockwatch.web.charts import legend_svg, timeline_svg
+from blockwatch.web.charts import W, legend_html, legend_svg, timeline_svg
 
 __all__ = [
     "BUCKETS",
@@ -30,6 +30,7 @@ __all__ = [
     "dumps",
     "fmt_time",
     "legend",
+    "legend_for_page",
     "make_templates",
     "query_string",
     "with_isp",
@@ -115,6 +116,39 @@ def _next_day(t: datetime) -> str:
     return "" if after.date() == t.date() else after.date().isoformat()
 
 
+def shown(value: Any) -> str:
+    """A measured value as a reader should see it: no Python spelling (None, True, False)."""
+    if value is None or value == "":
+        return "—"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, (dict, list)):
+        return json_value(value)
+    return str(value)
+
+
+def json_value(value: Any) -> str:
+    """A value of OONI's JSON in JSON's own spelling (null, true, false, "text")."""
+    if isinstance(value, str):
+        return value
+    return json.dumps(value, ensure_ascii=False, default=str)
+
+
+def event_subject(e: dict[str, Any]) -> str:
+    """What an event is about and where: 'x.com on AS17557 in PK', 'network AS135407 in PK'
+    (an outage of one network is not one of every domain in the country)."""
+    if e.get("probe_asn"):
+        where = f"{e['probe_asn']} in {e['probe_cc']}"
+    elif e.get("networks"):
+        n = len(e["networks"])
+        where = f"{e['probe_cc']} ({n} network{'s' if n != 1 else ''})"
+    else:
+        where = e["probe_cc"]
+    if e.get("domain"):
+        return f"{e['domain']} {'on' if e.get('probe_asn') else 'in'} {where}"
+    return f"network {where}" if e.get("probe_asn") else f"every network measured in {where}"
+
+
 def make_templates(network_name: Callable[[str | None], str | None] | None = None) -> Environment:
     """The Jinja2 environment; autoescape is on for every template (measured data is
     untrusted), and only our own SVG strings are marked safe, after escaping in charts.py.
@@ -126,6 +160,9 @@ def make_templates(network_name: Callable[[str | None], str | None] | None = Non
         lstrip_blocks=True,
     )
     env.filters["t"] = fmt_time
+    env.filters["shown"] = shown
+    env.filters["json_value"] = json_value
+    env.filters["event_subject"] = event_subject
     env.filters["pct"] = lambda v: "" if v is None else f"{float(v):.0%}"
     env.filters["next_day"] = _next_day
     # One path segment: "/" too is escaped, so an id holding it stays one segment (and a
@@ -144,14 +181,22 @@ def with_isp(asn: str | None, name: str | None) -> str:
     return f"{asn} ({name})" if name and name != asn else asn
 
 
-def charts(tl: dict[str, Any]) -> list[tuple[str, str]]:
+def charts(tl: dict[str, Any], width: int = W) -> list[tuple[str, str]]:
     """(network, svg) per series of a timeline (SVG text is escaped in charts.py)."""
     if not tl["series"]:
         return []
     length = BUCKETS[tl["bucket"]]
-    return [(s.name, timeline_svg(s, tl["start"], tl["end"], length)) for s in tl["series"]]
+    return [(s.name, timeline_svg(s, tl["start"], tl["end"], length, width)) for s in tl["series"]]
+
+
+def _methods(tl: dict[str, Any]) -> list[str]:
+    return sorted({m for s in tl["series"] for b in s.buckets for m in b.methods})
 
 
 def legend(tl: dict[str, Any]) -> str:
-    methods = sorted({m for s in tl["series"] for b in s.buckets for m in b.methods})
-    return legend_svg(methods)
+    return legend_svg(_methods(tl))
+
+
+def legend_for_page(tl: dict[str, Any]) -> str:
+    """The dashboard's legend: HTML, so it wraps on a phone."""
+    return legend_html(_methods(tl))

@@ -98,6 +98,10 @@ def _timeline(
     t0, t1 = span
     name = choose_bucket(t0, t1, bucket)
     rows = r.timeline(f.replace(since=t0, until=t1), BUCKETS[name], by_network)
+    if rows:
+        # A range reaching past the data (an event's margin, an `until` in the future) ends
+        # the chart with the last bucket measured: nothing is drawn, or shaded, beyond it.
+        t1 = min(t1, shift(max(row["bucket"] for row in rows), BUCKETS[name]))
     shades = shades_for(events, domain) if by_network else {}
     series = build_series(rows, shades)
     return {"bucket": name, "start": t0, "end": t1, "series": series}
@@ -107,14 +111,24 @@ def timeline_json(tl: dict[str, Any]) -> dict[str, Any]:
     return {**tl, "series": [s.to_json() for s in tl["series"]]}
 
 
+def _observed(r: Reads, f: Filter, events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The events a filtered view lists: an ongoing event is ongoing as of its last
+    measurement, so a range holding no measurement at all shows none of them."""
+    if (f.since is None and f.until is None) or not any(e["end"] is None for e in events):
+        return events
+    if r.span(f) is not None:
+        return events
+    return [e for e in events if e["end"] is not None]
+
+
 def overview(r: Reads, f: Filter) -> dict[str, Any]:
     lo, hi = r.data_range()
     return {
         "data_start": lo,
         "data_end": hi,
         "countries": [_share(row) for row in r.countries(f)],
-        "ongoing_events": r.events(f, ongoing=True, top_level=True, limit=100),
-        "recent_events": r.events(f, top_level=True, limit=50),
+        "ongoing_events": _observed(r, f, r.events(f, ongoing=True, top_level=True, limit=100)),
+        "recent_events": _observed(r, f, r.events(f, top_level=True, limit=50)),
     }
 
 
@@ -128,7 +142,7 @@ def country(r: Reads, cc: str, f: Filter) -> dict[str, Any]:
         "probe_cc": cc,
         "networks": [_share(row) for row in r.country_networks(here)],
         "domains": [_share(row) for row in domains],
-        "events": r.events(here, top_level=True),
+        "events": _observed(r, here, r.events(here, top_level=True)),
         "tools": tool_states(domains, r.events(here)),
     }
 
