@@ -237,23 +237,44 @@ def stray_rates(
     lightly blocked target among them. A flaky path spreads its failures over many methods,
     so a network failing 25 % of the time may still fail with any one method rarely.
     """
-    gauges: dict[NetKey, list[tuple[int, Counter[Method]]]] = {}
+    gauges: dict[NetKey, list[tuple[int, dict[Method, float]]]] = {}
     for key, cells in series.items():
-        live = [c for i, c in cells.items() if c.n and not outages.masked(key, i)]
+        live = [cells[i] for i in sorted(cells) if cells[i].n and not outages.masked(key, i)]
         n = sum(c.n for c in live)
         per_method = Counter(v.method for c in live for v in c.blocked)
         if n >= 30 and all(k < p.clean_share * n for k in per_method.values()):
-            gauges.setdefault((key[0], key[1]), []).append((n, per_method))
+            gauges.setdefault((key[0], key[1]), []).append((n, scattered_failures(live)))
     out: dict[NetKey, Noise] = {}
     for net, targets in gauges.items():
         methods = {m for _, per in targets for m in per}
         rates = {
-            m: median([per[m] / n for n, per in targets])
+            m: median([per.get(m, 0.0) / n for n, per in targets])
             for m in sorted(methods, key=lambda m: m or "")
         }
         total = _lower_median([sum(per.values()) / n for n, per in targets])
         out[net] = Noise(total, tuple((m, r) for m, r in rates.items() if r > 0))
     return out
+
+
+def scattered_failures(live: Sequence[Cell]) -> dict[Method, float]:
+    """Per method, the failures of a target that look like noise, scaled for the bias.
+
+    Noise is scattered in time, a block repeats its method round after round: a failure
+    counts when neither neighbouring bucket failed with the same method. A block young
+    next to the history (four rounds of NXDOMAIN on most targets after thirty open ones)
+    would otherwise pass for a high stray rate of its method and hide itself. Scattered noise
+    of a method failing a share f of the buckets loses about 1-(1-f)² of its failures to
+    this rule; each count is scaled back by that.
+    """
+    methods = [{v.method for v in c.blocked} for c in live]
+    kept: Counter[Method] = Counter()
+    hit: Counter[Method] = Counter()
+    for i, c in enumerate(live):
+        hit.update(methods[i])
+        before = methods[i - 1] if i > 0 else set()
+        after = methods[i + 1] if i + 1 < len(live) else set()
+        kept.update(v.method for v in c.blocked if v.method not in before and v.method not in after)
+    return {m: k / max((1.0 - hit[m] / len(live)) ** 2, 0.25) for m, k in kept.items()}
 
 
 def analyse(

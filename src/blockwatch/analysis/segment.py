@@ -225,9 +225,22 @@ def block_methods(cells: Series, chunk: Sequence[int], p: DetectorParams) -> fro
     candidates = frozenset(m for m, n in seen.items() if n >= 2)
     if len(candidates) <= 1:
         return candidates
-    return frozenset(
+    shown = frozenset(
         m for m in candidates if _cut(cells, chunk, {m}, p.for_methods({m}), last_chunk=False)
     )
+    return shown | {m for m in candidates - shown if _takes_over(cells, chunk, shown, m, p)}
+
+
+def _takes_over(
+    cells: Series, chunk: Sequence[int], shown: Collection[Method], m: Method, p: DetectorParams
+) -> bool:
+    """A block changing technique at the end of the data: ``m`` fails every bucket from
+    right after the block's last failure of its methods on (too few yet to stand alone)."""
+    before = [i for i in chunk if blocked_by(cells[i], shown)]
+    mine = [i for i in chunk if blocked_by(cells[i], {m})]
+    if not before or not mine or mine[0] <= before[-1]:
+        return False
+    return mine[0] - before[-1] <= p.join_gap_buckets and mine == [i for i in chunk if i >= mine[0]]
 
 
 def _cut(
@@ -305,7 +318,7 @@ def trim_foreign_edges(
         v.method for i in inside for v in cells[i].blocked if methods is None or v.method in methods
     )
     total = sum(seen.values())
-    usual = {m for m, n in seen.items() if n >= share * total}
+    usual = {m for m, n in seen.items() if n >= share * total} | _new_technique(cells, inside)
 
     def foreign(i: int) -> bool:
         return all(
@@ -319,6 +332,20 @@ def trim_foreign_edges(
     while len(inside) > 1 and foreign(inside[-1]):
         inside = inside[:-1]
     return inside
+
+
+def _new_technique(cells: Series, inside: list[int]) -> set[Method]:
+    """The methods a block switched to in its last buckets: each failed every one of them
+    (two or more) and nothing before. Still rare in the block, they are not stray failures."""
+    methods = [{v.method for v in cells[i].blocked} for i in inside]
+    out: set[Method] = set()
+    for m in methods[-1] if methods else ():
+        j = 0
+        while j < len(methods) and m in methods[-1 - j]:
+            j += 1
+        if j >= 2 and not any(m in here for here in methods[: len(methods) - j]):
+            out.add(m)
+    return out
 
 
 def run_of(
@@ -339,12 +366,26 @@ def run_of(
         _cost(p.stray_rate, ki, cells[i].n) - _cost(q, ki, cells[i].n)
         for i, ki in zip(span, ks, strict=True)
     )
-    after = sum(cells[i].n for i in chunk if i > inside[-1])
-    # Ongoing when the open measurements after the last blocked one are too few to say the
-    # block ended: with blocked share q, m escapes in a row happen with chance (1-q)^m.
-    ongoing = last_chunk and (1.0 - q) ** after >= p.ended_if_missed
+    ongoing = last_chunk and not tail_ended(span, ks, sum(1 for i in chunk if i > inside[-1]), p)
     seen = frozenset(v.method for i in span for v in cells[i].blocked)
     return Run(tuple(span), llr, ongoing, seen if methods is None else frozenset(methods))
+
+
+def tail_ended(span: Sequence[int], hits: Sequence[int], after: int, p: DetectorParams) -> bool:
+    """Whether ``after`` open buckets at the end of the data say a block has ended.
+
+    Counted in buckets, not measurements (a round's URLs escape together), and against the
+    whole run: a block blocked in a share q of its N buckets shows a streak of m escapes
+    somewhere with chance about N·(1-q)^m, so a tail streak ends it only when a streak that
+    long would be unusual anywhere in it (q by Laplace's rule, (hits+1)/(N+2)). A live watcher then sees a sporadic block go on
+    through its usual windows of access, and a steady block end within a round or two.
+    """
+    if after == 0:
+        return False
+    # Laplace's rule: a young run's share is uncertain (four hits in five rounds may be a
+    # block at 0.3 availability), an old one's is not.
+    q = (sum(1 for k in hits if k) + 1) / (len(span) + 2)
+    return len(span) * (1.0 - q) ** after < p.ended_if_missed
 
 
 def alarm_times(
