@@ -25,6 +25,7 @@ from dataclasses import dataclass, replace
 from datetime import timedelta
 from statistics import median
 
+from blockwatch.analysis.alarms import alarm_times
 from blockwatch.analysis.grouping import group_by_country, methods_of, stable_event_id
 from blockwatch.analysis.outage import OutageParams, Outages, detect_outages
 from blockwatch.analysis.records import Event, Verdict
@@ -33,7 +34,6 @@ from blockwatch.analysis.segment import (
     DetectorParams,
     Method,
     Run,
-    alarm_times,
     blocked_by,
     run_of,
     segment,

@@ -4,7 +4,7 @@ Each bucket of a series holds k blocked out of n conclusive measurements. A smal
 Markov model has one "open" state where a measurement fails at a stray rate ε and blocked
 states at fixed blocking levels q; a bucket costs its Bernoulli log-likelihood
 k·log q + (n-k)·log(1-q), entering a block, leaving it and changing level cost fixed
-penalties, and the cheapest path (Viterbi) gives the runs. ``alarm_times`` is the online
+penalties, and the cheapest path (Viterbi) gives the runs. ``analysis.alarms`` is the online
 view of the same evidence, for detection delay.
 
 A censor repeats its method; a flaky network fails with a mix of them. So k counts only the
@@ -20,11 +20,10 @@ import math
 from collections import Counter
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import datetime
 from itertools import pairwise
 from typing import Final
 
-from blockwatch.analysis.series import Cell, Grid, Series
+from blockwatch.analysis.series import Cell, Series
 
 Method = str | None  # a blocked verdict's method (None where the source names none)
 LEVELS: Final = (0.2, 0.35, 0.5, 0.65, 0.8, 0.9, 0.97, 0.995)
@@ -90,7 +89,8 @@ def blocked_by(cell: Cell, methods: Collection[Method] | None) -> int:
     return sum(1 for v in cell.blocked if v.method in methods)
 
 
-def _cost(q: float, k: int, n: int) -> float:
+def bernoulli_cost(q: float, k: int, n: int) -> float:
+    """Negative log-likelihood of k blocked out of n when each is blocked with chance q."""
     return -(k * math.log(q) + (n - k) * math.log(1.0 - q))
 
 
@@ -363,7 +363,7 @@ def run_of(
     n = sum(cells[i].n for i in span)
     q = min(max(k / n, p.levels[0]), p.levels[-1])
     llr = sum(
-        _cost(p.stray_rate, ki, cells[i].n) - _cost(q, ki, cells[i].n)
+        bernoulli_cost(p.stray_rate, ki, cells[i].n) - bernoulli_cost(q, ki, cells[i].n)
         for i, ki in zip(span, ks, strict=True)
     )
     ongoing = last_chunk and not tail_ended(span, ks, sum(1 for i in chunk if i > inside[-1]), p)
@@ -377,8 +377,9 @@ def tail_ended(span: Sequence[int], hits: Sequence[int], after: int, p: Detector
     Counted in buckets, not measurements (a round's URLs escape together), and against the
     whole run: a block blocked in a share q of its N buckets shows a streak of m escapes
     somewhere with chance about N·(1-q)^m, so a tail streak ends it only when a streak that
-    long would be unusual anywhere in it (q by Laplace's rule, (hits+1)/(N+2)). A live watcher then sees a sporadic block go on
-    through its usual windows of access, and a steady block end within a round or two.
+    long would be unusual anywhere in it (q by Laplace's rule, (hits+1)/(N+2)). A live
+    watcher then sees a sporadic block go on through its usual windows of access, and a
+    steady block end within two or three rounds.
     """
     if after == 0:
         return False
@@ -386,37 +387,3 @@ def tail_ended(span: Sequence[int], hits: Sequence[int], after: int, p: Detector
     # block at 0.3 availability), an old one's is not.
     q = (sum(1 for k in hits if k) + 1) / (len(span) + 2)
     return len(span) * (1.0 - q) ** after < p.ended_if_missed
-
-
-def alarm_times(
-    cells: Series, grid: Grid, p: DetectorParams, masked: set[int] | None = None
-) -> list[datetime]:
-    """Online view: when the running evidence for a block first crosses the alarm threshold.
-
-    One CUSUM per method and blocking level over the log-likelihood ratio of that method's
-    failures against the network's stray rate of it; an alarm re-arms once every accumulator
-    has fallen back to zero. Used for detection delay.
-    """
-    masked = masked or set()
-    live = [i for i in sorted(cells) if cells[i].n and i not in masked]
-    methods = sorted({v.method for i in live for v in cells[i].blocked}, key=lambda m: m or "")
-    models = [(m, p.for_methods({m})) for m in methods]
-    acc = [[0.0 for _ in pm.levels] for _, pm in models]
-    alarms: list[datetime] = []
-    armed = True
-    for i in live:
-        c = cells[i]
-        for j, (m, pm) in enumerate(models):
-            k = blocked_by(c, {m})
-            base = _cost(pm.stray_rate, k, c.n)
-            acc[j] = [
-                max(0.0, a + base - _cost(q, k, c.n))
-                for a, q in zip(acc[j], pm.levels, strict=True)
-            ]
-        top = max((max(a) for a in acc), default=0.0)
-        if armed and top >= p.alarm_threshold:
-            alarms.append(max(v.measured_at for v in c.blocked) if c.blocked else grid.at(i))
-            armed = False
-        elif not armed and top == 0.0:
-            armed = True
-    return alarms
