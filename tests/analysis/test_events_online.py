@@ -10,7 +10,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from eventsynth import verdicts as eventsynth
 
+from blockwatch.analysis.events import analyse
 from blockwatch.analysis.records import Verdict
 from blockwatch.lab.clock import rounds
 from blockwatch.lab.groundtruth import TruthRow, build_truth, read_truth, true_blocks
@@ -82,3 +84,34 @@ def test_every_prefix_of_a_real_lab_run_is_timely_and_stable() -> None:
     scenario = load(RUN / "scenario.toml")
     truth = build_truth(read_truth(RUN / "truth.jsonl"), scenario)
     _check(replay(verdicts, truth, true_blocks(truth, scenario)))
+
+
+X_NAMES = ("x.com", "twitter.com", "t.co", "api.twitter.com", "abs.twimg.com", "pbs.twimg.com")
+
+
+def _young_block(tail: str, control_tail: str) -> list[Verdict]:
+    """Thirty open rounds, then NXDOMAIN on six X names of eight targets (``tail``); the
+    two control sites fail their last rounds by chance (``control_tail``, a TCP reset)."""
+    out = [v for d in X_NAMES for v in eventsynth(30 * "." + tail, domain=d, method="dns.nxdomain")]
+    for d in ("wikipedia.org", "dawn.com"):
+        out += eventsynth(30 * "." + control_tail, domain=d, method="tcp.reset")
+    return out
+
+
+def test_a_young_block_on_most_targets_is_neither_noise_nor_an_outage() -> None:
+    # Round 33: every target fails, yet six of them fail as they did the rounds before (a
+    # block four rounds old, 12 % of each target's history), the controls by chance.
+    analysis = analyse(_young_block("BBBB", "...B"))
+    assert not analysis.outages.events
+    blocked = {e.domain for e in analysis.events if e.probe_asn and e.end is None}
+    assert blocked == set(X_NAMES)
+    # The block's own failures are not the network's noise: NXDOMAIN has no stray rate.
+    assert dict(analysis.noise[("PK", "AS17557")].methods).get("dns.nxdomain", 0.0) == 0.0
+
+
+def test_a_sporadic_block_goes_on_through_its_windows_of_access() -> None:
+    # Four blocked rounds of five, then three open: at availability 0.3 a streak of three
+    # escapes is ordinary, so a live watcher must not see the block end (and restart).
+    events = analyse(_young_block("BBB.B...", "........")).events
+    ongoing = {e.domain for e in events if e.probe_asn and e.kind == "censorship" and e.end is None}
+    assert ongoing == set(X_NAMES)
