@@ -7,6 +7,9 @@ Inside blockwatch a time is an aware UTC ``datetime``. At the edges it is spelle
 - naive UTC (``naive_utc`` / ``aware_utc``), what DuckDB's TIMESTAMP columns hold;
 - a bound a person typed (``parse_bound``): a date ``YYYY-MM-DD`` (its midnight, UTC) or an
   ISO 8601 time (UTC unless it says otherwise), for ``--since/--until`` and the API's filters.
+
+Arithmetic on a time read from a store or typed by a person goes through ``shift``: such a
+time may sit at the end of the calendar (9999-12-31), where ``+`` raises OverflowError.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ __all__ = [
     "ooni_time",
     "parse_bound",
     "parse_iso",
+    "shift",
 ]
 
 ONE_DAY: Final = timedelta(days=1)
@@ -70,3 +74,15 @@ def parse_bound(text: str) -> datetime:
         return parse_iso(value)
     except ValueError as exc:
         raise ValueError(f"{text[:40]!r} is not a date YYYY-MM-DD or an ISO 8601 time") from exc
+    except OverflowError as exc:  # an offset that moves it past year 1 or 9999 in UTC
+        raise ValueError(f"{text[:40]!r} is outside the years 1 to 9999 in UTC") from exc
+
+
+def shift(value: datetime, delta: timedelta) -> datetime:
+    """``value + delta``, held at the first or last moment a datetime can spell (years 1 to
+    9999) instead of raising OverflowError. Keeps ``value``'s awareness."""
+    try:
+        return value + delta
+    except OverflowError:
+        end = datetime.max if delta > timedelta(0) else datetime.min
+        return end.replace(tzinfo=value.tzinfo)

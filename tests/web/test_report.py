@@ -8,7 +8,6 @@ import shutil
 from pathlib import Path
 
 import duckdb
-import httpx
 import pytest
 from typer.testing import CliRunner
 
@@ -180,17 +179,6 @@ def test_pdf_report_is_printed_by_headless_chromium(store_path: Path, tmp_path: 
     out = write_report(store_path, tmp_path / "event.pdf", event_id="ev-x-AS17557")
     data = out.read_bytes()
     assert data.startswith(b"%PDF-") and len(data) > 5000
-
-
-@pytest.mark.browser
-def test_the_event_page_pdf_button_serves_a_pdf(http: httpx.Client) -> None:
-    if report.chromium_path() is None:
-        pytest.skip("PDF needs Debian's chromium (`make setup` installs it as root)")
-    assert "report.pdf" in http.get("/event/ev-x-AS9541").text
-    r = http.get("/event/ev-x-AS9541/report.pdf")
-    assert r.status_code == 200 and r.headers["content-type"] == "application/pdf"
-    assert r.content.startswith(b"%PDF-")
-    assert "attachment" in r.headers["content-disposition"]
 
 
 def test_an_outage_report_says_outage_not_censorship(store_path: Path, tmp_path: Path) -> None:

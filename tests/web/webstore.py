@@ -280,8 +280,9 @@ def _free_port() -> int:
 
 
 @contextmanager
-def serving(db: Path) -> Iterator[str]:
-    """`blockwatch serve` in its own process on 127.0.0.1; yields the base URL."""
+def serving(db: Path, *options: str) -> Iterator[str]:
+    """`blockwatch serve` (with these options) in its own process on 127.0.0.1; yields the
+    base URL."""
     port = _free_port()
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     proc = subprocess.Popen(
@@ -296,6 +297,8 @@ def serving(db: Path) -> Iterator[str]:
             "127.0.0.1",
             "--port",
             str(port),
+            "--read-only",  # the dashboard alone, as the tests open the store beside it
+            *options,
         ],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,

@@ -27,6 +27,7 @@ def observatory_app(
     limits: Limits | None = None,
     events_every: float = 2.0,
     webhooks: bool = True,
+    lanes: dict[str, int] | None = None,
 ) -> FastAPI:
     """The whole server over ``db`` (opened read-write; its owner file names ``base_url``)."""
     # The web framework is heavy: only serving needs it (the CLI imports this lazily).
@@ -59,7 +60,8 @@ def observatory_app(
             release(store.path)
             store.close()
 
-    app = build_app(store, lifespan=lifespan)
+    # Reports are built in threads over this connection (see web.heavy.HeavyLane).
+    app = build_app(store, lifespan=lifespan, **(lanes or {}))
     install_error_handler(app)
     app.include_router(collector_router(collector))
     app.include_router(alerts_router(app.state.reads, alerts.hooks, token))

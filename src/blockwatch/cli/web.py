@@ -42,6 +42,18 @@ def serve(
     events_every: float = typer.Option(
         2.0, "--events-every", help="Seconds between event updates of the countries touched."
     ),
+    report_workers: int = typer.Option(
+        2, "--report-workers", min=1, help="Processes building evidence reports and PDFs."
+    ),
+    report_queue: int = typer.Option(
+        8, "--report-queue", min=0, help="Reports that may wait for a worker (then 503)."
+    ),
+    csv_streams: int = typer.Option(
+        4, "--csv-streams", min=1, help="CSV exports streaming at once (then 503)."
+    ),
+    cache_mb: int = typer.Option(
+        64, "--cache-mb", min=0, help="Memory for finished page and API answers (0: none)."
+    ),
 ) -> None:
     """Serve the observatory: dashboard, API, OONI collector (/report), feeds and webhooks.
     This process owns the store (the single writer); --read-only serves the dashboard only."""
@@ -53,12 +65,18 @@ def serve(
 
     base = url or f"http://{host}:{port}"
     with cli_errors():
+        lanes = {
+            "report_workers": report_workers,
+            "report_queue": report_queue,
+            "csv_streams": csv_streams,
+            "cache_bytes": cache_mb * 1024 * 1024,
+        }
         if read_only:
-            app = build_app(db_path(db))
+            app = build_app(db_path(db), None, **lanes)
         else:
             limits = Limits(rate=rate, burst=max(1, int(rate * 2)), max_body=max_body)
             app = observatory_app(
-                db_path(db), base_url=base, limits=limits, events_every=events_every
+                db_path(db), base_url=base, limits=limits, events_every=events_every, lanes=lanes
             )
         what = "dashboard" if read_only else "observatory (dashboard, collector, feeds)"
         typer.echo(f"blockwatch {what} on {clean(base)}/ (Ctrl-C to stop)", err=True)

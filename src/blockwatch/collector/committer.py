@@ -58,6 +58,7 @@ class CommitStats:
     dirty: dict[str, datetime] = field(default_factory=dict)  # country -> earliest time
     latest: datetime | None = None  # the newest measurement time committed
     refreshed_to: datetime | None = None  # ``latest`` as of the last events refresh
+    settled_to: datetime | None = None  # ``refreshed_to`` before the newest data arrived
 
 
 class Committer:
@@ -82,6 +83,7 @@ class Committer:
         self._writer = ThreadPoolExecutor(1, thread_name_prefix="blockwatch-writer")
         self._tasks: list[asyncio.Task[None]] = []
         self._last_refresh = 0.0
+        self._refreshing = asyncio.Lock()
 
     async def start(self) -> None:
         self._tasks = [
@@ -175,14 +177,23 @@ class Committer:
                 await self.refresh_now()
 
     async def refresh_now(self) -> list[Event]:
-        """Recompute the events of the countries committed to since the last refresh."""
-        dirty, self.stats.dirty = self.stats.dirty, {}
-        self._last_refresh = time.monotonic()
-        if not dirty:
-            return []
-        previous, self.stats.refreshed_to = self.stats.refreshed_to, self.stats.latest
-        events: list[Event] = await self.run_on_writer(lambda: refresh_events(self.store, dirty))
-        self.stats.refreshes += 1
-        if self.on_events is not None:
-            self.on_events(events, min(dirty.values()), self.stats.latest, previous)
-        return events
+        """Recompute the events of the countries committed to since the last refresh; returns
+        once they are stored (concurrent callers wait for the one running, then for their
+        own if more was committed meanwhile)."""
+        async with self._refreshing:
+            dirty, self.stats.dirty = self.stats.dirty, {}
+            self._last_refresh = time.monotonic()
+            if not dirty:
+                return []
+            s = self.stats
+            if s.latest is not None and (s.refreshed_to is None or s.latest > s.refreshed_to):
+                # The data before this round: what a change must show to be alerted at once.
+                s.settled_to = s.refreshed_to
+            s.refreshed_to = s.latest
+            events: list[Event] = await self.run_on_writer(
+                lambda: refresh_events(self.store, dirty)
+            )
+            s.refreshes += 1
+            if self.on_events is not None:
+                self.on_events(events, min(dirty.values()), s.latest, s.settled_to)
+            return events

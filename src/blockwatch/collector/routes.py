@@ -41,6 +41,14 @@ def collector_router(collector: Collector) -> APIRouter:
     async def single_measurement(request: Request) -> JSONResponse:
         return JSONResponse(await collector.single(await body_of(request)))
 
+    @router.post("/api/collector/settle")
+    async def settle(request: Request) -> JSONResponse:
+        """Bring the events up to what is committed now (a probe's clock tick in the lab;
+        cheap when nothing new came in)."""
+        collector.rate.check(request.client.host if request.client else "-")
+        await collector.committer.refresh_now()
+        return JSONResponse({"events_as_of": iso_z(collector.committer.stats.refreshed_to)})
+
     @router.get("/api/collector/status")
     async def status() -> JSONResponse:
         s = collector.committer.stats

@@ -1,7 +1,8 @@
 """A lab run as a standing observatory: a `blockwatch serve` on the lab's uncensored side
 (the control namespace), every vantage's probe uploading its rounds to it through a spool,
 and a newsroom subscribed to its webhooks. The lab's virtual clock ticks when the
-observatory has decided its events on a round (the probe worker waits for that)."""
+observatory has decided its events on a round: each probe, its round delivered, asks the
+collector to settle (`POST /api/collector/settle`), so events are decided on whole rounds."""
 
 from __future__ import annotations
 
@@ -52,7 +53,7 @@ class Observatory:
         self.newsroom.wait_for_log("listening")
         serve = [
             "blockwatch", "serve", "--db", str(self.db), "--host", topology.CONTROL_IP,
-            "--port", str(PORT), "--url", self.url, "--events-every", "0",
+            "--port", str(PORT), "--url", self.url, "--events-every", "3600",
         ]  # fmt: skip
         self.server = self._agent("observatory", serve, agents)
         self.server.wait_for_log("observatory", seconds=60)

@@ -28,8 +28,13 @@ class Pacer:
     WINDOW = 8
 
     def __init__(
-        self, plan: list[Round], networks: list[str], apply: Callable[[Round], None]
+        self,
+        plan: list[Round],
+        networks: list[str],
+        apply: Callable[[Round], None],
+        window: int = WINDOW,
     ) -> None:
+        self.window = window  # 1: lockstep (an observatory decides on whole rounds)
         self.plan = plan
         self.networks = networks
         self.apply_internet = apply
@@ -62,7 +67,7 @@ class Pacer:
         with self.cond:
             while True:
                 self._check()
-                if index <= self.internet_upto and index < self._slowest() + self.WINDOW:
+                if index <= self.internet_upto and index < self._slowest() + self.window:
                     return
                 if index > self.internet_upto and self._slowest() == index:
                     self._advance_internet(index)  # every network is here: change it now

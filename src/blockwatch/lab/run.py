@@ -235,7 +235,8 @@ class LabRun:
             TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
             TextColumn("{task.fields[measured]} measurements"), TimeElapsedColumn(),
         )  # fmt: skip
-        pacer = Pacer(plan, [n.name for n in sc.networks], self._apply_internet)
+        window = 1 if self.observatory is not None else Pacer.WINDOW
+        pacer = Pacer(plan, [n.name for n in sc.networks], self._apply_internet, window)
         threads = [
             threading.Thread(
                 target=pacer.guard,

@@ -95,11 +95,12 @@ class CollectorClient:
         self._reports[key] = (report_id, time.monotonic())
         return report_id
 
-    def events_as_of(self) -> datetime | None:
-        """The measurement time up to which the collector's events are decided."""
+    def settle(self) -> datetime | None:
+        """Ask the collector to decide its events on what it holds now; returns the
+        measurement time they are decided up to (None: it could not say)."""
         assert self._http is not None
         try:
-            value = self._http.get("/api/collector/status").json().get("events_as_of")
+            value = self._http.post("/api/collector/settle").json().get("events_as_of")
         except (httpx.HTTPError, ValueError):
             return None
         return parse_iso(value) if isinstance(value, str) else None

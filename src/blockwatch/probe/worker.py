@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
-import time
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -25,8 +24,6 @@ from blockwatch.probe.runner import measure_urls
 from blockwatch.probe.spool import Spool
 from blockwatch.probe.upload import CollectorClient, deliver
 from blockwatch.times import parse_iso
-
-SETTLE_SECONDS = 60.0
 
 
 def load_config(path: Path) -> ProbeConfig:
@@ -62,7 +59,6 @@ class Upload:
 
     client: CollectorClient
     spool: Spool
-    settle: float = SETTLE_SECONDS
 
     def round_done(self, docs: list[dict[str, Any]], start_time: datetime | None) -> str:
         for doc in docs:
@@ -72,14 +68,9 @@ class Upload:
             # This vantage cannot reach the collector (its network is down, say): the round
             # stays in the spool for the next delivery, and the clock need not wait for it.
             return problem
-        deadline = time.monotonic() + self.settle
-        while start_time is not None:
-            as_of = self.client.events_as_of()
-            if as_of is not None and as_of >= start_time:
-                break
-            if time.monotonic() > deadline:
-                return f"collector events not up to {start_time} in {self.settle} s"
-            time.sleep(0.05)
+        # The round is in: the collector decides its events on it before the clock ticks.
+        if start_time is not None and self.client.settle() is None:
+            return "the collector did not settle its events"
         return ""
 
 

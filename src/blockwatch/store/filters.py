@@ -17,7 +17,7 @@ from datetime import datetime
 from typing import Any
 
 from blockwatch.errors import FilterError
-from blockwatch.times import ONE_DAY, naive_utc, parse_bound
+from blockwatch.times import ONE_DAY, naive_utc, parse_bound, shift
 
 __all__ = ["Filter", "event_where", "normalize_asn", "verdict_where"]
 
@@ -62,7 +62,7 @@ class Filter:
         if end is None and through is not None:
             end = _bound("to", through)
             if end is not None and len(through) == 10:  # a date: through that whole day
-                end += ONE_DAY
+                end = shift(end, ONE_DAY)  # through 9999-12-31: to the calendar's last moment
         if start is not None and end is not None and start >= end:
             raise FilterError("until", "must be after since")
         return cls(
@@ -100,8 +100,8 @@ def _bound(name: str, value: str | None) -> datetime | None:
         return None
     try:
         return parse_bound(text)
-    except ValueError as exc:
-        raise FilterError(name, "expected a date YYYY-MM-DD or an ISO 8601 time") from exc
+    except ValueError as exc:  # it names the accepted forms, or the calendar's limits
+        raise FilterError(name, str(exc)) from exc
 
 
 def normalize_asn(asn: str | int | None) -> str | None:

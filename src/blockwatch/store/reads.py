@@ -6,6 +6,10 @@ DuckDB holds). Which rows: one :class:`~blockwatch.store.filters.Filter`; every 
 SQL as a bound parameter. Aggregation happens in DuckDB (GROUP BY time_bucket) and lists are
 limited, so pages stay fast on millions of verdicts.
 
+Times come back as Python can hold them: DuckDB keeps years past 9999 and +-infinity, which
+would reach Python as text, so every time a read returns is held to years 1..9999 in the SQL
+(``clamped``), and arithmetic on one goes through ``times.shift``.
+
 Reads go through cursors of the Store's own connection, one per thread: DuckDB refuses a
 second connection to a file that this process holds open in another mode.
 """
@@ -26,7 +30,7 @@ from blockwatch.store import rawtexts, schema
 from blockwatch.store.filters import Filter, event_where, verdict_where
 from blockwatch.store.rawcodec import decode_text
 from blockwatch.store.store import Store
-from blockwatch.times import naive_utc
+from blockwatch.times import ONE_DAY, naive_utc, shift
 
 __all__ = ["LIST_LIMIT", "PAGE_SIZE", "Reads", "RowStream"]
 
@@ -35,8 +39,41 @@ LIST_LIMIT: Final = 500
 # Up to this many ids, look rows up one by one in the primary-key index (measured: faster
 # than a scan below a few hundred ids on a million rows).
 INDEX_LOOKUP_MAX: Final = 300
-EVENT_COLUMNS: Final = schema.column_list(schema.EVENT_FIELDS)
 _ONE_SECOND: Final = timedelta(seconds=1)
+_FIRST, _LAST = "TIMESTAMP '0001-01-01'", "TIMESTAMP '9999-12-31 23:59:59.999999'"
+
+
+def clamped(expr: str) -> str:
+    """A TIMESTAMP expression held to what a Python datetime spells (NULL stays NULL; least()
+    and greatest() would turn it into a bound)."""
+    return (
+        f"CASE WHEN {expr} > {_LAST} THEN {_LAST}"
+        f" WHEN {expr} < {_FIRST} THEN {_FIRST} ELSE {expr} END"
+    )
+
+
+def _select(fields: Sequence[str], times: Sequence[str]) -> str:
+    """Quoted columns for a SELECT, the time columns clamped and keeping their names."""
+    quoted = [f'"{n}"' for n in fields]
+    return ", ".join(
+        f"{clamped(q)} AS {q}" if n in times else q for n, q in zip(fields, quoted, strict=True)
+    )
+
+
+def _clamp_times(select: str, times: Sequence[str]) -> str:
+    """A SELECT list (``Store.verdict_select``) with its time columns clamped, keeping their
+    names."""
+    quoted = {f'"{n}"' for n in times}
+    return ", ".join(f"{clamped(c)} AS {c}" if c in quoted else c for c in select.split(", "))
+
+
+EVENT_COLUMNS: Final = _select(schema.EVENT_FIELDS, ("start", "end"))
+MEASURED_AT: Final = clamped("measured_at")
+_SPAN: Final = f"{clamped('min(measured_at)')} lo, {clamped('max(measured_at)')} hi"
+_FIRST_LAST: Final = (
+    f"{clamped('min(measured_at)')} AS first, {clamped('max(measured_at)')} AS last"
+)
+_EVENT_SPAN: Final = _select(("start", "end"), ("start", "end"))
 
 Window = tuple[datetime, datetime] | None
 
@@ -86,6 +123,7 @@ class Reads:
         self.store = store
         self._local = threading.local()
         self._raw_columns = store.raw_columns
+        self._verdict_select = _clamp_times(store.verdict_select, ("measured_at",))
 
     def _cursor(self) -> duckdb.DuckDBPyConnection:
         cur: duckdb.DuckDBPyConnection | None = getattr(self._local, "cursor", None)
@@ -111,7 +149,7 @@ class Reads:
     # -- the whole store -----------------------------------------------------------------
 
     def data_range(self) -> tuple[datetime | None, datetime | None]:
-        row = self._rows("SELECT min(measured_at) lo, max(measured_at) hi FROM verdicts")[0]
+        row = self._rows(f"SELECT {_SPAN} FROM verdicts")[0]
         return row["lo"], row["hi"]
 
     def countries(self, f: Filter) -> list[dict[str, Any]]:
@@ -120,7 +158,7 @@ class Reads:
             f"""SELECT probe_cc, count(*) AS n,
                    count(*) FILTER (WHERE outcome = 'blocked') AS blocked,
                    count(DISTINCT probe_asn) AS networks, count(DISTINCT domain) AS domains,
-                   min(measured_at) AS first, max(measured_at) AS last
+                   {_FIRST_LAST}
                 FROM verdicts{where} GROUP BY probe_cc ORDER BY probe_cc""",
             params,
         )
@@ -172,7 +210,7 @@ class Reads:
             f"""SELECT probe_asn, count(*) AS n,
                    count(*) FILTER (WHERE outcome = 'blocked') AS blocked,
                    count(DISTINCT domain) FILTER (WHERE outcome = 'blocked') AS domains_blocked,
-                   min(measured_at) AS first, max(measured_at) AS last
+                   {_FIRST_LAST}
                 FROM verdicts{where}
                 GROUP BY probe_asn ORDER BY blocked DESC, probe_asn LIMIT ?""",
             [*params, LIST_LIMIT],
@@ -210,13 +248,11 @@ class Reads:
     def span(self, f: Filter) -> tuple[datetime, datetime] | None:
         """The filter's time range, each open side closed by the data (None: no data)."""
         where, params = verdict_where(f)
-        row = self._rows(
-            f"SELECT min(measured_at) lo, max(measured_at) hi FROM verdicts{where}", params
-        )[0]
+        row = self._rows(f"SELECT {_SPAN} FROM verdicts{where}", params)[0]
         if row["lo"] is None:
             return None
         start = naive_utc(f.since) if f.since is not None else row["lo"]
-        end = naive_utc(f.until) if f.until is not None else row["hi"] + _ONE_SECOND
+        end = naive_utc(f.until) if f.until is not None else shift(row["hi"], _ONE_SECOND)
         return start, end
 
     def timeline(
@@ -226,7 +262,7 @@ class Reads:
         where, params = verdict_where(f)
         key = "probe_asn" if by_network else "'all'"
         return self._rows(
-            f"""SELECT {key} AS series, time_bucket(?, measured_at) AS bucket,
+            f"""SELECT {key} AS series, time_bucket(?, {MEASURED_AT}) AS bucket,
                    outcome, method, count(*) AS n
                 FROM verdicts{where}
                 GROUP BY ALL ORDER BY series, bucket""",
@@ -254,7 +290,7 @@ class Reads:
     def event_window(self, ev: dict[str, Any]) -> tuple[datetime, datetime]:
         """A time range expected to hold an event's measurements (a hint: see _by_ids)."""
         end = ev["end"] or self.data_range()[1] or ev["start"]
-        return ev["start"] - timedelta(days=1), end + timedelta(days=1)
+        return shift(ev["start"], -ONE_DAY), shift(end, ONE_DAY)
 
     def event_measurements(
         self, ev: dict[str, Any], *, limit: int = PAGE_SIZE, offset: int = 0
@@ -263,7 +299,7 @@ class Reads:
         all_ids = self.event_measurement_ids(ev["event_id"])
         # Order all ids cheaply (two columns), then fetch whole rows for one page only.
         keys = self._by_ids(
-            "measurement_id, measured_at",
+            f"measurement_id, {MEASURED_AT} AS measured_at",
             "verdicts",
             all_ids,
             self.event_window(ev),
@@ -277,7 +313,7 @@ class Reads:
 
     def events_of_measurement(self, measurement_id: str) -> list[dict[str, Any]]:
         return self._rows(
-            'SELECT event_id, kind, probe_asn, domain, "start", "end" FROM events'
+            f"SELECT event_id, kind, probe_asn, domain, {_EVENT_SPAN} FROM events"
             ' WHERE list_contains(measurements, ?) ORDER BY "start"',
             [measurement_id],
         )
@@ -315,7 +351,7 @@ class Reads:
     def verdicts_by_ids(self, ids: list[str], window: Window = None) -> list[dict[str, Any]]:
         """Verdicts of these ids, oldest first."""
         return self._by_ids(
-            self.store.verdict_select,
+            self._verdict_select,
             "verdicts",
             ids,
             window,
@@ -324,7 +360,7 @@ class Reads:
 
     def verdict(self, measurement_id: str) -> dict[str, Any] | None:
         rows = self._rows(
-            f"SELECT {self.store.verdict_select} FROM verdicts WHERE measurement_id = ?",
+            f"SELECT {self._verdict_select} FROM verdicts WHERE measurement_id = ?",
             [measurement_id],
         )
         if not rows:
@@ -338,7 +374,9 @@ class Reads:
         where, params = verdict_where(f)
         return [
             (r[0], r[1])
-            for r in self._fetch(f"SELECT measurement_id, measured_at FROM verdicts{where}", params)
+            for r in self._fetch(
+                f"SELECT measurement_id, {MEASURED_AT} FROM verdicts{where}", params
+            )
         ]
 
     def verdict_page(self, f: Filter, page: int) -> list[dict[str, Any]]:

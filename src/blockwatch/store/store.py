@@ -45,6 +45,7 @@ class Store:
         self.read_only = read_only
         if read_only and not self.path.exists():
             raise StoreError(f"no store at {self.path} (run `blockwatch ingest` first)")
+        self._existed = self.path.exists() and self.path.stat().st_size > 0
         if not read_only:
             try:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -90,7 +91,11 @@ class Store:
         return {r[0] for r in self._fetch("SELECT table_name FROM duckdb_tables()", [])}
 
     def _create_tables(self) -> None:
-        self._check_version(self._tables())
+        found = self._tables()
+        if self._existed and "meta" not in found and "measurements" not in found:
+            # Someone else's DuckDB file: never add our tables to it.
+            raise StoreError(f"{self.path} is not a blockwatch store (tables {sorted(found)})")
+        self._check_version(found)
         with self.transaction() as con:
             for statement in schema.ddl():
                 con.execute(statement)

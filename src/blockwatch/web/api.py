@@ -2,23 +2,24 @@
 
 The OpenAPI schema is at /api/openapi.json. Every route takes the one filter vocabulary
 (web/params.py). CSV streams in batches straight from the store, so an export of any filter,
-however large, never sits whole in memory.
+however large, never sits whole in memory; exports run in a lane of their own (heavy.py).
 """
 
 from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse, StreamingResponse
 
 from blockwatch.store import Filter, Reads
 from blockwatch.store.reads import PAGE_SIZE, RowStream
 from blockwatch.times import iso_z
 from blockwatch.web import views
+from blockwatch.web.heavy import CsvLane
 from blockwatch.web.params import BucketParam, PageParam, filters, reads, time_range
 from blockwatch.web.render import dumps
 
@@ -48,28 +49,28 @@ def api_country(cc: str, r: R, f: T) -> JSON:
     return JSON(views.country(r, cc, f))
 
 
-@router.get("/countries/{cc}/domains/{domain}", summary="A domain's timeline per network")
+@router.get("/countries/{cc}/domains/{domain:path}", summary="A domain's timeline per network")
 def api_domain(cc: str, domain: str, r: R, f: T, bucket: BucketParam = None) -> JSON:
     data = views.domain(r, cc, domain, f, bucket)
     data["timeline"] = views.timeline_json(data["timeline"])
     return JSON(data)
 
 
-@router.get("/networks/{asn}", summary="A network (ASN): domains, events, timeline")
+@router.get("/networks/{asn:path}", summary="A network (ASN): domains, events, timeline")
 def api_network(asn: str, r: R, f: T, bucket: BucketParam = None) -> JSON:
     data = views.network(r, asn, f, bucket)
     data["timeline"] = views.timeline_json(data["timeline"])
     return JSON(data)
 
 
-@router.get("/events/{event_id}", summary="An event: networks, span, methods, measurements")
+@router.get("/events/{event_id:path}", summary="An event: networks, span, methods, measurements")
 def api_event(event_id: str, r: R, page: PageParam = 1) -> JSON:
     data = views.event(r, event_id, page)
     data["timeline"] = views.timeline_json(data["timeline"])
     return JSON(data)
 
 
-@router.get("/measurements/{measurement_id}", summary="A measurement: observations, verdicts")
+@router.get("/measurements/{measurement_id:path}", summary="A measurement: observations, verdicts")
 def api_measurement(measurement_id: str, r: R) -> JSON:
     return JSON(views.measurement(r, measurement_id))
 
@@ -115,21 +116,33 @@ def _csv_lines(rows: RowStream) -> Iterator[str]:
     yield buf.getvalue()
 
 
-def _csv_response(rows: RowStream, name: str) -> StreamingResponse:
+async def _csv_export(
+    request: Request, query: Callable[[Filter], RowStream], f: Filter, name: str
+) -> StreamingResponse:
+    """An export in the CSV lane (heavy.py): a place taken first (else 503), the query run
+    before the response starts (a failure is a clean error, not a cut stream), then streamed."""
+    lane: CsvLane = request.app.state.csv
+    lane.admit()
+    try:
+        rows = await lane.call(query, f)
+    except BaseException:
+        lane.release()
+        raise
     return StreamingResponse(
-        _csv_lines(rows),
+        lane.stream(_csv_lines(rows)),
         media_type="text/csv; charset=utf-8",
         headers={"Content-Disposition": f'attachment; filename="{name}"'},
     )
 
 
 @router.get("/verdicts.csv", summary="CSV of verdicts matching the filter")
-def verdicts_csv(r: R, f: F, outcome: Opt = None, method: Opt = None) -> StreamingResponse:
-    # The query runs before the response starts: a failure is a clean error, not a cut stream.
-    rows = r.verdict_stream(f.replace(outcome=outcome or None, method=method or None))
-    return _csv_response(rows, "verdicts.csv")
+async def verdicts_csv(
+    request: Request, r: R, f: F, outcome: Opt = None, method: Opt = None
+) -> StreamingResponse:
+    scope = f.replace(outcome=outcome or None, method=method or None)
+    return await _csv_export(request, r.verdict_stream, scope, "verdicts.csv")
 
 
 @router.get("/events.csv", summary="CSV of events matching the filter")
-def events_csv(r: R, f: F, kind: Opt = None) -> StreamingResponse:
-    return _csv_response(r.event_stream(f.replace(kind=kind or None)), "events.csv")
+async def events_csv(request: Request, r: R, f: F, kind: Opt = None) -> StreamingResponse:
+    return await _csv_export(request, r.event_stream, f.replace(kind=kind or None), "events.csv")

@@ -23,6 +23,16 @@ from blockwatch.errors import BlockwatchError, FilterError, StoreError
 from blockwatch.store import Reads, Store
 from blockwatch.web import api, pages
 from blockwatch.web.api import JSON
+from blockwatch.web.cache import (
+    DEFAULT_MAX_BYTES,
+    ASGIApp,
+    Message,
+    Receive,
+    ResponseCache,
+    Scope,
+    Send,
+)
+from blockwatch.web.heavy import RETRY_AFTER_S, Busy, CsvLane, HeavyLane, JobFailed, PdfJobs
 from blockwatch.web.render import make_templates
 from blockwatch.web.views import NotFound
 
@@ -35,6 +45,26 @@ CSP = (
 )
 
 
+class HeadAsGet:
+    """HEAD answered wherever GET is, as GET without the body (RFC 9110 asks a server to;
+    link checkers and crawlers send it). The server sends only the headers for a HEAD."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] != "HEAD":
+            await self.app(scope, receive, send)
+            return
+
+        async def headers_only(message: Message) -> None:
+            if message["type"] == "http.response.body":
+                message = {**message, "body": b""}
+            await send(message)
+
+        await self.app({**scope, "method": "GET"}, receive, headers_only)
+
+
 def wants_json(request: Request) -> bool:
     return request.url.path.startswith("/api/")
 
@@ -42,16 +72,36 @@ def wants_json(request: Request) -> bool:
 Lifespan = Callable[[FastAPI], AbstractAsyncContextManager[None]]
 
 
-def build_app(db: str | Path | Store, lifespan: Lifespan | None = None) -> FastAPI:
+def build_app(
+    db: str | Path | Store,
+    lifespan: Lifespan | None = None,
+    *,
+    report_workers: int = 2,
+    report_queue: int = 8,
+    csv_streams: int = 4,
+    cache_bytes: int = DEFAULT_MAX_BYTES,
+) -> FastAPI:
     """The dashboard over the store at ``db`` (a path: opened read-only, and closed with the
     app), or over an open Store whose owner serves it (its readers are cursors of the owner's
     connection: DuckDB refuses a second connection in another mode in one process).
-    ``lifespan``: what the composing server runs around the dashboard's life."""
+    ``lifespan``: what the composing server runs around the dashboard's life. Reports are
+    built by ``report_workers`` processes (threads of this one over an owner's store, which
+    no other process may open), ``report_queue`` more may wait; at most ``csv_streams`` CSV
+    exports run at once (heavy.py); ``cache_bytes`` of answers are kept (0: none)."""
     owned = not isinstance(db, Store)
     store = Store(db, read_only=True) if not isinstance(db, Store) else db
+    reads = Reads(store)
+    lane = HeavyLane(
+        store.path,
+        workers=report_workers,
+        queue=report_queue,
+        reads=None if store.read_only else reads,
+    )
+    csv_lane = CsvLane(csv_streams)
 
     @asynccontextmanager
     async def lifespan_all(app: FastAPI) -> AsyncIterator[None]:
+        await lane.warm()
         try:
             if lifespan is None:
                 yield
@@ -59,6 +109,8 @@ def build_app(db: str | Path | Store, lifespan: Lifespan | None = None) -> FastA
                 async with lifespan(app):
                     yield
         finally:
+            lane.close()
+            csv_lane.close()
             if owned:
                 store.close()
 
@@ -74,8 +126,11 @@ def build_app(db: str | Path | Store, lifespan: Lifespan | None = None) -> FastA
         openapi_url="/api/openapi.json",
         default_response_class=JSON,
     )
-    app.state.reads = Reads(store)
+    app.state.reads = reads
     app.state.templates = make_templates()
+    app.state.heavy = lane
+    app.state.csv = csv_lane
+    app.state.pdf_jobs = PdfJobs(lane)
 
     @app.middleware("http")
     async def _headers(
@@ -86,6 +141,18 @@ def build_app(db: str | Path | Store, lifespan: Lifespan | None = None) -> FastA
         response.headers["X-Content-Type-Options"] = "nosniff"
         response.headers["Referrer-Policy"] = "no-referrer"
         return response
+
+    _handle_errors(app)
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    app.include_router(api.router)
+    app.include_router(pages.router)
+    app.add_middleware(ResponseCache, db_path=store.path, max_bytes=cache_bytes)
+    app.add_middleware(HeadAsGet)
+    return app
+
+
+def _handle_errors(app: FastAPI) -> None:
+    """Our errors as answers: JSON under /api/, an HTML page elsewhere."""
 
     def _error(request: Request, status: int, title: str, message: str) -> Response:
         if wants_json(request):
@@ -103,6 +170,16 @@ def build_app(db: str | Path | Store, lifespan: Lifespan | None = None) -> FastA
     async def _bad_filter(request: Request, exc: FilterError) -> Response:
         return _error(request, 400, "bad filter", str(exc))
 
+    @app.exception_handler(Busy)
+    async def _busy(request: Request, exc: Busy) -> Response:
+        response = _error(request, 503, "busy", str(exc))
+        response.headers["Retry-After"] = str(RETRY_AFTER_S)
+        return response
+
+    @app.exception_handler(JobFailed)
+    async def _job_failed(request: Request, exc: JobFailed) -> Response:
+        return _error(request, exc.status, exc.title, str(exc))
+
     @app.exception_handler(StoreError)
     async def _store(request: Request, exc: StoreError) -> Response:
         return _error(request, 500, "store error", str(exc))
@@ -110,11 +187,6 @@ def build_app(db: str | Path | Store, lifespan: Lifespan | None = None) -> FastA
     @app.exception_handler(BlockwatchError)
     async def _other(request: Request, exc: BlockwatchError) -> Response:
         return _error(request, 500, "error", str(exc))
-
-    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
-    app.include_router(api.router)
-    app.include_router(pages.router)
-    return app
 
 
 def serve(app: FastAPI, host: str = "127.0.0.1", port: int = 8000) -> None:

@@ -16,6 +16,7 @@ from html import escape
 from typing import Any
 
 from blockwatch.analysis.records import METHODS
+from blockwatch.times import shift
 
 _PALETTE = (
     "#d62728",
@@ -121,7 +122,8 @@ def build_series(rows: list[dict[str, Any]], shades: dict[str, list[Shade]]) -> 
 
 def _ticks(t0: datetime, t1: datetime, count: int = 6) -> list[datetime]:
     step = (t1 - t0) / count
-    return [t0 + step * i for i in range(count + 1)]
+    # Held at t1: rounding may carry the last tick past it, and past 9999 if t1 is the end.
+    return [min(shift(t0, step * i), t1) for i in range(count + 1)]
 
 
 def _fmt(t: datetime, span: timedelta) -> str:

@@ -6,11 +6,13 @@ import re
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, Response
 
 from blockwatch.errors import FilterError
 from blockwatch.store import Filter, Reads
 from blockwatch.web import report, views
+from blockwatch.web.heavy import HeavyLane, PdfJob, PdfJobs
 from blockwatch.web.params import BucketParam, PageParam, filters, reads, time_range
 from blockwatch.web.render import charts, legend, query_string
 
@@ -20,6 +22,7 @@ router = APIRouter(include_in_schema=False)
 R = Annotated[Reads, Depends(reads)]
 F = Annotated[Filter, Depends(filters)]
 T = Annotated[Filter, Depends(time_range)]
+PDF_REFRESH_S = 3
 
 
 def _render(request: Request, name: str, f: Filter | None = None, **ctx: Any) -> HTMLResponse:
@@ -45,7 +48,7 @@ def country_page(request: Request, cc: str, r: R, f: T) -> HTMLResponse:
     return _render(request, "country.html", f, **views.country(r, cc, f))
 
 
-@router.get("/country/{cc}/domain/{domain}", response_class=HTMLResponse)
+@router.get("/country/{cc}/domain/{domain:path}", response_class=HTMLResponse)
 def domain_page(
     request: Request, cc: str, domain: str, r: R, f: T, bucket: BucketParam = None
 ) -> HTMLResponse:
@@ -54,7 +57,7 @@ def domain_page(
     return _render(request, "domain.html", f, charts=charts(tl), legend=legend(tl), **data)
 
 
-@router.get("/network/{asn}", response_class=HTMLResponse)
+@router.get("/network/{asn:path}", response_class=HTMLResponse)
 def network_page(
     request: Request, asn: str, r: R, f: T, bucket: BucketParam = None
 ) -> HTMLResponse:
@@ -63,7 +66,80 @@ def network_page(
     return _render(request, "network.html", f, charts=charts(tl), legend=legend(tl), **data)
 
 
-@router.get("/event/{event_id}", response_class=HTMLResponse)
+def _safe_name(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", text)[:80] or "report"
+
+
+def _download(slug: str, body: bytes, fmt: str) -> Response:
+    name = f"blockwatch-{_safe_name(slug)}.{fmt}"
+    headers = {"Content-Disposition": f'attachment; filename="{name}"'}
+    media = "application/pdf" if fmt == "pdf" else "text/html; charset=utf-8"
+    return Response(body, media_type=media, headers=headers)
+
+
+async def _report(
+    request: Request, fmt: str, event_id: str | None, scope: Filter | None
+) -> Response:
+    """A report built off the event loop (heavy.py); a PDF is a job with a waiting page."""
+    if fmt not in ("html", "pdf"):
+        raise views.NotFound("report format", fmt)
+    lane: HeavyLane = request.app.state.heavy
+    if fmt == "html":
+        slug, html = await lane.report_html(event_id, scope)
+        return _download(slug, html.encode("utf-8"), "html")
+    jobs: PdfJobs = request.app.state.pdf_jobs
+    key = ("event", event_id) if event_id is not None else ("scope", scope)
+    job = jobs.get(key)
+    if job is None:
+        if (
+            event_id is not None
+            and await run_in_threadpool(request.app.state.reads.event, event_id) is None
+        ):
+            raise views.NotFound("event", event_id)  # said at once, not after a wait
+        job = jobs.start(key, event_id, scope)
+    if job.task.done():
+        slug, pdf = job.task.result()  # a failed job raises its error here (JobFailed)
+        return _download(slug, pdf, "pdf")
+    return _waiting_page(request, job)
+
+
+def _waiting_page(request: Request, job: PdfJob) -> HTMLResponse:
+    """202: the PDF is being printed; the page reloads itself (no script) until it is ready."""
+    # The address as the reader sent it (still percent-encoded, so an id holding "?" or "/"
+    # links back to itself).
+    path = request.scope.get("raw_path", b"").decode("latin-1") or request.url.path
+    query = f"?{request.url.query}" if request.url.query else ""
+    page = _render(
+        request,
+        "pdf_wait.html",
+        None,
+        waited=round(job.waited),
+        refresh=PDF_REFRESH_S,
+        again=path + query,
+        html_link=path.removesuffix(".pdf") + ".html" + query,
+    )
+    page.status_code = 202
+    page.headers["Retry-After"] = str(PDF_REFRESH_S)
+    page.headers["Cache-Control"] = "no-store"
+    return page
+
+
+# Ids may hold "/" (links escape it, the server unescapes it before routing), so id routes
+# take the rest of the path; the report's route is matched first, as it is the longer one.
+@router.get("/event/{event_id:path}/report.{fmt}")
+async def event_report(request: Request, event_id: str, fmt: str) -> Response:
+    return await _report(request, fmt, event_id, None)
+
+
+@router.get("/report.{fmt}")
+async def scope_report(request: Request, fmt: str, f: F) -> Response:
+    """The evidence report on a domain in a country (``country`` and ``domain`` required)."""
+    if fmt in ("html", "pdf") and (f.country is None or f.domain is None):
+        raise FilterError("country", "a report names a country and a domain")
+    return await _report(request, fmt, None, f.normalized())
+
+
+@router.get("/event/{event_id:path}", response_class=HTMLResponse)
 def event_page(request: Request, event_id: str, r: R, page: PageParam = 1) -> HTMLResponse:
     data = views.event(r, event_id, page)
     tl = data["timeline"]
@@ -78,35 +154,6 @@ def event_page(request: Request, event_id: str, r: R, page: PageParam = 1) -> HT
     )
 
 
-@router.get("/measurement/{measurement_id}", response_class=HTMLResponse)
+@router.get("/measurement/{measurement_id:path}", response_class=HTMLResponse)
 def measurement_page(request: Request, measurement_id: str, r: R) -> HTMLResponse:
     return _render(request, "measurement.html", None, **views.measurement(r, measurement_id))
-
-
-def _safe_name(text: str) -> str:
-    return re.sub(r"[^A-Za-z0-9._-]+", "_", text)[:80] or "report"
-
-
-def _download(doc: report.Report, fmt: str) -> Response:
-    name = f"blockwatch-{_safe_name(doc.slug)}.{fmt}"
-    headers = {"Content-Disposition": f'attachment; filename="{name}"'}
-    if fmt == "pdf":
-        return Response(report.html_to_pdf(doc.html), media_type="application/pdf", headers=headers)
-    return Response(doc.html, media_type="text/html; charset=utf-8", headers=headers)
-
-
-@router.get("/event/{event_id}/report.{fmt}")
-def event_report(event_id: str, fmt: str, r: R) -> Response:
-    if fmt not in ("html", "pdf"):
-        raise views.NotFound("report format", fmt)
-    return _download(report.build(r, event_id=event_id), fmt)
-
-
-@router.get("/report.{fmt}")
-def scope_report(fmt: str, r: R, f: F) -> Response:
-    """The evidence report on a domain in a country (``country`` and ``domain`` required)."""
-    if fmt not in ("html", "pdf"):
-        raise views.NotFound("report format", fmt)
-    if f.country is None or f.domain is None:
-        raise FilterError("country", "a report names a country and a domain")
-    return _download(report.build(r, scope=f), fmt)

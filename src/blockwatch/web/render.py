@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from datetime import datetime, timedelta
 from typing import Any, Final
+from urllib.parse import quote
 
 import orjson
 from jinja2 import Environment, PackageLoader, select_autoescape
@@ -17,7 +18,7 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 from blockwatch import __version__
 from blockwatch.errors import FilterError
 from blockwatch.store import Filter
-from blockwatch.times import ONE_DAY, iso_z
+from blockwatch.times import ONE_DAY, iso_z, shift
 from blockwatch.web.charts import legend_svg, timeline_svg
 
 __all__ = [
@@ -105,6 +106,13 @@ def fmt_time(value: Any, with_time: bool = True) -> str:
     return str(value)
 
 
+def _next_day(t: datetime) -> str:
+    """The day after a time, as a date: the exclusive end of a range that includes that day
+    ("" past the calendar's last day, where a blank bound means no bound)."""
+    after = shift(t, ONE_DAY)
+    return "" if after.date() == t.date() else after.date().isoformat()
+
+
 def make_templates() -> Environment:
     """The Jinja2 environment; autoescape is on for every template (measured data is
     untrusted), and only our own SVG strings are marked safe, after escaping in charts.py."""
@@ -116,8 +124,10 @@ def make_templates() -> Environment:
     )
     env.filters["t"] = fmt_time
     env.filters["pct"] = lambda v: "" if v is None else f"{float(v):.0%}"
-    # The day after a time, as a date: the exclusive end of a range that includes that day.
-    env.filters["next_day"] = lambda t: (t + ONE_DAY).date().isoformat()
+    env.filters["next_day"] = _next_day
+    # One path segment: "/" too is escaped, so an id holding it stays one segment (and a
+    # "/../" in it is never resolved by the browser); the routes take it back whole.
+    env.filters["seg"] = lambda v: quote(str(v), safe="")
     env.globals["version"] = __version__
     return env
 

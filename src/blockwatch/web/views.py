@@ -7,14 +7,14 @@ by the page routes only).
 
 from __future__ import annotations
 
-import base64
 from datetime import datetime, timedelta
 from typing import Any
 
-from blockwatch.errors import BlockwatchError
+from blockwatch.errors import BlockwatchError, StoreError
 from blockwatch.store import Filter, Reads, normalize_asn
 from blockwatch.store.reads import PAGE_SIZE
-from blockwatch.times import naive_utc, parse_iso
+from blockwatch.times import naive_utc, parse_iso, shift
+from blockwatch.web import documents
 from blockwatch.web.charts import Shade, build_series
 from blockwatch.web.render import BUCKETS, choose_bucket
 
@@ -26,12 +26,9 @@ __all__ = [
     "event_timeline",
     "measurement",
     "network",
-    "observations",
     "overview",
     "timeline_json",
 ]
-
-BODY_PREVIEW = 20_000
 
 
 class NotFound(BlockwatchError):
@@ -173,7 +170,7 @@ def event_timeline(r: Reads, ev: dict[str, Any], children: list[dict[str, Any]])
         scope = Filter(country=ev["probe_cc"], domain=ev["domain"], asn=ev["probe_asn"])
     else:
         scope = Filter(country=ev["probe_cc"], asn=ev["probe_asn"])
-    window = scope.replace(since=ev["start"] - margin, until=end + margin)
+    window = scope.replace(since=shift(ev["start"], -margin), until=shift(end, margin))
     return _timeline(r, window, None, [ev, *children], ev["domain"])
 
 
@@ -215,100 +212,26 @@ def event(r: Reads, event_id: str, page: int = 1) -> dict[str, Any]:
     }
 
 
-def _body_text(body: Any) -> tuple[str | None, bool]:
-    """An HTTP body as text for display (OONI may store it base64): (text, cut)."""
-    if body is None:
-        return None, False
-    if isinstance(body, dict) and body.get("format") == "base64":
-        try:
-            text = base64.b64decode(body.get("data") or "").decode("utf-8", "replace")
-        except ValueError:
-            text = str(body.get("data"))
-    else:
-        text = body if isinstance(body, str) else str(body)
-    return text[:BODY_PREVIEW], len(text) > BODY_PREVIEW
-
-
-def observations(raw: dict[str, Any]) -> dict[str, Any]:
-    """The observations a Web Connectivity measurement holds, flattened for display."""
-    tk = raw.get("test_keys") or {}
-    requests = []
-    for r in tk.get("requests") or []:
-        req, resp = r.get("request") or {}, r.get("response") or {}
-        body, cut = _body_text(resp.get("body"))
-        requests.append(
-            {
-                "url": req.get("url"),
-                "method": req.get("method"),
-                "failure": r.get("failure"),
-                "status": resp.get("code"),
-                "headers": resp.get("headers") or {},
-                "body": body,
-                "body_cut": cut,
-                "body_is_truncated": resp.get("body_is_truncated"),
-            }
-        )
-    return {
-        "queries": [
-            {
-                "hostname": x.get("hostname"),
-                "query_type": x.get("query_type"),
-                "engine": x.get("engine"),
-                "resolver": x.get("resolver_address"),
-                "failure": x.get("failure"),
-                "answers": [
-                    a.get("ipv4") or a.get("ipv6") or a.get("hostname")
-                    for a in x.get("answers") or []
-                ],
-            }
-            for x in tk.get("queries") or []
-        ],
-        "tcp_connect": [
-            {
-                "ip": x.get("ip"),
-                "port": x.get("port"),
-                "success": (x.get("status") or {}).get("success"),
-                "failure": (x.get("status") or {}).get("failure"),
-            }
-            for x in tk.get("tcp_connect") or []
-        ],
-        "tls_handshakes": [
-            {
-                "address": x.get("address"),
-                "server_name": x.get("server_name"),
-                "failure": x.get("failure"),
-                "tls_version": x.get("tls_version"),
-            }
-            for x in tk.get("tls_handshakes") or []
-        ],
-        "requests": requests,
-        "control": tk.get("control"),
-        "ooni_summary": {
-            k: tk.get(k)
-            for k in (
-                "dns_consistency",
-                "body_proportion",
-                "status_code_match",
-                "headers_match",
-                "title_match",
-                "blocking",
-                "accessible",
-            )
-            if k in tk
-        },
-    }
-
-
 def measurement(r: Reads, measurement_id: str) -> dict[str, Any]:
+    """Our verdict, OONI's, the observations, and the document itself: as JSON, or as the
+    stored text where it is nested too deep to show as a tree (or is not JSON at all)."""
     verdict = r.verdict(measurement_id)
-    raw = r.raw_measurement(measurement_id)
-    if verdict is None and raw is None:
+    try:
+        text = r.raw_measurements([measurement_id]).get(measurement_id)
+    except StoreError:
+        text, unreadable = None, True
+    else:
+        unreadable = False
+    if verdict is None and text is None and not unreadable:
         raise NotFound("measurement", measurement_id)
+    doc = documents.read(text) if text is not None else documents.Document(None, None)
     return {
         "measurement_id": measurement_id,
         "verdict": verdict,
         "ooni_blocking": (verdict or {}).get("ooni_blocking"),
-        "observations": observations(raw) if raw else None,
-        "raw": raw,
+        "observations": documents.observations(doc.tree) if doc.tree else None,
+        "raw": doc.tree if doc.text is None else None,
+        "raw_text": doc.text,
+        "raw_unreadable": unreadable,
         "events": r.events_of_measurement(measurement_id),
     }

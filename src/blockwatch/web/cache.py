@@ -1,0 +1,176 @@
+"""Answers kept in memory: a page or API answer is built once per store state, however many
+readers ask for it at once.
+
+The dashboard opens its store read-only, and DuckDB lets no process write a file while
+another reads it, so a page's answer stays right until the store changes. The cache is keyed
+by path and query; every request first compares the store file's (and its WAL's) size and
+modification time with those the cached answers were built on, and drops them all if the
+store changed. Only whole 200 answers of the cacheable routes (pages and JSON, not reports
+or CSV, which have their own lane: ``heavy.py``) are kept, least recently used first out, up
+to ``max_bytes``. Readers asking for an answer that is being built wait for it rather than
+building it again, so a burst on a cold page costs one build; at most ``builders`` answers
+(pages and JSON, kept or not) are built at once, the rest wait their turn.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable, MutableMapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Final
+
+__all__ = [
+    "ANSWER_HEADER",
+    "DEFAULT_MAX_BYTES",
+    "ASGIApp",
+    "Message",
+    "Receive",
+    "ResponseCache",
+    "Scope",
+    "Send",
+    "cacheable",
+]
+
+DEFAULT_MAX_BYTES: Final = 64 * 1024 * 1024
+MAX_ANSWER_BYTES: Final = 4 * 1024 * 1024
+ANSWER_HEADER: Final = b"x-blockwatch-answer"
+# Answers built at once. Building is Python work (templates, rows to dicts) that holds the
+# interpreter lock between DuckDB's queries: with fewer builders in turn, the event loop,
+# which answers kept pages, waits for the lock behind fewer threads.
+DEFAULT_BUILDERS: Final = 3
+
+# The ASGI interface (the types Starlette names; spelled here as it is not our dependency).
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+
+def cacheable(path: str) -> bool:
+    """Pages and JSON: not reports or CSV (heavy, and downloads), not the static files."""
+    last = path.rsplit("/", 1)[-1]
+    return not (path.startswith("/static/") or last.startswith("report.") or last.endswith(".csv"))
+
+
+@dataclass(frozen=True, slots=True)
+class _Answer:
+    start: Message
+    body: bytes
+
+
+def _marked(start: Message, how: bytes) -> Message:
+    """The answer's start with a header saying whether it was kept or built for this request
+    (what a load test needs to tell first visits from the rest)."""
+    return {**start, "headers": [*start.get("headers", []), (ANSWER_HEADER, how)]}
+
+
+def _fingerprint(db: Path) -> tuple[tuple[int, int], ...]:
+    out = []
+    for path in (db, db.with_name(db.name + ".wal")):
+        try:
+            st = path.stat()
+            out.append((st.st_size, st.st_mtime_ns))
+        except OSError:
+            out.append((-1, -1))
+    return tuple(out)
+
+
+class ResponseCache:
+    """ASGI middleware keeping whole 200 answers of GET requests to cacheable routes."""
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        db_path: Path,
+        max_bytes: int = DEFAULT_MAX_BYTES,
+        builders: int = DEFAULT_BUILDERS,
+    ) -> None:
+        self.app = app
+        self._builders = asyncio.Semaphore(builders)
+        self.db_path = Path(db_path)
+        self.max_bytes = max_bytes
+        self.size = 0
+        self.hits = 0
+        self.misses = 0
+        self._answers: OrderedDict[tuple[str, bytes], _Answer] = OrderedDict()
+        self._building: dict[tuple[str, bytes], asyncio.Future[_Answer | None]] = {}
+        self._state = _fingerprint(self.db_path)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if (
+            self.max_bytes <= 0
+            or scope["type"] != "http"
+            or scope["method"] != "GET"
+            or not cacheable(scope["path"])
+        ):
+            await self.app(scope, receive, send)
+            return
+        self._check_store()
+        key = (scope["path"], scope.get("query_string", b""))
+        answer = self._answers.get(key)
+        if answer is None and key in self._building:
+            answer = await asyncio.shield(self._building[key])
+        if answer is not None:
+            self.hits += 1
+            if key in self._answers:  # (one too large to keep was only shared)
+                self._answers.move_to_end(key)
+            await send(_marked(answer.start, b"kept"))
+            await send({"type": "http.response.body", "body": answer.body, "more_body": False})
+            return
+        self.misses += 1
+        await self._build(key, scope, receive, send)
+
+    async def _build(
+        self, key: tuple[str, bytes], scope: Scope, receive: Receive, send: Send
+    ) -> None:
+        """Run the app for this request, passing its answer on and keeping it if whole."""
+        done: asyncio.Future[_Answer | None] = asyncio.get_running_loop().create_future()
+        self._building[key] = done
+        start: Message | None = None
+        parts: list[bytes] = []
+        keep = True
+
+        async def capture(message: Message) -> None:
+            nonlocal start, keep
+            if message["type"] == "http.response.start":
+                start = message
+                keep = message["status"] == 200
+                message = _marked(message, b"built")
+            elif message["type"] == "http.response.body" and keep:
+                parts.append(message.get("body", b""))
+                keep = sum(map(len, parts)) <= MAX_ANSWER_BYTES
+            await send(message)
+
+        answer: _Answer | None = None
+        try:
+            async with self._builders:
+                await self.app(scope, receive, capture)
+            if keep and start is not None:
+                answer = _Answer(start, b"".join(parts))
+                self._keep(key, answer)
+        finally:
+            del self._building[key]
+            done.set_result(answer)
+
+    def _keep(self, key: tuple[str, bytes], answer: _Answer) -> None:
+        size = len(answer.body) + 512
+        if size > self.max_bytes:
+            return
+        old = self._answers.pop(key, None)
+        if old is not None:
+            self.size -= len(old.body) + 512
+        self._answers[key] = answer
+        self.size += size
+        while self.size > self.max_bytes:
+            _, old = self._answers.popitem(last=False)
+            self.size -= len(old.body) + 512
+
+    def _check_store(self) -> None:
+        state = _fingerprint(self.db_path)
+        if state != self._state:
+            self._state = state
+            self._answers.clear()
+            self.size = 0
