@@ -234,13 +234,17 @@ def block_methods(cells: Series, chunk: Sequence[int], p: DetectorParams) -> fro
 def _takes_over(
     cells: Series, chunk: Sequence[int], shown: Collection[Method], m: Method, p: DetectorParams
 ) -> bool:
-    """A block changing technique at the end of the data: ``m`` fails every bucket from
-    right after the block's last failure of its methods on (too few yet to stand alone)."""
+    """A block changing technique at the end of the data: ``m`` fails every bucket (two or
+    more) from right after the block's last failure of its methods on, too few yet to stand
+    alone. Stray failures of ``m`` long before do not matter."""
     before = [i for i in chunk if blocked_by(cells[i], shown)]
-    mine = [i for i in chunk if blocked_by(cells[i], {m})]
-    if not before or not mine or mine[0] <= before[-1]:
+    streak = 0
+    while streak < len(chunk) and blocked_by(cells[chunk[-1 - streak]], {m}):
+        streak += 1
+    if not before or streak < 2:
         return False
-    return mine[0] - before[-1] <= p.join_gap_buckets and mine == [i for i in chunk if i >= mine[0]]
+    first = chunk[-streak]
+    return before[-1] < first <= before[-1] + p.join_gap_buckets
 
 
 def _cut(

@@ -9,7 +9,7 @@ block went on, and the round its span ended after the block did. Pure: verdicts 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from statistics import median
 
@@ -95,12 +95,13 @@ def replay(
     truth: Truth,
     blocks: Sequence[TrueBlock],
     *,
-    rounds: range | None = None,
+    rounds: Iterable[int] | None = None,
     detect: Callable[[list[Verdict]], list[Event]] = detect_events,
 ) -> ReplayReport:
-    """Detect on every prefix (data up to round t, for t in ``rounds``) and follow each block."""
+    """Detect on every prefix (data up to round t, for t in ``rounds``: default every round)
+    and follow each block."""
     order = sorted(verdicts, key=lambda v: v.measured_at)
-    span_rounds = rounds if rounds is not None else range(truth.rounds)
+    span_rounds = sorted(set(rounds if rounds is not None else range(truth.rounds)))
     seen: dict[int, list[Event]] = {}
     cut = 0
     for t in span_rounds:
