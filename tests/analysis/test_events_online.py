@@ -72,6 +72,7 @@ def _check(report: ReplayReport) -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(900)  # a detection per prefix: minutes on a loaded machine
 def test_prefixes_of_perfect_verdicts_are_timely_and_stable() -> None:
     scenario = load(SCENARIO)
     verdicts, rows = _perfect()
@@ -85,6 +86,7 @@ def test_prefixes_of_perfect_verdicts_are_timely_and_stable() -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(900)  # a detection per prefix: minutes on a loaded machine
 def test_prefixes_of_a_real_lab_run_are_timely_and_stable() -> None:
     if not STORE.exists() or not (RUN / "truth.jsonl").exists():
         pytest.skip(f"no stored lab run at {STORE} and {RUN} (an observatory run of pk-2024-x)")

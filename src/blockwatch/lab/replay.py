@@ -63,7 +63,9 @@ class ReplayReport:
             f"{len(self.blocks) - len(self.late)}, median delay "
             f"{median(delays) if delays else 'never'}, worst {max(delays, default='never')}; "
             f"dropped out {sum(len(b.dropped) for b in self.blocks)} prefix-rounds on "
-            f"{len(self.unstable)} blocks; ended {sum(b.ended is not None for b in self.blocks)}"
+            f"{len(self.unstable)} blocks, reopened after the end "
+            f"{sum(b.reopened for b in self.blocks)}; ended "
+            f"{sum(b.ended is not None for b in self.blocks)}"
             f"/{sum(b.ends for b in self.blocks)} (worst lag {max(lags, default=0)} rounds); "
             f"false network spans {len(self.false_spans)}"
         )
