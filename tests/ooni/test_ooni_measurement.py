@@ -78,6 +78,12 @@ def test_iso_times_and_integer_asns_are_normalised():
         ({"test_name": 5, "measurement_start_time": "2024-01-01 00:00:00"}, "test_name"),
         ({"test_name": "x", "measurement_start_time": "yesterday"}, "is not a time"),
         ({"test_name": "x", "measurement_start_time": 17}, "not a string"),
+        ({"test_name": "x", "measurement_start_time": "9999-12-31 23:59:59"}, "outside 2012"),
+        ({"test_name": "x", "measurement_start_time": "2100-01-01T00:00:00Z"}, "outside 2012"),
+        ({"test_name": "x", "measurement_start_time": "2011-12-31 23:59:59"}, "outside 2012"),
+        ({"test_name": "x", "measurement_start_time": "0001-01-01T00:00:00Z"}, "outside 2012"),
+        # The UTC time of this one does not exist: converting it overflowed.
+        ({"test_name": "x", "measurement_start_time": "9999-12-31T23:59:59-01:00"}, "not a time"),
         (
             {"test_name": "x", "measurement_start_time": "2024-01-01 00:00:00", "test_keys": []},
             "test_keys is list",
@@ -97,6 +103,15 @@ def test_unusable_documents_raise_malformed_measurement_naming_source_and_line(d
         parse_measurement(doc, "file.jsonl", 7)
     assert info.value.source == "file.jsonl" and info.value.line == 7
     assert reason in info.value.reason
+
+
+def test_the_first_and_last_accepted_times_are_kept():
+    for value in (
+        "2012-01-01 00:00:00",
+        "2099-12-31T23:59:59.999999Z",
+        "2100-01-01T00:30:00+01:00",
+    ):
+        parse_measurement({"test_name": "x", "measurement_start_time": value})
 
 
 def test_base64_bodies_are_decoded(ooni_data):

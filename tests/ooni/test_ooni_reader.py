@@ -167,3 +167,128 @@ def test_any_damaged_gzip_yields_documents_and_errors_but_never_raises(lines, cu
         assert sum(isinstance(i, RawDocument) for i in items) >= sum(
             1 for line in lines if line.startswith(b'{"test_name"')
         )
+
+
+# --- byte-order marks, line ends, JSON arrays streamed (issue 11, items 2 and 3) -------------
+
+BOM = b"\xef\xbb\xbf"
+
+
+def _write(path: Path, data: bytes) -> Path:
+    path.write_bytes(gzip.compress(data) if path.name.endswith(".gz") else data)
+    return path
+
+
+@pytest.mark.parametrize("name", ["a.jsonl", "a.jsonl.gz", "a.json", "a.json.gz"])
+def test_a_byte_order_mark_at_the_start_is_ignored(ooni_data, tmp_path, name):
+    docs = _qa_docs(ooni_data, 3)
+    path = _write(tmp_path / name, BOM + b"\n".join(orjson.dumps(d) for d in docs) + b"\n")
+    got, errs = _split(list(iter_documents([path])))
+    assert errs == [] and [d.doc for d in got] == docs
+    assert [d.line for d in got] == [1, 2, 3]
+
+
+def test_a_byte_order_mark_before_one_pretty_printed_measurement_is_ignored(ooni_data, tmp_path):
+    [doc] = _qa_docs(ooni_data, 1)
+    path = _write(tmp_path / "one.json", BOM + orjson.dumps(doc, option=orjson.OPT_INDENT_2))
+    [item] = list(iter_documents([path]))
+    assert isinstance(item, RawDocument) and item.doc == doc
+
+
+@pytest.mark.parametrize("end", [b"\r", b"\r\n", b"\n"], ids=["cr", "crlf", "lf"])
+@pytest.mark.parametrize("name", ["a.jsonl", "a.jsonl.gz", "a.json"])
+def test_cr_crlf_and_lf_line_ends_each_separate_records(ooni_data, tmp_path, name, end):
+    docs = _qa_docs(ooni_data, 4)
+    path = _write(tmp_path / name, end.join(orjson.dumps(d) for d in docs) + end)
+    got, errs = _split(list(iter_documents([path])))
+    assert errs == [] and [d.doc for d in got] == docs
+    assert [d.line for d in got] == [1, 2, 3, 4]
+    assert all(d.raw == orjson.dumps(d.doc) for d in got)  # the line end is not kept
+
+
+def test_a_crlf_split_between_two_chunks_ends_one_line_only(ooni_data, tmp_path):
+    docs = _qa_docs(ooni_data, 2)
+    first = orjson.dumps(docs[0])
+    # Pad the first line so that its CR is the last byte of the first 1 MiB chunk.
+    pad = (1 << 20) - len(first) - 1
+    line1 = first[:-1] + b', "pad": "' + b"x" * (pad - 11) + b'"}'
+    assert len(line1) == (1 << 20) - 1
+    path = _write(tmp_path / "crlf.jsonl", line1 + b"\r\n" + orjson.dumps(docs[1]) + b"\r\n")
+    got, errs = _split(list(iter_documents([path])))
+    assert errs == [] and [d.line for d in got] == [1, 2]
+
+
+@pytest.mark.parametrize("indent", [False, True], ids=["compact", "pretty"])
+def test_a_json_array_larger_than_the_cap_is_streamed_element_by_element(
+    ooni_data, tmp_path, indent
+):
+    docs = _qa_docs(ooni_data, 50)
+    option = orjson.OPT_INDENT_2 if indent else 0
+    data = orjson.dumps(docs, option=option)
+    cap = max(len(orjson.dumps(d, option=option)) for d in docs) * 2
+    assert len(data) > 5 * cap
+    path = _write(tmp_path / "list.json.gz", data)
+    got, errs = _split(list(iter_documents([path], max_line_bytes=cap)))
+    assert errs == [] and [d.doc for d in got] == docs
+    assert [d.line for d in got] == list(range(1, 51))
+    assert all(orjson.loads(d.raw) == d.doc for d in got)  # each element's own bytes
+
+
+def test_an_element_over_the_cap_is_reported_and_the_others_kept(ooni_data, tmp_path):
+    docs = _qa_docs(ooni_data, 3)
+    big = {**docs[1], "padding": "x" * 100_000}
+    path = _write(tmp_path / "list.json", orjson.dumps([docs[0], big, docs[2]]))
+    items = list(iter_documents([path], max_line_bytes=50_000))
+    assert [type(i).__name__ for i in items] == ["RawDocument", "MalformedMeasurement"] * 1 + [
+        "RawDocument"
+    ]
+    assert "cap" in items[1].reason and items[1].line == 2
+    assert items[2].doc == docs[2]
+
+
+def test_jsonl_saved_as_json_larger_than_the_cap_is_read_line_by_line(ooni_data, tmp_path):
+    docs = _qa_docs(ooni_data, 50)
+    data = b"\n".join(orjson.dumps(d) for d in docs) + b"\n"
+    cap = max(len(orjson.dumps(d)) for d in docs) * 2
+    path = _write(tmp_path / "lines.json", data)
+    got, errs = _split(list(iter_documents([path], max_line_bytes=cap)))
+    assert errs == [] and [d.doc for d in got] == docs
+
+
+def test_one_pretty_printed_value_over_the_cap_is_one_error(ooni_data, tmp_path):
+    [doc] = _qa_docs(ooni_data, 1)
+    path = _write(tmp_path / "big.json", orjson.dumps(doc, option=orjson.OPT_INDENT_2))
+    [item] = list(iter_documents([path], max_line_bytes=1000))
+    assert isinstance(item, MalformedMeasurement) and "larger than the 1000-byte cap" in item.reason
+
+
+@pytest.mark.parametrize(
+    ("damage", "bad"),
+    [
+        (lambda t: t.replace(b'"input"', b'"in"put"', 1), 1),  # a stray quote
+        (lambda t: t.replace(b"}", b"", 1), 1),  # a closing brace lost
+        (lambda t: t.replace(b"{", b"]", 1), 1),  # an early closing bracket
+        (lambda t: t[: len(t) // 2], 1),  # cut in the middle of the array
+    ],
+    ids=["stray_quote", "lost_brace", "stray_bracket", "truncated"],
+)
+def test_a_damaged_array_element_is_reported_and_the_untouched_ones_kept(
+    ooni_data, tmp_path, damage, bad
+):
+    docs = _qa_docs(ooni_data, 5)
+    texts = [orjson.dumps(d) for d in docs]
+    texts[2] = damage(texts[2])
+    path = _write(tmp_path / "list.json", b"[" + b", ".join(texts) + b"]")
+    got, errs = _split(list(iter_documents([path])))
+    assert [d.doc for d in got] == [docs[0], docs[1], docs[3], docs[4]]
+    assert len(errs) >= bad and all(e.source == str(path) for e in errs)
+
+
+def test_list_elements_with_non_ascii_text_keep_their_exact_bytes(ooni_data, tmp_path):
+    # orjson reports where an element ends in characters; the reader must cut at the bytes.
+    docs = [{**d, "probe_city": "Zürich € 😀 دمشق"} for d in _qa_docs(ooni_data, 4)]
+    texts = [orjson.dumps(d) for d in docs]
+    path = _write(tmp_path / "utf8.json", b"[" + b" ,\n".join(texts) + b"]")
+    got, errs = _split(list(iter_documents([path], max_line_bytes=1 << 20)))
+    assert errs == [] and [d.doc for d in got] == docs
+    assert [d.raw for d in got] == texts

@@ -3,6 +3,11 @@ and every good record around it is kept."""
 
 from __future__ import annotations
 
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
 import zlib
 from pathlib import Path
 from typing import Any
@@ -47,6 +52,11 @@ BAD_LINES = [
         "cap, skipped",
     ),
     ("deeply_nested", lambda d: _nested(d, 100_000), "not valid JSON"),
+    (
+        "year_9999",
+        lambda d: orjson.dumps({**d, "measurement_start_time": "9999-12-31 23:59:59"}),
+        "is outside 2012-01-01 .. 2099-12-31",
+    ),
 ]
 
 
@@ -128,3 +138,60 @@ def test_a_missing_path_is_a_clean_error_and_creates_no_rows(
     assert result.exit_code == 2
     assert "nope.jsonl: no such file or directory" in " ".join(result.output.split())
     assert "Traceback" not in result.output
+
+
+NOBODY = 65534
+# Root reads a mode-000 directory anyway, so the ingest runs as nobody, for whom it is shut.
+# The interpreter lives under /root (closed to nobody): the child loads what it needs first,
+# then drops to nobody for good, then runs the command.
+AS_NOBODY = """
+import os, sys
+from pathlib import Path
+from rich.console import Console
+from blockwatch.cli.store import print_report
+from blockwatch.pipeline import ingest_paths
+from blockwatch.store import Store
+if os.geteuid() == 0:
+    os.setgroups([])
+    os.setgid(NOBODY)
+    os.setuid(NOBODY)
+with Store(sys.argv[2]) as store:
+    report = ingest_paths(store, [Path(sys.argv[1])])
+print_report(report, Console(soft_wrap=True))
+""".replace("NOBODY", str(NOBODY))
+
+
+def test_an_unreadable_subdirectory_is_reported_with_its_path_and_counted(
+    qa_documents: list[dict[str, Any]],
+) -> None:
+    root = Path(tempfile.mkdtemp(prefix="bw-unreadable-"))  # in /tmp: nobody can reach it
+    data = root / "data"
+    try:
+        (data / "a").mkdir(parents=True)
+        (data / "locked").mkdir()
+        (data / "z").mkdir()
+        write_jsonl(data / "a" / "one.jsonl", distinct_copies(qa_documents, 2, "a"))
+        write_jsonl(data / "locked" / "hidden.jsonl", distinct_copies(qa_documents, 2, "l"))
+        write_jsonl(data / "z" / "two.jsonl", distinct_copies(qa_documents, 3, "z"))
+        for path in [root, *root.rglob("*")]:
+            path.chmod(0o755 if path.is_dir() else 0o644)
+        (data / "locked").chmod(0o000)
+        (root / "db").mkdir()
+        if os.geteuid() == 0:
+            os.chown(root / "db", NOBODY, NOBODY)
+        args = [str(data), str(root / "db" / "x.duckdb")]
+        done = subprocess.run(
+            [sys.executable, "-c", AS_NOBODY, *args],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            cwd=root,
+            env={**os.environ, "HOME": str(root)},
+        )
+    finally:
+        (data / "locked").chmod(0o755)
+        shutil.rmtree(root)
+    assert done.returncode == 0, done.stderr
+    out = " ".join(done.stdout.split())
+    assert "added: 5" in out and "unreadable: 1" in out, out
+    assert f"{data / 'locked'}: cannot list directory: Permission denied" in out

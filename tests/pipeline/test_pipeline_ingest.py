@@ -6,6 +6,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
 
 from blockwatch.errors import MalformedMeasurement, StoreError
@@ -40,7 +41,9 @@ def test_real_ooni_data_is_stored_once_and_reingest_adds_nothing(
     first = ingest_paths(store, real_dirs)
     expected = _distinct_ids(real_dirs)
     assert first.added == len(expected) == store.count("measurements")
-    assert first.added + first.duplicates + first.malformed == first.read
+    # fastpath/report1blocked.json is report1.json altered (same report, input and time):
+    # the same id for a different document, a conflict.
+    assert first.added + first.duplicates + first.conflicts + first.malformed == first.read
     assert first.analysis_failed == 0, first.errors[:3]
     assert store.count("verdicts") == first.added
 
@@ -180,3 +183,108 @@ def test_times_with_an_offset_are_stored_as_utc(
     assert con.execute("SELECT measured_at FROM measurements").fetchall() == [(utc,)]
     assert con.execute("SELECT measured_at FROM verdicts").fetchall() == [(utc,)]
     assert store.verdicts()[0].measured_at == utc.replace(tzinfo=UTC)
+
+
+class RecordingStore(Store):
+    """A store that remembers the JSON bytes of each batch it was asked to write."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.batches: list[list[int]] = []
+
+    def write_batch(self, measurement_rows: Any, *args: Any, **kwargs: Any) -> int:
+        self.batches.append([row[-1] for row in measurement_rows])  # raw_length
+        return super().write_batch(measurement_rows, *args, **kwargs)
+
+
+def test_a_batch_closes_at_its_byte_cap_before_its_record_count(
+    tmp_path: Path, qa_documents: list[dict[str, Any]]
+) -> None:
+    docs = [{**d, "padding": "p" * 100_000} for d in distinct_copies(qa_documents, 30, "big")]
+    path = write_jsonl(tmp_path / "big.jsonl", docs)
+    cap = 350_000
+    with RecordingStore(tmp_path / "r.duckdb") as store:
+        report = ingest_paths(store, [path], batch_size=1000, batch_bytes=cap)
+        assert report.added == 30 and store.count("measurements") == 30
+        sizes = [b for b in store.batches if b]
+    assert sum(len(b) for b in sizes) == 30
+    assert len(sizes) >= 30 * 100_000 // cap
+    for batch in sizes[:-1]:
+        # Closed by the record that reached the cap: below it without that record.
+        assert sum(batch) >= cap and sum(batch[:-1]) < cap
+
+
+class _CountingConnection:
+    """A DuckDB connection that counts the statements run on it."""
+
+    def __init__(self, con: Any) -> None:
+        self._con = con
+        self.statements = 0
+
+    def execute(self, *args: Any, **kwargs: Any) -> Any:
+        self.statements += 1
+        return self._con.execute(*args, **kwargs)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._con, name)
+
+
+def test_the_bookkeeping_of_many_small_files_is_one_statement_per_batch(
+    store: Store, tmp_path: Path, qa_documents: list[dict[str, Any]]
+) -> None:
+    folder = tmp_path / "many"
+    folder.mkdir()
+    for i, doc in enumerate(distinct_copies(qa_documents, 300, "small")):
+        write_jsonl(folder / f"m{i:04d}.jsonl", [doc])
+    counting = _CountingConnection(store._con)
+    store._con = counting  # type: ignore[assignment]
+    report = ingest_paths(store, [folder], batch_size=1000)
+    store._con = counting._con
+    assert (report.files, report.added) == (300, 300)
+    # One batch: a handful of statements, not one per file.
+    assert counting.statements < 30, counting.statements
+    rows = store.cursor().execute("SELECT count(*), bool_and(complete) FROM ingest_files")
+    assert rows.fetchone() == (300, True)
+
+
+def _with_uid(doc: dict[str, Any], uid: str, **changes: Any) -> dict[str, Any]:
+    return {**doc, "measurement_uid": uid, **changes}
+
+
+def test_a_measurement_uid_reused_by_a_different_document_is_a_conflict_not_a_duplicate(
+    store: Store, tmp_path: Path, qa_documents: list[dict[str, Any]]
+) -> None:
+    doc = qa_documents[0]
+    same = _with_uid(doc, "20240101T000000Z_uid_same")
+    first = _with_uid(doc, "20240101T000000Z_uid_conflict", probe_cc="IT")
+    forged = _with_uid(doc, "20240101T000000Z_uid_conflict", probe_cc="IR")
+    one = write_jsonl(tmp_path / "one.jsonl", [same, first, same, forged])
+
+    report = ingest_paths(store, [one])
+
+    assert (report.added, report.duplicates, report.conflicts) == (2, 1, 1)
+    [err] = report.errors
+    assert str(err).startswith(f"{one}:4: conflict: measurement_id 20240101T000000Z_uid_conflict")
+    assert f"kept: {one}:2" in str(err)
+    assert store.raw_measurement("20240101T000000Z_uid_conflict")["probe_cc"] == "IT"
+
+    # Across runs: the stored document is compared, not only the id.
+    pretty = tmp_path / "again.json"
+    pretty.write_bytes(orjson.dumps([first, forged], option=orjson.OPT_INDENT_2))
+    again = ingest_paths(store, [pretty])
+    assert (again.added, again.duplicates, again.conflicts) == (0, 1, 1)
+    [err] = again.errors
+    assert str(err).startswith(f"{pretty}:2: conflict: measurement_id 20240101T000000Z_uid_c")
+    assert store.raw_measurement("20240101T000000Z_uid_conflict")["probe_cc"] == "IT"
+
+
+def test_the_cli_counts_conflicts(
+    cli: Any, db: Path, tmp_path: Path, qa_documents: list[dict[str, Any]]
+) -> None:
+    doc = qa_documents[0]
+    path = write_jsonl(
+        tmp_path / "c.jsonl", [_with_uid(doc, "u1"), _with_uid(doc, "u1", probe_cc="IR")]
+    )
+    result = cli("ingest", path, "--db", db, "--no-progress")
+    assert result.exit_code == 0
+    assert "conflicts: 1" in result.output and f"{path}:2: conflict:" in result.output

@@ -12,7 +12,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from blockwatch.analysis.records import Verdict
-from blockwatch.cli.errors import cli_errors
+from blockwatch.cli.errors import cli_errors, stderr
 from blockwatch.cli.options import (
     AsnOption,
     CountryOption,
@@ -24,16 +24,17 @@ from blockwatch.cli.options import (
     make_filter,
 )
 from blockwatch.cli.progress import ByteProgress
-from blockwatch.errors import MalformedMeasurement
+from blockwatch.errors import MalformedMeasurement, StoreError
 from blockwatch.pipeline import IngestReport, ReanalyzeReport, ingest_paths, reanalyze
 from blockwatch.store import Store
 from blockwatch.store.export import FORMATS, write_verdicts
-from blockwatch.terminal import cell, clean, terminal_stream
+from blockwatch.terminal import cell, clean, markup, terminal_stream
 from blockwatch.times import iso_z
 
 __all__ = ["print_report", "register"]
 
 ERRORS_SHOWN = 20
+CHECKPOINT_FAILED = 3  # exit status: ingested, but the store file is behind its WAL
 TABLE_ROWS = 200
 
 
@@ -43,11 +44,12 @@ def print_report(report: IngestReport, console: Console) -> None:
     console.print(
         f"files: {report.files} ({report.files_skipped} unchanged, skipped)  "
         f"read: {report.read}  added: {report.added}  duplicates: {report.duplicates}  "
-        f"malformed: {report.malformed}  analysis failed: {report.analysis_failed}  "
+        f"conflicts: {report.conflicts}  malformed: {report.malformed}  "
+        f"analysis failed: {report.analysis_failed}  unreadable: {report.unreadable}  "
         f"in {report.seconds:.1f}s ({rate:,.0f} records/s)",
         highlight=False,
     )
-    _print_errors(report.errors, report.malformed + report.analysis_failed, console)
+    _print_errors(report.errors, report.problems, console)
 
 
 def _print_errors(errors: list[MalformedMeasurement], total: int, console: Console) -> None:
@@ -99,11 +101,19 @@ def ingest(
                 parts_dir=parts,
                 progress=bar,
             )
+            try:  # ingest_paths checks its final checkpoint itself
+                store.checkpoint()
+            except StoreError as err:
+                report.checkpoint_error = err
         else:
             report = ingest_paths(
                 store, paths, fingerprints=fingerprints, progress=bar, threaded=writer_thread
             )
     print_report(report, Console(stderr=False, soft_wrap=True))
+    if report.checkpoint_error is not None:
+        # Everything was committed, but not yet into the store file: say where it is.
+        stderr.print(f"[bold red]error:[/] {markup(report.checkpoint_error)}", highlight=False)
+        raise typer.Exit(CHECKPOINT_FAILED)
 
 
 def _table(verdicts: Sequence[Verdict], more: bool, console: Console) -> None:

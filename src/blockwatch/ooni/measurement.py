@@ -11,7 +11,7 @@ import hashlib
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import lru_cache
-from typing import Any
+from typing import Any, Final
 from urllib.parse import urlsplit
 
 import orjson
@@ -21,6 +21,10 @@ from blockwatch.times import aware_utc
 
 # OONI's base keys we require (df-000): a measurement without them cannot be placed in time.
 REQUIRED_KEYS = ("test_name", "measurement_start_time")
+# The times a real measurement can carry: OONI began in 2012, and a time from 2100 on is a
+# probe's broken clock or a forgery (9999-12-31 overflowed every date sum downstream).
+EARLIEST: Final = datetime(2012, 1, 1, tzinfo=UTC)
+UNTIL: Final = datetime(2100, 1, 1, tzinfo=UTC)
 
 
 @dataclass(slots=True)
@@ -106,15 +110,21 @@ def parse_time(value: Any, source: str = "-", line: int | None = None) -> dateti
     try:
         # Appending the offset is ~5x cheaper than datetime.replace(tzinfo=...) afterwards.
         when = datetime.fromisoformat(value + "+00:00" if len(value) == 19 else value)
-    except ValueError as exc:
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=UTC)
+        elif when.tzinfo is not UTC:
+            when = when.astimezone(UTC)  # OverflowError at the ends of the calendar
+    except (ValueError, OverflowError) as exc:
         raise MalformedMeasurement(
             source, line, f"measurement_start_time {value[:40]!r} is not a time"
         ) from exc
-    if when.tzinfo is UTC:
-        return when
-    if when.tzinfo is None:
-        return when.replace(tzinfo=UTC)
-    return when.astimezone(UTC)
+    if not EARLIEST <= when < UNTIL:
+        raise MalformedMeasurement(
+            source,
+            line,
+            f"measurement_start_time {value[:40]!r} is outside 2012-01-01 .. 2099-12-31",
+        )
+    return when
 
 
 def report_id(start: datetime, test_name: str, cc: str, asn: str, suffix: str) -> str:

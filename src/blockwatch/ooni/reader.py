@@ -6,6 +6,11 @@ recorded OONI explorer API response whose ``body`` holds the raw measurement as 
 directories (walked recursively in sorted order, e.g. OONI's raw layout
 ``YYYYMMDD/HH/CC/testname/*.jsonl.gz``).
 
+Lines may end in LF, CRLF or a lone CR, and a UTF-8 byte-order mark at the start of a file is
+ignored (``lines``). A ``.json`` holding a JSON list is streamed element by element
+(``jsonarray``), and JSONL saved as ``.json`` line by line, so the size cap applies to one
+record, never to a whole file.
+
 A bad record never stops the walk: it is yielded as a ``MalformedMeasurement`` in place,
 naming its source and line, and the good records around it are still yielded. Only a path
 that cannot be read at all raises ``InputError``.
@@ -14,23 +19,36 @@ that cannot be read at all raises ``InputError``.
 from __future__ import annotations
 
 import gzip
+import io
+import itertools
+import os
+import re
 import struct
-import zlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any, Protocol
+from typing import Any, Final
 
 import orjson
 
 from blockwatch.errors import InputError, MalformedMeasurement
+from blockwatch.ooni.jsonarray import Element, iter_array, salvage
+from blockwatch.ooni.lines import (
+    READ_ERRORS,
+    ChunkSource,
+    LineEvent,
+    is_blank,
+    read_chunks,
+    split_lines,
+)
 
 # A real measurement line is rarely above a few MiB (OONI caps bodies at 512 KiB per
 # request); a line far larger is reported rather than loaded blindly into memory.
 DEFAULT_MAX_LINE_BYTES = 64 * 1024 * 1024
 
 SUFFIXES = (".jsonl.gz", ".json.gz", ".jsonl", ".json", ".jsonc")
-_CHUNK = 1 << 20
+_WS: Final = b" \t\r\n"
+_BREAKS: Final = re.compile(rb"\r\n|\r|\n")
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,10 +69,6 @@ class RawDocument:
 Item = RawDocument | MalformedMeasurement
 
 
-class _LineSource(Protocol):
-    def readline(self, limit: int = -1, /) -> bytes: ...
-
-
 def iter_documents(
     paths: Iterable[Path | str], *, max_line_bytes: int = DEFAULT_MAX_LINE_BYTES
 ) -> Iterator[Item]:
@@ -63,23 +77,38 @@ def iter_documents(
         yield from iter_file(path, max_line_bytes=max_line_bytes)
 
 
-def expand_paths(paths: Iterable[Path | str]) -> list[Path]:
+def expand_paths(
+    paths: Iterable[Path | str], on_error: Callable[[InputError], None] | None = None
+) -> list[Path]:
     """The input files under the given files and directories, in reading order (a directory's
-    files with a known suffix, sorted); InputError for a path that does not exist."""
+    files with a known suffix, sorted); InputError for a path that does not exist. A
+    directory inside that cannot be listed is an InputError naming it too: raised, or, given
+    ``on_error``, handed to it while the walk goes on (never skipped silently)."""
     files: list[Path] = []
     for raw_path in paths:
         path = Path(raw_path)
         if path.is_dir():
-            try:
-                found = [p for p in path.rglob("*") if p.is_file() and p.name.endswith(SUFFIXES)]
-            except OSError as exc:
-                raise InputError(str(path), f"cannot list directory: {exc}") from exc
-            files.extend(sorted(found))
+            files.extend(sorted(_walk(path, on_error)))
         elif path.is_file():
             files.append(path)
         else:
             raise InputError(str(path), "no such file or directory")
     return files
+
+
+def _walk(root: Path, on_error: Callable[[InputError], None] | None) -> Iterator[Path]:
+    def unlistable(exc: OSError) -> None:
+        err = InputError(str(exc.filename or root), f"cannot list directory: {exc.strerror}")
+        if on_error is None:
+            raise err from exc
+        on_error(err)
+
+    for folder, _, names in os.walk(root, onerror=unlistable):
+        for name in names:
+            if name.endswith(SUFFIXES):
+                candidate = Path(folder, name)
+                if candidate.is_file():  # not a fifo or a socket with a measurement's name
+                    yield candidate
 
 
 def uncompressed_size(path: Path) -> int:
@@ -99,89 +128,143 @@ def iter_file(path: Path, *, max_line_bytes: int = DEFAULT_MAX_LINE_BYTES) -> It
     source = str(path)
     try:
         if name.endswith(".gz"):
-            fh: IO[bytes] | gzip.GzipFile = gzip.open(path, "rb")  # noqa: SIM115 - closed below
+            fh: io.BufferedReader | gzip.GzipFile = gzip.GzipFile(path, "rb")
         else:
-            # A large buffer: measurements are ~10 KiB lines, past the 8 KiB default, and
-            # readline() then paid for several raw reads per line.
-            fh = open(path, "rb", buffering=1 << 20)  # noqa: SIM115 - closed by `with` below
+            # A large buffer: measurements are ~10 KiB lines, past the 8 KiB default.
+            fh = io.BufferedReader(io.FileIO(path, "rb"), buffer_size=1 << 20)
+        # (each is closed by the `with` below)
     except OSError as exc:
         raise InputError(source, f"cannot open: {exc}") from exc
     with fh:
         if name.endswith((".jsonl", ".jsonl.gz")):
             yield from iter_lines(fh, source, max_line_bytes=max_line_bytes)
+        elif name.endswith(".jsonc"):
+            yield from _iter_jsonc(fh, source, max_line_bytes)
         else:
-            yield from _iter_whole(fh, source, max_line_bytes, comments=name.endswith(".jsonc"))
+            yield from _iter_json(fh, source, max_line_bytes)
 
 
 def iter_lines(
-    fh: _LineSource, source: str, *, max_line_bytes: int = DEFAULT_MAX_LINE_BYTES
+    fh: ChunkSource, source: str, *, max_line_bytes: int = DEFAULT_MAX_LINE_BYTES
 ) -> Iterator[Item]:
-    """Yield one document per non-blank line of a binary stream (JSONL)."""
-    lineno = 0
-    while True:
-        lineno += 1
-        try:
-            line = fh.readline(max_line_bytes + 1)
-        except (OSError, EOFError, zlib.error) as exc:
-            # Truncated or corrupt gzip: everything before was yielded; report and stop.
-            yield MalformedMeasurement(source, lineno, f"unreadable compressed data: {exc}")
-            return
-        if not line:
-            return
-        if len(line) > max_line_bytes and not line.endswith(b"\n"):
-            err = _skip_rest_of_line(fh, source, lineno, max_line_bytes)
-            yield err
-            if err.reason.startswith("unreadable"):
-                return
-            continue
-        # strip() copies the ~10 KiB line: only a line starting with whitespace can be blank.
-        if line[:1].isspace() and not line.strip():
-            continue
-        yield decode_document(line, source, lineno, keep_raw=True)
+    """Yield one document per non-blank line of a binary stream (JSONL; LF, CRLF or CR line
+    ends, a leading byte-order mark ignored)."""
+    events = split_lines(read_chunks(fh), max_line_bytes)
+    yield from _documents_of_lines(events, source, max_line_bytes)
 
 
-def _skip_rest_of_line(
-    fh: _LineSource, source: str, lineno: int, max_line_bytes: int
-) -> MalformedMeasurement:
+def _documents_of_lines(
+    events: Iterator[LineEvent], source: str, max_line_bytes: int
+) -> Iterator[Item]:
+    for event in events:
+        if event.error is not None:
+            yield MalformedMeasurement(source, event.lineno, event.error)
+            return
+        if event.too_long:
+            reason = f"line longer than the {max_line_bytes}-byte cap, skipped"
+            yield MalformedMeasurement(source, event.lineno, reason)
+        elif not is_blank(event.data):
+            yield decode_document(event.data, source, event.lineno, keep_raw=True)
+
+
+def _iter_json(fh: ChunkSource, source: str, max_bytes: int) -> Iterator[Item]:
+    """A .json file: one document, a JSON array of them (streamed element by element, so the
+    cap is per element), or JSONL saved as .json (streamed line by line)."""
+    chunks = read_chunks(fh)
+    head = b""
     try:
-        while True:
-            chunk = fh.readline(_CHUNK)
-            if not chunk or chunk.endswith(b"\n"):
+        for chunk in chunks:
+            head += chunk
+            if head.lstrip(_WS) or len(head) > max_bytes:
                 break
-    except (OSError, EOFError, zlib.error) as exc:
-        return MalformedMeasurement(source, lineno, f"unreadable compressed data: {exc}")
-    return MalformedMeasurement(
-        source, lineno, f"line longer than the {max_line_bytes}-byte cap, skipped"
-    )
-
-
-def _iter_whole(
-    fh: IO[bytes] | gzip.GzipFile, source: str, max_bytes: int, *, comments: bool
-) -> Iterator[Item]:
-    try:
-        data = fh.read(max_bytes + 1)
-    except (OSError, EOFError, zlib.error) as exc:
+        if head.lstrip(_WS)[:1] == b"[":
+            yield from _documents_of_elements(
+                iter_array(chunks, head, max_bytes), source, max_bytes
+            )
+            return
+        parts, size = [head], len(head)
+        for chunk in chunks:
+            parts.append(chunk)
+            size += len(chunk)
+            if size > max_bytes:
+                break
+        head = b"".join(parts)
+    except READ_ERRORS as exc:
         yield MalformedMeasurement(source, None, f"unreadable data: {exc}")
         return
-    if len(data) > max_bytes:
-        yield MalformedMeasurement(source, None, f"file larger than the {max_bytes}-byte cap")
+    if len(head) <= max_bytes:
+        yield from _whole_or_lines(head, source, max_bytes)
         return
-    if comments:
-        data = b"\n".join(b"" if ln.lstrip().startswith(b"//") else ln for ln in data.split(b"\n"))
+    # Larger than one record may be: JSONL saved as .json, or one value over the cap.
+    first = next((ln for ln in _BREAKS.split(head) if not is_blank(ln)), b"")
+    if not _is_object(first):
+        yield MalformedMeasurement(
+            source, None, f"one JSON value larger than the {max_bytes}-byte cap, skipped"
+        )
+        return
+    rest = itertools.chain([head], chunks)
+    yield from _documents_of_lines(split_lines(rest, max_bytes), source, max_bytes)
+
+
+def _documents_of_elements(
+    elements: Iterator[Element], source: str, max_bytes: int, nested: bool = True
+) -> Iterator[Item]:
+    for element in elements:
+        if element.error is not None:
+            yield MalformedMeasurement(source, element.index, element.error)
+        elif nested and element.data[:1] == b"[":
+            # A list in the list (a stray bracket at the start, say): its measurements, once.
+            inner = iter_array(iter(()), element.data, max_bytes)
+            yield from _documents_of_elements(inner, source, max_bytes, nested=False)
+        elif isinstance(element.value, dict):
+            yield _as_document(element.value, source, element.index, element.data)
+        else:
+            yield decode_document(element.data, source, element.index, keep_raw=True)
+
+
+def _whole_or_lines(data: bytes, source: str, max_bytes: int) -> Iterator[Item]:
     try:
         value = orjson.loads(data)
     except orjson.JSONDecodeError:
         # Not one JSON value: maybe JSONL saved as .json (OONI's oonireport testdata is).
-        if data.count(b"\n") > 1:
-            yield from iter_lines(_BytesLines(data), source, max_line_bytes=max_bytes)
-        else:
+        lines = [ln for ln in _BREAKS.split(data) if not is_blank(ln)]
+        # JSONL when most lines are objects on their own; a damaged pretty-printed value has
+        # hardly any (read as lines it gave hundreds of false "malformed" lines).
+        if len(lines) > 1 and 2 * sum(_is_object(ln) for ln in lines) >= len(lines):
+            yield from iter_lines(io.BytesIO(data), source, max_line_bytes=max_bytes)
+            return
+        # A damaged list (its opening bracket lost, say): keep the whole measurements in it.
+        found = salvage(data, max_bytes)
+        if not found:
             yield decode_document(data, source, None)
+        yield from _documents_of_elements(iter(found), source, max_bytes)
         return
     if isinstance(value, list):
         for index, item in enumerate(value, start=1):
             yield _as_document(item, source, index)
         return
-    yield _as_document(value, source, None, data.strip() if not comments else None)
+    yield _as_document(value, source, None, data.strip(_WS))
+
+
+def _iter_jsonc(fh: ChunkSource, source: str, max_bytes: int) -> Iterator[Item]:
+    """A .jsonc file: one document with ``//`` comment lines (small: read whole)."""
+    try:
+        data = b"".join(read_chunks(fh))
+    except READ_ERRORS as exc:
+        yield MalformedMeasurement(source, None, f"unreadable data: {exc}")
+        return
+    if len(data) > max_bytes:
+        yield MalformedMeasurement(source, None, f"file larger than the {max_bytes}-byte cap")
+        return
+    data = b"\n".join(b"" if ln.lstrip().startswith(b"//") else ln for ln in _BREAKS.split(data))
+    yield from _whole_or_lines(data, source, max_bytes)
+
+
+def _is_object(line: bytes) -> bool:
+    try:
+        return isinstance(orjson.loads(line), dict)
+    except orjson.JSONDecodeError:
+        return False
 
 
 def decode_document(
@@ -231,20 +314,3 @@ def _unwrap_explorer(body: str, source: str, line: int | None) -> Item:
     if isinstance(raw, dict):
         return RawDocument(source, line, raw)
     return MalformedMeasurement(source, line, "explorer response holds no raw_measurement")
-
-
-class _BytesLines:
-    """A minimal readline() over bytes, so iter_lines can walk JSONL saved as .json."""
-
-    def __init__(self, data: bytes) -> None:
-        self._data = data
-        self._pos = 0
-
-    def readline(self, limit: int = -1) -> bytes:
-        end = self._data.find(b"\n", self._pos)
-        end = len(self._data) if end < 0 else end + 1
-        if limit >= 0:
-            end = min(end, self._pos + limit)
-        line = self._data[self._pos : end]
-        self._pos = end
-        return line

@@ -73,13 +73,15 @@ class FileParts:
     read: int = 0
     malformed: int = 0
     analysis_failed: int = 0
+    conflicts: int = 0
+    unreadable: int = 0
     errors: list[tuple[str, int | None, str]] = field(default_factory=list)
 
 
 def files_to_ingest(store: Store, paths: list[str | Path], report: IngestReport) -> list[FileTask]:
     """The files of ``paths`` still to ingest (complete unchanged ones are skipped, counted in
     ``report``), as ingest_paths decides it."""
-    files = expand_paths(paths)
+    files = expand_paths(paths, on_error=report.cannot_read)
     report.files = len(files)
     todo = _todo(store, files, report)
     return [FileTask(str(p), key, size, mtime, done) for p, key, size, mtime, done in todo]
@@ -101,7 +103,9 @@ def _write_chunk(batch: PreparedBatch, stem: Path) -> None:
     batch.close_block()
     measurements = _arrow(rows.MEASUREMENT_ROWS, list(batch.measurements.values()))
     verdicts = _arrow(rows.VERDICT_ROWS, batch.verdicts)
-    blocks = pa.Table.from_arrays([pa.array(batch.blocks, pa.binary())], schema=_BLOCK_SCHEMA)
+    # The batch's blocks are one buffer already (rawcodec.BlockArray): no list of bytes.
+    data = batch.blocks.arrow().cast(pa.binary())
+    blocks = pa.Table.from_arrays([data], schema=_BLOCK_SCHEMA)
     # Parts live minutes and the raw texts in them are LZ4 blocks already: compressing the
     # files again would cost the workers and the loader CPU and save little disk.
     pq.write_table(measurements, f"{stem}.measurements.parquet", compression="none")
@@ -147,11 +151,11 @@ def prepare_file_parts(
                 close()
         result.complete = True
     except InputError as err:
-        report.malformed += 1
-        report.error(MalformedMeasurement(err.path, last + 1, err.reason))
+        report.cannot_read(err)
     close()  # the last chunk (maybe empty) carries the file's final progress
     result.read, result.malformed = report.read, report.malformed
     result.analysis_failed = report.analysis_failed
+    result.conflicts, result.unreadable = report.conflicts, report.unreadable
     result.errors = [(e.source, e.line, e.reason) for e in report.errors[:MAX_ERRORS]]
     return result
 
@@ -185,8 +189,12 @@ def load_file_parts(store: Store, parts: FileParts, report: IngestReport) -> Non
         writer.close()
         report.added += writer.added
         report.duplicates += writer.duplicates
+        for measurement_id, source in writer.conflicts:
+            report.conflict(measurement_id, source)
     report.read += parts.read
     report.malformed += parts.malformed
     report.analysis_failed += parts.analysis_failed
+    report.conflicts += parts.conflicts
+    report.unreadable += parts.unreadable
     for source, line, reason in parts.errors:
         report.error(MalformedMeasurement(source, line, reason))

@@ -19,16 +19,18 @@ import orjson
 
 from blockwatch.analysis.fingerprints import FingerprintTable
 from blockwatch.analysis.verdict import analyze
-from blockwatch.errors import InputError, MalformedMeasurement
+from blockwatch.errors import InputError, MalformedMeasurement, StoreError
 from blockwatch.ooni.measurement import parse_measurement
 from blockwatch.ooni.reader import RawDocument, expand_paths, iter_file, uncompressed_size
 from blockwatch.store import schema
-from blockwatch.store.rawcodec import BlockBuilder
+from blockwatch.store.conflicts import same_document
+from blockwatch.store.rawcodec import BlockArray, BlockBuilder, decompress_block
 from blockwatch.store.store import Store
 from blockwatch.store.writer import Job, Writer
 
 __all__ = [
     "DEFAULT_BATCH",
+    "DEFAULT_BATCH_BYTES",
     "MAX_ERRORS_KEPT",
     "MAX_RECORD_BYTES",
     "Fingerprints",
@@ -40,6 +42,10 @@ __all__ = [
 ]
 
 DEFAULT_BATCH: Final = 2_000
+# A batch is also closed at this many bytes of JSON: the count alone let 2,000 records of
+# 10 MiB make one 20 GB batch. 64 MiB keeps a batch of ordinary measurements (~10 KiB) at
+# its 2,000 records, and a batch of huge ones within a few hundred MiB of memory in all.
+DEFAULT_BATCH_BYTES: Final = 64 * 1024 * 1024
 MAX_ERRORS_KEPT: Final = 10_000  # the counts stay exact; only the list is capped
 # OONI probes cap each body at 512 KiB, so a record this large is junk or an attack: it is
 # reported and skipped without being decoded.
@@ -48,21 +54,49 @@ MAX_RECORD_BYTES: Final = 16 * 1024 * 1024
 
 @dataclass
 class IngestReport:
-    """What one ingest did. ``read`` counts records looked at (good and bad)."""
+    """What one ingest did. ``read`` counts records looked at (good and bad); ``conflicts``
+    are records whose measurement_id was taken by a different document (the first one stays);
+    ``unreadable`` counts files and directories that could not be opened or listed. Each of
+    these, like each malformed record, is listed in ``errors`` by path (and line)."""
 
     read: int = 0
     added: int = 0
     duplicates: int = 0
+    conflicts: int = 0
     malformed: int = 0
     analysis_failed: int = 0
+    unreadable: int = 0
     files: int = 0
     files_skipped: int = 0
     seconds: float = 0.0
     errors: list[MalformedMeasurement] = field(default_factory=list)
+    # Why the final checkpoint failed (the data is in the WAL, see Store.checkpoint), or None.
+    checkpoint_error: StoreError | None = None
 
     def error(self, err: MalformedMeasurement) -> None:
         if len(self.errors) < MAX_ERRORS_KEPT:
             self.errors.append(err)
+
+    def conflict(self, measurement_id: str, where: str, kept: str | None = None) -> None:
+        """A record whose id holds a different document; ``where`` is its ``source:line``
+        (as the measurement rows store it) or its source alone."""
+        self.conflicts += 1
+        first = f" (kept: {kept})" if kept else " (the stored one is kept)"
+        reason = f"conflict: measurement_id {measurement_id} holds a different document{first}"
+        source, _, line = where.rpartition(":")
+        if source and line.isdigit():  # the line apart, as for any bad record
+            self.error(MalformedMeasurement(source, int(line), reason))
+        else:
+            self.error(MalformedMeasurement(where, None, reason))
+
+    def cannot_read(self, err: InputError) -> None:
+        self.unreadable += 1
+        self.error(MalformedMeasurement(err.path, None, err.reason))
+
+    @property
+    def problems(self) -> int:
+        """Every entry ``errors`` would hold without its cap."""
+        return self.malformed + self.analysis_failed + self.conflicts + self.unreadable
 
 
 # --- the pure middle ----------------------------------------------------------------------
@@ -80,7 +114,7 @@ class PreparedBatch:
 
     measurements: dict[str, tuple[Any, ...]] = field(default_factory=dict)
     verdicts: list[tuple[Any, ...]] = field(default_factory=list)
-    blocks: list[bytes] = field(default_factory=list)
+    blocks: BlockArray = field(default_factory=BlockArray)
     raw_bytes: int = 0  # size of the JSON written, for the progress bar
     duplicates: int = 0  # the same measurement twice within this batch
     _builder: BlockBuilder | None = None
@@ -101,8 +135,17 @@ class PreparedBatch:
 
     def close_block(self) -> None:
         if self._builder is not None:
-            self.blocks.append(self._builder.finish())
+            self._builder.finish_into(self.blocks)
             self._builder = None
+
+    def text_of(self, where: tuple[int, int, int]) -> bytes:
+        """The text at (block number, offset, length) in this batch (closes the open block
+        when the text is in it: only a measurement met twice in one batch needs this)."""
+        number, offset, length = where
+        if number == len(self.blocks):
+            self.close_block()
+        whole = decompress_block(self.blocks.block(number))
+        return whole[offset : offset + length]
 
 
 # A fingerprint table, a path to load one from, or None (the analyzer's shipped table).
@@ -143,9 +186,6 @@ def prepare(
         report.malformed += 1
         report.error(err)
         return
-    if m.measurement_id in batch.measurements:
-        batch.duplicates += 1
-        return
     try:
         # Byte-exact where the text came with it, and no re-encoding (~50 us of a 10 KiB
         # measurement). Nothing downstream encodes it again: the report hashes these bytes.
@@ -153,6 +193,15 @@ def prepare(
     except orjson.JSONEncodeError as exc:
         report.malformed += 1
         report.error(MalformedMeasurement(source, line, f"cannot re-encode: {exc}"))
+        return
+    if m.measurement_id in batch.measurements:
+        first = batch.measurements[m.measurement_id]
+        if same_document(batch.text_of(first[-3:]), raw):
+            batch.duplicates += 1
+        else:
+            report.conflict(
+                m.measurement_id, f"{source}:{line}" if line is not None else source, first[8]
+            )
         return
     batch.raw_bytes += len(raw)
     # Compressed now, while the text is in the CPU cache (bench: cheaper than a batch later,
@@ -197,9 +246,11 @@ class _Batcher:
         report: IngestReport,
         on_flush: Callable[[int], None] | None = None,
         threaded: bool = False,
+        batch_bytes: int = DEFAULT_BATCH_BYTES,
     ) -> None:
         self.fingerprints = fingerprints
         self.batch_size = batch_size
+        self.batch_bytes = batch_bytes
         self.report = report
         self.writer = Writer(store, threaded, on_flush)
         self.batch = PreparedBatch()
@@ -210,7 +261,7 @@ class _Batcher:
     ) -> None:
         self.report.read += 1
         prepare(self.batch, source, line, doc, self.fingerprints, self.report, text)
-        if len(self.batch) >= self.batch_size:
+        if len(self.batch) >= self.batch_size or self.batch.raw_bytes >= self.batch_bytes:
             self.flush()
 
     def mark(self, key: str, size: int, mtime_ns: int, line: int, complete: bool) -> None:
@@ -228,7 +279,7 @@ class _Batcher:
             list(self.progress.values()),
             batch.raw_bytes,
             batch.duplicates,
-            batch.blocks,
+            batch.blocks.arrow() if len(batch.blocks) else [],
         )
         self.batch = PreparedBatch()
         self.progress = {}
@@ -241,6 +292,8 @@ class _Batcher:
         finally:
             self.report.added = self.writer.added
             self.report.duplicates = self.writer.duplicates
+            for measurement_id, source in self.writer.conflicts:
+                self.report.conflict(measurement_id, source)
 
 
 def ingest_paths(
@@ -251,9 +304,11 @@ def ingest_paths(
     progress: IngestProgress | None = None,
     batch_size: int | None = None,
     threaded: bool = False,
+    batch_bytes: int = DEFAULT_BATCH_BYTES,
 ) -> IngestReport:
     """Ingest files and directories; resumable (see module doc). Raises InputError for a
     path that does not exist; a file that breaks mid-way is reported and the rest continue.
+    A batch closes at ``batch_size`` records or ``batch_bytes`` of JSON, whichever comes first.
     ``threaded``: write in a background thread (see store.writer.Writer). Off by default: it
     saves wall time only when a core is free (bench, 100k measurements: 43 s against 61 s
     inline on a quiet moment, 119 s against 69 s on a busy 2-core machine)."""
@@ -261,7 +316,7 @@ def ingest_paths(
     started = time.perf_counter()
     report = IngestReport()
     table = resolve_fingerprints(fingerprints)
-    files = expand_paths(paths)
+    files = expand_paths(paths, on_error=report.cannot_read)
     todo = _todo(store, files, report)
     report.files = len(files)
     if progress is not None:
@@ -273,6 +328,7 @@ def ingest_paths(
         report,
         progress.advance if progress is not None else None,
         threaded=threaded,
+        batch_bytes=batch_bytes,
     )
     try:
         for path, key, size, mtime_ns, done in todo:
@@ -284,6 +340,10 @@ def ingest_paths(
         # On an exception nothing pending is flushed (its progress mark may be ahead of its
         # documents); batches already handed to the writer are committed.
         batcher.finish()
+    try:
+        store.checkpoint()
+    except StoreError as err:
+        report.checkpoint_error = err
     if progress is not None:
         progress.finish()
     report.seconds = time.perf_counter() - started
@@ -298,8 +358,12 @@ def _todo(
     seen = store.file_progress()
     todo = []
     for path in files:
-        st = path.stat()
-        key = str(path.resolve())
+        try:
+            st = path.stat()
+            key = str(path.resolve())
+        except OSError as exc:  # gone or unreachable since the walk
+            report.cannot_read(InputError(str(path), f"cannot read: {exc.strerror}"))
+            continue
         prev = seen.get(key)
         unchanged = prev is not None and prev[0] == st.st_size and prev[1] == st.st_mtime_ns
         if unchanged and prev is not None and prev[3]:
@@ -335,8 +399,7 @@ def _ingest_file(
             else:
                 batcher.add(item.source, item.line, item.doc, item.raw)
     except InputError as err:
-        report.malformed += 1
-        report.error(MalformedMeasurement(err.path, last + 1, err.reason))
+        report.cannot_read(err)
         return  # not marked complete: a later run tries this file again
     batcher.mark(key, size, mtime_ns, last, True)
 
@@ -347,13 +410,14 @@ def ingest_documents(
     *,
     fingerprints: Fingerprints = None,
     batch_size: int = 0,
+    batch_bytes: int = DEFAULT_BATCH_BYTES,
 ) -> IngestReport:
     """Ingest documents as they are produced (probe, lab): RawDocument or plain dicts.
     A MalformedMeasurement in the stream is counted and reported, like in a file."""
     started = time.perf_counter()
     report = IngestReport()
     table = resolve_fingerprints(fingerprints)
-    batcher = _Batcher(store, table, batch_size or DEFAULT_BATCH, report)
+    batcher = _Batcher(store, table, batch_size or DEFAULT_BATCH, report, batch_bytes=batch_bytes)
     for index, item in enumerate(documents, start=1):
         if isinstance(item, MalformedMeasurement):
             report.read += 1

@@ -19,10 +19,13 @@ module.
 from __future__ import annotations
 
 import zlib
+from array import array
+from collections.abc import Iterable
 from typing import Any, Final
 
 import lz4.frame
 import orjson
+import pyarrow as pa
 
 from blockwatch.errors import StoreError
 
@@ -63,6 +66,47 @@ class BlockBuilder:
         data = b"".join(self._parts)
         self._parts = []
         return data
+
+    def finish_into(self, blocks: BlockArray) -> None:
+        """Append the block to ``blocks`` without joining its parts first (the builder is
+        spent)."""
+        self._parts.append(self._compressor.flush())
+        blocks.append_parts(self._parts)
+        self._parts = []
+
+
+class BlockArray:
+    """The finished blocks of one batch in one growing buffer, handed to the insert as an
+    Arrow array over that same buffer: a batch's texts are held once, not as a list of bytes
+    plus the Arrow copy of it."""
+
+    def __init__(self) -> None:
+        self._data = bytearray()
+        self._offsets = array("q", [0])
+
+    def __len__(self) -> int:
+        return len(self._offsets) - 1
+
+    @property
+    def nbytes(self) -> int:
+        return len(self._data)
+
+    def append_parts(self, parts: Iterable[bytes]) -> None:
+        for part in parts:
+            self._data += part
+        self._offsets.append(len(self._data))
+
+    def block(self, number: int) -> bytes:
+        """The bytes of block ``number`` (from 0)."""
+        return bytes(self._data[self._offsets[number] : self._offsets[number + 1]])
+
+    def append(self, block: bytes) -> None:
+        self.append_parts((block,))
+
+    def arrow(self) -> pa.Array:
+        """The blocks as a large_binary array sharing this buffer (no copy)."""
+        buffers = [None, pa.py_buffer(self._offsets), pa.py_buffer(self._data)]
+        return pa.Array.from_buffers(pa.large_binary(), len(self), buffers)
 
 
 def encode_raw(data: bytes) -> bytes:

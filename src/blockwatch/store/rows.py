@@ -83,17 +83,22 @@ class ArrowRows:
         select = f"({names}) SELECT {names} FROM {self.view}"
         self.insert_sql = f"INSERT INTO {table} {select}"
         self.insert_or_ignore_sql = f"INSERT OR IGNORE INTO {table} {select}"
+        self.insert_or_replace_sql = f"INSERT OR REPLACE INTO {table} {select}"
 
     def arrow(self, rows: Sequence[Sequence[Any]]) -> pa.Table:
         cols = zip(*rows, strict=True)
         arrays = [pa.array(c, type=t) for c, t in zip(cols, self.types, strict=True)]
         return pa.Table.from_arrays(arrays, names=self.names)
 
-    def insert(self, con: duckdb.DuckDBPyConnection, data: pa.Table, ignore: bool) -> int:
-        """Insert the rows (``ignore``: skipping those whose key is present); returns the
-        number inserted. Without ``ignore`` a present key raises duckdb.ConstraintException."""
+    def insert(
+        self, con: duckdb.DuckDBPyConnection, data: pa.Table, ignore: bool, replace: bool = False
+    ) -> int:
+        """Insert the rows (``ignore``: skipping those whose key is present; ``replace``:
+        replacing them); returns the number written. With neither a present key raises
+        duckdb.ConstraintException."""
         con.register(self.view, data)
         sql = self.insert_or_ignore_sql if ignore else self.insert_sql
+        sql = self.insert_or_replace_sql if replace else sql
         result = con.execute(sql).fetchone()
         # Not on failure: the aborted transaction refuses it; the next register replaces it.
         con.unregister(self.view)
@@ -105,6 +110,7 @@ INGEST_MEASUREMENT_COLUMNS: Final = tuple(c for c in schema.MEASUREMENT_COLUMNS 
 MEASUREMENT_ROWS: Final = ArrowRows("measurements", INGEST_MEASUREMENT_COLUMNS)
 VERDICT_ROWS: Final = ArrowRows("verdicts", schema.record_columns(Verdict))
 BLOCK_ROWS: Final = ArrowRows("raw_blocks", schema.RAW_BLOCK_COLUMNS)
+FILE_ROWS: Final = ArrowRows("ingest_files", schema.INGEST_FILE_COLUMNS)
 
 
 def verdict_arrow_insert(

@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import queue
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
+
+import pyarrow as pa
 
 from blockwatch.store.store import Store
 
@@ -21,7 +23,8 @@ class Job:
     progress: list[tuple[str, int, int, int, bool]]
     raw_bytes: int
     duplicates: int
-    blocks: list[bytes]  # raw_blocks data; the rows' raw_block numbers them from 0
+    # raw_blocks data, as bytes or an Arrow binary array; the rows' raw_block numbers them from 0
+    blocks: Sequence[bytes] | pa.Array
 
 
 class Writer:
@@ -38,6 +41,8 @@ class Writer:
         self.on_flush = on_flush
         self.added = 0
         self.duplicates = 0
+        # (measurement_id, source) of records whose id was stored with a different document
+        self.conflicts: list[tuple[str, str]] = []
         self._error: BaseException | None = None
         self._raised = False
         self._queue: queue.Queue[Job | None] | None = None
@@ -49,9 +54,13 @@ class Writer:
             self._thread.start()
 
     def _write(self, job: Job) -> None:
-        added = self.store.write_batch(job.rows, job.verdicts, job.progress, job.blocks)
+        conflicts: list[tuple[str, str]] = []
+        added = self.store.write_batch(
+            job.rows, job.verdicts, job.progress, job.blocks, conflicts=conflicts
+        )
         self.added += added
-        self.duplicates += job.duplicates + len(job.rows) - added
+        self.conflicts += conflicts
+        self.duplicates += job.duplicates + len(job.rows) - added - len(conflicts)
         if self.on_flush is not None:
             self.on_flush(job.raw_bytes)
 
