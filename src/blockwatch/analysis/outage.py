@@ -217,15 +217,17 @@ def detect_outages(
             # now: a block young next to the history (four rounds on most targets) still
             # passes for "normally reachable" by its share, and would pass for an outage.
             going_on = {
-                d for d, c in here.items() if {v.method for v in c.blocked} & before.get(d, set())
+                d
+                for d, cell in here.items()
+                if {v.method for v in cell.blocked} & before.get(d, set())
             }
             if targets[i] >= p.min_coverage * usual and _network_outage(
                 here, clean - going_on, p, noise
             ):
                 flagged.add(i)
                 continue
-            for d, c in here.items():
-                before[d] = {v.method for v in c.blocked}
+            for d, cell in here.items():
+                before[d] = {v.method for v in cell.blocked}
         flagged |= collapses.get((cc, asn), set())
         if not flagged:
             continue
