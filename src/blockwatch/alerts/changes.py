@@ -111,6 +111,8 @@ def diff(
             continue  # a network's part of a country event: the country event speaks for it
         key = series_key(e)
         snap = updated.get(key, snapshots.get(key))
+        if snap is not None and e.end is not None and e.end < parse_iso(snap["start"]):
+            continue  # an earlier episode of the series, over before the one remembered
         if snap is not None and _same_episode(e, snap):
             changes += _updates(e, snap)
         elif since is None or e.end is None or e.end >= since:

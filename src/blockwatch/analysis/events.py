@@ -25,6 +25,7 @@ from dataclasses import dataclass, replace
 from datetime import timedelta
 from statistics import median
 
+from blockwatch.analysis.alarms import alarm_times
 from blockwatch.analysis.grouping import group_by_country, methods_of, stable_event_id
 from blockwatch.analysis.outage import OutageParams, Outages, detect_outages
 from blockwatch.analysis.records import Event, Verdict
@@ -33,7 +34,6 @@ from blockwatch.analysis.segment import (
     DetectorParams,
     Method,
     Run,
-    alarm_times,
     blocked_by,
     run_of,
     segment,
@@ -237,23 +237,63 @@ def stray_rates(
     lightly blocked target among them. A flaky path spreads its failures over many methods,
     so a network failing 25 % of the time may still fail with any one method rarely.
     """
-    gauges: dict[NetKey, list[tuple[int, Counter[Method]]]] = {}
+    gauges: dict[NetKey, list[tuple[int, dict[Method, float]]]] = {}
+    crowds = _crowds(series)
     for key, cells in series.items():
-        live = [c for i, c in cells.items() if c.n and not outages.masked(key, i)]
-        n = sum(c.n for c in live)
-        per_method = Counter(v.method for c in live for v in c.blocked)
+        live = [i for i in sorted(cells) if cells[i].n and not outages.masked(key, i)]
+        n = sum(cells[i].n for i in live)
+        per_method = Counter(v.method for i in live for v in cells[i].blocked)
         if n >= 30 and all(k < p.clean_share * n for k in per_method.values()):
-            gauges.setdefault((key[0], key[1]), []).append((n, per_method))
+            scattered = scattered_failures(cells, live, crowds[(key[0], key[1])])
+            gauges.setdefault((key[0], key[1]), []).append((n, scattered))
     out: dict[NetKey, Noise] = {}
     for net, targets in gauges.items():
         methods = {m for _, per in targets for m in per}
         rates = {
-            m: median([per[m] / n for n, per in targets])
+            m: median([per.get(m, 0.0) / n for n, per in targets])
             for m in sorted(methods, key=lambda m: m or "")
         }
         total = _lower_median([sum(per.values()) / n for n, per in targets])
         out[net] = Noise(total, tuple((m, r) for m, r in rates.items() if r > 0))
     return out
+
+
+def _crowds(series: dict[SeriesKey, Series]) -> dict[NetKey, dict[int, Counter[Method]]]:
+    """Per network and bucket, how many targets failed with each method."""
+    out: dict[NetKey, dict[int, Counter[Method]]] = {}
+    for (cc, asn, _domain), cells in series.items():
+        per = out.setdefault((cc, asn), {})
+        for i, c in cells.items():
+            per.setdefault(i, Counter()).update({v.method for v in c.blocked})
+    return out
+
+
+def scattered_failures(
+    cells: Series, live: Sequence[int], crowd: dict[int, Counter[Method]]
+) -> dict[Method, float]:
+    """Per method, the failures of a target that look like noise, scaled for the bias.
+
+    Noise is scattered in time and independent across targets; a block repeats its method
+    round after round, often on several targets at once. A failure counts when neither
+    neighbouring bucket failed with the same method and no two other targets failed with it
+    in the same bucket. A block young next to the history (four rounds of NXDOMAIN on most
+    targets after thirty open ones) would otherwise pass for a high stray rate of its method
+    and hide itself. Scattered noise of a method failing a share f of the buckets loses
+    about 1-(1-f)² of its failures to the first rule; each count is scaled back by that.
+    """
+    methods = [{v.method for v in cells[i].blocked} for i in live]
+    kept: Counter[Method] = Counter()
+    hit: Counter[Method] = Counter()
+    for n, i in enumerate(live):
+        hit.update(methods[n])
+        before = methods[n - 1] if n > 0 else set()
+        after = methods[n + 1] if n + 1 < len(live) else set()
+        kept.update(
+            v.method
+            for v in cells[i].blocked
+            if v.method not in before and v.method not in after and crowd[i][v.method] <= 2
+        )
+    return {m: k / max((1.0 - hit[m] / len(live)) ** 2, 0.25) for m, k in kept.items()}
 
 
 def analyse(

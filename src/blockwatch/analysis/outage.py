@@ -209,14 +209,25 @@ def detect_outages(
         indices = sorted({i for cells in per_domain.values() for i in cells})
         targets = {i: sum(1 for cells in per_domain.values() if i in cells) for i in indices}
         usual = median(targets.values()) if targets else 0
-        flagged = {
-            i
-            for i in indices
-            if targets[i] >= p.min_coverage * usual
-            and _network_outage(
-                {d: cells[i] for d, cells in per_domain.items() if i in cells}, clean, p, noise
-            )
-        }
+        flagged: set[int] = set()
+        before: dict[str, set[str | None]] = {}  # per target, what its last open bucket failed
+        for i in indices:
+            here = {d: cells[i] for d, cells in per_domain.items() if i in cells}
+            # A target failing as it did in the bucket before is in a block, not in trouble
+            # now: a block young next to the history (four rounds on most targets) still
+            # passes for "normally reachable" by its share, and would pass for an outage.
+            going_on = {
+                d
+                for d, cell in here.items()
+                if {v.method for v in cell.blocked} & before.get(d, set())
+            }
+            if targets[i] >= p.min_coverage * usual and _network_outage(
+                here, clean - going_on, p, noise
+            ):
+                flagged.add(i)
+                continue
+            for d, cell in here.items():
+                before[d] = {v.method for v in cell.blocked}
         flagged |= collapses.get((cc, asn), set())
         if not flagged:
             continue

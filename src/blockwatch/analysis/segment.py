@@ -4,7 +4,7 @@ Each bucket of a series holds k blocked out of n conclusive measurements. A smal
 Markov model has one "open" state where a measurement fails at a stray rate ε and blocked
 states at fixed blocking levels q; a bucket costs its Bernoulli log-likelihood
 k·log q + (n-k)·log(1-q), entering a block, leaving it and changing level cost fixed
-penalties, and the cheapest path (Viterbi) gives the runs. ``alarm_times`` is the online
+penalties, and the cheapest path (Viterbi) gives the runs. ``analysis.alarms`` is the online
 view of the same evidence, for detection delay.
 
 A censor repeats its method; a flaky network fails with a mix of them. So k counts only the
@@ -20,11 +20,10 @@ import math
 from collections import Counter
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import datetime
 from itertools import pairwise
 from typing import Final
 
-from blockwatch.analysis.series import Cell, Grid, Series
+from blockwatch.analysis.series import Cell, Series
 
 Method = str | None  # a blocked verdict's method (None where the source names none)
 LEVELS: Final = (0.2, 0.35, 0.5, 0.65, 0.8, 0.9, 0.97, 0.995)
@@ -90,7 +89,8 @@ def blocked_by(cell: Cell, methods: Collection[Method] | None) -> int:
     return sum(1 for v in cell.blocked if v.method in methods)
 
 
-def _cost(q: float, k: int, n: int) -> float:
+def bernoulli_cost(q: float, k: int, n: int) -> float:
+    """Negative log-likelihood of k blocked out of n when each is blocked with chance q."""
     return -(k * math.log(q) + (n - k) * math.log(1.0 - q))
 
 
@@ -225,9 +225,26 @@ def block_methods(cells: Series, chunk: Sequence[int], p: DetectorParams) -> fro
     candidates = frozenset(m for m, n in seen.items() if n >= 2)
     if len(candidates) <= 1:
         return candidates
-    return frozenset(
+    shown = frozenset(
         m for m in candidates if _cut(cells, chunk, {m}, p.for_methods({m}), last_chunk=False)
     )
+    return shown | {m for m in candidates - shown if _takes_over(cells, chunk, shown, m, p)}
+
+
+def _takes_over(
+    cells: Series, chunk: Sequence[int], shown: Collection[Method], m: Method, p: DetectorParams
+) -> bool:
+    """A block changing technique at the end of the data: ``m`` fails every bucket (two or
+    more) from right after the block's last failure of its methods on, too few yet to stand
+    alone. Stray failures of ``m`` long before do not matter."""
+    before = [i for i in chunk if blocked_by(cells[i], shown)]
+    streak = 0
+    while streak < len(chunk) and blocked_by(cells[chunk[-1 - streak]], {m}):
+        streak += 1
+    if not before or streak < 2:
+        return False
+    first = chunk[-streak]
+    return before[-1] < first <= before[-1] + p.join_gap_buckets
 
 
 def _cut(
@@ -305,7 +322,7 @@ def trim_foreign_edges(
         v.method for i in inside for v in cells[i].blocked if methods is None or v.method in methods
     )
     total = sum(seen.values())
-    usual = {m for m, n in seen.items() if n >= share * total}
+    usual = {m for m, n in seen.items() if n >= share * total} | _new_technique(cells, inside)
 
     def foreign(i: int) -> bool:
         return all(
@@ -319,6 +336,20 @@ def trim_foreign_edges(
     while len(inside) > 1 and foreign(inside[-1]):
         inside = inside[:-1]
     return inside
+
+
+def _new_technique(cells: Series, inside: list[int]) -> set[Method]:
+    """The methods a block switched to in its last buckets: each failed every one of them
+    (two or more) and nothing before. Still rare in the block, they are not stray failures."""
+    methods = [{v.method for v in cells[i].blocked} for i in inside]
+    out: set[Method] = set()
+    for m in methods[-1] if methods else ():
+        j = 0
+        while j < len(methods) and m in methods[-1 - j]:
+            j += 1
+        if j >= 2 and not any(m in here for here in methods[: len(methods) - j]):
+            out.add(m)
+    return out
 
 
 def run_of(
@@ -336,46 +367,27 @@ def run_of(
     n = sum(cells[i].n for i in span)
     q = min(max(k / n, p.levels[0]), p.levels[-1])
     llr = sum(
-        _cost(p.stray_rate, ki, cells[i].n) - _cost(q, ki, cells[i].n)
+        bernoulli_cost(p.stray_rate, ki, cells[i].n) - bernoulli_cost(q, ki, cells[i].n)
         for i, ki in zip(span, ks, strict=True)
     )
-    after = sum(cells[i].n for i in chunk if i > inside[-1])
-    # Ongoing when the open measurements after the last blocked one are too few to say the
-    # block ended: with blocked share q, m escapes in a row happen with chance (1-q)^m.
-    ongoing = last_chunk and (1.0 - q) ** after >= p.ended_if_missed
+    ongoing = last_chunk and not tail_ended(span, ks, sum(1 for i in chunk if i > inside[-1]), p)
     seen = frozenset(v.method for i in span for v in cells[i].blocked)
     return Run(tuple(span), llr, ongoing, seen if methods is None else frozenset(methods))
 
 
-def alarm_times(
-    cells: Series, grid: Grid, p: DetectorParams, masked: set[int] | None = None
-) -> list[datetime]:
-    """Online view: when the running evidence for a block first crosses the alarm threshold.
+def tail_ended(span: Sequence[int], hits: Sequence[int], after: int, p: DetectorParams) -> bool:
+    """Whether ``after`` open buckets at the end of the data say a block has ended.
 
-    One CUSUM per method and blocking level over the log-likelihood ratio of that method's
-    failures against the network's stray rate of it; an alarm re-arms once every accumulator
-    has fallen back to zero. Used for detection delay.
+    Counted in buckets, not measurements (a round's URLs escape together), and against the
+    whole run: a block blocked in a share q of its N buckets shows a streak of m escapes
+    somewhere with chance about N·(1-q)^m, so a tail streak ends it only when a streak that
+    long would be unusual anywhere in it (q by Laplace's rule, (hits+1)/(N+2)). A live
+    watcher then sees a sporadic block go on through its usual windows of access, and a
+    steady block end within two or three rounds.
     """
-    masked = masked or set()
-    live = [i for i in sorted(cells) if cells[i].n and i not in masked]
-    methods = sorted({v.method for i in live for v in cells[i].blocked}, key=lambda m: m or "")
-    models = [(m, p.for_methods({m})) for m in methods]
-    acc = [[0.0 for _ in pm.levels] for _, pm in models]
-    alarms: list[datetime] = []
-    armed = True
-    for i in live:
-        c = cells[i]
-        for j, (m, pm) in enumerate(models):
-            k = blocked_by(c, {m})
-            base = _cost(pm.stray_rate, k, c.n)
-            acc[j] = [
-                max(0.0, a + base - _cost(q, k, c.n))
-                for a, q in zip(acc[j], pm.levels, strict=True)
-            ]
-        top = max((max(a) for a in acc), default=0.0)
-        if armed and top >= p.alarm_threshold:
-            alarms.append(max(v.measured_at for v in c.blocked) if c.blocked else grid.at(i))
-            armed = False
-        elif not armed and top == 0.0:
-            armed = True
-    return alarms
+    if after == 0:
+        return False
+    # Laplace's rule: a young run's share is uncertain (four hits in five rounds may be a
+    # block at 0.3 availability), an old one's is not.
+    q = (sum(1 for k in hits if k) + 1) / (len(span) + 2)
+    return len(span) * (1.0 - q) ** after < p.ended_if_missed
