@@ -37,6 +37,7 @@ class Change:
     change: ChangeKind
     event: Event
     detail: str
+    since: datetime | None = None  # when what changed began (a new network's own start)
 
     @property
     def pending_key(self) -> str:
@@ -82,7 +83,9 @@ def _updates(e: Event, snap: dict[str, Any]) -> list[Change]:
     now, before = _networks(e), dict(snap["networks"])
     new_networks = sorted(set(now) - set(before))
     if new_networks:
-        out.append(Change("changed", e, "new networks: " + ", ".join(new_networks)))
+        began = [n.start for n in e.networks if n.probe_asn in new_networks]
+        detail = "new networks: " + ", ".join(new_networks)
+        out.append(Change("changed", e, detail, max(began) if began else None))
     if e.end is None:  # the event's own end says it for all of its networks
         ended = sorted(a for a, end in now.items() if end and a in before and not before[a])
         if ended:

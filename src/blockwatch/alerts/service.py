@@ -106,4 +106,5 @@ def _shown_before(change: Change, previous: datetime | None) -> bool:
         return e.start <= previous
     if change.change == "ended":
         return e.end is not None and e.end <= previous
-    return False
+    # A network joining an event: said at once when its own part began before this round.
+    return change.since is not None and change.since <= previous
