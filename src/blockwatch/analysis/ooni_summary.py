@@ -26,9 +26,9 @@ from typing import Any, Final
 from blockwatch.analysis import observations as obs
 from blockwatch.analysis.dns_consistency import check
 from blockwatch.analysis.fingerprints import FingerprintTable
-from blockwatch.analysis.http_diff import HttpDiff, compare
+from blockwatch.analysis.http_diff import HttpDiff
 from blockwatch.analysis.rules import Rule
-from blockwatch.analysis.verdict import decide
+from blockwatch.analysis.verdict import decide, diff_with_control
 from blockwatch.ooni.measurement import domain_of
 
 __all__ = ["SUMMARY_KEYS", "OoniSummary", "ooni_blocking", "ooni_summary"]
@@ -148,15 +148,4 @@ def _diff(
         return None
     if ctrl.http_failure is not None:
         return None
-    return compare(
-        probe_status=final.status,
-        probe_headers=final.headers,
-        probe_body=final.body,
-        probe_body_length=final.body_length,
-        probe_truncated=final.body_truncated,
-        control_status=ctrl.http_status,
-        control_headers=ctrl.http_headers,
-        control_body_length=ctrl.http_body_length,
-        control_title=ctrl.http_title,
-        every_match=True,
-    )
+    return diff_with_control(final, ctrl, every_match=True)

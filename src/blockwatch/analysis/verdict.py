@@ -402,7 +402,11 @@ def _matched_despite_dns(flow: _Flow, final: obs.HttpObservation, ev: list[str])
     return Decision(R.DNS_INCONSISTENT, [flow.dns_ev])
 
 
-def _diff(final: obs.HttpObservation, ctrl: obs.ControlObservation) -> HttpDiff:
+def diff_with_control(
+    final: obs.HttpObservation, ctrl: obs.ControlObservation, every_match: bool = False
+) -> HttpDiff:
+    """The probe's final page against the control's (``every_match``: every comparison is
+    made, as OONI's summary keys need, not only those the rules read)."""
     return compare(
         probe_status=final.status,
         probe_headers=final.headers,
@@ -413,11 +417,12 @@ def _diff(final: obs.HttpObservation, ctrl: obs.ControlObservation) -> HttpDiff:
         control_headers=ctrl.http_headers,
         control_body_length=ctrl.http_body_length,
         control_title=ctrl.http_title,
+        every_match=every_match,
     )
 
 
 def _differs(final: obs.HttpObservation, ctrl: obs.ControlObservation) -> bool:
-    return _diff(final, ctrl).differs
+    return diff_with_control(final, ctrl).differs
 
 
 def _locate(flow: _Flow, final: obs.HttpObservation | None) -> tuple[Broken | None, list[str]]:
