@@ -61,6 +61,8 @@ def _charts(tl: dict[str, Any]) -> dict[str, Any]:
 @router.get("/", response_class=HTMLResponse)
 def overview_page(request: Request, r: R, f: F, q: Question = None) -> HTMLResponse:
     answers = service_answers(r, request.app.state.services, q)
+    if views.empty_range(r, f):  # "ongoing" is as of the last measurement: none in range
+        answers = {**answers, "answers": [e for e in answers["answers"] if not e["ongoing"]]}
     return _render(request, "overview.html", f, services=answers, **views.overview(r, f))
 
 

@@ -23,6 +23,7 @@ __all__ = [
     "NotFound",
     "country",
     "domain",
+    "empty_range",
     "event",
     "event_timeline",
     "measurement",
@@ -111,12 +112,15 @@ def timeline_json(tl: dict[str, Any]) -> dict[str, Any]:
     return {**tl, "series": [s.to_json() for s in tl["series"]]}
 
 
+def empty_range(r: Reads, f: Filter) -> bool:
+    """Whether ``f`` asks for a time range that holds no measurement at all."""
+    return (f.since is not None or f.until is not None) and r.span(f) is None
+
+
 def _observed(r: Reads, f: Filter, events: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """The events a filtered view lists: an ongoing event is ongoing as of its last
     measurement, so a range holding no measurement at all shows none of them."""
-    if (f.since is None and f.until is None) or not any(e["end"] is None for e in events):
-        return events
-    if r.span(f) is not None:
+    if not any(e["end"] is None for e in events) or not empty_range(r, f):
         return events
     return [e for e in events if e["end"] is not None]
 
