@@ -7,7 +7,7 @@ open; a read-only open of one reads them as empty, so older stores stay readable
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, Final
 
@@ -25,12 +25,16 @@ __all__ = [
     "network_names",
     "read_annotations",
     "top_censorship_events",
+    "trace_rows",
     "write_annotations",
     "write_network_names",
 ]
 
 # Network names are read for every network shown on a page: kept this long between reads.
 NAMES_TTL: Final = 5.0
+# The test name of `blockwatch trace`'s measurements (probe.trace.TEST_NAME).
+TRACE_TEST: Final = "blockwatch_trace"
+TRACE_LIMIT: Final = 50
 _UPSERT_NAME: Final = "INSERT OR REPLACE INTO network_names VALUES (?, ?, ?, ?)"
 _ANNOTATION_COLUMNS: Final = schema.column_list(schema.ANNOTATION_FIELDS)
 _UPSERT_ANNOTATION: Final = (
@@ -118,11 +122,42 @@ def top_censorship_events(con: duckdb.DuckDBPyConnection, country: str | None) -
     return [schema.row_to_event(r) for r in rows]
 
 
+def trace_rows(
+    con: duckdb.DuckDBPyConnection,
+    country: str,
+    domain: str,
+    asns: Sequence[str],
+    since: datetime | None,
+    until: datetime | None,
+) -> list[dict[str, Any]]:
+    """The ``blockwatch_trace`` measurements of ``domain`` in ``country`` (on ``asns`` when
+    given) made in [since, until] (None: open), newest first, at most TRACE_LIMIT."""
+    where = ["test_name = ?", "probe_cc = ?", "domain = ?"]
+    params: list[Any] = [TRACE_TEST, country.upper(), domain.lower()]
+    if asns:
+        where.append("list_contains(?::VARCHAR[], probe_asn)")
+        params.append(sorted(set(asns)))
+    if since is not None:
+        where.append("measured_at >= ?")
+        params.append(since)
+    if until is not None:
+        where.append("measured_at <= ?")
+        params.append(until)
+    res = con.execute(
+        "SELECT measurement_id, measured_at, probe_cc, probe_asn, input FROM verdicts"
+        f" WHERE {' AND '.join(where)} ORDER BY measured_at DESC, measurement_id LIMIT ?",
+        [*params, TRACE_LIMIT],
+    )
+    cols = [d[0] for d in res.description or []]
+    return [dict(zip(cols, r, strict=True)) for r in res.fetchall()]
+
+
 class ContextReads:
     """The dashboard's reads of names and annotations (mixed into store.reads.Reads, which
     provides a cursor per thread)."""
 
     _names: tuple[float, dict[str, str]]
+    _fallback: Callable[[str], str | None] | None = None
 
     @staticmethod
     def no_names() -> tuple[float, dict[str, str]]:
@@ -142,12 +177,36 @@ class ContextReads:
             self._names = (time.monotonic(), names)
         return names
 
+    def use_names(self, fallback: Callable[[str], str | None] | None) -> None:
+        """Name the networks no measurement named with ``fallback`` (AS -> name: an ASN
+        database); the measurements' own names always come first."""
+        self._fallback = fallback
+
     def network_name(self, asn: str | None) -> str | None:
-        return self.network_names().get(asn) if asn else None
+        if not asn:
+            return None
+        name = self.network_names().get(asn)
+        if name is None and self._fallback is not None:
+            name = self._fallback(asn)
+        return name
 
     def annotations(self, country: str | None, domains: Sequence[str] = ()) -> list[Annotation]:
         try:
             return read_annotations(self._cursor(), country, domains)
+        except duckdb.Error as exc:
+            raise StoreError(f"query failed: {exc}") from exc
+
+    def traces(
+        self,
+        country: str,
+        domain: str,
+        asns: Sequence[str] = (),
+        since: datetime | None = None,
+        until: datetime | None = None,
+    ) -> list[dict[str, Any]]:
+        """Trace measurements of a domain in a country (``trace_rows``)."""
+        try:
+            return trace_rows(self._cursor(), country, domain, asns, since, until)
         except duckdb.Error as exc:
             raise StoreError(f"query failed: {exc}") from exc
 

@@ -38,6 +38,7 @@ from blockwatch.store import Filter, Reads, Store
 from blockwatch.web import pdf, provenance, seal, views
 from blockwatch.web.marks import annotation_rows, annotations_svg
 from blockwatch.web.render import charts, dumps, legend, make_templates
+from blockwatch.web.traces import TRACE_TEST, report_traces
 from blockwatch.web.views import NotFound
 
 __all__ = [
@@ -142,11 +143,15 @@ def canonical_lines(
         )
 
 
-def data_sha256(r: Reads, ids: list[str], window: Window = None) -> str:
+def _digest(lines: Iterator[bytes]) -> str:
     h = hashlib.sha256()
-    for line in canonical_lines(*collect(r, ids, window)):
+    for line in lines:
         h.update(line)
     return h.hexdigest()
+
+
+def data_sha256(r: Reads, ids: list[str], window: Window = None) -> str:
+    return _digest(canonical_lines(*collect(r, ids, window)))
 
 
 def _scope(
@@ -288,12 +293,11 @@ def build(
         raise ReportError(f"paper {paper!r}: choose one of {', '.join(PAPER_SIZES)}")
     f = (scope or Filter()).normalized()
     described, events, ids, window = _scope(r, event_id, f)
-    ids, by_id, raws = collect(r, ids, window)
-    h = hashlib.sha256()
-    for line in canonical_lines(ids, by_id, raws):
-        h.update(line)
-    digest = h.hexdigest()
-    verdicts = sorted(by_id.values(), key=lambda v: (v["measured_at"], v["measurement_id"]))
+    traces = report_traces(r, event_id, events, f)  # hashed with the rest, listed apart
+    ids, by_id, raws = collect(r, [*ids, *(t["measurement_id"] for t in traces)], window)
+    digest = _digest(canonical_lines(ids, by_id, raws))
+    shown = [v for v in by_id.values() if v["test_name"] != TRACE_TEST]
+    verdicts = sorted(shown, key=lambda v: (v["measured_at"], v["measurement_id"]))
     docs = _docs(raws)
     _as_of(events, verdicts)
     if event_id is not None:
@@ -318,7 +322,9 @@ def build(
             scope=described,
             events=events,
             verdicts=verdicts,
-            n=len(ids),
+            n=len(verdicts),
+            traces=traces,
+            in_report=True,
             outcomes=Counter(v["outcome"] for v in verdicts).most_common(),
             methods=Counter(v["method"] for v in verdicts if v["method"]).most_common(),
             networks=sorted({v["probe_asn"] for v in verdicts if v["probe_asn"]}),

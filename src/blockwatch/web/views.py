@@ -18,6 +18,7 @@ from blockwatch.times import naive_utc, parse_iso, shift
 from blockwatch.web import documents
 from blockwatch.web.charts import Shade, build_series
 from blockwatch.web.render import BUCKETS, choose_bucket
+from blockwatch.web.traces import event_traces
 
 __all__ = [
     "NotFound",
@@ -263,6 +264,7 @@ def event(r: Reads, event_id: str, page: int = 1) -> dict[str, Any]:
         "networks": networks,
         "children": children,
         "timeline": event_timeline(r, ev, children),
+        "traces": event_traces(r, ev, children),
         "page": page,
         "page_size": PAGE_SIZE,
         "pages": max(1, -(-ev["n_measurements"] // PAGE_SIZE)),
