@@ -28,3 +28,11 @@ def services_path() -> Path | None:
     """A services table replacing the shipped one (BLOCKWATCH_SERVICES), or None."""
     env = os.environ.get("BLOCKWATCH_SERVICES")
     return Path(env) if env else None
+
+
+def asn_db_path(given: Path | None = None) -> Path | None:
+    """The ASN database naming networks (``--asn-db``, else BLOCKWATCH_ASN_DB), or None."""
+    if given is not None:
+        return given
+    env = os.environ.get("BLOCKWATCH_ASN_DB")
+    return Path(env) if env else None

@@ -1,7 +1,8 @@
 """What `make demo` runs: the lab's Pakistan-2024-X scenario end to end.
 
 lab run -> verdicts -> events (ours and OONI's CUSUM) -> score against ground truth ->
-evidence report for the X event -> dashboard. Where this machine cannot build the lab
+a trace of x.com from PTCL (where on the path the censor is) -> evidence report for the X
+event -> dashboard. Where this machine cannot build the lab
 (not root, no nftables/iproute2), it says so and falls back to the OONI data in
 ../shared/data: ingest, verdicts, events; it says which data it used, and finds events in
 real measurements only (OONI's QA runs of simulated censorship, which carry no report id,
@@ -16,6 +17,7 @@ import sys
 from collections import Counter
 from pathlib import Path
 
+import orjson
 from rich.console import Console
 from rich.table import Table
 
@@ -28,9 +30,13 @@ from blockwatch.config import shared_data_dir
 from blockwatch.errors import BlockwatchError
 from blockwatch.lab import topology
 from blockwatch.lab.run import run_scenario
+from blockwatch.lab.scenario import load as load_scenario
 from blockwatch.lab.score import score_run
 from blockwatch.lab.scoreview import render_score
-from blockwatch.pipeline import ingest_paths
+from blockwatch.lab.tracing import last_blocked_at, trace_in_lab
+from blockwatch.ooni.reader import RawDocument
+from blockwatch.pipeline import ingest_documents, ingest_paths
+from blockwatch.probe.testing.mmdb import write_asn_db
 from blockwatch.store import Store
 from blockwatch.terminal import cell, clean, markup
 from blockwatch.web.app import build_app, serve
@@ -40,6 +46,8 @@ REPO = Path(__file__).resolve().parents[3]
 SCENARIO = REPO / "scenarios" / "pk-2024-x.toml"
 # The dated facts behind the scenario (DESIGN §6.3): on the timelines and in the report.
 SCENARIO_ANNOTATIONS = REPO / "scenarios" / "pk-2024-x.annotations.toml"
+# Where on the path: x.com traced from a network whose censor is in its path.
+TRACE_NETWORK, TRACE_DOMAIN, TRACE_URL = "PTCL", "x.com", "https://x.com/"
 # Wide enough for the event and score tables when the output is a log, not a terminal.
 console = Console(width=None if sys.stdout.isatty() else 160)
 
@@ -109,6 +117,33 @@ def import_annotations(db: Path, path: Path) -> None:
     console.print(f"{n} annotations from {markup(path.name)}")
 
 
+def demo_traces(out: Path, db: Path) -> None:
+    """Trace x.com from PTCL with the censors as in the last round that blocks it there, and
+    store the trace: the event page and the report then say at which hop, in which AS."""
+    console.rule(f"Where on the path: {TRACE_URL} from {TRACE_NETWORK}")
+    at = last_blocked_at(load_scenario(SCENARIO), TRACE_NETWORK, TRACE_DOMAIN)
+    if at is None:
+        console.print(f"[yellow]{TRACE_NETWORK} never blocks {TRACE_DOMAIN}: no trace[/]")
+        return
+    work = out / "trace"
+    options = ("--wait", "0.5", "--max-ttl", "8")
+    try:
+        docs, _ = trace_in_lab(SCENARIO, TRACE_NETWORK, [TRACE_URL], work, at, options,
+                               write_asn_db)  # fmt: skip
+    except BlockwatchError as exc:  # the demo goes on without it
+        console.print(f"[yellow]trace failed: {markup(exc)}[/]")
+        return
+    source = work / "traces.jsonl"
+    source.write_bytes(b"".join(orjson.dumps(d) + b"\n" for d in docs))
+    with Store(db) as store:
+        raw = [RawDocument(str(source), i + 1, d) for i, d in enumerate(docs)]
+        added = ingest_documents(store, raw).added
+    for doc in docs:
+        console.print(f"{markup(doc['input'])} at {at:%Y-%m-%d %H:%M} (virtual time): "
+                      f"{markup(doc['test_keys']['summary'])}")  # fmt: skip
+    console.print(f"stored ({added} new measurement{'s' if added != 1 else ''})")
+
+
 def demo_real_data(db: Path) -> int:
     data = shared_data_dir() / "ooni"
     if not data.is_dir():
@@ -157,6 +192,7 @@ def demo_lab(out: Path, db: Path, serve_dashboard: bool, port: int) -> int:
     import_annotations(db, SCENARIO_ANNOTATIONS)
     console.rule("Score against the lab's ground truth (ours vs OONI's CUSUM)")
     render_score(score_run(out), console)
+    demo_traces(out, db)
     x_events = [e for e in events if e.kind == "censorship" and e.probe_asn is None]
     # The main block of x.com: the country-level event resting on the most measurements.
     x_events.sort(key=lambda e: (e.domain != "x.com", -len(e.measurements)))

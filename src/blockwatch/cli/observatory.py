@@ -29,6 +29,7 @@ def observatory_app(
     webhooks: bool = True,
     lanes: dict[str, int] | None = None,
     services: Path | None = None,
+    asn_db: Path | None = None,
 ) -> FastAPI:
     """The whole server over ``db`` (opened read-write; its owner file names ``base_url``)."""
     # The web framework is heavy: only serving needs it (the CLI imports this lazily).
@@ -62,7 +63,7 @@ def observatory_app(
             store.close()
 
     # Reports are built in threads over this connection (see web.heavy.HeavyLane).
-    app = build_app(store, lifespan=lifespan, services=services, **(lanes or {}))
+    app = build_app(store, lifespan=lifespan, services=services, asn_db=asn_db, **(lanes or {}))
     install_error_handler(app)
     app.include_router(collector_router(collector))
     app.include_router(alerts_router(app.state.reads, alerts.hooks, token))

@@ -11,12 +11,14 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from blockwatch.asn_names import open_asn_db
 from blockwatch.cli.errors import cli_errors
 from blockwatch.cli.lab import lab_app
 from blockwatch.cli.options import DbOption, db_path
+from blockwatch.cli.web import AsnDbOption
+from blockwatch.config import asn_db_path
 from blockwatch.errors import ProbeError
 from blockwatch.lab.tracing import trace_in_lab
-from blockwatch.net.geoip import AsnDatabase
 from blockwatch.ooni.reader import RawDocument
 from blockwatch.pipeline import ingest_documents
 from blockwatch.probe.testing.mmdb import write_asn_db
@@ -45,7 +47,8 @@ def trace(
     country: str = typer.Option("ZZ", "--country", help="This vantage's country code."),
     asn: str = typer.Option("AS0", "--asn", help="This vantage's network (AS12345)."),
     network_name: str | None = typer.Option(None, "--network-name", help="Its ISP's name."),
-    geoip_db: Path | None = typer.Option(None, "--geoip-db", help="MaxMind ASN .mmdb file."),
+    asn_db: AsnDbOption = None,
+    geoip_db: Path | None = typer.Option(None, "--geoip-db", hidden=True, help="Old: --asn-db."),
     out: Path | None = typer.Option(None, "--out", help="Append the measurement (JSONL)."),
     db: DbOption = None,
     no_store: bool = typer.Option(False, "--no-store", help="Do not ingest into the store."),
@@ -62,7 +65,8 @@ def trace(
             dns_server=dns_server, address=address, probe_cc=country.upper(),
             probe_asn=asn_text, probe_network_name=network_name,
         )  # fmt: skip
-        geo = AsnDatabase(geoip_db) if geoip_db else None
+        db_file = asn_db_path(asn_db or geoip_db)
+        geo = open_asn_db(db_file) if db_file else None
         try:
             doc = trace_url(url, config, geo.lookup if geo else None)
         finally:

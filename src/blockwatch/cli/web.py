@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import socket
 from pathlib import Path
+from typing import Annotated
 
 import typer
 
@@ -19,13 +20,23 @@ from blockwatch.cli.options import (
     make_filter,
     writable_out,
 )
+from blockwatch.config import asn_db_path
 from blockwatch.errors import BlockwatchError
 from blockwatch.signing import key_id, load_private_key
 from blockwatch.terminal import clean
 from blockwatch.web import report as rep
 from blockwatch.web import report_check as check
 
-__all__ = ["check_port", "register"]
+__all__ = ["AsnDbOption", "check_port", "register"]
+
+AsnDbOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--asn-db",
+        help="ASN database naming the networks no measurement names (iptoasn.com TSV or a"
+        " MaxMind ASN .mmdb; default: BLOCKWATCH_ASN_DB).",
+    ),
+]
 
 
 def serve(
@@ -63,6 +74,7 @@ def serve(
         help="Services table (TOML) for the home page's answers (default: BLOCKWATCH_SERVICES,"
         " else the shipped services.toml).",
     ),
+    asn_db: AsnDbOption = None,
 ) -> None:
     """Serve the observatory: dashboard, API, OONI collector (/report), feeds and webhooks.
     This process owns the store (the single writer); --read-only serves the dashboard only."""
@@ -81,8 +93,9 @@ def serve(
             "csv_streams": csv_streams,
             "cache_bytes": cache_mb * 1024 * 1024,
         }
+        names = asn_db_path(asn_db)
         if read_only:
-            app = build_app(db_path(db), None, services=services, **lanes)
+            app = build_app(db_path(db), None, services=services, asn_db=names, **lanes)
         else:
             limits = Limits(rate=rate, burst=max(1, int(rate * 2)), max_body=max_body)
             app = observatory_app(
@@ -92,6 +105,7 @@ def serve(
                 events_every=events_every,
                 lanes=lanes,
                 services=services,
+                asn_db=names,
             )
         what = "dashboard" if read_only else "observatory (dashboard, collector, feeds)"
         typer.echo(f"blockwatch {what} on {clean(base)}/ (Ctrl-C to stop)", err=True)
@@ -199,6 +213,7 @@ def report(
     page_only: bool = typer.Option(
         False, "--page-only", help="With --verify: check the page and signature, not the data."
     ),
+    asn_db: AsnDbOption = None,
 ) -> None:
     """Write a self-contained evidence report (HTML or PDF) on an event, or on a domain in a
     country (--country with --domain, narrowed by --asn --since --until), signed with --sign;
@@ -222,7 +237,13 @@ def report(
         signer = load_private_key(sign) if sign is not None else None
         target = writable_out(out)
         path = rep.write_report(
-            store, target, event_id=event, scope=scope, signer=signer, paper=paper
+            store,
+            target,
+            event_id=event,
+            scope=scope,
+            signer=signer,
+            paper=paper,
+            asn_db=asn_db_path(asn_db),
         )
         signed = f", signed with key {key_id(signer.public_key())}" if signer else ""
         typer.echo(f"wrote {clean(path)}{signed}")

@@ -1,6 +1,10 @@
 """``blockwatch trace`` run inside the lab: build a scenario's network, put its censors in the
 state of one moment, trace URLs from a vantage (``ip netns exec``), tear it all down.
 
+A trace is stamped like the lab's other measurements: made at the round's virtual time, its
+report id the lab's (``..._bwlab00042``), so pages and reports place it beside the run's
+measurements and call it SIMULATED.
+
 The trace runs as its own process in the vantage's namespace (``python -m blockwatch
 trace``), as a user would run it there; this module never imports the probe.
 """
@@ -19,10 +23,11 @@ import orjson
 
 from blockwatch.errors import LabError
 from blockwatch.lab import topology
-from blockwatch.lab.clock import rounds
+from blockwatch.lab.clock import Round, rounds
 from blockwatch.lab.internet import AUTH_DNS
 from blockwatch.lab.run import LabRun
 from blockwatch.lab.scenario import Network, Scenario, load
+from blockwatch.ooni.measurement import report_id
 
 AsnDbWriter = Callable[[Path, dict[str, tuple[int, str]]], Path]
 TRACE_SECONDS = 300  # one URL's trace, at most (a process that hangs is a bug)
@@ -48,6 +53,25 @@ def as_ranges(scenario: Scenario, plan: topology.Plan) -> list[AsRange]:
             prefix = f"{n.gateway}/32" if k == 1 else f"{n.middle_link(k - 1)[0]}/32"
             out.append(AsRange(prefix, asn, name))
     return out
+
+
+def last_blocked_at(scenario: Scenario, network: str, domain: str) -> datetime | None:
+    """The virtual time of the last round in which ``network``'s censor blocks ``domain``
+    (and the network is up), or None (pure)."""
+    last = None
+    for rnd in rounds(scenario, scenario.seed):
+        state = rnd.networks.get(network)
+        if state is not None and not state.down and state.block_of(domain) is not None:
+            last = rnd.at
+    return last
+
+
+def stamp(doc: dict[str, Any], rnd: Round, country: str, asn: int) -> dict[str, Any]:
+    """The trace as the lab's measurement of round ``rnd`` (its time, the lab's report id)."""
+    when = rnd.at.strftime("%Y-%m-%d %H:%M:%S")
+    test = str(doc.get("test_name") or "blockwatch_trace")
+    rid = report_id(rnd.at, test, country, f"AS{asn}", f"bwlab{rnd.index:05d}")
+    return {**doc, "measurement_start_time": when, "test_start_time": when, "report_id": rid}
 
 
 def trace_in_lab(
@@ -81,7 +105,8 @@ def trace_in_lab(
     try:
         run.apply(chosen)
         for url in urls:
-            docs.append(_trace_one(vantage, url, scenario, net, extra))
+            doc = _trace_one(vantage, url, scenario, net, extra)
+            docs.append(stamp(doc, chosen, scenario.country, net.asn))
     finally:
         run.teardown()
     return docs, run

@@ -20,6 +20,7 @@ from fastapi.staticfiles import StaticFiles
 
 from blockwatch import __version__
 from blockwatch.analysis.services import ServiceTable
+from blockwatch.asn_names import open_asn_db
 from blockwatch.config import services_path
 from blockwatch.errors import BlockwatchError, FilterError, StoreError
 from blockwatch.store import Reads, Store
@@ -83,6 +84,7 @@ def build_app(
     report_queue: int = 8,
     csv_streams: int = 4,
     cache_bytes: int = DEFAULT_MAX_BYTES,
+    asn_db: str | Path | None = None,
 ) -> FastAPI:
     """The dashboard over the store at ``db`` (a path: opened read-only, closed with the app),
     or over an open Store whose owner serves it (readers are cursors of the owner's connection:
@@ -90,16 +92,21 @@ def build_app(
     composing server's work around the dashboard's life. Reports are built by ``report_workers``
     processes (threads of this one over an owner's store, which no other process may open),
     ``report_queue`` more may wait; at most ``csv_streams`` CSV exports run at once (heavy.py);
-    ``cache_bytes`` of answers are kept (0: none). ``services``: see ``_service_table``."""
+    ``cache_bytes`` of answers are kept (0: none). ``services``: see ``_service_table``.
+    ``asn_db``: an ASN database naming the networks no measurement named (asn_names)."""
     table = _service_table(services)
     owned = not isinstance(db, Store)
     store = Store(db, read_only=True) if not isinstance(db, Store) else db
     reads = Reads(store)
+    names = open_asn_db(asn_db) if asn_db is not None else None
+    if names is not None:
+        reads.use_names(names.name)
     lane = HeavyLane(
         store.path,
         workers=report_workers,
         queue=report_queue,
         reads=None if store.read_only else reads,
+        asn_db=names.path if names is not None else None,
     )
     csv_lane = CsvLane(csv_streams)
 
@@ -115,6 +122,8 @@ def build_app(
         finally:
             lane.close()
             csv_lane.close()
+            if names is not None:
+                names.close()
             if owned:
                 store.close()
 
@@ -137,6 +146,19 @@ def build_app(
     app.state.csv = csv_lane
     app.state.pdf_jobs = PdfJobs(lane)
 
+    _security_headers(app)
+    _handle_errors(app)
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    app.include_router(api.router)
+    app.include_router(pages.router)
+    app.add_middleware(ResponseCache, db_path=store.path, max_bytes=cache_bytes)
+    app.add_middleware(HeadAsGet)
+    return app
+
+
+def _security_headers(app: FastAPI) -> None:
+    """Every answer says: no scripts or styles from elsewhere, no sniffing, no referrer."""
+
     @app.middleware("http")
     async def _headers(
         request: Request, call_next: Callable[[Request], Awaitable[Response]]
@@ -146,14 +168,6 @@ def build_app(
         response.headers["X-Content-Type-Options"] = "nosniff"
         response.headers["Referrer-Policy"] = "no-referrer"
         return response
-
-    _handle_errors(app)
-    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
-    app.include_router(api.router)
-    app.include_router(pages.router)
-    app.add_middleware(ResponseCache, db_path=store.path, max_bytes=cache_bytes)
-    app.add_middleware(HeadAsGet)
-    return app
 
 
 def _handle_errors(app: FastAPI) -> None:

@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final, TypeVar
 
+from blockwatch.asn_names import open_asn_db
 from blockwatch.errors import BlockwatchError, FilterError
 from blockwatch.store import Filter, Reads, Store
 from blockwatch.web import report
@@ -78,13 +79,15 @@ class JobFailed(BlockwatchError):
 _reads: Reads | None = None
 
 
-def _worker_start(db_path: str, server_pid: int) -> None:
+def _worker_start(db_path: str, server_pid: int, asn_db: str | None = None) -> None:
     global _reads
     os.nice(WORKER_NICE)
     # Stopped by the server (HeavyLane.close): unwind, so a chromium being waited for is
     # killed and its temporary folder removed.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     _reads = Reads(Store(db_path, read_only=True))
+    if asn_db is not None:
+        _reads.use_names(open_asn_db(asn_db).name)
     threading.Thread(target=_exit_with, args=(server_pid,), daemon=True).start()
 
 
@@ -135,7 +138,12 @@ class HeavyLane:
     process may open the file, so the workers are threads reading through ``reads``."""
 
     def __init__(
-        self, db_path: Path, workers: int = 2, queue: int = 8, reads: Reads | None = None
+        self,
+        db_path: Path,
+        workers: int = 2,
+        queue: int = 8,
+        reads: Reads | None = None,
+        asn_db: Path | None = None,
     ) -> None:
         global _reads
         self.workers = workers
@@ -152,7 +160,7 @@ class HeavyLane:
             # is unsafe.
             mp_context=multiprocessing.get_context("spawn"),
             initializer=_worker_start,
-            initargs=(str(db_path), os.getpid()),
+            initargs=(str(db_path), os.getpid(), str(asn_db) if asn_db else None),
         )
 
     @property

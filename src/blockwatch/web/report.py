@@ -33,6 +33,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from jinja2 import Environment
 
 from blockwatch import signing
+from blockwatch.asn_names import open_asn_db
 from blockwatch.errors import BlockwatchError
 from blockwatch.store import Filter, Reads, Store
 from blockwatch.web import pdf, provenance, seal, views
@@ -396,11 +397,18 @@ def write_report(
     scope: Filter | None = None,
     signer: Ed25519PrivateKey | None = None,
     paper: str = "a4",
+    asn_db: str | Path | None = None,
 ) -> Path:
     """Write the evidence report for an event, or for a domain in a country, to .html/.pdf
-    (signed by ``signer``: HTML only, the signature lives in the document's seal)."""
+    (signed by ``signer``: HTML only, the signature lives in the document's seal); networks
+    no measurement named are named from ``asn_db`` when given."""
     if signer is not None and Path(out_path).suffix.lower() == ".pdf":
         raise ReportError("a signed report is HTML (its seal holds the signature): use .html")
+    names = open_asn_db(asn_db) if asn_db is not None else None
     with Store(db_path, read_only=True) as store:
-        doc = build(Reads(store), event_id=event_id, scope=scope, signer=signer, paper=paper)
+        r = Reads(store)
+        r.use_names(names.name if names is not None else None)
+        doc = build(r, event_id=event_id, scope=scope, signer=signer, paper=paper)
+    if names is not None:
+        names.close()
     return write(doc, Path(out_path))
