@@ -86,7 +86,7 @@ def trace_in_lab(
     """Trace ``urls`` from ``network``'s vantage with the censors as they are at ``at``
     (default: the first round); the measurements, and the (torn down) run for its plan.
     ``asn_db(path, {prefix: (asn, name)})`` writes an ASN database of the lab's routers,
-    which the traces then use (``--geoip-db``)."""
+    which the traces then use (``--asn-db``)."""
     scenario = load(scenario_path)
     names = [n.name for n in scenario.networks]
     if network not in names:
@@ -99,7 +99,7 @@ def trace_in_lab(
     if asn_db is not None:
         work.mkdir(parents=True, exist_ok=True)
         ranges = {r.prefix: (r.asn, r.name) for r in as_ranges(scenario, run.plan)}
-        extra = (*extra, "--geoip-db", str(asn_db(work / "routers-asn.mmdb", ranges)))
+        extra = (*extra, "--asn-db", str(asn_db(work / "routers-asn.mmdb", ranges)))
     docs = []
     run.start()
     try:
