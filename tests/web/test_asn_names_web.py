@@ -95,3 +95,11 @@ def test_serve_names_networks_and_hops_from_the_database(named_http: httpx.Clien
     assert (
         "AS9541 (CYBERNET-AP Cyber Internet)" in named_http.get("/event/ev-x-PK/report.html").text
     )
+
+
+def test_the_home_page_answer_names_networks_from_the_database(
+    named_http: httpx.Client,
+) -> None:
+    answer = named_http.get("/api/services", params={"q": "X in PK"}).json()["answers"][0]
+    names = {n["probe_asn"]: n["name"] for n in answer["networks"]}
+    assert names == {"AS17557": "PTCL", "AS9541": "CYBERNET-AP Cyber Internet"}

@@ -66,7 +66,8 @@ def service_answers(r: Reads, services: ServiceTable, q: str | None) -> dict[str
         if (asked or e.ongoing) and (wanted is None or e.service in wanted)
     ]
     measured = {row["probe_cc"]: int(row["networks"]) for row in r.countries(Filter())}
-    names = r.network_names()
+    # The measurements' names, else the ASN database's (Reads.network_name).
+    names = {a: n for e in found for a in e.networks if (n := r.network_name(a))}
     answers = [_answer(e, measured.get(e.probe_cc, 0), names) for e in found]
     note = None
     if asked and not answers:
