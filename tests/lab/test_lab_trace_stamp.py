@@ -7,13 +7,12 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from pathlib import Path
 
-from tracedocs import finding, trace_doc
-
 from blockwatch.lab.clock import rounds
 from blockwatch.lab.scenario import load
 from blockwatch.lab.tracing import last_blocked_at, stamp
 from blockwatch.ooni.measurement import parse_measurement
 from blockwatch.web.provenance import origin_of
+from tracedocs import finding, trace_doc
 
 PK_2024_X = Path(__file__).resolve().parents[2] / "scenarios" / "pk-2024-x.toml"
 
