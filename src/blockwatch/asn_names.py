@@ -19,6 +19,7 @@ from __future__ import annotations
 import bisect
 import gzip
 import ipaddress
+import socket
 import threading
 from pathlib import Path
 from typing import Any, Final
@@ -50,6 +51,17 @@ def _name(value: Any) -> str | None:
         return None
     text = " ".join(value.split())[:_NAME_CAP]
     return text or None
+
+
+def _address(text: str) -> tuple[int, int]:
+    """(IP version, the address as an integer); inet_pton is many times faster than
+    ipaddress on the half a million lines of a real database."""
+    for version, family in ((4, socket.AF_INET), (6, socket.AF_INET6)):
+        try:
+            return version, int.from_bytes(socket.inet_pton(family, text), "big")
+        except (OSError, ValueError):
+            continue
+    raise ValueError(f"not an address: {text[:45]!r}")
 
 
 class AsnDb:
@@ -96,16 +108,16 @@ class TsvAsn(AsnDb):
         cells = line.rstrip("\r\n").split("\t")
         if len(cells) < 3:
             raise ValueError(f"{len(cells)} columns, expected 5")
-        start, end = ipaddress.ip_address(cells[0]), ipaddress.ip_address(cells[1])
-        if start.version != end.version or int(end) < int(start):
-            raise ValueError(f"not a range: {cells[0]} to {cells[1]}")
+        (version, start), (other, end) = _address(cells[0]), _address(cells[1])
+        if version != other or end < start:
+            raise ValueError(f"not a range: {cells[0][:45]} to {cells[1][:45]}")
         asn = asn_number(cells[2])
         if asn == 0 and cells[2].strip() != "0":
             raise ValueError(f"AS number {cells[2][:20]!r}")
         name = _name(cells[4]) if len(cells) > 4 else None
         if name == "Not routed":
             name = None
-        return start.version, (int(start), int(end), asn), name
+        return version, (start, end, asn), name
 
     def _skip(self, line: int, reason: str) -> None:
         self.skipped += 1
