@@ -127,7 +127,14 @@ def _viterbi(
     enter, leave, level = p.enter_cost, p.leave_cost, p.level_cost
     cost = [0.0] + [enter if start is None else start] * (n_states - 1)
     back: list[list[int]] = []
+    # A bucket's cost in each state depends on (k, n) alone, and few pairs recur.
+    emission: dict[tuple[int, int], list[float]] = {}
     for k, n in counts:
+        em = emission.get((k, n))
+        if em is None:
+            em = emission[(k, n)] = [
+                -(k * lq + (n - k) * lo) for lq, lo in zip(log_q, log_open, strict=True)
+            ]
         # The best and second-best blocked levels give every state its best predecessor in
         # one pass (this loop is the detector's hot spot: kept to plain arithmetic).
         best_i = second_i = 1
@@ -145,7 +152,7 @@ def _viterbi(
             new[0], step_back[0] = best_c + leave, best_i
         else:
             new[0] = cost[0]
-        new[0] -= k * log_q[0] + (n - k) * log_open[0]
+        new[0] += em[0]
         for b in range(1, n_states):
             c, a = cost[b], b
             if from_open <= c:
@@ -153,7 +160,7 @@ def _viterbi(
             other_c, other_i = (second_c, second_i) if best_i == b else (best_c, best_i)
             if other_c + level < c:
                 c, a = other_c + level, other_i
-            new[b] = c - (k * log_q[b] + (n - k) * log_open[b])
+            new[b] = c + em[b]
             step_back[b] = a
         back.append(step_back)
         cost = new
