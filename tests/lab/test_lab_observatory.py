@@ -32,17 +32,7 @@ def _observe(scenario: Path, out: Path) -> None:
     assert not list((out / "lab").glob("spool*/*.json"))  # nothing left behind
 
 
-# Known gap, said in the note: in `outage` the block bites from the very first round
-# (no baseline) and round 3 is an outage, so the detector only sees its fourth blocked
-# round at round 4, one round past the bar. strict: the day it passes, this marker must go.
-LATE = pytest.mark.xfail(
-    strict=True, reason="a block from the first round needs 4 blocked rounds to be seen"
-)
-
-
-@pytest.mark.parametrize(
-    "name", [pytest.param(n, marks=LATE) if n == "outage" else n for n in TECHNIQUES]
-)
+@pytest.mark.parametrize("name", TECHNIQUES)
 def test_each_technique_is_alerted_by_a_live_observatory(name: str, tmp_path: Path) -> None:
     _observe(SCENARIOS / "techniques" / f"{name}.toml", tmp_path / name)
 

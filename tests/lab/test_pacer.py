@@ -83,3 +83,35 @@ def test_a_failing_network_fails_the_run_instead_of_hanging() -> None:
         threading.Thread(target=pacer.guard, args=(name, broken, rounds, pacer)).start()
     with pytest.raises(LabError, match="probe died"):
         pacer.collect(0)
+
+
+def test_lockstep_calls_between_once_a_round_before_any_network_goes_on() -> None:
+    rounds = plan(5)
+    started: dict[str, int] = {"A": -1, "B": -1}
+    calls: list[int] = []
+    lock = threading.Lock()
+
+    def between(index: int) -> None:
+        with lock:
+            # the other network has finished this round, and nobody has begun the next
+            assert max(started.values()) == index
+            calls.append(index)
+
+    pacer = Pacer(rounds, ["A", "B"], lambda _rnd: None, window=1, between=between)
+
+    def loop(name: str, plan_: list[Round], p: Pacer) -> None:
+        for rnd in plan_:
+            p.wait_turn(name, rnd.index)
+            with lock:
+                started[name] = rnd.index
+            time.sleep(0.001 if name == "A" else 0.003)
+            p.done(name, rnd.index, [])
+
+    threads = [threading.Thread(target=pacer.guard, args=(n, loop, rounds, pacer)) for n in "AB"]
+    for t in threads:
+        t.start()
+    for r in rounds:
+        pacer.collect(r.index)
+    for t in threads:
+        t.join()
+    assert calls == [0, 1, 2, 3, 4]

@@ -13,7 +13,7 @@ from blockwatch.alerts.hooks import Hooks
 from blockwatch.analysis.records import Event
 from blockwatch.store import Store
 from blockwatch.store.state import State
-from blockwatch.times import iso_z
+from blockwatch.times import iso_z, parse_iso
 
 __all__ = ["Alerts", "event_payload"]
 
@@ -74,6 +74,11 @@ class Alerts:
         upload (up to ``previous``) already shows it, else when a later refresh, on newer
         data, finds it again."""
         snapshots = dict(self.series.items())
+        # A change waiting for confirmation is news still, though its episode may be over
+        # before this upload (an outage round delivered late, over by the next round).
+        waited = [parse_iso(str(v["since"])) for _, v in self.pending.items() if v.get("since")]
+        if since is not None and waited:
+            since = min(since, *waited)
         changes, updated = diff(events, snapshots, since)
         settled: list[Change] = []
         waiting: set[str] = set()
@@ -89,7 +94,8 @@ class Alerts:
             else:
                 waiting.add(series_key(change.event))
                 if seen is None:
-                    self.pending.put(change.pending_key, {"horizon": horizon})
+                    record = {"horizon": horizon, "since": iso_z(since) if since else None}
+                    self.pending.put(change.pending_key, record)
         for key, snap in updated.items():
             if key not in waiting and snapshots.get(key) != snap:
                 self.series.put(key, snap)

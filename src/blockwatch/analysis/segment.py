@@ -38,6 +38,10 @@ class DetectorParams:
     enter_cost: float = 8.0  # also the evidence an event still open at the end needs
     leave_cost: float = 4.0
     level_cost: float = 6.0  # >= enter+leave - level gap, so gaps are not bridged cheaply
+    # A series (or a chunk after a gap) whose block's methods fail in each of its first this
+    # many buckets may start blocked at the chain's own odds (``start_cost``), not at the
+    # price of a transition from an open baseline it never showed.
+    opening_buckets: int = 3
     alarm_threshold: float = 8.0  # online alarm: running evidence for a block crosses this
     max_gap_buckets: int = 14  # a longer stretch without data splits a series
     ended_if_missed: float = 0.05  # ongoing unless the open tail would be this unlikely
@@ -52,6 +56,12 @@ class DetectorParams:
     # The network's learnt stray failure rate per method (floored at stray_rate when used).
     method_rates: tuple[tuple[Method, float], ...] = ()
     network_rate: float = 0.0  # the network's learnt stray rate over all methods
+
+    @property
+    def start_cost(self) -> float:
+        """The cost of being blocked before any data: -log of the blocked state's stationary
+        share, p_enter / (p_enter + p_leave), about enter_cost - leave_cost."""
+        return math.log1p(math.exp(self.enter_cost - self.leave_cost))
 
     def for_methods(self, methods: Collection[Method]) -> DetectorParams:
         """The model for a block made of ``methods``: ε is the network's stray rate of those
@@ -104,16 +114,27 @@ def _chunks(indices: Sequence[int], max_gap: int) -> list[list[int]]:
     return chunks
 
 
-def _viterbi(counts: Sequence[tuple[int, int]], p: DetectorParams) -> list[int]:
-    """The cheapest state path: 0 = open, s >= 1 = blocked at level p.levels[s-1]."""
+def _viterbi(
+    counts: Sequence[tuple[int, int]], p: DetectorParams, start: float | None = None
+) -> list[int]:
+    """The cheapest state path: 0 = open, s >= 1 = blocked at level p.levels[s-1].
+    ``start``: the cost of a blocked state before the first bucket (default: enter_cost,
+    as if an open stretch came before)."""
     qs = (p.stray_rate, *p.levels)
     log_q = [math.log(q) for q in qs]
     log_open = [math.log(1.0 - q) for q in qs]
     n_states = len(qs)
     enter, leave, level = p.enter_cost, p.leave_cost, p.level_cost
-    cost = [0.0] + [enter] * (n_states - 1)
+    cost = [0.0] + [enter if start is None else start] * (n_states - 1)
     back: list[list[int]] = []
+    # A bucket's cost in each state depends on (k, n) alone, and few pairs recur.
+    emission: dict[tuple[int, int], list[float]] = {}
     for k, n in counts:
+        em = emission.get((k, n))
+        if em is None:
+            em = emission[(k, n)] = [
+                -(k * lq + (n - k) * lo) for lq, lo in zip(log_q, log_open, strict=True)
+            ]
         # The best and second-best blocked levels give every state its best predecessor in
         # one pass (this loop is the detector's hot spot: kept to plain arithmetic).
         best_i = second_i = 1
@@ -131,7 +152,7 @@ def _viterbi(counts: Sequence[tuple[int, int]], p: DetectorParams) -> list[int]:
             new[0], step_back[0] = best_c + leave, best_i
         else:
             new[0] = cost[0]
-        new[0] -= k * log_q[0] + (n - k) * log_open[0]
+        new[0] += em[0]
         for b in range(1, n_states):
             c, a = cost[b], b
             if from_open <= c:
@@ -139,7 +160,7 @@ def _viterbi(counts: Sequence[tuple[int, int]], p: DetectorParams) -> list[int]:
             other_c, other_i = (second_c, second_i) if best_i == b else (best_c, best_i)
             if other_c + level < c:
                 c, a = other_c + level, other_i
-            new[b] = c - (k * log_q[b] + (n - k) * log_open[b])
+            new[b] = c + em[b]
             step_back[b] = a
         back.append(step_back)
         cost = new
@@ -256,7 +277,7 @@ def _cut(
 ) -> list[Run]:
     """The runs of one chunk of a series, counting the failures of ``methods`` (None: all)."""
     counts = [(blocked_by(cells[i], methods), cells[i].n) for i in chunk]
-    path = _viterbi(counts, p)
+    path = _viterbi(counts, p, p.start_cost if _opens_blocked(counts, methods, p) else None)
     runs: list[Run] = []
     pos = 0
     while pos < len(chunk):
@@ -280,6 +301,23 @@ def _cut(
                 runs.append(run)
         pos = end + 1
     return runs
+
+
+def _opens_blocked(
+    counts: Sequence[tuple[int, int]], methods: Collection[Method] | None, p: DetectorParams
+) -> bool:
+    """Whether a chunk starts inside a block: its first ``opening_buckets`` buckets all fail
+    with the block's methods (a censor's consistent method, not a stray round or a mix).
+
+    With no open stretch before it, a block already on when the data begins pays the
+    chain's stationary odds of being blocked, not the price of a transition that was never
+    seen; otherwise a block from the first round (one URL of two failing) would need four
+    rounds, five with an outage round among them. A single stray round (even both URLs)
+    cannot open a series: it takes three rounds of one method.
+    """
+    if methods is None or len(counts) < p.opening_buckets:
+        return False
+    return all(k > 0 for k, _ in counts[: p.opening_buckets])
 
 
 def split_at_long_escapes(

@@ -25,6 +25,7 @@ SeriesKey = tuple[str, str, str]  # (probe_cc, probe_asn, domain)
 SAME_ROUND: Final = timedelta(minutes=5)
 LADDER: Final = tuple(timedelta(hours=h) for h in (1, 2, 3, 4, 6, 8, 12, 24, 48, 24 * 7))
 DAY: Final = timedelta(days=1)
+_SAME_ROUND_MINUTES: Final = SAME_ROUND.total_seconds() / 60
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,17 +90,23 @@ def _regular_step(ticks: Sequence[datetime]) -> timedelta | None:
     """The round interval when the ticks sit on a regular clock, else None.
 
     The step is the smallest common gap; the clock is regular when nearly every gap is a whole
-    multiple of it (a missing round, as in an outage, is still on the clock).
+    multiple of it (a missing round, as in an outage, is still on the clock). Three rounds
+    are a clock when their two gaps are alike: a live observatory's third round is often
+    where a block from the first round becomes plain, and a day's bucket would pool it away.
     """
     gaps = [b - a for a, b in pairwise(ticks)]
-    if len(gaps) < 3:
+    if len(gaps) < 2:
         return None
     minutes = Counter(round(g.total_seconds() / 60) for g in gaps)
+    if len(gaps) == 2:
+        first, second = (round(g.total_seconds() / 60) for g in gaps)
+        alike = abs(first - second) <= max(min(first, second) * 0.02, _SAME_ROUND_MINUTES)
+        return timedelta(minutes=min(first, second)) if alike and first > 0 else None
     common = [m for m, c in minutes.items() if m > 0 and c >= 0.25 * len(gaps)]
     if not common:
         return None
     step = min(common)
-    tolerance = max(step * 0.02, SAME_ROUND.total_seconds() / 60)
+    tolerance = max(step * 0.02, _SAME_ROUND_MINUTES)
     on_clock = sum(
         1
         for m, c in minutes.items()

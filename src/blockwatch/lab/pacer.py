@@ -33,8 +33,12 @@ class Pacer:
         networks: list[str],
         apply: Callable[[Round], None],
         window: int = WINDOW,
+        between: Callable[[int], None] | None = None,
     ) -> None:
         self.window = window  # 1: lockstep (an observatory decides on whole rounds)
+        # Lockstep only: called once every network has finished round i, before any starts
+        # round i+1 (the observatory settles its events on the whole round there).
+        self.between = between
         self.plan = plan
         self.networks = networks
         self.apply_internet = apply
@@ -87,6 +91,9 @@ class Pacer:
 
     def done(self, name: str, index: int, docs: list[dict[str, Any]]) -> None:
         with self.cond:
+            last = all(n == name or r > index for n, r in self.next_round.items())
+            if last and self.between is not None:
+                self.between(index)  # under the lock: no network starts the next round yet
             self.results.setdefault(index, {})[name] = docs
             self.next_round[name] = index + 1
             self.cond.notify_all()

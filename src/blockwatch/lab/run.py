@@ -171,6 +171,8 @@ class LabRun:
         topology.teardown(self.plan)
 
     def _start(self, work: Path) -> None:
+        if self.observatory is not None:
+            self.observatory.subscribe()  # a process of its own, beside the agents' starts
         lab_ca = CertificateAuthority.create(work, "lab-ca", "blockwatch lab CA")
         CertificateAuthority.create(work, "censor-ca", "Censor's interception CA")
         sites = [
@@ -238,6 +240,8 @@ class LabRun:
             agent.reply()
         for control in controls:
             control.wait_for_log("listening")
+        if self.observatory is not None:
+            self.observatory.ready()
 
     def _agent(
         self, name: str, ns: str, work: Path, module: str, config: Path, extra: tuple[str, ...] = ()
@@ -263,7 +267,8 @@ class LabRun:
             TextColumn("{task.fields[measured]} measurements"), TimeElapsedColumn(),
         )  # fmt: skip
         window = 1 if self.observatory is not None else Pacer.WINDOW
-        pacer = Pacer(plan, [n.name for n in sc.networks], self._apply_internet, window)
+        settle = self.observatory.settle if self.observatory is not None else None
+        pacer = Pacer(plan, [n.name for n in sc.networks], self._apply_internet, window, settle)
         threads = [
             threading.Thread(
                 target=pacer.guard,

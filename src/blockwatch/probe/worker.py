@@ -59,6 +59,7 @@ class Upload:
 
     client: CollectorClient
     spool: Spool
+    settle: bool = True  # False: whoever paces the rounds settles once all are in (the lab)
 
     def round_done(self, docs: list[dict[str, Any]], start_time: datetime | None) -> str:
         for doc in docs:
@@ -69,7 +70,7 @@ class Upload:
             # stays in the spool for the next delivery, and the clock need not wait for it.
             return problem
         # The round is in: the collector decides its events on it before the clock ticks.
-        if start_time is not None and self.client.settle() is None:
+        if self.settle and start_time is not None and self.client.settle() is None:
             return "the collector did not settle its events"
         return ""
 
@@ -103,6 +104,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--config", type=Path, required=True, help="ProbeConfig as JSON")
     parser.add_argument("--collector", help="Observatory mode: upload each round here")
     parser.add_argument("--spool", type=Path, help="With --collector: the spool folder")
+    parser.add_argument(
+        "--no-settle", action="store_true", help="With --collector: do not ask it to settle"
+    )
     args = parser.parse_args(argv)
     try:
         config = load_config(args.config)
@@ -112,7 +116,7 @@ def main(argv: list[str] | None = None) -> int:
     upload = None
     if args.collector:
         spool = Spool(args.spool or Path("blockwatch-spool"))
-        upload = Upload(CollectorClient(args.collector), spool)
+        upload = Upload(CollectorClient(args.collector), spool, settle=not args.no_settle)
     try:
         asyncio.run(serve(config, upload))
     except KeyboardInterrupt:
