@@ -10,6 +10,8 @@ censor's time-exceeded answers only packets it lets through. Traffic from the va
 - tcp.reset: answered with a TCP RST (the probe sees the connection refused);
 - tls.* / http.* / throttled: web ports redirected to the userspace middlebox, which
   decides per name (SNI or Host), so another name on the same address is untouched;
+- dpi.handshake: OpenVPN's control-channel hard reset dropped by its opcode, over UDP and
+  TCP, whatever the address (``openvpn_dpi_rules``);
 - a network outage: everything from the vantage (the control path too) is answered
   with "host unreachable", as a router does when its uplink is gone.
 """
@@ -33,10 +35,14 @@ def _set(name: str, addrs: Iterable[str]) -> str:
     return f"  set {name} {{ type ipv4_addr; {body} }}\n"
 
 
-def ruleset(down: bool, drop: Iterable[str], reset: Iterable[str], mbox: Iterable[str]) -> str:
-    """The nft script that makes the censor do exactly this."""
+def ruleset(
+    down: bool, drop: Iterable[str], reset: Iterable[str], mbox: Iterable[str], dpi: bool = False
+) -> str:
+    """The nft script that makes the censor do exactly this (``dpi``: drop OpenVPN's hard
+    reset, to any address)."""
     vp = f'iifname "{VANTAGE_IF}"'
     cut = f"    {vp} reject with icmpx host-unreachable\n" if down else ""
+    cut += openvpn_dpi_rules(vp) if dpi else ""
     return (
         f"add table inet {TABLE}\ndelete table inet {TABLE}\n"
         f"table inet {TABLE} {{\n"
