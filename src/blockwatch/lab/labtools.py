@@ -29,17 +29,17 @@ MAX_RELAYS: Final = 8
 MAX_ENDPOINTS: Final = 8
 APPS: Final = ("signal", "telegram", "whatsapp")
 DPI: Final = "dpi.handshake"  # the censor's DPI on OpenVPN's opcode (no website technique)
-# What a censor can do to each tool, so that the truth is the verdict's vocabulary: an
-# address block drops (or resets) every packet to a server; DPI drops OpenVPN's hard reset
-# and nothing else (obfs4 survives it); the apps' front-ends are websites.
+# What a censor can do to each tool such that the truth is what a verdict can name. An
+# address block (tcp.timeout) drops every packet to a tool's servers; DPI drops OpenVPN's
+# hard reset and nothing else (obfs4 survives it); the apps' front-ends are websites. Left
+# out: tcp.reset (a refused connection to a tool, with no control to compare, is a server
+# that is down) and address blocks of OpenVPN (over UDP, a dropped address and a dropped
+# handshake look alike: both are an unanswered hard reset).
 TOOL_TECHNIQUES: Final = {
-    "tor": frozenset({"tcp.timeout", "tcp.reset"}),
-    "tor-obfs4": frozenset({"tcp.timeout", "tcp.reset"}),
-    "openvpn": frozenset({"tcp.timeout", DPI}),
-    **{
-        app: frozenset({"dns.nxdomain", "tcp.timeout", "tcp.reset", "tls.reset", "tls.timeout"})
-        for app in APPS
-    },
+    "tor": frozenset({"tcp.timeout"}),
+    "tor-obfs4": frozenset({"tcp.timeout"}),
+    "openvpn": frozenset({DPI}),
+    **{app: frozenset({"dns.nxdomain", "tcp.timeout", "tls.reset", "tls.timeout"}) for app in APPS},
 }
 DEFAULT_ENDPOINTS: Final = {
     "signal": ("https://chat.signal.org/", "https://storage.signal.org/"),
