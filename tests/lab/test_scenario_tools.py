@@ -3,6 +3,8 @@ file (pure logic, no namespaces)."""
 
 from __future__ import annotations
 
+import contextlib
+import socket
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -11,7 +13,7 @@ import pytest
 from blockwatch.analysis.records import TOOL_DOMAINS, Verdict
 from blockwatch.errors import ScenarioError
 from blockwatch.lab import labtools
-from blockwatch.lab.censor.firewall import ruleset
+from blockwatch.lab.censor.firewall import openvpn_dpi_rules, ruleset
 from blockwatch.lab.clock import rounds
 from blockwatch.lab.experimentscore import experiment_scores
 from blockwatch.lab.groundtruth import TruthRow, build_truth
@@ -141,7 +143,8 @@ def test_the_targets_file_the_lab_writes_is_the_probes_format(tmp_path: Path) ->
 def test_dpi_on_openvpn_is_a_censor_rule_only_when_in_force() -> None:
     assert "@th,64,8" not in ruleset(False, [], [], [])
     rules = ruleset(False, [], [], [], dpi=True)
-    assert "udp @th,64,8 & 0xf8 == 0x38 drop" in rules and "tcp @ih,0,16 < 0x400" in rules
+    assert "udp @th,64,8 & 0xf8 == 0x38 @th,136,8 0 @th,144,32 0 drop" in rules
+    assert "tcp @ih,0,16 < 0x400 @ih,16,8 & 0xf8 == 0x38 @ih,88,8 0 @ih,96,32 0 drop" in rules
 
 
 def _verdict(domain: str, input_: str, outcome: str, method: str | None) -> Verdict:
@@ -180,3 +183,32 @@ def test_the_shipped_tool_scenarios_load() -> None:
     vpn = load(REPO / "scenarios" / "pk-2024-vpn.toml")
     assert {t.name for t in vpn.tools} >= {"tor", "tor-obfs4", "openvpn", "signal"}
     assert {p.technique for p in vpn.policies} == {"tls.reset", "dpi.handshake", "tcp.timeout"}
+
+
+def test_openvpn_dpi_drops_the_hard_reset_but_not_a_dns_query_with_the_same_first_byte() -> None:
+    # The opcode alone matched 1 DNS query in 32 (an id starting 0x38-0x3f): a flaky
+    # dns.timeout on a network under OpenVPN DPI. The rules now read the hard reset's header.
+    from blockwatch.net.openvpn import client_hard_reset
+    from blockwatch.probe.testing.netns import netns_skip_reason, run_in_netns
+
+    if netns_skip_reason():
+        pytest.skip(netns_skip_reason() or "")
+    rules = "table inet t {\n chain c {\n  type filter hook input priority 0; policy accept;\n"
+    rules += openvpn_dpi_rules("meta mark 0") + " }\n}\n"
+    dns_query = bytes.fromhex("3a2b01000001000000000000") + b"\x01x\x03com\x00\x00\x01\x00\x01"
+
+    async def main() -> list[bytes]:
+        server = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        server.bind(("127.0.0.1", 15353))
+        server.settimeout(0.3)
+        client = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        got = []
+        for payload in (client_hard_reset(b"\x3a" * 8), dns_query):
+            client.sendto(payload, ("127.0.0.1", 15353))
+            with contextlib.suppress(TimeoutError):
+                got.append(server.recv(512))
+        server.close()
+        client.close()
+        return got
+
+    assert run_in_netns(rules, main) == [dns_query]

@@ -182,21 +182,7 @@ class LabRun:
     def _start(self, work: Path) -> None:
         lab_ca = CertificateAuthority.create(work, "lab-ca", "blockwatch lab CA")
         CertificateAuthority.create(work, "censor-ca", "Censor's interception CA")
-        sites = [
-            {"domain": s.domain, "ip": self.addresses[s.domain], "body_bytes": s.body_bytes}
-            for s in self.scenario.sites
-        ]
-        sites += [
-            {"domain": host, "ip": ip, "body_bytes": 1024}
-            for host, ip in labtools.app_origins(self.tool_servers)
-        ]
-        tools = labtools.internet_spec(self.scenario.tools, self.tool_servers, str(work / "tools"))
-        inet_cfg = _write(
-            work / "internet.json", {"sites": sites, "ca_dir": str(work), "tools": tools}
-        )
-        self.internet = self._agent(
-            "internet", self.plan.inet, work, "blockwatch.lab.internet", inet_cfg
-        )
+        self.internet = self._start_internet(work)
         # One control helper per network (same namespace, one port each): the helper
         # does as much work per URL as a probe, and one process would be the bottleneck.
         controls = []
@@ -261,6 +247,22 @@ class LabRun:
             agent.reply()
         for control in controls:
             control.wait_for_log("listening")
+
+    def _start_internet(self, work: Path) -> Agent:
+        """The internet agent: the sites' origins and the apps' front-ends, the authoritative
+        DNS, and the tools' servers."""
+        sites = [
+            {"domain": s.domain, "ip": self.addresses[s.domain], "body_bytes": s.body_bytes}
+            for s in self.scenario.sites
+        ]
+        sites += [
+            {"domain": host, "ip": ip, "body_bytes": 1024}
+            for host, ip in labtools.app_origins(self.tool_servers)
+        ]
+        tools = labtools.internet_spec(self.scenario.tools, self.tool_servers, str(work / "tools"))
+        config = {"sites": sites, "ca_dir": str(work), "tools": tools}
+        path = _write(work / "internet.json", config)
+        return self._agent("internet", self.plan.inet, work, "blockwatch.lab.internet", path)
 
     def _agent(
         self, name: str, ns: str, work: Path, module: str, config: Path, extra: tuple[str, ...] = ()

@@ -62,14 +62,18 @@ def ruleset(
 
 
 def openvpn_dpi_rules(match: str = f'iifname "{VANTAGE_IF}"') -> str:
-    """Rules that drop OpenVPN's control-channel hard reset by its opcode (7, any key id):
-    over UDP the first payload byte, over TCP the byte after the two-byte length (which,
-    under 1024, keeps TLS records and HTTP requests, whose first bytes are larger, out).
-    The transport still works: only the VPN's own handshake goes unanswered."""
+    """Rules that drop OpenVPN's control-channel hard reset: its opcode (7, any key id), the
+    8-byte session id, then an empty ack array and packet id 0 (a client's first packet).
+    Over UDP from the first payload byte, over TCP after the two-byte length (which, under
+    1024, keeps TLS records and HTTP requests, whose first bytes are larger, out). The
+    opcode alone would also drop one DNS query in 32 (its id's first byte) and random-looking
+    streams (obfs4) now and then. The transport still works: only the VPN's own handshake
+    goes unanswered."""
     opcode = f"& 0xf8 == {7 << 3:#x}"
     return (
-        f"    {match} meta l4proto udp @th,64,8 {opcode} drop\n"
-        f"    {match} meta l4proto tcp @ih,0,16 < 0x400 @ih,16,8 {opcode} drop\n"
+        f"    {match} meta l4proto udp @th,64,8 {opcode} @th,136,8 0 @th,144,32 0 drop\n"
+        f"    {match} meta l4proto tcp @ih,0,16 < 0x400 @ih,16,8 {opcode}"
+        " @ih,88,8 0 @ih,96,32 0 drop\n"
     )
 
 
