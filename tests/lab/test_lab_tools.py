@@ -159,6 +159,7 @@ def test_the_vpn_scenario_tells_its_story_in_events_and_reports(
     page = openvpn.read_text()
     assert "AS17557 (PTCL)" in page and "2024-11-15 12:00 UTC" in page and "dpi.handshake" in page
     assert "without a control" in page
+    assert "48 from the lab (SIMULATED)" in page  # the tool rounds' report ids say so
     page = obfs4.read_text()
     assert "ok: 24" in page and "blocked:" not in page
 

@@ -88,10 +88,15 @@ class ToolRounds:
             self._targets[rnd.targets] = load_targets(rnd.targets)
         targets = self._targets[rnd.targets]
 
+        # The round's report id ends with the lab's round (``..._n1_bwlab00012``): the tool
+        # tests' report ids end the same, so their measurements say they are the lab's too.
+        suffix = rnd.report_id.rsplit("_", 1)[-1] if rnd.report_id else None
+
         async def one(test: str) -> list[dict[str, Any]]:
-            return [
-                d async for d in measure_tool(test, targets, self.config, start_time=rnd.start_time)
-            ]
+            docs = measure_tool(
+                test, targets, self.config, start_time=rnd.start_time, report_suffix=suffix
+            )
+            return [d async for d in docs]
 
         results = await asyncio.gather(*(one(t) for t in rnd.tools))
         return [doc for docs in results for doc in docs]
