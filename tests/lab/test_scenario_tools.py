@@ -16,10 +16,11 @@ from blockwatch.lab import labtools
 from blockwatch.lab.censor.firewall import openvpn_dpi_rules, ruleset
 from blockwatch.lab.clock import rounds
 from blockwatch.lab.experimentscore import experiment_scores
-from blockwatch.lab.groundtruth import TruthRow, build_truth
+from blockwatch.lab.groundtruth import TruthRow, build_truth, true_blocks
 from blockwatch.lab.scenario import load, parse
 from blockwatch.lab.truth import truth_rows
 from blockwatch.probe.targets import load_targets
+from blockwatch.times import parse_iso
 
 REPO = Path(__file__).resolve().parents[2]
 T0 = datetime(2024, 1, 1, tzinfo=UTC)
@@ -212,3 +213,22 @@ def test_openvpn_dpi_drops_the_hard_reset_but_not_a_dns_query_with_the_same_firs
         return got
 
     assert run_in_netns(rules, main) == [dns_query]
+
+
+SEED_ESCAPING_FIRST = 1  # with it, rounds 0 and 7 of the policy below let traffic through
+
+
+def test_a_sporadic_tool_block_spans_its_policy_window_escaped_edges_included() -> None:
+    data = scenario([{"name": "tor"}], [{"networks": ["A"], "start": T0, "availability": 0.5,
+                                         **_on(["tor"], "tcp.timeout")}])  # fmt: skip
+    data["scenario"].update(round_every="3h", seed=SEED_ESCAPING_FIRST)
+    sc = parse(data)
+    rows = [
+        TruthRow(parse_iso(r["at"]), r["network"], r["probe_asn"], r["input"], r["domain"],
+                 r["truth"])
+        for rnd in rounds(sc) for r in truth_rows(sc, rnd)
+    ]  # fmt: skip
+    assert next(r for r in rows if r.domain == "tor").truth == "none"  # the first round escaped
+    (block,) = true_blocks(build_truth(rows, sc), sc)
+    assert (block.network, block.domain, block.first, block.last) == ("A", "tor", 0, 7)
+    assert block.seen_first > 0 and block.seen_last < 7
