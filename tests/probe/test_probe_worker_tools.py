@@ -25,6 +25,7 @@ def test_a_round_line_names_its_tool_tests_and_their_targets_file() -> None:
     [
         (b'{"urls": [], "tools": ["psiphon"], "targets": "t.toml"}', "tools must be a list of"),
         (b'{"urls": [], "tools": "tor", "targets": "t.toml"}', "tools must be a list of"),
+        (b'{"urls": [], "tools": [["tor"]], "targets": "t.toml"}', "tools must be a list of"),
         (b'{"urls": [], "tools": ["tor"]}', "need a targets file"),
     ],
 )

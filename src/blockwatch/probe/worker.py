@@ -63,7 +63,7 @@ def _parse_round(line: bytes) -> RoundLine:
     start_time = parse_iso(str(start)) if start else None
     report_id = data.get("report_id")
     tools = data.get("tools") or []
-    if not isinstance(tools, list) or not set(tools) <= set(TOOL_TESTS):
+    if not isinstance(tools, list) or not all(t in TOOL_TESTS for t in tools):
         raise ValueError(f"tools must be a list of {', '.join(TOOL_TESTS)}")
     targets = data.get("targets")
     if tools and not targets:
