@@ -22,9 +22,12 @@ def emit(obj: dict[str, Any]) -> None:
     sys.stdout.buffer.flush()
 
 
-async def command_loop(apply: Callable[[dict[str, Any]], None]) -> None:
+async def command_loop(
+    apply: Callable[[dict[str, Any]], None], hello: dict[str, Any] | None = None
+) -> None:
+    """Say ready (with ``hello``'s facts, if any), then apply each command line until EOF."""
     loop = asyncio.get_running_loop()
-    emit({"ready": True})
+    emit({"ready": True, **(hello or {})})
     while True:
         line = await loop.run_in_executor(None, sys.stdin.buffer.readline)
         if not line:

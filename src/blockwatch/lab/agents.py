@@ -88,9 +88,19 @@ class Agent:
         self.send(obj)
         self.reply()
 
-    def measure(self, urls: list[str], start_time: str, report_id: str) -> list[dict[str, Any]]:
-        """One round of the probe worker: its measurements, whatever order they came in."""
-        self.send({"urls": urls, "start_time": start_time, "report_id": report_id})
+    def measure(
+        self,
+        urls: list[str],
+        start_time: str,
+        report_id: str,
+        tools: tuple[list[str], Path] | None = None,
+    ) -> list[dict[str, Any]]:
+        """One round of the probe worker: its measurements, whatever order they came in;
+        ``tools``: the tool tests to run too, and their targets file."""
+        line: dict[str, Any] = {"urls": urls, "start_time": start_time, "report_id": report_id}
+        if tools is not None:
+            line.update(tools=tools[0], targets=str(tools[1]))
+        self.send(line)
         docs: list[dict[str, Any]] = []
         deadline = time.monotonic() + ROUND_SECONDS
         while True:

@@ -41,7 +41,7 @@ class NetworkState:
 class Round:
     index: int
     at: datetime
-    networks: dict[str, NetworkState]
+    networks: dict[str, NetworkState]  # blocks of sites (by domain) and tools (by name)
     sites_down: frozenset[str]  # origins unreachable for everyone
 
 
@@ -88,11 +88,13 @@ def state_at(scenario: Scenario, index: int, seed: int | None, addresses: dict[s
                 continue
             if escaped(seed, p_index, net.name, index, policy.availability):
                 continue
-            for domain in policy.sites:
+            # Sites by domain, tools by name (a tool's name has no dot: never a domain).
+            for domain in (*policy.sites, *policy.tools):
                 chosen.setdefault(domain, Block(policy.technique, policy.rate_bps))
-        # Collateral damage of IP-level blocks: every name on a dropped address.
+        # Collateral damage of IP-level blocks: every name on a dropped address (a tool's
+        # servers have addresses of their own).
         for domain, block in list(chosen.items()):
-            if block.technique in IP_LEVEL:
+            if block.technique in IP_LEVEL and domain in addresses:
                 for other, addr in addresses.items():
                     if addr == addresses[domain] and chosen.get(other) != block:
                         chosen[other] = block

@@ -104,8 +104,8 @@ def build_truth(rows: list[TruthRow], scenario: Scenario | None) -> Truth:
 
 
 def _windows(truth: Truth, scenario: Scenario, network: str, domain: str) -> list[tuple[int, int]]:
-    """Round ranges (inclusive) of the policies that can block this domain on this network:
-    those naming it, and IP-level ones naming a site on the same address (collateral)."""
+    """Round ranges (inclusive) of the policies that can block this domain (or tool) on this
+    network: those naming it, and IP-level ones naming a site on the same address (collateral)."""
     addresses = site_addresses(scenario)
     out = []
     for p in scenario.policies:
@@ -114,7 +114,7 @@ def _windows(truth: Truth, scenario: Scenario, network: str, domain: str) -> lis
         collateral = p.technique in IP_LEVEL and any(
             addresses.get(s) == addresses.get(domain) for s in p.sites
         )
-        if domain not in p.sites and not collateral:
+        if domain not in p.sites and domain not in p.tools and not collateral:
             continue
         idx = [i for i in range(truth.rounds) if p.in_force(truth.at(i))]
         if idx:

@@ -1,7 +1,9 @@
 """The lab's internet, run inside its namespace: ``python -m blockwatch.lab.internet``.
 
 Origins (HTTP :80 and HTTPS :443, one certificate of the lab CA naming every site), the
-authoritative DNS for the lab's names on 10.66.0.53, and site outages: a command
+authoritative DNS for the lab's names on 10.66.0.53, the scenario's tool servers (its
+``tools`` config, ``toolservers.start_tools``; the obfs4 bridge's line goes in its ready
+line), and site outages: a command
 ``{"sites_down": [ip, ...]}`` makes those origins unreachable for everyone, control
 included, so the analyzer sees a site that is down rather than a blocked one.
 """
@@ -31,6 +33,7 @@ import orjson
 
 from blockwatch.errors import LabError
 from blockwatch.lab.agentio import command_loop
+from blockwatch.lab.toolservers import start_tools
 from blockwatch.pki import CertificateAuthority
 
 AUTH_DNS = "10.66.0.53"
@@ -134,10 +137,19 @@ async def _origin_only(pages: dict[str, bytes], tls: ssl.SSLContext) -> None:
     await asyncio.Event().wait()
 
 
-async def main_async(pages: dict[str, bytes], tls: ssl.SSLContext) -> None:
+async def main_async(
+    pages: dict[str, bytes], tls: ssl.SSLContext, tools: dict[str, Any], ca: CertificateAuthority
+) -> None:
     await serve_origins(pages, tls)
     apply({})
-    await command_loop(apply)
+    # The scenario's tool servers (tor relays, the obfs4 bridge, OpenVPN) are this agent's
+    # children: stopped when it ends, killed with it (PR_SET_PDEATHSIG) when it is killed.
+    servers = await start_tools(tools, ca) if tools else []
+    hello = {s.name: s.params for s in servers if s.params}
+    try:
+        await command_loop(apply, hello)
+    finally:
+        await asyncio.gather(*(s.stop() for s in servers), return_exceptions=True)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -163,7 +175,7 @@ def main(argv: list[str] | None = None) -> int:
     zone = {s["domain"]: s["ip"] for s in sites}
     threading.Thread(target=serve_authority, args=(zone, sock), daemon=True).start()
     try:
-        asyncio.run(main_async(pages, tls))
+        asyncio.run(main_async(pages, tls, config.get("tools") or {}, ca))
     except KeyboardInterrupt:
         return 130
     return 0

@@ -53,9 +53,9 @@ def rule_scores(verdicts: Sequence[Verdict], truth: Truth) -> list[RuleScore]:
     rows = {(r.probe_asn, r.input, truth.index(r.at)): r.truth for r in truth.rows}
     fired: Counter[str] = Counter()
     right: Counter[str] = Counter()
-    seen: Counter[str] = Counter()  # truth of the rows the verdicts cover
+    seen: Counter[str] = Counter()  # truth of the rows the verdicts cover (an app's: its name)
     for v in verdicts:
-        t = rows.get((v.probe_asn, v.input, truth.index(v.measured_at)))
+        t = rows.get((v.probe_asn, v.input or v.domain, truth.index(v.measured_at)))
         if t is None:
             continue
         seen[t] += 1

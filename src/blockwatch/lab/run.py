@@ -25,7 +25,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from blockwatch.analysis.verdict import WEB_CONNECTIVITY as WEB
 from blockwatch.errors import LabError
-from blockwatch.lab import topology
+from blockwatch.lab import labtools, topology
 from blockwatch.lab.agents import Agent, close_all
 from blockwatch.lab.alertscore import AlertScore, score_alerts
 from blockwatch.lab.clock import NetworkState, Round, rounds, site_addresses
@@ -102,6 +102,9 @@ class LabRun:
         self.seed = scenario.seed if seed is None else seed
         self.db = db
         self.addresses = site_addresses(scenario)
+        self.tool_servers = labtools.servers(scenario.tools)  # addresses of their own
+        self.tool_tests = labtools.tests(scenario.tools)
+        self.targets_file: Path | None = None  # the probe's targets for them (lab/tools.toml)
         paths = [(n.path.before, n.path.after) for n in scenario.networks]
         self.plan = topology.plan(len(scenario.networks), topology.new_run_id(), paths)
         self.agents: list[Agent] = []
@@ -126,7 +129,7 @@ class LabRun:
         atexit.register(self.teardown)
         started = time.monotonic()
         try:
-            topology.build(self.plan, list(self.addresses.values()))
+            topology.build(self.plan, self._addresses())
             self._start(work)
             summary = self._play(progress)
         finally:
@@ -145,7 +148,7 @@ class LabRun:
         work.mkdir(parents=True, exist_ok=True)
         atexit.register(self.teardown)
         try:
-            topology.build(self.plan, list(self.addresses.values()))
+            topology.build(self.plan, self._addresses())
             self._start(work)
         except BaseException:
             self.teardown()
@@ -156,11 +159,17 @@ class LabRun:
         for name, state in rnd.networks.items():
             self.censors[name].command(self._censor_command(state))
 
+    def _addresses(self) -> list[str]:
+        return [*self.addresses.values(), *(s.ip for s in self.tool_servers)]
+
     def _censor_command(self, state: NetworkState) -> dict[str, Any]:
+        sites = [(d, b) for d, b in state.blocks if d in self.addresses]
+        tools = {d: [b.technique, b.rate_bps] for d, b in state.blocks if d not in self.addresses}
+        blocks, addresses = labtools.censor_blocks(tools, self.tool_servers)
         return {
             "down": state.down,
-            "blocks": {d: [b.technique, b.rate_bps] for d, b in state.blocks},
-            "addresses": {d: self.addresses[d] for d, _ in state.blocks},
+            "blocks": {d: [b.technique, b.rate_bps] for d, b in sites} | blocks,
+            "addresses": {d: self.addresses[d] for d, _ in sites} | addresses,
         }
 
     def teardown(self) -> None:
@@ -175,14 +184,7 @@ class LabRun:
             self.observatory.subscribe()  # a process of its own, beside the agents' starts
         lab_ca = CertificateAuthority.create(work, "lab-ca", "blockwatch lab CA")
         CertificateAuthority.create(work, "censor-ca", "Censor's interception CA")
-        sites = [
-            {"domain": s.domain, "ip": self.addresses[s.domain], "body_bytes": s.body_bytes}
-            for s in self.scenario.sites
-        ]
-        inet_cfg = _write(work / "internet.json", {"sites": sites, "ca_dir": str(work)})
-        self.internet = self._agent(
-            "internet", self.plan.inet, work, "blockwatch.lab.internet", inet_cfg
-        )
+        self.internet = self._start_internet(work)
         # One control helper per network (same namespace, one port each): the helper
         # does as much work per URL as a probe, and one process would be the bottleneck.
         controls = []
@@ -235,13 +237,36 @@ class LabRun:
             self.workers[net.name] = self._agent(
                 f"probe {net.name}", n.vantage, work, "blockwatch.probe.worker", path, upload
             )
-        self.internet.reply()
+        hello = self.internet.reply(60.0)  # tor relays take a few seconds to start
+        if self.tool_tests:
+            self.targets_file = work / "tools.toml"
+            toml = labtools.targets_toml(
+                self.scenario.tools, self.tool_servers, str(hello.get("obfs4", "")),
+                str(lab_ca.cert_file),
+            )  # fmt: skip
+            self.targets_file.write_text(toml, encoding="utf-8")
         for agent in self.censors.values():
             agent.reply()
         for control in controls:
             control.wait_for_log("listening")
         if self.observatory is not None:
             self.observatory.ready()
+
+    def _start_internet(self, work: Path) -> Agent:
+        """The internet agent: the sites' origins and the apps' front-ends, the authoritative
+        DNS, and the tools' servers."""
+        sites = [
+            {"domain": s.domain, "ip": self.addresses[s.domain], "body_bytes": s.body_bytes}
+            for s in self.scenario.sites
+        ]
+        sites += [
+            {"domain": host, "ip": ip, "body_bytes": 1024}
+            for host, ip in labtools.app_origins(self.tool_servers)
+        ]
+        tools = labtools.internet_spec(self.scenario.tools, self.tool_servers, str(work / "tools"))
+        config = {"sites": sites, "ca_dir": str(work), "tools": tools}
+        path = _write(work / "internet.json", config)
+        return self._agent("internet", self.plan.inet, work, "blockwatch.lab.internet", path)
 
     def _agent(
         self, name: str, ns: str, work: Path, module: str, config: Path, extra: tuple[str, ...] = ()
@@ -338,12 +363,18 @@ class LabRun:
                 censor.command(command)
                 applied = command
             rid = report_id(rnd.at, WEB, sc.country, f"AS{net.asn}", f"bwlab{rnd.index:05d}")
-            docs = worker.measure(urls, iso(rnd), rid)
-            docs.sort(key=lambda d: order.get(str(d.get("input")), len(order)))
+            tools = (self.tool_tests, self.targets_file) if self.targets_file else None
+            docs = worker.measure(urls, iso(rnd), rid, tools)
+            docs.sort(key=lambda d: (order.get(str(d.get("input")), len(order)), _tool_key(d)))
             pacer.done(name, rnd.index, docs)
 
     def _apply_internet(self, rnd: Round) -> None:
         self.internet.command({"sites_down": sorted({self.addresses[d] for d in rnd.sites_down})})
+
+
+def _tool_key(doc: dict[str, Any]) -> tuple[str, str]:
+    # Tool measurements come after the URLs, by test and input: a run's file is stable.
+    return str(doc.get("test_name")), str(doc.get("input") or "")
 
 
 def _write(path: Path, obj: dict[str, Any]) -> Path:

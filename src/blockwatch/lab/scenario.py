@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 
 from blockwatch.analysis.records import METHODS
 from blockwatch.errors import ScenarioError
+from blockwatch.lab.labtools import DPI, Tool, check_hosts, check_policy_tools, parse_tools
 
 # The lab's techniques are the verdict methods (one vocabulary for truth and verdict), less
 # those that name what a measurement saw rather than a censor's device.
@@ -71,6 +72,7 @@ class Policy:
     end: datetime
     availability: float = 0.0
     rate_bps: int = 0  # throttled only: bits per second
+    tools: tuple[str, ...] = ()  # the [[tool]]s it blocks (labtools.py)
 
     def in_force(self, at: datetime) -> bool:
         return self.start <= at < self.end
@@ -101,6 +103,7 @@ class Scenario:
     outages: tuple[Outage, ...] = ()
     timeout: float = 1.0  # the probe's dns/connect/tls limit in the lab, seconds
     source: str = field(default="-", compare=False)
+    tools: tuple[Tool, ...] = ()  # [[tool]]: servers in the lab's internet, probed each round
 
     @property
     def urls(self) -> list[str]:
@@ -124,7 +127,7 @@ def load(path: str | Path) -> Scenario:
 
 def parse(data: dict[str, Any], source: str = "-") -> Scenario:
     """Validate decoded TOML into a Scenario."""
-    known = {"scenario", "network", "site", "policy", "outage", "lab"}
+    known = {"scenario", "network", "site", "policy", "outage", "lab", "tool"}
     _no_unknown(data, known, "")
     head = _table(data, "scenario")
     _no_unknown(head, {"name", "country", "start", "end", "round_every", "seed"}, "scenario")
@@ -147,9 +150,11 @@ def parse(data: dict[str, Any], source: str = "-") -> Scenario:
     sites = _sites(data.get("site"))
     net_names = [n.name for n in networks]
     domains = [s.domain for s in sites]
+    tools = parse_tools(data.get("tool"))
+    check_hosts(tools, domains)
+    names = (net_names, domains, [t.name for t in tools])
     policies = tuple(
-        _policy(p, f"policy[{i}]", net_names, domains, start, end)
-        for i, p in enumerate(_array(data, "policy"))
+        _policy(p, f"policy[{i}]", names, start, end) for i, p in enumerate(_array(data, "policy"))
     )
     outages = tuple(
         _outage(o, f"outage[{i}]", net_names, domains, start, end)
@@ -164,7 +169,7 @@ def parse(data: dict[str, Any], source: str = "-") -> Scenario:
         raise ScenarioError("lab.timeout", "must be a number of seconds between 0.1 and 10")
     return Scenario(
         name, country, start, end, every, seed, networks, sites, policies, outages,
-        float(timeout), source,
+        float(timeout), source, tools,
     )  # fmt: skip
 
 
@@ -280,20 +285,26 @@ def _sites(raw: Any) -> tuple[Site, ...]:
 
 
 def _policy(
-    raw: Any, key: str, nets: list[str], domains: list[str], s0: datetime, s1: datetime
+    raw: Any, key: str, names: tuple[list[str], list[str], list[str]], s0: datetime, s1: datetime
 ) -> Policy:
     if not isinstance(raw, dict):
         raise ScenarioError(key, "must be a table")
-    _no_unknown(
-        raw, {"networks", "sites", "technique", "start", "end", "availability", "params"}, key
-    )
+    known = {"networks", "sites", "tools", "technique", "start", "end", "availability", "params"}
+    _no_unknown(raw, known, key)
+    nets, domains, tool_names = names
     networks = _names(raw.get("networks"), nets, f"{key}.networks", "network")
-    sites = _names(raw.get("sites"), domains, f"{key}.sites", "site")
+    # A policy blocks sites, tools (labtools.py), or both.
+    tools = _names(raw["tools"], tool_names, f"{key}.tools", "tool") if "tools" in raw else ()
+    sites = (
+        () if tools and "sites" not in raw
+        else _names(raw.get("sites"), domains, f"{key}.sites", "site")
+    )  # fmt: skip
     technique = raw.get("technique")
-    if technique not in TECHNIQUES:
+    if technique not in TECHNIQUES and not (tools and technique == DPI):
         raise ScenarioError(
             f"{key}.technique", f"{technique!r} is not one of {', '.join(TECHNIQUES)}"
         )
+    check_policy_tools(tools, technique, sites, key)
     start, end = _window(raw, key, s0, s1)
     availability = raw.get("availability", 0.0)
     if not isinstance(availability, int | float) or not 0 <= availability < 1:
@@ -306,7 +317,7 @@ def _policy(
     rate = parse_rate(params.get("rate", DEFAULT_RATE), f"{key}.params.rate") if allowed else 0
     if technique == "throttled" and rate >= 512_000:
         raise ScenarioError(f"{key}.params.rate", "must be below 512kbit to count as throttled")
-    return Policy(networks, sites, technique, start, end, float(availability), rate)
+    return Policy(networks, sites, technique, start, end, float(availability), rate, tools)
 
 
 def _outage(

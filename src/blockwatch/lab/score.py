@@ -24,6 +24,7 @@ from blockwatch.analysis.events import DetectorParams, alarm_times, analyse
 from blockwatch.analysis.records import Event, Verdict
 from blockwatch.analysis.verdict import TECHNIQUE_OBSERVED_AS, analyze, detects
 from blockwatch.errors import InputError, MalformedMeasurement
+from blockwatch.lab.experimentscore import ExperimentScore, experiment_scores, row_key
 from blockwatch.lab.groundtruth import TrueBlock, Truth, build_truth, read_truth, true_blocks
 from blockwatch.lab.rulescore import RuleScore, rule_scores
 from blockwatch.lab.scenario import TECHNIQUES, Scenario, load
@@ -32,6 +33,7 @@ from blockwatch.ooni.reader import iter_documents
 from blockwatch.times import iso_z
 
 OURS = "ours"
+EXPERIMENT_BAR = 0.95  # per experiment (websites, each tool): precision and recall
 CUSUM_H = {"cusum h=7": 7.0, "cusum h=3.5": 3.5}
 
 
@@ -107,6 +109,7 @@ class ScoreReport:
     outage_events: int = 0
     notes: list[str] = field(default_factory=list)
     rules: list[RuleScore] = field(default_factory=list)  # per verdict rule (rulescore)
+    experiments: list[ExperimentScore] = field(default_factory=list)  # websites, each tool
 
     def failures(self) -> list[str]:
         """The issue's acceptance criteria this run misses (empty: all met)."""
@@ -114,6 +117,9 @@ class ScoreReport:
         for m in self.methods:
             if m.precision < 0.99 or m.recall < 0.98:
                 out.append(f"{m.method}: precision {m.precision:.3f}, recall {m.recall:.3f}")
+        for e in self.experiments:
+            if e.precision < EXPERIMENT_BAR or e.recall < EXPERIMENT_BAR:
+                out.append(f"{e.experiment}: precision {e.precision:.3f}, recall {e.recall:.3f}")
         if self.blocked_during_outage:
             out.append(f"{self.blocked_during_outage} blocked verdicts during outages")
         for b in self.blocks:
@@ -142,6 +148,8 @@ class ScoreReport:
         d = _plain(asdict(self))
         for m, raw in zip(d["methods"], self.methods, strict=True):
             m.update(precision=round(raw.precision, 4), recall=round(raw.recall, 4))
+        for e, exp in zip(d["experiments"], self.experiments, strict=True):
+            e.update(precision=round(exp.precision, 4), recall=round(exp.recall, 4))
         for r, rule in zip(d["rules"], self.rules, strict=True):
             r.update(
                 precision=None if rule.precision is None else round(rule.precision, 4),
@@ -208,7 +216,7 @@ def method_scores(verdicts: Sequence[Verdict], truth: Truth) -> tuple[list[Metho
     fn: dict[str, int] = {}
     in_outage = unmatched = 0
     for v in verdicts:
-        t = rows.get((v.probe_asn, v.input, truth.index(v.measured_at)))
+        t = rows.get((v.probe_asn, row_key(v), truth.index(v.measured_at)))
         if t is None:
             unmatched += 1
             continue
@@ -382,6 +390,7 @@ def score_verdicts(
         outage_events=sum(1 for e in analysis.events if e.kind == "outage"),
         notes=notes,
         rules=rule_scores(verdicts, truth),
+        experiments=experiment_scores(verdicts, truth),
     )
 
 

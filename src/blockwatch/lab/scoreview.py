@@ -6,7 +6,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from blockwatch.lab.score import CUSUM_H, OURS, Detection, ScoreReport
+from blockwatch.lab.score import CUSUM_H, EXPERIMENT_BAR, OURS, Detection, ScoreReport
 from blockwatch.terminal import cell, clean, markup
 
 
@@ -35,6 +35,19 @@ def _render_rules(report: ScoreReport, console: Console) -> None:
     console.print(rules)
 
 
+def _render_experiments(report: ScoreReport, console: Console) -> None:
+    table = Table(title="Measurement level, per experiment (websites, each tool)")
+    for col in ("experiment", "rows", "blocked", "TP", "FP", "FN", "precision", "recall"):
+        table.add_column(col, justify="left" if col == "experiment" else "right")
+    for e in report.experiments:
+        ok = e.precision >= EXPERIMENT_BAR and e.recall >= EXPERIMENT_BAR
+        table.add_row(
+            cell(e.experiment), str(e.rows), str(e.blocked), str(e.tp), str(e.fp), str(e.fn),
+            f"{e.precision:.3f}", f"{e.recall:.3f}", style=None if ok else "red",
+        )  # fmt: skip
+    console.print(table)
+
+
 def render_score(report: ScoreReport, console: Console) -> None:
     console.print(
         f"run {markup(report.run)}  scenario {markup(report.scenario or '(none in DIR)')}  "
@@ -56,6 +69,7 @@ def render_score(report: ScoreReport, console: Console) -> None:
             style=None if ok else "red",
         )  # fmt: skip
     console.print(methods)
+    _render_experiments(report, console)
     console.print(f"blocked verdicts on outage rows: {report.blocked_during_outage}")
     _render_rules(report, console)
 

@@ -20,12 +20,21 @@ import signal
 import socket
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Final
+from typing import Any, Final
 
 from blockwatch.errors import LabError
+from blockwatch.lab.labtools import DIR_PORT, OBFS4_PORT, OPENVPN_PORT, OR_PORT
 from blockwatch.pki import CertificateAuthority
 
-__all__ = ["BINARIES", "ToolServer", "missing", "obfs4_bridge", "openvpn_server", "tor_relay"]
+__all__ = [
+    "BINARIES",
+    "ToolServer",
+    "missing",
+    "obfs4_bridge",
+    "openvpn_server",
+    "start_tools",
+    "tor_relay",
+]
 
 BINARIES: Final = {"openvpn": "openvpn", "obfs4": "obfs4proxy", "tor": "tor"}
 START_TIMEOUT: Final = 20.0
@@ -117,13 +126,18 @@ def _bound(ip: str, port: int, proto: str) -> bool:
 async def openvpn_server(
     folder: Path, ca: CertificateAuthority, ip: str, port: int, proto: str
 ) -> ToolServer:
-    """OpenVPN with a null device, TLS server side only, no tls-auth/tls-crypt: it answers a
-    client's hard reset, which is all a reachability probe asks."""
+    """OpenVPN in server mode, no tls-auth/tls-crypt: it answers a client's hard reset, which
+    is all a reachability probe asks. Server mode (many clients at once) needs a tun device,
+    made in the caller's namespace, with an address pool of 10.66.240-247.0/24 picked by port
+    and transport; the point-to-point mode (``--dev null``) serves one TCP client at a time
+    and restarts after each, refusing the next connections meanwhile."""
     folder.mkdir(parents=True, exist_ok=True)
     cert, key = ca.issue([f"vpn-{proto}.lab"], f"openvpn-{proto}-{port}")
+    pool = f"10.66.{240 + (port % 4) * 2 + (proto == 'tcp')}.0"
     argv = [
-        "openvpn", "--dev", "null", "--proto", "udp" if proto == "udp" else "tcp-server",
-        "--local", ip, "--lport", str(port), "--tls-server", "--ca", str(ca.cert_file),
+        "openvpn", "--dev", "tun", "--server", pool, "255.255.255.0", "--topology", "subnet",
+        "--proto", "udp" if proto == "udp" else "tcp-server",
+        "--local", ip, "--lport", str(port), "--ca", str(ca.cert_file),
         "--cert", str(cert), "--key", str(key), "--dh", "none", "--verb", "1",
         "--hand-window", "10",
     ]  # fmt: skip
@@ -207,3 +221,35 @@ def which(tool: str) -> str | None:
     if tool not in BINARIES:
         raise LabError(f"unknown tool server {tool!r}")
     return shutil.which(BINARIES[tool])
+
+
+async def start_tools(spec: dict[str, Any], ca: CertificateAuthority) -> list[ToolServer]:
+    """A scenario's tool servers (the lab's internet agent calls it in its namespace):
+    ``spec`` = ``{"work": folder, "relays": [ip], "bridge": ip | None, "openvpn": ip | None,
+    "transports": [...]}``. All or nothing: a server that fails to start stops the others."""
+    work = Path(spec["work"])
+    started: list[ToolServer] = []
+
+    async def keep(server: Any) -> None:
+        started.append(await server)
+
+    relays: list[str] = spec.get("relays", [])
+    try:
+        async with asyncio.TaskGroup() as group:
+            for i, ip in enumerate(relays, 1):
+                group.create_task(keep(tor_relay(work / f"tor{i}", ip, OR_PORT, DIR_PORT)))
+            vpn = str(spec.get("openvpn") or "")
+            for proto in spec.get("transports", []) if vpn else []:
+                folder = work / f"openvpn-{proto}"
+                group.create_task(keep(openvpn_server(folder, ca, vpn, OPENVPN_PORT, proto)))
+            if spec.get("bridge"):
+                # The bridge fronts the first relay (a reachability probe ends at the obfs4
+                # handshake, before the bridge dials it; an absent relay is fine).
+                front = (relays[0], OR_PORT) if relays else ("127.0.0.1", 9)
+                group.create_task(
+                    keep(obfs4_bridge(work / "obfs4", spec["bridge"], OBFS4_PORT, front))
+                )
+    except BaseException:
+        await asyncio.gather(*(s.stop() for s in started), return_exceptions=True)
+        raise
+    return started

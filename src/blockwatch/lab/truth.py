@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from blockwatch.lab.clock import Round
+from blockwatch.lab.labtools import servers, targets
 from blockwatch.lab.scenario import Scenario
 from blockwatch.times import iso_z
 
@@ -38,10 +39,22 @@ def iso(rnd: Round) -> str:
     return iso_z(rnd.at.replace(microsecond=0)) or ""
 
 
+def tool_truth(rnd: Round, network: str, tool: str) -> str:
+    """A tool's truth: every technique a tool can suffer (labtools.TOOL_TECHNIQUES) reaches
+    all of its servers; a site outage never touches a tool's own addresses."""
+    state = rnd.networks[network]
+    if state.down:
+        return "outage"
+    block = state.block_of(tool)
+    return "none" if block is None else block.technique
+
+
 def truth_rows(scenario: Scenario, rnd: Round) -> list[dict[str, Any]]:
-    """One row per network × URL for this round, in scenario order."""
+    """One row per network × URL for this round, in scenario order, then one per network ×
+    tool measurement (``test``: its OONI test; an app's input is its name)."""
     at = iso(rnd)
-    return [
+    tools = targets(scenario.tools, servers(scenario.tools)) if scenario.tools else []
+    web = [
         {
             "at": at,
             "network": net.name,
@@ -53,4 +66,17 @@ def truth_rows(scenario: Scenario, rnd: Round) -> list[dict[str, Any]]:
         for net in scenario.networks
         for site in scenario.sites
         for url in site.urls
+    ]
+    return web + [
+        {
+            "at": at,
+            "network": net.name,
+            "probe_asn": f"AS{net.asn}",
+            "input": t.input,
+            "domain": t.tool,
+            "truth": tool_truth(rnd, net.name, t.tool),
+            "test": t.test,
+        }
+        for net in scenario.networks
+        for t in tools
     ]

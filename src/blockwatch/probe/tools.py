@@ -56,12 +56,15 @@ async def measure_tool(
     *,
     start_time: datetime | None = None,
     obfs4proxy: str | None = None,
+    report_suffix: str | None = None,
 ) -> AsyncIterator[dict[str, Any]]:
-    """Every measurement of ``test`` over ``targets``, yielded as each finishes."""
+    """Every measurement of ``test`` over ``targets``, yielded as each finishes;
+    ``report_suffix`` ends the report id (the lab's ``bwlab<round>``), else a random one."""
     if test not in TOOL_TESTS:
         raise ValueError(f"unknown tool test {test!r}: one of {', '.join(TOOL_TESTS)}")
     start = start_time or datetime.now(UTC)
-    rid = ooni_report_id(start, test, config.probe_cc, config.probe_asn, secrets.token_hex(8))
+    suffix = report_suffix or secrets.token_hex(8)
+    rid = ooni_report_id(start, test, config.probe_cc, config.probe_asn, suffix)
     obfs4: Obfs4Client | None = None
     if test == "tor" and any(t.kind == "obfs4" for t in targets.tor):
         binary = obfs4proxy or obfs4_available()

@@ -1,8 +1,10 @@
 """A long-lived probe for the lab: ``python -m blockwatch.probe.worker --config FILE.json``.
 
 Runs inside a network namespace (``ip netns exec``). Protocol, one JSON object per line:
-stdin ``{"urls": [...], "start_time": ISO-8601, "report_id": str}`` per round; stdout one
-OONI measurement per URL, then ``{"done": true}``. EOF on stdin: exit 0. A bad round
+stdin ``{"urls": [...], "start_time": ISO-8601, "report_id": str}`` per round, with
+``"tools": ["tor", "openvpn", ...], "targets": FILE`` to run tool tests too (``probe.tools``,
+their targets file in ``probe/data/tools.toml``'s shape); stdout one OONI measurement per URL
+and per tool measurement, then ``{"done": true}``. EOF on stdin: exit 0. A bad round
 line gets ``{"done": true, "error": "..."}`` and the worker keeps serving.
 """
 
@@ -22,6 +24,8 @@ from blockwatch.errors import ProbeError
 from blockwatch.probe.config import ProbeConfig
 from blockwatch.probe.runner import measure_urls
 from blockwatch.probe.spool import Spool
+from blockwatch.probe.targets import ToolTargets, load_targets
+from blockwatch.probe.tools import TOOL_TESTS, measure_tool
 from blockwatch.probe.upload import CollectorClient, deliver
 from blockwatch.times import parse_iso
 
@@ -41,7 +45,16 @@ def _emit(obj: dict[str, Any]) -> None:
     sys.stdout.buffer.flush()
 
 
-def _parse_round(line: bytes) -> tuple[list[str], datetime | None, str | None]:
+@dataclass(frozen=True)
+class RoundLine:
+    urls: list[str]
+    start_time: datetime | None
+    report_id: str | None
+    tools: list[str]
+    targets: Path | None
+
+
+def _parse_round(line: bytes) -> RoundLine:
     data = orjson.loads(line)
     if not isinstance(data, dict) or not isinstance(data.get("urls"), list):
         raise ValueError('a round is {"urls": [...], "start_time": ..., "report_id": ...}')
@@ -49,7 +62,44 @@ def _parse_round(line: bytes) -> tuple[list[str], datetime | None, str | None]:
     start = data.get("start_time")
     start_time = parse_iso(str(start)) if start else None
     report_id = data.get("report_id")
-    return urls, start_time, str(report_id) if report_id else None
+    tools = data.get("tools") or []
+    if not isinstance(tools, list) or not all(t in TOOL_TESTS for t in tools):
+        raise ValueError(f"tools must be a list of {', '.join(TOOL_TESTS)}")
+    targets = data.get("targets")
+    if tools and not targets:
+        raise ValueError("tools need a targets file")
+    return RoundLine(
+        urls, start_time, str(report_id) if report_id else None, [str(t) for t in tools],
+        Path(str(targets)) if targets else None,
+    )  # fmt: skip
+
+
+class ToolRounds:
+    """The tool tests of the lab's rounds: targets read once per file, every test at once."""
+
+    def __init__(self, config: ProbeConfig) -> None:
+        self.config = config
+        self._targets: dict[Path, ToolTargets] = {}
+
+    async def measure(self, rnd: RoundLine) -> list[dict[str, Any]]:
+        if not rnd.tools or rnd.targets is None:
+            return []
+        if rnd.targets not in self._targets:
+            self._targets[rnd.targets] = load_targets(rnd.targets)
+        targets = self._targets[rnd.targets]
+
+        # The round's report id ends with the lab's round (``..._n1_bwlab00012``): the tool
+        # tests' report ids end the same, so their measurements say they are the lab's too.
+        suffix = rnd.report_id.rsplit("_", 1)[-1] if rnd.report_id else None
+
+        async def one(test: str) -> list[dict[str, Any]]:
+            docs = measure_tool(
+                test, targets, self.config, start_time=rnd.start_time, report_suffix=suffix
+            )
+            return [d async for d in docs]
+
+        results = await asyncio.gather(*(one(t) for t in rnd.tools))
+        return [doc for docs in results for doc in docs]
 
 
 @dataclass
@@ -78,6 +128,7 @@ class Upload:
 async def serve(config: ProbeConfig, upload: Upload | None = None) -> None:
     """Read rounds from stdin until EOF, measuring each and answering on stdout."""
     loop = asyncio.get_running_loop()
+    tool_rounds = ToolRounds(config)
     while True:
         line = await loop.run_in_executor(None, sys.stdin.buffer.readline)
         if not line:
@@ -85,12 +136,24 @@ async def serve(config: ProbeConfig, upload: Upload | None = None) -> None:
         if not line.strip():
             continue
         try:
-            urls, start_time, report_id = _parse_round(line)
+            rnd = _parse_round(line)
         except (ValueError, orjson.JSONDecodeError) as exc:
             _emit({"done": True, "error": str(exc)})
             continue
+        start_time = rnd.start_time
+        tools = asyncio.create_task(tool_rounds.measure(rnd))  # beside the URLs
         docs = []
-        async for doc in measure_urls(urls, config, start_time=start_time, report_id=report_id):
+        async for doc in measure_urls(
+            rnd.urls, config, start_time=start_time, report_id=rnd.report_id
+        ):
+            _emit(doc)
+            docs.append(doc)
+        try:
+            tool_docs = await tools
+        except ProbeError as exc:  # an unreadable targets file: this round says so
+            _emit({"done": True, "error": str(exc)})
+            continue
+        for doc in tool_docs:
             _emit(doc)
             docs.append(doc)
         problem = (

@@ -69,8 +69,9 @@ class Censor:
                 by_tech[technique].add(addresses[name])
             elif technique in MIDDLEBOX_TECHNIQUES:
                 mbox.add(addresses[name])
+        dpi = any(technique == "dpi.handshake" for technique, _ in blocks.values())
         script = firewall.ruleset(
-            bool(command.get("down")), by_tech["tcp.timeout"], by_tech["tcp.reset"], mbox
+            bool(command.get("down")), by_tech["tcp.timeout"], by_tech["tcp.reset"], mbox, dpi
         )
         self.resolver.rules = {n: t for n, (t, _) in blocks.items() if t.startswith("dns.")}
         self.middlebox.rules = {

@@ -10,6 +10,8 @@ censor's time-exceeded answers only packets it lets through. Traffic from the va
 - tcp.reset: answered with a TCP RST (the probe sees the connection refused);
 - tls.* / http.* / throttled: web ports redirected to the userspace middlebox, which
   decides per name (SNI or Host), so another name on the same address is untouched;
+- dpi.handshake: OpenVPN's control-channel hard reset dropped by its opcode, over UDP and
+  TCP, whatever the address (``openvpn_dpi_rules``);
 - a network outage: everything from the vantage (the control path too) is answered
   with "host unreachable", as a router does when its uplink is gone.
 """
@@ -33,10 +35,14 @@ def _set(name: str, addrs: Iterable[str]) -> str:
     return f"  set {name} {{ type ipv4_addr; {body} }}\n"
 
 
-def ruleset(down: bool, drop: Iterable[str], reset: Iterable[str], mbox: Iterable[str]) -> str:
-    """The nft script that makes the censor do exactly this."""
+def ruleset(
+    down: bool, drop: Iterable[str], reset: Iterable[str], mbox: Iterable[str], dpi: bool = False
+) -> str:
+    """The nft script that makes the censor do exactly this (``dpi``: drop OpenVPN's hard
+    reset, to any address)."""
     vp = f'iifname "{VANTAGE_IF}"'
     cut = f"    {vp} reject with icmpx host-unreachable\n" if down else ""
+    cut += openvpn_dpi_rules(vp) if dpi else ""
     return (
         f"add table inet {TABLE}\ndelete table inet {TABLE}\n"
         f"table inet {TABLE} {{\n"
@@ -56,14 +62,18 @@ def ruleset(down: bool, drop: Iterable[str], reset: Iterable[str], mbox: Iterabl
 
 
 def openvpn_dpi_rules(match: str = f'iifname "{VANTAGE_IF}"') -> str:
-    """Rules that drop OpenVPN's control-channel hard reset by its opcode (7, any key id):
-    over UDP the first payload byte, over TCP the byte after the two-byte length (which,
-    under 1024, keeps TLS records and HTTP requests, whose first bytes are larger, out).
-    The transport still works: only the VPN's own handshake goes unanswered."""
+    """Rules that drop OpenVPN's control-channel hard reset: its opcode (7, any key id), the
+    8-byte session id, then an empty ack array and packet id 0 (a client's first packet).
+    Over UDP from the first payload byte, over TCP after the two-byte length (which, under
+    1024, keeps TLS records and HTTP requests, whose first bytes are larger, out). The
+    opcode alone would also drop one DNS query in 32 (its id's first byte) and random-looking
+    streams (obfs4) now and then. The transport still works: only the VPN's own handshake
+    goes unanswered."""
     opcode = f"& 0xf8 == {7 << 3:#x}"
     return (
-        f"    {match} meta l4proto udp @th,64,8 {opcode} drop\n"
-        f"    {match} meta l4proto tcp @ih,0,16 < 0x400 @ih,16,8 {opcode} drop\n"
+        f"    {match} meta l4proto udp @th,64,8 {opcode} @th,136,8 0 @th,144,32 0 drop\n"
+        f"    {match} meta l4proto tcp @ih,0,16 < 0x400 @ih,16,8 {opcode}"
+        " @ih,88,8 0 @ih,96,32 0 drop\n"
     )
 
 
