@@ -21,7 +21,7 @@ import pyarrow.compute as pc
 from blockwatch.analysis.records import Annotation, Event, Verdict
 from blockwatch.config import default_db_path
 from blockwatch.errors import StoreError
-from blockwatch.store import context, rawcodec, rawtexts, rows, schema
+from blockwatch.store import context, counts, rawcodec, rawtexts, rows, schema
 from blockwatch.store.conflicts import stored_conflicts
 from blockwatch.store.filters import Filter, event_where, verdict_where
 from blockwatch.store.owner import current_owner
@@ -33,6 +33,7 @@ _ID_CHUNK: Final = 256  # ids per IN list
 _NEXT_BLOCK: Final = "SELECT coalesce(max(block_id), 0) + 1 FROM raw_blocks"
 _ORDER_VERDICTS: Final = " ORDER BY measured_at, measurement_id"
 _ORDER_EVENTS: Final = " ORDER BY start, event_id"
+_COUNTED_VIEW: Final = "_bw_counted_verdicts"
 
 
 def _block_array(blocks: Sequence[bytes] | pa.Array) -> pa.Array | None:
@@ -90,6 +91,7 @@ class Store:
             if read_only:
                 self._check_tables()
                 self._raw_columns = rawtexts.raw_columns(self._fetch)
+                self._counts_ready = counts.ready(self._con)
             else:
                 self._raw_columns = rawtexts.RAW_COLUMNS
                 # The verdict columns to read: all of them once the upgrade below has run.
@@ -100,6 +102,7 @@ class Store:
                 # crash replays at most this much WAL on the next open.
                 self._con.execute(f"SET checkpoint_threshold = '{CHECKPOINT_THRESHOLD}'")
                 self._create_tables()
+                self._counts_ready = True
         except BaseException:
             self._con.close()
             raise
@@ -128,6 +131,8 @@ class Store:
                 con.execute(statement)
             for statement in schema.verdict_upgrade(self._verdict_columns(con)):
                 con.execute(statement)
+            if not counts.ready(con):  # an older schema, or verdicts written around the Store
+                counts.rebuild(con)
             con.execute(
                 "INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)",
                 [str(schema.SCHEMA_VERSION)],
@@ -140,7 +145,8 @@ class Store:
         # raw_blocks came with schema 2: a schema-1 store is read as it is (rawtexts); state
         # is made on the first writable open, and reads treat its absence as empty.
         # network_names and annotations came with schema 4 and read as empty before.
-        optional = {"raw_blocks", "state", *schema.TABLES_ADDED_V4}
+        # verdict_days and verdict_totals came with schema 5: without them the verdicts are read.
+        optional = {"raw_blocks", "state", *schema.TABLES_ADDED_V4, *schema.TABLES_ADDED_V5}
         missing = set(schema.table_columns()) - found - optional
         if missing:
             raise StoreError(f"{self.path} is not a blockwatch store (missing {sorted(missing)})")
@@ -193,6 +199,13 @@ class Store:
         tb: TracebackType | None,
     ) -> None:
         self.close()
+
+    @property
+    def counts_ready(self) -> bool:
+        """Whether verdict_days and verdict_totals hold the verdicts' counts (store/counts.py):
+        always after a writable open; a read-only open of an older store, or of one written
+        around the Store, reads the verdicts instead."""
+        return self._counts_ready
 
     @property
     def raw_columns(self) -> str:
@@ -311,6 +324,14 @@ class Store:
                 if ignore:
                     raise
                 raise _Conflict() from exc
+            if verdicts is not None:
+                # A verdict skipped as a duplicate leaves its group as it was: counting the
+                # batch's groups again is exact either way.
+                con.register(_COUNTED_VIEW, verdicts)
+                counts.refresh(
+                    con, f"SELECT measured_at, probe_cc, probe_asn, domain FROM {_COUNTED_VIEW}"
+                )
+                con.unregister(_COUNTED_VIEW)
             if ignore and block_data is not None:
                 # The texts of measurements stored before stay where they were; a block none
                 # of whose measurements went in is dropped (a partly used one is kept whole).
@@ -343,10 +364,18 @@ class Store:
             for v in records
         ]
         width = len(schema.MEASUREMENT_COLUMNS)
+        new_ids = "SELECT unnest(?::VARCHAR[])"
         with self.transaction() as con:
-            con.execute("DELETE FROM verdicts WHERE measurement_id IN (SELECT unnest(?))", [ids])
+            counts.before_change(con, new_ids, [ids])
+            con.execute(f"DELETE FROM verdicts WHERE measurement_id IN ({new_ids})", [ids])
             con.execute(rows.INSERT_VERDICTS, rows.columns_of(records, len(schema.VERDICT_FIELDS)))
             con.execute(rows.INSERT_MEASUREMENTS, rows.columns_of(minimal, width, rows.RAW_COLUMNS))
+            counts.refresh(
+                con,
+                "SELECT measured_at, probe_cc, probe_asn, domain FROM verdicts"
+                f" WHERE measurement_id IN ({new_ids})",
+                [ids],
+            )
         return len(records)
 
     def replace_events(self, events: Iterable[Event], scope: Filter | None = None) -> int:
