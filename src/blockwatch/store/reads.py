@@ -302,7 +302,7 @@ class Reads(ContextReads):
             return self._rows(
                 f"""SELECT {key} AS series, time_bucket(?, {at}) AS bucket,
                        outcome, method, sum(n)::BIGINT AS n
-                    FROM ({src}) GROUP BY ALL ORDER BY series, bucket""",
+                    FROM ({src}) GROUP BY ALL ORDER BY series, bucket, outcome, method""",
                 [bucket, *params],
             )
         where, params = verdict_where(f)
@@ -310,7 +310,7 @@ class Reads(ContextReads):
             f"""SELECT {key} AS series, time_bucket(?, {MEASURED_AT}) AS bucket,
                    outcome, method, count(*) AS n
                 FROM verdicts{where}
-                GROUP BY ALL ORDER BY series, bucket""",
+                GROUP BY ALL ORDER BY series, bucket, outcome, method""",
             [bucket, *params],
         )
 
