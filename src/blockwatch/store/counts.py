@@ -58,8 +58,13 @@ def rebuild(con: duckdb.DuckDBPyConnection) -> None:
     """Count every verdict again (a new or upgraded store; one written around the Store)."""
     con.execute(f"DELETE FROM {DAYS}")
     con.execute(f"DELETE FROM {TOTALS}")
-    con.execute(f"INSERT INTO {DAYS} SELECT {_DAY}, {_KEYS}, {_COUNTED} FROM verdicts GROUP BY ALL")
-    con.execute(f"INSERT INTO {TOTALS} {_totals_of(DAYS, '')}")
+    # In the order pages read them (a country's, a network's, a domain's days together), so
+    # DuckDB skips the row groups of the others; rows counted again later come at the end.
+    con.execute(
+        f"INSERT INTO {DAYS} SELECT {_DAY}, {_KEYS}, {_COUNTED} FROM verdicts GROUP BY ALL"
+        " ORDER BY probe_cc, probe_asn, domain, day"
+    )
+    con.execute(f"INSERT INTO {TOTALS} {_totals_of(DAYS, '')} ORDER BY probe_cc, probe_asn, domain")
 
 
 def ready(con: duckdb.DuckDBPyConnection) -> bool:
