@@ -140,6 +140,7 @@ def counted(tmp_path_factory: pytest.TempPathFactory, qa_documents: list[dict[st
 def _both(store: Store, read: Any) -> tuple[Any, Any]:
     """What ``read(Reads)`` gives from the counts and from the verdicts."""
     assert store.counts_ready
+    store._days_pay = True  # the daily counts for time ranges too, whatever they save
     from_counts = read(Reads(store))
     store._counts_ready = False
     try:

@@ -35,6 +35,7 @@ __all__ = [
     "TOTALS",
     "before_change",
     "day_aligned",
+    "days_pay",
     "ready",
     "rebuild",
     "refresh",
@@ -78,6 +79,15 @@ def ready(con: duckdb.DuckDBPyConnection) -> bool:
         f" (SELECT coalesce(sum(n), 0) FROM {DAYS})"
     ).fetchone()
     return row is not None and row[0] == row[1] == row[2]
+
+
+def days_pay(con: duckdb.DuckDBPyConnection) -> bool:
+    """Whether the daily counts are worth reading for a time range: at most half as many rows
+    as the verdicts. Where most (network, domain) pairs are measured less than daily, they are
+    not, and a scan of the verdicts themselves is cheaper than theirs plus the edge days."""
+    row = con.execute(f"SELECT (SELECT count(*) FROM {DAYS}), (SELECT count(*) FROM verdicts)")
+    days, verdicts = row.fetchall()[0]
+    return bool(days * 2 <= verdicts)
 
 
 def _same(a: str, b: str, columns: tuple[str, ...]) -> str:

@@ -172,7 +172,8 @@ class Reads(ContextReads):
         """(a subquery, parameters) of verdict counts per group (counts.GROUP; n, first, last,
         and day with ``with_day``) selected by ``f``: the kept counts when the store has them,
         else counted from the verdicts. Every table below aggregates these rows again."""
-        if self.store.counts_ready:
+        timeless = f.since is None and f.until is None
+        if self.store.counts_ready and (timeless or self.store.days_pay):
             return counts.source(f, with_day=with_day)
         where, params = verdict_where(f)
         day = "CAST(measured_at AS DATE) AS day, " if with_day else ""

@@ -92,6 +92,7 @@ class Store:
                 self._check_tables()
                 self._raw_columns = rawtexts.raw_columns(self._fetch)
                 self._counts_ready = counts.ready(self._con)
+                self._days_pay = self._counts_ready and counts.days_pay(self._con)
             else:
                 self._raw_columns = rawtexts.RAW_COLUMNS
                 # The verdict columns to read: all of them once the upgrade below has run.
@@ -103,6 +104,7 @@ class Store:
                 self._con.execute(f"SET checkpoint_threshold = '{CHECKPOINT_THRESHOLD}'")
                 self._create_tables()
                 self._counts_ready = True
+                self._days_pay = counts.days_pay(self._con)
         except BaseException:
             self._con.close()
             raise
@@ -206,6 +208,12 @@ class Store:
         always after a writable open; a read-only open of an older store, or of one written
         around the Store, reads the verdicts instead."""
         return self._counts_ready
+
+    @property
+    def days_pay(self) -> bool:
+        """Whether reads over a time range take the daily counts (counts.days_pay, as of the
+        open) rather than the verdicts: a choice of speed, the figures are the same."""
+        return self._days_pay
 
     @property
     def raw_columns(self) -> str:
