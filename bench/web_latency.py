@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import random
 import socket
 import statistics
@@ -430,6 +431,23 @@ def report_load(load: Load, total: int, concurrency: int, seconds: float) -> flo
     return worst
 
 
+_SERVERS: dict[str, int] = {}  # base URL -> the pid of the server answering there
+
+
+def _cpu(proc: psutil.Process) -> float:
+    """CPU seconds of a process and its children (report workers, chromium) so far."""
+    total = 0.0
+    for p in [proc, *proc.children(recursive=True)]:
+        try:
+            t = p.cpu_times()
+        except psutil.Error:
+            continue  # ended meanwhile
+        total += (
+            t.user + t.system + getattr(t, "children_user", 0) + getattr(t, "children_system", 0)
+        )
+    return total
+
+
 @contextmanager
 def serving(db: Path, *options: str) -> Iterator[str]:
     """`blockwatch serve` on ``db`` (with these options) on 127.0.0.1; yields its base URL."""
@@ -449,6 +467,7 @@ def serving(db: Path, *options: str) -> Iterator[str]:
         stdout=subprocess.DEVNULL,
     )
     base = f"http://127.0.0.1:{port}"
+    _SERVERS[base] = proc.pid
     try:
         with httpx.Client(base_url=base, timeout=120) as client:
             _wait_for_server(client, proc)
@@ -479,9 +498,19 @@ def run_store(label: str, db: Path, total: int, concurrency: int) -> float:
     table = routes(db)
     with serving(db) as base:
         requests = plan(table, total, (lo, hi))
+        server = psutil.Process(_SERVERS[base])
+        cpu0, load0 = _cpu(server), os.getloadavg()[0]
         t = time.perf_counter()
         load = asyncio.run(mixed_load(base, requests, concurrency))
         worst = report_load(load, total, concurrency, time.perf_counter() - t)
+        # The machine's load and the server's own CPU time: latency on a shared machine says
+        # as much about the neighbours as about the dashboard; CPU per request does not.
+        spent = _cpu(server) - cpu0
+        print(
+            f"server CPU {spent:.1f} s ({spent / total * 1000:.1f} ms a request, its report"
+            f" workers included); load average {load0:.1f} before, {os.getloadavg()[0]:.1f}"
+            f" after, on {os.cpu_count()} cores"
+        )
     with serving(db, "--cache-mb", "0") as base, httpx.Client(base_url=base, timeout=120) as c:
         cold_pass(c, table)
     return worst
