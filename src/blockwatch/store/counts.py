@@ -40,6 +40,7 @@ __all__ = [
     "rebuild",
     "refresh",
     "source",
+    "verdict_rows",
 ]
 
 DAYS, TOTALS = schema.TABLES_ADDED_V5
@@ -178,9 +179,10 @@ def _ceil_day(t: datetime) -> date:
 
 
 def source(f: Filter, *, with_day: bool = False) -> tuple[str, list[Any]]:
-    """(a subquery, its parameters) of grouped verdict counts selected by ``f``: the GROUP
-    columns, n, first, last (and day, with ``with_day``). Read over a store whose counts are
-    ready (:func:`ready`); consumers aggregate its rows again (sum(n), min(first), ...)."""
+    """(a subquery, its parameters) of verdict counts selected by ``f``: the GROUP columns,
+    n, first, last (and day, with ``with_day``); a group a row from the kept counts, a
+    verdict a row (n 1) from the verdicts of partial days. Read over a store whose counts are
+    ready (:func:`ready`); consumers aggregate the rows again (sum(n), min(first), ...)."""
     where, params = verdict_where(f.replace(since=None, until=None))
     day = "day, " if with_day else ""
     cols = f"{day}{_KEYS}, n, first, last"
@@ -206,8 +208,7 @@ def source(f: Filter, *, with_day: bool = False) -> tuple[str, list[Any]]:
             edges.append(edge)
             edge_params.append(datetime.combine(value, datetime.min.time()))
     edge_sql, edge_all = _verdict_groups(f, with_day)
-    marker = " GROUP BY ALL"
-    edge_sql = edge_sql.replace(marker, f" AND ({' OR '.join(edges)}){marker}")
+    edge_sql += f" AND ({' OR '.join(edges)})"
     return (
         f"SELECT {cols} FROM {DAYS}{days_where} UNION ALL {edge_sql}",
         [*days_params, *edge_all, *edge_params],
@@ -215,11 +216,14 @@ def source(f: Filter, *, with_day: bool = False) -> tuple[str, list[Any]]:
 
 
 def _verdict_groups(f: Filter, with_day: bool) -> tuple[str, list[Any]]:
-    """The same rows as :func:`source`, counted from the verdicts (a filter with a time
-    bound always has a WHERE clause here, which :func:`source` extends)."""
+    """The same kind of rows as :func:`source`, from the verdicts: one row per verdict (n 1;
+    cheaper than grouping them first, as every consumer groups them anyway). A filter with a
+    time bound always has a WHERE clause here, which :func:`source` extends."""
     where, params = verdict_where(f)
+    return f"SELECT {verdict_rows(with_day)} FROM verdicts{where or ' WHERE true'}", params
+
+
+def verdict_rows(with_day: bool = False) -> str:
+    """The SELECT list giving verdicts as :func:`source`'s rows, a verdict each."""
     day = f"{_DAY}, " if with_day else ""
-    return (
-        f"SELECT {day}{_KEYS}, {_COUNTED} FROM verdicts{where or ' WHERE true'} GROUP BY ALL",
-        params,
-    )
+    return f"{day}{_KEYS}, 1 AS n, measured_at AS first, measured_at AS last"

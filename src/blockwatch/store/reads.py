@@ -73,7 +73,6 @@ MEASURED_AT: Final = clamped("measured_at")
 _SPAN: Final = f"{clamped('min(measured_at)')} lo, {clamped('max(measured_at)')} hi"
 _EVENT_SPAN: Final = _select(("start", "end"), ("start", "end"))
 # Over grouped counts (Reads._grouped): the same figures as count(*) and min/max over verdicts.
-_GROUP: Final = ", ".join(counts.GROUP)
 _BLOCKED: Final = "coalesce(sum(n) FILTER (WHERE outcome = 'blocked'), 0)::BIGINT AS blocked"
 _GROUPED_SPAN: Final = f"{clamped('min(first)')} lo, {clamped('max(last)')} hi"
 _GROUPED_FIRST_LAST: Final = f"{clamped('min(first)')} AS first, {clamped('max(last)')} AS last"
@@ -169,19 +168,14 @@ class Reads(ContextReads):
         return row["lo"], row["hi"]
 
     def _grouped(self, f: Filter, with_day: bool = False) -> tuple[str, list[Any]]:
-        """(a subquery, parameters) of verdict counts per group (counts.GROUP; n, first, last,
-        and day with ``with_day``) selected by ``f``: the kept counts when the store has them,
-        else counted from the verdicts. Every table below aggregates these rows again."""
+        """(a subquery, parameters) of verdict counts (counts.GROUP; n, first, last, and day
+        with ``with_day``) selected by ``f``: the kept counts when the store has them, else a
+        row per verdict. Every table below aggregates these rows again."""
         timeless = f.since is None and f.until is None
         if self.store.counts_ready and (timeless or self.store.days_pay):
             return counts.source(f, with_day=with_day)
         where, params = verdict_where(f)
-        day = "CAST(measured_at AS DATE) AS day, " if with_day else ""
-        return (
-            f"SELECT {day}{_GROUP}, count(*) AS n, min(measured_at) AS first,"
-            f" max(measured_at) AS last FROM verdicts{where} GROUP BY ALL",
-            params,
-        )
+        return f"SELECT {counts.verdict_rows(with_day)} FROM verdicts{where}", params
 
     def countries(self, f: Filter) -> list[dict[str, Any]]:
         src, params = self._grouped(f)
