@@ -58,6 +58,11 @@ def test_counts_equal_a_recount_after_ingest_duplicates_reanalysis_and_a_collect
     ingest_paths(store, [first])
     assert_counts_match(store)
 
+    # New measurements of the same networks and days: added to the groups already counted.
+    same_groups = write_jsonl(tmp_path / "c.jsonl", distinct_copies(qa_documents, 40, tag="more"))
+    assert ingest_paths(store, [same_groups]).added == 40
+    assert_counts_match(store)
+
     # Read again under another name: 60 duplicates (kept once), 30 new ones beside them.
     again = write_jsonl(tmp_path / "b.jsonl", docs[:90])
     report = ingest_paths(store, [again])

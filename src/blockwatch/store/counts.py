@@ -33,6 +33,7 @@ __all__ = [
     "GROUP",
     "TABLES",
     "TOTALS",
+    "add",
     "before_change",
     "day_aligned",
     "days_pay",
@@ -49,6 +50,8 @@ GROUP: Final = schema.COUNT_GROUP
 _KEYS: Final = ", ".join(GROUP)
 _TOUCHED: Final = "_bw_counts_touched"
 _BEFORE: Final = "_bw_counts_before"
+_DELTA: Final = "_bw_counts_delta"
+_MERGED: Final = "_bw_counts_merged"
 _WHERE_COUNTED: Final = "measured_at, probe_cc, probe_asn, domain"
 _ONE_DAY: Final = timedelta(days=1)
 # What a group counts, from verdicts: the same in the rebuild, the refresh and the edges.
@@ -101,6 +104,34 @@ def _totals_of(days: str, where: str) -> str:
         f"SELECT {_KEYS}, sum(n)::BIGINT AS n, min(first) AS first, max(last) AS last"
         f" FROM {days}{where} GROUP BY ALL"
     )
+
+
+def add(con: duckdb.DuckDBPyConnection, added: str) -> None:
+    """Add the verdicts of ``added`` (a query giving measured_at, probe_cc, probe_asn, domain,
+    outcome and method of verdicts just inserted, none of them replacing one) to the counts:
+    the groups they fall in are merged with theirs, without reading the verdicts again (a
+    live store writes to the same day's groups over and over). Run it in the writing
+    transaction."""
+    con.execute(
+        f"CREATE OR REPLACE TEMP TABLE {_DELTA} AS SELECT {_DAY}, {_KEYS}, {_COUNTED}"
+        f" FROM ({added}) GROUP BY ALL"
+    )
+    for table, keys, delta in (
+        (DAYS, ("day", *GROUP), _DELTA),
+        (TOTALS, GROUP, f"(SELECT {_KEYS}, n, first, last FROM {_DELTA})"),
+    ):
+        cols = ", ".join(keys)
+        hit = f"EXISTS (SELECT 1 FROM {delta} x WHERE {_same('x', 'c', keys)})"
+        con.execute(
+            f"CREATE OR REPLACE TEMP TABLE {_MERGED} AS SELECT {cols}, sum(n)::BIGINT AS n,"
+            f" min(first) AS first, max(last) AS last FROM (SELECT {cols}, n, first, last"
+            f" FROM {table} c WHERE {hit} UNION ALL SELECT {cols}, n, first, last FROM {delta})"
+            " GROUP BY ALL"
+        )
+        con.execute(f"DELETE FROM {table} c WHERE {hit}")
+        con.execute(f"INSERT INTO {table} ({cols}, n, first, last) SELECT * FROM {_MERGED}")
+    con.execute(f"DROP TABLE {_MERGED}")
+    con.execute(f"DROP TABLE {_DELTA}")
 
 
 def before_change(con: duckdb.DuckDBPyConnection, ids: str, params: list[Any]) -> None:

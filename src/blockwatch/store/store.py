@@ -333,12 +333,16 @@ class Store:
                     raise
                 raise _Conflict() from exc
             if verdicts is not None:
-                # A verdict skipped as a duplicate leaves its group as it was: counting the
-                # batch's groups again is exact either way.
                 con.register(_COUNTED_VIEW, verdicts)
-                counts.refresh(
-                    con, f"SELECT measured_at, probe_cc, probe_asn, domain FROM {_COUNTED_VIEW}"
-                )
+                if ignore:
+                    # Some were skipped as present already: their groups are counted again
+                    # from the verdicts (a skipped one leaves its group as it was).
+                    counts.refresh(
+                        con,
+                        f"SELECT measured_at, probe_cc, probe_asn, domain FROM {_COUNTED_VIEW}",
+                    )
+                else:  # every verdict of the batch went in, none replaced one
+                    counts.add(con, f"SELECT * FROM {_COUNTED_VIEW}")
                 con.unregister(_COUNTED_VIEW)
             if ignore and block_data is not None:
                 # The texts of measurements stored before stay where they were; a block none
