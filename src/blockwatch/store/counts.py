@@ -36,11 +36,13 @@ __all__ = [
     "TOTALS",
     "add",
     "before_change",
+    "compact",
     "day_aligned",
     "days_pay",
     "ready",
     "rebuild",
     "refresh",
+    "rows",
     "source",
     "verdict_rows",
 ]
@@ -51,7 +53,6 @@ GROUP: Final = schema.COUNT_GROUP
 _KEYS: Final = ", ".join(GROUP)
 _TOUCHED: Final = "_bw_counts_touched"
 _BEFORE: Final = "_bw_counts_before"
-_DELTA: Final = "_bw_counts_delta"
 _MERGED: Final = "_bw_counts_merged"
 _WHERE_COUNTED: Final = "measured_at, probe_cc, probe_asn, domain"
 _ONE_DAY: Final = timedelta(days=1)
@@ -107,32 +108,40 @@ def _totals_of(days: str, where: str) -> str:
     )
 
 
-def add(con: duckdb.DuckDBPyConnection, added: str) -> None:
+def add(con: duckdb.DuckDBPyConnection, added: str) -> int:
     """Add the verdicts of ``added`` (a query giving measured_at, probe_cc, probe_asn, domain,
-    outcome and method of verdicts just inserted, none of them replacing one) to the counts:
-    the groups they fall in are merged with theirs, without reading the verdicts again (a
-    live store writes to the same day's groups over and over). Run it in the writing
-    transaction."""
+    outcome and method of verdicts just inserted, none of them replacing one) to the counts,
+    as rows of their own beside the groups' earlier rows: readers sum a group's rows anyway,
+    and the collector's commits, a few measurements each, must stay cheap (merging them cost
+    three times the commit). :func:`compact` folds the rows together again. Returns the rows
+    added to ``verdict_totals``. Run it in the writing transaction."""
     con.execute(
-        f"CREATE OR REPLACE TEMP TABLE {_DELTA} AS SELECT {_DAY}, {_KEYS}, {_COUNTED}"
-        f" FROM ({added}) GROUP BY ALL"
-    )
-    for table, keys, delta in (
-        (DAYS, ("day", *GROUP), _DELTA),
-        (TOTALS, GROUP, f"(SELECT {_KEYS}, n, first, last FROM {_DELTA})"),
-    ):
+        f"INSERT INTO {DAYS} SELECT {_DAY}, {_KEYS}, {_COUNTED} FROM ({added}) GROUP BY ALL"
+    ).fetchall()
+    res = con.execute(
+        f"INSERT INTO {TOTALS} SELECT {_KEYS}, {_COUNTED} FROM ({added}) GROUP BY ALL"
+    ).fetchall()
+    return int(res[0][0])
+
+
+def compact(con: duckdb.DuckDBPyConnection) -> int:
+    """One row per group again in both tables (see :func:`add`); returns the totals' rows."""
+    for table, keys in ((DAYS, ("day", *GROUP)), (TOTALS, GROUP)):
         cols = ", ".join(keys)
-        hit = f"EXISTS (SELECT 1 FROM {delta} x WHERE {_same('x', 'c', keys)})"
         con.execute(
             f"CREATE OR REPLACE TEMP TABLE {_MERGED} AS SELECT {cols}, sum(n)::BIGINT AS n,"
-            f" min(first) AS first, max(last) AS last FROM (SELECT {cols}, n, first, last"
-            f" FROM {table} c WHERE {hit} UNION ALL SELECT {cols}, n, first, last FROM {delta})"
-            " GROUP BY ALL"
+            f" min(first) AS first, max(last) AS last FROM {table} GROUP BY ALL"
+            f" ORDER BY probe_cc, probe_asn, domain"
         )
-        con.execute(f"DELETE FROM {table} c WHERE {hit}")
+        con.execute(f"DELETE FROM {table}")
         con.execute(f"INSERT INTO {table} ({cols}, n, first, last) SELECT * FROM {_MERGED}")
     con.execute(f"DROP TABLE {_MERGED}")
-    con.execute(f"DROP TABLE {_DELTA}")
+    return int(con.execute(f"SELECT count(*) FROM {TOTALS}").fetchall()[0][0])
+
+
+def rows(con: duckdb.DuckDBPyConnection) -> int:
+    """The rows of ``verdict_totals`` (what :func:`add` returns)."""
+    return int(con.execute(f"SELECT count(*) FROM {TOTALS}").fetchall()[0][0])
 
 
 def before_change(con: duckdb.DuckDBPyConnection, ids: str, params: list[Any]) -> None:

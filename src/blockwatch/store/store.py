@@ -104,6 +104,7 @@ class Store:
                 self._con.execute(f"SET checkpoint_threshold = '{CHECKPOINT_THRESHOLD}'")
                 self._create_tables()
                 self._counts_ready = True
+                self._counts_compacted = self._counts_rows = counts.rows(self._con)
                 self._days_pay = counts.days_pay(self._con)
         except BaseException:
             self._con.close()
@@ -342,7 +343,9 @@ class Store:
                         f"SELECT measured_at, probe_cc, probe_asn, domain FROM {_COUNTED_VIEW}",
                     )
                 else:  # every verdict of the batch went in, none replaced one
-                    counts.add(con, f"SELECT * FROM {_COUNTED_VIEW}")
+                    self._counts_rows += counts.add(con, f"SELECT * FROM {_COUNTED_VIEW}")
+                    if self._counts_rows > 2 * self._counts_compacted + 1000:  # at each doubling
+                        self._counts_compacted = self._counts_rows = counts.compact(con)
                 con.unregister(_COUNTED_VIEW)
             if ignore and block_data is not None:
                 # The texts of measurements stored before stay where they were; a block none
