@@ -3,11 +3,12 @@
 Two tables hold the count of verdicts per (country, network, domain, outcome, method), with
 the first and last measurement time of each group: ``verdict_days`` per UTC day, and
 ``verdict_totals`` over all time. They are exact, not estimates, kept in the transaction of
-every write of verdicts: a batch whose verdicts all went in is added to its groups
-(:func:`add`); any other write that adds, replaces or removes verdicts (a batch that met
-stored ones, ``add_verdicts``, re-analysis) calls :func:`refresh` with the rows it touched,
-and their groups are counted again from the verdicts (a duplicate, a replaced verdict or a
-moved outcome cannot drift them). A store of an older schema, or one whose verdicts were written
+every write of verdicts: a batch whose verdicts all went in appends its own rows beside its
+groups' (:func:`add`; readers sum a group's rows, :func:`compact` folds them); any other
+write that adds, replaces or removes verdicts (a batch that met stored ones,
+``add_verdicts``, re-analysis) calls :func:`refresh` with the rows it touched, and their
+groups are counted again from the verdicts (a duplicate, a replaced verdict or a moved
+outcome cannot drift them). A store of an older schema, or one whose verdicts were written
 around the Store (plain SQL: the counts no longer add up to the verdicts), has them rebuilt
 on its next writable open; a read-only open of such a store reads the verdicts instead
 (:meth:`Store.counts_ready`).
