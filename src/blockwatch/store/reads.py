@@ -26,7 +26,7 @@ import orjson
 
 from blockwatch.analysis.records import EVENT_JSONL_FIELDS, VERDICT_JSONL_FIELDS
 from blockwatch.errors import StoreError
-from blockwatch.store import rawtexts, schema
+from blockwatch.store import counts, rawtexts, schema
 from blockwatch.store.context import ContextReads
 from blockwatch.store.filters import Filter, event_where, verdict_where
 from blockwatch.store.rawcodec import decode_text
@@ -71,10 +71,22 @@ def _clamp_times(select: str, times: Sequence[str]) -> str:
 EVENT_COLUMNS: Final = _select(schema.EVENT_FIELDS, ("start", "end"))
 MEASURED_AT: Final = clamped("measured_at")
 _SPAN: Final = f"{clamped('min(measured_at)')} lo, {clamped('max(measured_at)')} hi"
-_FIRST_LAST: Final = (
-    f"{clamped('min(measured_at)')} AS first, {clamped('max(measured_at)')} AS last"
-)
 _EVENT_SPAN: Final = _select(("start", "end"), ("start", "end"))
+# Over grouped counts (Reads._grouped): the same figures as count(*) and min/max over verdicts.
+_BLOCKED: Final = "coalesce(sum(n) FILTER (WHERE outcome = 'blocked'), 0)::BIGINT AS blocked"
+_GROUPED_SPAN: Final = f"{clamped('min(first)')} lo, {clamped('max(last)')} hi"
+_GROUPED_FIRST_LAST: Final = f"{clamped('min(first)')} AS first, {clamped('max(last)')} AS last"
+
+
+def _top_method(by: str) -> str:
+    """A CTE ``top``: per ``by`` (columns of ``src``), the method of most blocked verdicts,
+    ties going to the first by name (so every read of the same data names the same one)."""
+    return f"""top AS (
+        SELECT {by}, first(method ORDER BY k DESC, method) AS top_method FROM (
+            SELECT {by}, method, sum(n) AS k FROM src
+            WHERE outcome = 'blocked' AND method IS NOT NULL GROUP BY ALL)
+        GROUP BY ALL)"""
+
 
 Window = tuple[datetime, datetime] | None
 
@@ -155,14 +167,23 @@ class Reads(ContextReads):
         row = self._rows(f"SELECT {_SPAN} FROM verdicts")[0]
         return row["lo"], row["hi"]
 
-    def countries(self, f: Filter) -> list[dict[str, Any]]:
+    def _grouped(self, f: Filter, with_day: bool = False) -> tuple[str, list[Any]]:
+        """(a subquery, parameters) of verdict counts (counts.GROUP; n, first, last, and day
+        with ``with_day``) selected by ``f``: the kept counts when the store has them, else a
+        row per verdict. Every table below aggregates these rows again."""
+        timeless = f.since is None and f.until is None
+        if self.store.counts_ready and (timeless or self.store.days_pay):
+            return counts.source(f, with_day=with_day)
         where, params = verdict_where(f)
+        return f"SELECT {counts.verdict_rows(with_day)} FROM verdicts{where}", params
+
+    def countries(self, f: Filter) -> list[dict[str, Any]]:
+        src, params = self._grouped(f)
         return self._rows(
-            f"""SELECT probe_cc, count(*) AS n,
-                   count(*) FILTER (WHERE outcome = 'blocked') AS blocked,
+            f"""SELECT probe_cc, sum(n)::BIGINT AS n, {_BLOCKED},
                    count(DISTINCT probe_asn) AS networks, count(DISTINCT domain) AS domains,
-                   {_FIRST_LAST}
-                FROM verdicts{where} GROUP BY probe_cc ORDER BY probe_cc""",
+                   {_GROUPED_FIRST_LAST}
+                FROM ({src}) GROUP BY probe_cc ORDER BY probe_cc""",
             params,
         )
 
@@ -208,41 +229,47 @@ class Reads(ContextReads):
 
     def country_networks(self, f: Filter) -> list[dict[str, Any]]:
         """Per network of the filter's country: measurements, blocked, domains blocked."""
-        where, params = verdict_where(f)
+        src, params = self._grouped(f)
         return self._rows(
-            f"""SELECT probe_asn, count(*) AS n,
-                   count(*) FILTER (WHERE outcome = 'blocked') AS blocked,
+            f"""SELECT probe_asn, sum(n)::BIGINT AS n, {_BLOCKED},
                    count(DISTINCT domain) FILTER (WHERE outcome = 'blocked') AS domains_blocked,
-                   {_FIRST_LAST}
-                FROM verdicts{where}
+                   {_GROUPED_FIRST_LAST}
+                FROM ({src})
                 GROUP BY probe_asn ORDER BY blocked DESC, probe_asn LIMIT ?""",
             [*params, LIST_LIMIT],
         )
 
     def country_domains(self, f: Filter) -> list[dict[str, Any]]:
-        """Per domain of the filter's country: measurements, blocked, networks blocking."""
-        where, params = verdict_where(f)
+        """Per domain of the filter's country: measurements, blocked, networks blocking,
+        and the method blocking most of them (ties: the first by name)."""
+        src, params = self._grouped(f)
         return self._rows(
-            f"""SELECT domain, count(*) AS n,
-                   count(*) FILTER (WHERE outcome = 'blocked') AS blocked,
-                   count(DISTINCT probe_asn) FILTER (WHERE outcome = 'blocked') AS networks_blocked,
-                   mode(method) FILTER (WHERE outcome = 'blocked') AS top_method
-                FROM verdicts{where}
-                GROUP BY domain ORDER BY blocked * 1.0 / count(*) DESC, domain LIMIT ?""",
+            f"""WITH src AS MATERIALIZED ({src}),
+                {_top_method("domain")}
+                SELECT g.*, t.top_method FROM (
+                    SELECT domain, sum(n)::BIGINT AS n, {_BLOCKED},
+                       count(DISTINCT probe_asn) FILTER (WHERE outcome = 'blocked')
+                         AS networks_blocked
+                    FROM src GROUP BY domain) g
+                LEFT JOIN top t ON g.domain IS NOT DISTINCT FROM t.domain
+                ORDER BY g.blocked * 1.0 / g.n DESC, g.domain LIMIT ?""",
             [*params, LIST_LIMIT],
         )
 
     def network_domains(self, f: Filter) -> list[dict[str, Any]]:
-        """Per (country, domain) of the filter's network: measurements, blocked, down."""
-        where, params = verdict_where(f)
+        """Per (country, domain) of the filter's network: measurements, blocked, down, and
+        the method blocking most (ties: the first by name)."""
+        src, params = self._grouped(f)
         return self._rows(
-            f"""SELECT probe_cc, domain, count(*) AS n,
-                   count(*) FILTER (WHERE outcome = 'blocked') AS blocked,
-                   count(*) FILTER (WHERE outcome = 'down') AS down,
-                   mode(method) FILTER (WHERE outcome = 'blocked') AS top_method
-                FROM verdicts{where}
-                GROUP BY probe_cc, domain
-                ORDER BY blocked * 1.0 / count(*) DESC, domain LIMIT ?""",
+            f"""WITH src AS MATERIALIZED ({src}),
+                {_top_method("probe_cc, domain")}
+                SELECT g.*, t.top_method FROM (
+                    SELECT probe_cc, domain, sum(n)::BIGINT AS n, {_BLOCKED},
+                       coalesce(sum(n) FILTER (WHERE outcome = 'down'), 0)::BIGINT AS down
+                    FROM src GROUP BY probe_cc, domain) g
+                LEFT JOIN top t ON g.probe_cc IS NOT DISTINCT FROM t.probe_cc
+                   AND g.domain IS NOT DISTINCT FROM t.domain
+                ORDER BY g.blocked * 1.0 / g.n DESC, g.domain LIMIT ?""",
             [*params, LIST_LIMIT],
         )
 
@@ -250,8 +277,8 @@ class Reads(ContextReads):
 
     def span(self, f: Filter) -> tuple[datetime, datetime] | None:
         """The filter's time range, each open side closed by the data (None: no data)."""
-        where, params = verdict_where(f)
-        row = self._rows(f"SELECT {_SPAN} FROM verdicts{where}", params)[0]
+        src, params = self._grouped(f)
+        row = self._rows(f"SELECT {_GROUPED_SPAN} FROM ({src})", params)[0]
         if row["lo"] is None:
             return None
         start = naive_utc(f.since) if f.since is not None else row["lo"]
@@ -262,13 +289,23 @@ class Reads(ContextReads):
         self, f: Filter, bucket: timedelta, by_network: bool = True
     ) -> list[dict[str, Any]]:
         """Counts per (network, bucket, outcome, method) of the verdicts matching ``f``."""
-        where, params = verdict_where(f)
         key = "probe_asn" if by_network else "'all'"
+        if self.store.counts_ready and counts.day_aligned(bucket):
+            # Buckets of whole days start at midnight: each day's counts fall in one.
+            src, params = counts.source(f, with_day=True)
+            at = clamped("CAST(day AS TIMESTAMP)")
+            return self._rows(
+                f"""SELECT {key} AS series, time_bucket(?, {at}) AS bucket,
+                       outcome, method, sum(n)::BIGINT AS n
+                    FROM ({src}) GROUP BY ALL ORDER BY series, bucket, outcome, method""",
+                [bucket, *params],
+            )
+        where, params = verdict_where(f)
         return self._rows(
             f"""SELECT {key} AS series, time_bucket(?, {MEASURED_AT}) AS bucket,
                    outcome, method, count(*) AS n
                 FROM verdicts{where}
-                GROUP BY ALL ORDER BY series, bucket""",
+                GROUP BY ALL ORDER BY series, bucket, outcome, method""",
             [bucket, *params],
         )
 

@@ -15,7 +15,7 @@ from types import TracebackType
 from typing import Any, Final
 
 from blockwatch.errors import StoreError
-from blockwatch.store import rawtexts, schema
+from blockwatch.store import counts, rawtexts, schema
 from blockwatch.store.filters import Filter, verdict_where
 from blockwatch.store.rows import verdict_arrow_insert
 from blockwatch.store.store import Store
@@ -122,11 +122,12 @@ class VerdictRewrite:
 
     def commit(self) -> None:
         """Replace the verdicts of every measurement given a new one, in one transaction."""
+        changed = f"SELECT measurement_id FROM {_NEW}"
         with self._store.transaction(self._con) as tx:
-            tx.execute(
-                f"DELETE FROM verdicts WHERE measurement_id IN (SELECT measurement_id FROM {_NEW})"
-            )
+            counts.before_change(tx, changed, [])  # a verdict may move to another group
+            tx.execute(f"DELETE FROM verdicts WHERE measurement_id IN ({changed})")
             tx.execute(f"INSERT INTO verdicts SELECT * FROM {_NEW}")
+            counts.refresh(tx, f"SELECT measured_at, probe_cc, probe_asn, domain FROM {_NEW}")
 
     def _drop(self) -> None:
         self._con.execute(f"DROP TABLE IF EXISTS {_TODO}")

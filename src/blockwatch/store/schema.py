@@ -22,7 +22,8 @@ from blockwatch.times import aware_utc, iso_z, naive_utc, parse_iso
 # 2: raw texts in raw_blocks (rawcodec); measurements.raw kept for the rows of schema 1.
 # 3: verdicts.rule_id, the rule that decided (analysis/rules.py); NULL on older rows.
 # 4: network_names (ISP names beside AS numbers) and annotations (dated public facts).
-SCHEMA_VERSION: Final = 4
+# 5: verdict_days and verdict_totals, verdict counts kept exact beside the verdicts (counts.py).
+SCHEMA_VERSION: Final = 5
 
 MEASUREMENT_COLUMNS: Final = (
     ("measurement_id", "VARCHAR PRIMARY KEY"),
@@ -85,6 +86,15 @@ NETWORK_NAME_COLUMNS: Final = (
 # Tables made by the first writable open of schema 4; a read-only open of an older store
 # reads them as empty.
 TABLES_ADDED_V4: Final = ("network_names", "annotations")
+
+# Verdict counts per group (store/counts.py keeps them exact): per UTC day, and over all time.
+# Made by the first writable open of schema 5 and counted from the verdicts then; a read-only
+# open of an older store reads the verdicts instead.
+COUNT_GROUP: Final = ("probe_cc", "probe_asn", "domain", "outcome", "method")
+_COUNTED: Final = (("n", "BIGINT"), ("first", "TIMESTAMP"), ("last", "TIMESTAMP"))
+VERDICT_TOTAL_COLUMNS: Final = (*((c, "VARCHAR") for c in COUNT_GROUP), *_COUNTED)
+VERDICT_DAY_COLUMNS: Final = (("day", "DATE"), *VERDICT_TOTAL_COLUMNS)
+TABLES_ADDED_V5: Final = ("verdict_days", "verdict_totals")
 
 META_COLUMNS: Final = (("key", "VARCHAR PRIMARY KEY"), ("value", "VARCHAR"))
 
@@ -166,6 +176,8 @@ def ddl() -> list[str]:
         _create("state", STATE_COLUMNS, key="namespace, key"),
         _create("network_names", NETWORK_NAME_COLUMNS),
         _create("annotations", record_columns(Annotation)),
+        _create("verdict_days", VERDICT_DAY_COLUMNS),
+        _create("verdict_totals", VERDICT_TOTAL_COLUMNS),
     ]
 
 
@@ -214,6 +226,8 @@ def table_columns() -> dict[str, list[tuple[str, str]]]:
         "state": list(STATE_COLUMNS),
         "network_names": list(NETWORK_NAME_COLUMNS),
         "annotations": record_columns(Annotation),
+        "verdict_days": list(VERDICT_DAY_COLUMNS),
+        "verdict_totals": list(VERDICT_TOTAL_COLUMNS),
         "meta": list(META_COLUMNS),
     }
 

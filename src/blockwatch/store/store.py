@@ -21,7 +21,7 @@ import pyarrow.compute as pc
 from blockwatch.analysis.records import Annotation, Event, Verdict
 from blockwatch.config import default_db_path
 from blockwatch.errors import StoreError
-from blockwatch.store import context, rawcodec, rawtexts, rows, schema
+from blockwatch.store import context, counts, rawcodec, rawtexts, rows, schema
 from blockwatch.store.conflicts import stored_conflicts
 from blockwatch.store.filters import Filter, event_where, verdict_where
 from blockwatch.store.owner import current_owner
@@ -33,6 +33,7 @@ _ID_CHUNK: Final = 256  # ids per IN list
 _NEXT_BLOCK: Final = "SELECT coalesce(max(block_id), 0) + 1 FROM raw_blocks"
 _ORDER_VERDICTS: Final = " ORDER BY measured_at, measurement_id"
 _ORDER_EVENTS: Final = " ORDER BY start, event_id"
+_COUNTED_VIEW: Final = "_bw_counted_verdicts"
 
 
 def _block_array(blocks: Sequence[bytes] | pa.Array) -> pa.Array | None:
@@ -90,6 +91,8 @@ class Store:
             if read_only:
                 self._check_tables()
                 self._raw_columns = rawtexts.raw_columns(self._fetch)
+                self._counts_ready = counts.ready(self._con)
+                self._days_pay = self._counts_ready and counts.days_pay(self._con)
             else:
                 self._raw_columns = rawtexts.RAW_COLUMNS
                 # The verdict columns to read: all of them once the upgrade below has run.
@@ -100,6 +103,9 @@ class Store:
                 # crash replays at most this much WAL on the next open.
                 self._con.execute(f"SET checkpoint_threshold = '{CHECKPOINT_THRESHOLD}'")
                 self._create_tables()
+                self._counts_ready = True
+                self._counts_compacted = self._counts_rows = counts.rows(self._con)
+                self._days_pay = counts.days_pay(self._con)
         except BaseException:
             self._con.close()
             raise
@@ -128,6 +134,8 @@ class Store:
                 con.execute(statement)
             for statement in schema.verdict_upgrade(self._verdict_columns(con)):
                 con.execute(statement)
+            if not counts.ready(con):  # an older schema, or verdicts written around the Store
+                counts.rebuild(con)
             con.execute(
                 "INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)",
                 [str(schema.SCHEMA_VERSION)],
@@ -140,7 +148,8 @@ class Store:
         # raw_blocks came with schema 2: a schema-1 store is read as it is (rawtexts); state
         # is made on the first writable open, and reads treat its absence as empty.
         # network_names and annotations came with schema 4 and read as empty before.
-        optional = {"raw_blocks", "state", *schema.TABLES_ADDED_V4}
+        # verdict_days and verdict_totals came with schema 5: without them the verdicts are read.
+        optional = {"raw_blocks", "state", *schema.TABLES_ADDED_V4, *schema.TABLES_ADDED_V5}
         missing = set(schema.table_columns()) - found - optional
         if missing:
             raise StoreError(f"{self.path} is not a blockwatch store (missing {sorted(missing)})")
@@ -193,6 +202,19 @@ class Store:
         tb: TracebackType | None,
     ) -> None:
         self.close()
+
+    @property
+    def counts_ready(self) -> bool:
+        """Whether verdict_days and verdict_totals hold the verdicts' counts (store/counts.py):
+        always after a writable open; a read-only open of an older store, or of one written
+        around the Store, reads the verdicts instead."""
+        return self._counts_ready
+
+    @property
+    def days_pay(self) -> bool:
+        """Whether reads over a time range take the daily counts (counts.days_pay, as of the
+        open) rather than the verdicts: a choice of speed, the figures are the same."""
+        return self._days_pay
 
     @property
     def raw_columns(self) -> str:
@@ -311,6 +333,20 @@ class Store:
                 if ignore:
                     raise
                 raise _Conflict() from exc
+            if verdicts is not None:
+                con.register(_COUNTED_VIEW, verdicts)
+                if ignore:
+                    # Some were skipped as present already: their groups are counted again
+                    # from the verdicts (a skipped one leaves its group as it was).
+                    counts.refresh(
+                        con,
+                        f"SELECT measured_at, probe_cc, probe_asn, domain FROM {_COUNTED_VIEW}",
+                    )
+                else:  # every verdict of the batch went in, none replaced one
+                    self._counts_rows += counts.add(con, f"SELECT * FROM {_COUNTED_VIEW}")
+                    if self._counts_rows > 2 * self._counts_compacted + 1000:  # at each doubling
+                        self._counts_compacted = self._counts_rows = counts.compact(con)
+                con.unregister(_COUNTED_VIEW)
             if ignore and block_data is not None:
                 # The texts of measurements stored before stay where they were; a block none
                 # of whose measurements went in is dropped (a partly used one is kept whole).
@@ -343,10 +379,18 @@ class Store:
             for v in records
         ]
         width = len(schema.MEASUREMENT_COLUMNS)
+        new_ids = "SELECT unnest(?::VARCHAR[])"
         with self.transaction() as con:
-            con.execute("DELETE FROM verdicts WHERE measurement_id IN (SELECT unnest(?))", [ids])
+            counts.before_change(con, new_ids, [ids])
+            con.execute(f"DELETE FROM verdicts WHERE measurement_id IN ({new_ids})", [ids])
             con.execute(rows.INSERT_VERDICTS, rows.columns_of(records, len(schema.VERDICT_FIELDS)))
             con.execute(rows.INSERT_MEASUREMENTS, rows.columns_of(minimal, width, rows.RAW_COLUMNS))
+            counts.refresh(
+                con,
+                "SELECT measured_at, probe_cc, probe_asn, domain FROM verdicts"
+                f" WHERE measurement_id IN ({new_ids})",
+                [ids],
+            )
         return len(records)
 
     def replace_events(self, events: Iterable[Event], scope: Filter | None = None) -> int:

@@ -9,13 +9,14 @@ escaped here, because templates insert the SVG as markup.
 
 from __future__ import annotations
 
+import functools
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from html import escape
 from typing import Any, Final
 
-from blockwatch.times import shift
+from blockwatch.times import day_text, minute_text, shift
 
 # One colour per method, told apart by hue and lightness (no two browns, reds or greys):
 # the DNS methods warm, TCP blue, TLS brown/violet, HTTP green/purple. A method missing here
@@ -136,7 +137,7 @@ def _ticks(t0: datetime, t1: datetime, count: int = 6) -> list[datetime]:
 
 
 def _fmt(t: datetime, span: timedelta) -> str:
-    return t.strftime("%Y-%m-%d %H:%M") if span <= timedelta(days=3) else t.strftime("%Y-%m-%d")
+    return minute_text(t) if span <= timedelta(days=3) else day_text(t)
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,10 +149,10 @@ class _Frame:
     span: timedelta
     width: int = W
     ph: float = H - TOP - BOTTOM
+    pw: float = field(init=False)
 
-    @property
-    def pw(self) -> float:
-        return self.width - LEFT - RIGHT
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "pw", self.width - LEFT - RIGHT)
 
     def x(self, t: datetime) -> float:
         frac = (t - self.t0) / self.span
@@ -191,8 +192,8 @@ def _text_width(text: str) -> float:
 
 def _labels(s: Shade) -> list[str]:
     """An event's label, longest first: the layout takes the first that fits."""
-    start = s.start.strftime("%Y-%m-%d")
-    end = s.end.strftime("%Y-%m-%d") if s.end else "ongoing"
+    start = day_text(s.start)
+    end = day_text(s.end) if s.end else "ongoing"
     word = "outage" if s.kind == "outage" else "event"
     return [
         f"{word} {start} → {end} · availability {s.availability:.0%}",
@@ -246,6 +247,12 @@ def _shades(shades: list[Shade], fr: _Frame) -> list[str]:
     return out
 
 
+@functools.lru_cache(maxsize=256)
+def _method_attrs(method: str) -> str:
+    """A method layer's attributes (the same few methods recur in every bar of a page)."""
+    return f'fill="{method_colour(method)}" data-method="{escape(method)}"'
+
+
 def _bar(b: Bucket, fr: _Frame, width: float) -> list[str]:
     """One bucket: blocked share stacked by method, "down" above it, and a tooltip."""
     bx = fr.x(b.start)
@@ -261,8 +268,7 @@ def _bar(b: Bucket, fr: _Frame, width: float) -> list[str]:
         f"{b.start.isoformat(sep=' ', timespec='minutes')}: {b.n} measurements,"
         f" {b.blocked_share:.0%} blocked"
     ]
-    layers = [(m, k, f'fill="{method_colour(m)}" data-method="{escape(m)}"') for m, k in
-              b.methods.most_common()]  # fmt: skip
+    layers = [(m, k, _method_attrs(m)) for m, k in b.methods.most_common()]
     if b.outcomes["down"]:
         layers.append(("down", b.outcomes["down"], f'fill="{DOWN_COLOUR}" class="down"'))
     for label, k, attrs in layers:

@@ -12,7 +12,7 @@ from html import escape
 from typing import Any, Final
 
 from blockwatch.analysis.records import Annotation
-from blockwatch.times import naive_utc
+from blockwatch.times import day_text, naive_utc
 from blockwatch.web.charts import LEFT, RIGHT, W
 
 __all__ = ["annotation_rows", "annotations_svg"]
@@ -55,7 +55,7 @@ def annotations_svg(rows: list[dict[str, Any]], t0: datetime | None, t1: datetim
     ]
     for i, r in enumerate(inside):
         x = LEFT + (r["start"] - t0) / span * pw
-        date = r["start"].strftime("%Y-%m-%d")
+        date = day_text(r["start"])
         title = r["title"]
         label = title if len(title) <= LABEL_CHARS else title[: LABEL_CHARS - 1] + "…"
         y = 14 + (i % 3) * 12  # three rows, so neighbouring labels do not overprint

@@ -15,6 +15,7 @@ from blockwatch.errors import BlockwatchError
 
 __all__ = ["PdfError", "chromium_path", "html_to_pdf"]
 
+PRINT_NICE = 19
 CHROMIUM_CANDIDATES = ("/usr/bin/chromium", "/usr/bin/chromium-browser")
 
 
@@ -53,6 +54,11 @@ def html_to_pdf(page: str, timeout: float = 90.0) -> bytes:
             f"--print-to-pdf={out}",
             src.as_uri(),
         ]
+        # At the lowest CPU priority: printing takes seconds of CPU, and a dashboard that owns
+        # its store prints from a thread of the process serving pages (web/heavy.py).
+        nice = shutil.which("nice")
+        if nice is not None:
+            cmd = [nice, "-n", str(PRINT_NICE), *cmd]
         try:
             subprocess.run(cmd, capture_output=True, timeout=timeout, check=False)
         except (OSError, subprocess.TimeoutExpired) as exc:

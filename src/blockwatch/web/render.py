@@ -19,7 +19,7 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 from blockwatch import __version__
 from blockwatch.errors import FilterError
 from blockwatch.store import Filter
-from blockwatch.times import ONE_DAY, iso_z, shift
+from blockwatch.times import ONE_DAY, day_text, iso_z, minute_text, shift
 from blockwatch.web.charts import W, legend_html, legend_svg, timeline_svg
 
 __all__ = [
@@ -105,7 +105,7 @@ def fmt_time(value: Any, with_time: bool = True) -> str:
     if isinstance(value, str):
         return value
     if isinstance(value, datetime):
-        return value.strftime("%Y-%m-%d %H:%M UTC" if with_time else "%Y-%m-%d")
+        return f"{minute_text(value)} UTC" if with_time else day_text(value)
     return str(value)
 
 
