@@ -23,6 +23,7 @@ import asyncio
 import copy
 import multiprocessing as mp
 import os
+import queue
 import socket
 import subprocess
 import sys
@@ -119,25 +120,32 @@ class Connection:
         self._io: tuple[asyncio.StreamReader, asyncio.StreamWriter] | None = None
 
     async def post(self, path: str, body: bytes) -> tuple[int, bytes]:
-        if self._io is None:
-            self._io = await asyncio.open_connection("127.0.0.1", self.port)
-        reader, writer = self._io
         head = (
             f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1:{self.port}\r\n"
             f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
-        )
-        writer.write(head.encode() + body)
-        status = int((await reader.readline()).split(b" ", 2)[1])
+        ).encode()
+        for _ in range(2):  # once more on a new connection if the server closed an idle one
+            if self._io is None:
+                self._io = await asyncio.open_connection("127.0.0.1", self.port)
+            reader, writer = self._io
+            writer.write(head + body)
+            status_line = await reader.readline()
+            if status_line:
+                break
+            self.close()
+        else:
+            raise SystemExit(f"{path}: the server closed the connection")
         length = 0
         while (line := await reader.readline()) not in (b"\r\n", b""):
             name, _, value = line.partition(b":")
             if name.strip().lower() == b"content-length":
                 length = int(value)
-        return status, await reader.readexactly(length)
+        return int(status_line.split(b" ", 2)[1]), await reader.readexactly(length)
 
     def close(self) -> None:
         if self._io is not None:
             self._io[1].close()
+            self._io = None
 
 
 async def _probe(
@@ -235,6 +243,17 @@ def _serve(db: Path, port: int) -> subprocess.Popen[bytes]:
     raise SystemExit("serve did not start")
 
 
+def _result(results: Any, workers: list[Any]) -> tuple[str, Any, float]:
+    """The next worker's figures; SystemExit when a worker died without sending them."""
+    while True:
+        try:
+            found: tuple[str, Any, float] = results.get(timeout=2)
+            return found
+        except queue.Empty:
+            if any(w.exitcode not in (None, 0) for w in workers):
+                raise SystemExit("a load or reader process failed (see above)") from None
+
+
 def _pct(values: list[float], p: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(p * len(ordered)))] * 1000 if ordered else 0.0
@@ -276,11 +295,11 @@ def run(probes: int, per: int, procs: int, preload: int, docs: list[dict[str, An
             pages: list[tuple[str, float, str]] = []
             ended = started
             for _ in range(procs):
-                _, lat, when = results.get(timeout=1800)
+                _, lat, when = _result(results, workers)
                 submit += lat
                 ended = max(ended, when)
             stop.set()
-            _, pages, _ = results.get(timeout=120)
+            _, pages, _ = _result(results, workers)
             for w in workers:
                 w.join(timeout=60)
             status = httpx.get(f"http://127.0.0.1:{port}/api/collector/status").json()
