@@ -6,7 +6,7 @@ commit (acknowledged only after their COMMIT) and keeps the touched countries' e
 settle) put it on HTTP. ``blockwatch serve`` composes it with the dashboard.
 """
 
-from blockwatch.collector.committer import CommitStats, Committer
+from blockwatch.collector.committer import REFRESH_SHARE, CommitStats, Committer
 from blockwatch.collector.limits import Limits
 from blockwatch.collector.protocol import OpenReport, measurement_uid
 from blockwatch.collector.routes import (
@@ -17,6 +17,7 @@ from blockwatch.collector.routes import (
 from blockwatch.collector.service import Collector
 
 __all__ = [
+    "REFRESH_SHARE",
     "Collector",
     "CollectorEndpoints",
     "CommitStats",

@@ -41,9 +41,11 @@ from blockwatch.store import Store
 
 __all__ = ["REFRESH_SHARE", "CommitStats", "Committer"]
 
-# A refresh of the events waits this many times as long as the previous one took: at most
-# about a fifth of the time goes to recomputing events, whatever the store's size.
-REFRESH_SHARE: Final = 4.0
+# A refresh of the events waits this many times as long as the previous one took: about a
+# tenth of the time at most goes to recomputing events, whatever the store's size (a
+# country's whole history is read and detected again; under load that was most of the
+# server's CPU).
+REFRESH_SHARE: Final = 9.0
 
 # Called with the recomputed events of the countries touched, the earliest measurement time
 # committed since the previous call (events over before it are history, not news), the newest
