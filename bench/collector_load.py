@@ -129,8 +129,11 @@ class Connection:
             if self._io is None:
                 self._io = await asyncio.open_connection("127.0.0.1", self.port)
             reader, writer = self._io
-            writer.write(head + body)
-            status_line = await reader.readline()
+            try:
+                writer.write(head + body)
+                status_line = await reader.readline()
+            except ConnectionError:
+                status_line = b""
             if status_line:
                 break
             self.close()
