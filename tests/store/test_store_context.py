@@ -54,6 +54,25 @@ def test_a_later_name_replaces_an_earlier_one_and_names_can_be_set_by_hand(store
     assert store.network_names() == {"AS17557": "PTCL", "AS9541": "Cybernet"}
 
 
+def test_a_name_said_again_by_the_same_source_is_left_as_it_is(store: Store) -> None:
+    def rows() -> list[tuple[Any, ...]]:
+        cur = store.cursor()
+        try:
+            sql = "SELECT probe_asn, name, source, updated_at FROM network_names ORDER BY 1"
+            return cur.execute(sql).fetchall()
+        finally:
+            cur.close()
+
+    ingest_documents(store, [doc("AS17557", "PTCL", 1), doc("AS9541", "Cybernet", 1)])
+    first = rows()
+    ingest_documents(store, [doc("AS17557", "PTCL", 2), doc("AS9541", "Cybernet", 2)])
+    assert rows() == first  # not written again (a live collector names them every batch)
+    store.set_network_names({"AS9541": "Cybernet"})  # the same name, by hand: now manual
+    ingest_documents(store, [doc("AS17557", "PTCL Ltd", 3)])
+    after = {r[0]: r[1:3] for r in rows()}
+    assert after == {"AS17557": ("PTCL Ltd", "measurements"), "AS9541": ("Cybernet", "manual")}
+
+
 def test_annotations_are_selected_by_country_and_domain_and_replaced_by_id(store: Store) -> None:
     store.add_annotations(
         [

@@ -13,7 +13,13 @@ from pathlib import Path
 from fastapi import FastAPI
 
 from blockwatch.alerts import Alerts, alerts_router
-from blockwatch.collector import Collector, Limits, collector_router, install_error_handler
+from blockwatch.collector import (
+    Collector,
+    CollectorEndpoints,
+    Limits,
+    collector_router,
+    install_error_handler,
+)
 from blockwatch.store import Store
 from blockwatch.store.owner import claim, release
 
@@ -66,6 +72,8 @@ def observatory_app(
     app = build_app(store, lifespan=lifespan, services=services, asn_db=asn_db, **(lanes or {}))
     install_error_handler(app)
     app.include_router(collector_router(collector))
+    # Outermost (added last): a probe's submission skips the dashboard's routing and layers.
+    app.add_middleware(CollectorEndpoints, collector=collector)
     app.include_router(alerts_router(app.state.reads, alerts.hooks, token))
     app.state.collector = collector
     app.state.alerts = alerts

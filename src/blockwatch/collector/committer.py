@@ -4,9 +4,15 @@ A measurement's uid goes back to the probe only after the COMMIT of the batch ho
 an acknowledged measurement survives a crash. While the writer commits one batch, what arrives
 queues up and becomes the next batch (at most ``max_batch``): a lone probe is not kept waiting
 for company, and under load batches grow by themselves. Writes happen on one thread, the
-store's single writer. After a commit whose measurements are newer than any seen before, and
-at most every ``events_every`` seconds, the touched countries' events are recomputed on that
-thread too, once the batch's acknowledgements are out.
+store's single writer.
+
+Events are kept current beside the commits, not between them: after a commit whose
+measurements are newer than any seen before (and every few seconds for late data) the touched
+countries' events are recomputed on a thread of their own, reading a snapshot through a
+cursor, and only the replacement of their rows goes through the writer. Refreshes coalesce:
+one waits ``REFRESH_SHARE`` times as long as the previous one took (and at least
+``events_every`` seconds), so however large a country's history grows, recomputing it takes
+a bounded share of the time and commits go on meanwhile.
 """
 
 from __future__ import annotations
@@ -18,7 +24,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, Final
 
 from blockwatch.analysis.records import Event
 from blockwatch.errors import BlockwatchError, MalformedMeasurement, SubmissionError
@@ -26,13 +32,20 @@ from blockwatch.ooni.measurement import parse_time
 from blockwatch.pipeline import (
     Fingerprints,
     IngestReport,
+    detect_country_events,
     ingest_documents,
-    refresh_events,
     resolve_fingerprints,
+    store_country_events,
 )
 from blockwatch.store import Store
 
-__all__ = ["CommitStats", "Committer"]
+__all__ = ["REFRESH_SHARE", "CommitStats", "Committer"]
+
+# A refresh of the events waits this many times as long as the previous one took: about a
+# tenth of the time at most goes to recomputing events, whatever the store's size (a
+# country's whole history is read and detected again; under load that was most of the
+# server's CPU).
+REFRESH_SHARE: Final = 9.0
 
 # Called with the recomputed events of the countries touched, the earliest measurement time
 # committed since the previous call (events over before it are history, not news), the newest
@@ -81,9 +94,13 @@ class Committer:
         self.stats = CommitStats()
         self._queue: asyncio.Queue[_Pending] = asyncio.Queue()
         self._writer = ThreadPoolExecutor(1, thread_name_prefix="blockwatch-writer")
+        # Events are detected here, on a snapshot, while the writer goes on committing.
+        self._detector = ThreadPoolExecutor(1, thread_name_prefix="blockwatch-events")
         self._tasks: list[asyncio.Task[None]] = []
         self._last_refresh = 0.0
+        self._refresh_seconds = 0.0  # how long the last refresh took
         self._refreshing = asyncio.Lock()
+        self._fresh = asyncio.Event()  # set by a commit of newer data than any before
 
     async def start(self) -> None:
         self._tasks = [
@@ -102,6 +119,7 @@ class Committer:
             await self._commit(self._drain(self.max_batch))
         await self.refresh_now()
         self._writer.shutdown(wait=True)
+        self._detector.shutdown(wait=True)
 
     async def submit(self, doc: dict[str, Any]) -> None:
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
@@ -123,13 +141,13 @@ class Committer:
             batch = [await self._queue.get()]
             batch += self._drain(self.max_batch - 1)
             await self._commit(batch)
-            if self._due():
-                await self.refresh_now()
+            s = self.stats
+            if s.latest is not None and (s.refreshed_to is None or s.latest > s.refreshed_to):
+                self._fresh.set()  # the events loop refreshes when its interval allows
 
-    def _due(self) -> bool:
-        s = self.stats
-        fresh = s.latest is not None and (s.refreshed_to is None or s.latest > s.refreshed_to)
-        return fresh and time.monotonic() - self._last_refresh >= self.events_every
+    def refresh_interval(self) -> float:
+        """Seconds from the end of one refresh to the start of the next."""
+        return max(self.events_every, REFRESH_SHARE * self._refresh_seconds)
 
     async def _commit(self, batch: Sequence[_Pending]) -> None:
         docs = [p.doc for p in batch]
@@ -169,12 +187,16 @@ class Committer:
         self.stats.latest = max(self.stats.latest or when, when)
 
     async def _events_loop(self) -> None:
-        # Countries touched by commits while none was "fresh" (late data) still get their
-        # recompute, within a few intervals.
+        # Fresh data is refreshed for as soon as the interval allows; countries touched by
+        # commits of late data only still get their recompute, within a few intervals.
         while True:
-            await asyncio.sleep(max(self.events_every, 1.0))
-            if time.monotonic() - self._last_refresh >= self.events_every:
-                await self.refresh_now()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._fresh.wait(), max(self.events_every, 1.0))
+            self._fresh.clear()
+            wait = self._last_refresh + self.refresh_interval() - time.monotonic()
+            if wait > 0:
+                await asyncio.sleep(wait)  # what commits meanwhile joins this refresh
+            await self.refresh_now()
 
     async def refresh_now(self) -> list[Event]:
         """Recompute the events of the countries committed to since the last refresh; returns
@@ -182,18 +204,25 @@ class Committer:
         own if more was committed meanwhile)."""
         async with self._refreshing:
             dirty, self.stats.dirty = self.stats.dirty, {}
-            self._last_refresh = time.monotonic()
             if not dirty:
+                self._last_refresh = time.monotonic()
                 return []
+            started = time.monotonic()
             s = self.stats
-            if s.latest is not None and (s.refreshed_to is None or s.latest > s.refreshed_to):
+            latest = s.latest  # what this refresh is decided on (commits go on meanwhile)
+            if latest is not None and (s.refreshed_to is None or latest > s.refreshed_to):
                 # The data before this round: what a change must show to be alerted at once.
                 s.settled_to = s.refreshed_to
-            s.refreshed_to = s.latest
-            events: list[Event] = await self.run_on_writer(
-                lambda: refresh_events(self.store, dirty)
+            s.refreshed_to = latest
+            loop = asyncio.get_running_loop()
+            found = await loop.run_in_executor(
+                self._detector, lambda: detect_country_events(self.store, dirty)
             )
+            await self.run_on_writer(lambda: store_country_events(self.store, found))
+            events = [e for detected in found.values() for e in detected]
             s.refreshes += 1
+            self._last_refresh = time.monotonic()
+            self._refresh_seconds = self._last_refresh - started
             if self.on_events is not None:
-                self.on_events(events, min(dirty.values()), s.latest, s.settled_to)
+                self.on_events(events, min(dirty.values()), latest, s.settled_to)
             return events

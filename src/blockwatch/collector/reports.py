@@ -32,6 +32,16 @@ class ReportBook:
         self._open[report.report_id] = report
         self._touched[report.report_id] = time.monotonic()
 
+    def known(self, report_id: str) -> OpenReport | None:
+        """The open report ``report_id`` if it is in memory and not stale (no store read:
+        the event loop's way in; anything else goes through ``get``)."""
+        report = self._open.get(report_id)
+        touched = self._touched.get(report_id)
+        if report is None or touched is None or time.monotonic() - touched > self.stale_after:
+            return None
+        self._touched[report_id] = time.monotonic()
+        return report
+
     def get(self, report_id: str) -> OpenReport:
         """The open report ``report_id``, or SubmissionError 404 (unknown or closed)."""
         report = self._open.get(report_id)

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from blockwatch.collector.committer import Committer, EventsListener
 from blockwatch.collector.limits import Limits, RateLimiter
@@ -21,6 +24,8 @@ from blockwatch.store import Store
 
 __all__ = ["Collector"]
 
+T = TypeVar("T")
+
 
 class Collector:
     """Open reports, take measurements (acknowledged after their COMMIT), close reports."""
@@ -37,6 +42,9 @@ class Collector:
         self.limits = limits or Limits()
         self.rate = RateLimiter(self.limits)
         self.reports = ReportBook(store)
+        # Reports are kept in the store: each open or close is a small transaction of its own
+        # on a cursor, run here so that neither the event loop nor a commit waits for it.
+        self._books = ThreadPoolExecutor(1, thread_name_prefix="blockwatch-reports")
         self.committer = Committer(
             store,
             fingerprints=fingerprints,
@@ -49,10 +57,14 @@ class Collector:
 
     async def stop(self) -> None:
         await self.committer.stop()
+        self._books.shutdown(wait=True)
 
-    def open(self, body: Any) -> dict[str, Any]:
+    async def _book(self, fn: Callable[[], T]) -> T:
+        return await asyncio.get_running_loop().run_in_executor(self._books, fn)
+
+    async def open(self, body: Any) -> dict[str, Any]:
         report = check_open(body, datetime.now(UTC))
-        self.reports.open(report)
+        await self._book(lambda: self.reports.open(report))
         return {
             "backend_version": BACKEND_VERSION,
             "report_id": report.report_id,
@@ -60,7 +72,9 @@ class Collector:
         }
 
     async def update(self, report_id: str, body: Any) -> dict[str, Any]:
-        report = self.reports.get(report_id)
+        report = self.reports.known(report_id)  # the open ones are in memory
+        if report is None:
+            report = await self._book(lambda: self.reports.get(report_id))
         return {"measurement_id": await self._store(check_update(body, report))}
 
     async def _store(self, content: dict[str, Any]) -> str:
@@ -68,8 +82,8 @@ class Collector:
         await self.committer.submit({**content, "measurement_uid": uid})
         return uid
 
-    def close(self, report_id: str) -> dict[str, str]:
-        self.reports.close(report_id)
+    async def close(self, report_id: str) -> dict[str, str]:
+        await self._book(lambda: self.reports.close(report_id))
         return {"status": "success"}
 
     async def single(self, body: Any) -> dict[str, Any]:
@@ -77,14 +91,14 @@ class Collector:
         content = body.get("content") if isinstance(body, dict) else None
         if not isinstance(content, dict):
             raise SubmissionError(400, "content: must be a JSON object (one measurement)")
-        opened = self.open({**_open_fields(content), "format": body.get("format")})
+        opened = await self.open({**_open_fields(content), "format": body.get("format")})
         report_id = opened["report_id"]
         try:
             uid = await self.update(
                 report_id, {**body, "content": {**content, "report_id": report_id}}
             )
         finally:
-            self.reports.close(report_id)
+            await self.close(report_id)
         return {**uid, "report_id": report_id}
 
 

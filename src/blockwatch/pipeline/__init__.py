@@ -13,7 +13,7 @@ from blockwatch.pipeline.ingest import (
     ingest_paths,
     resolve_fingerprints,
 )
-from blockwatch.pipeline.live import refresh_events
+from blockwatch.pipeline.live import detect_country_events, refresh_events, store_country_events
 from blockwatch.pipeline.reanalysis import ReanalyzeReport, reanalyze
 
 __all__ = [
@@ -21,9 +21,11 @@ __all__ = [
     "IngestProgress",
     "IngestReport",
     "ReanalyzeReport",
+    "detect_country_events",
     "ingest_documents",
     "ingest_paths",
     "reanalyze",
     "refresh_events",
     "resolve_fingerprints",
+    "store_country_events",
 ]
