@@ -130,6 +130,7 @@ def run_mode(mode: str, workers: int, inputs: Path, db: Path) -> dict[str, Any]:
 
     started = time.perf_counter()
     ingest_seconds = 0.0
+    ingest_cpu = 0.0
     worker_rss: list[int] = []
     worker_cpu = 0.0
     with Store(db) as store:
@@ -140,9 +141,10 @@ def run_mode(mode: str, workers: int, inputs: Path, db: Path) -> dict[str, Any]:
 
             with dask_client(None, workers) as client:
                 address = client.scheduler.address
-                begun = time.perf_counter()
+                begun, cpu = time.perf_counter(), _cpu_seconds()
                 report = ingest_dask(store, [inputs], scheduler=address)
                 ingest_seconds = time.perf_counter() - begun
+                ingest_cpu = _cpu_seconds() - cpu
                 worker_rss = sorted(client.run(_peak_rss).values())
                 worker_cpu = sum(client.run(_cpu_seconds).values())
         verdicts = store.count("verdicts")
@@ -157,6 +159,7 @@ def run_mode(mode: str, workers: int, inputs: Path, db: Path) -> dict[str, Any]:
         "worker_rss": worker_rss,
         "worker_cpu": worker_cpu,
         "loader_cpu": _cpu_seconds(),
+        "loader_ingest_cpu": ingest_cpu,
         "db_bytes": db.stat().st_size,
     }
 
@@ -244,6 +247,11 @@ def main() -> int:
             print(
                 f"{'':16s} CPU per measurement: workers {r['worker_cpu'] * per:,.0f} us,"
                 f" this process (loader, scheduler, client) {r['loader_cpu'] * per:,.0f} us"
+                + (
+                    f", of which during the ingest {r['loader_ingest_cpu'] * per:,.0f} us"
+                    if r["loader_ingest_cpu"]
+                    else ""
+                )
             )
             if r["verdicts"] != n or r["read"] != n:
                 print(f"error: {label} stored {r['verdicts']} verdicts of {n} ({r['read']} read)")
