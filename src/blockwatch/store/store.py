@@ -21,7 +21,7 @@ import pyarrow.compute as pc
 from blockwatch.analysis.records import Annotation, Event, Verdict
 from blockwatch.config import default_db_path
 from blockwatch.errors import StoreError
-from blockwatch.store import context, rawcodec, rawtexts, rows, schema
+from blockwatch.store import context, external, rawcodec, rawtexts, rows, schema
 from blockwatch.store.conflicts import stored_conflicts
 from blockwatch.store.filters import Filter, event_where, verdict_where
 from blockwatch.store.owner import current_owner
@@ -84,6 +84,7 @@ class Store:
     def __init__(self, path: str | Path | None = None, read_only: bool = False) -> None:
         self.path = Path(path) if path is not None else default_db_path()
         self.read_only = read_only
+        self.external = False
         if read_only and not self.path.exists():
             raise StoreError(f"no store at {self.path} (run `blockwatch ingest` first)")
         self._existed = self.path.exists() and self.path.stat().st_size > 0
@@ -110,6 +111,10 @@ class Store:
                 # crash replays at most this much WAL on the next open.
                 self._con.execute(f"SET checkpoint_threshold = '{CHECKPOINT_THRESHOLD}'")
                 self._create_tables()
+            # Measurements kept in Parquet folders (ingest --external): read through views.
+            self.external = external.has_external(self._con)
+            if self.external:
+                external.enter(self._con)
         except BaseException:
             self._con.close()
             raise
@@ -212,7 +217,15 @@ class Store:
     def cursor(self) -> duckdb.DuckDBPyConnection:
         """A cursor on this store's connection, for one thread's work (DuckDB cannot open the
         same file twice in one process with different modes, so readers share it)."""
-        return self._con.cursor()
+        cur = self._con.cursor()
+        if self.external:
+            external.enter(cur)
+        return cur
+
+    def use_external(self) -> None:
+        """Read through the external views from now on (ingest --external made them)."""
+        self.external = True
+        external.enter(self._con)
 
     class _Tx:
         def __init__(self, con: duckdb.DuckDBPyConnection, path: Path) -> None:
@@ -273,6 +286,11 @@ class Store:
         rolled back whole, and the batch is written again with INSERT OR IGNORE. On that path,
         each measurement whose id is stored with a different document is a conflict: its
         ``(measurement_id, source)`` is appended to ``conflicts`` (the stored one stays)."""
+        if self.external:
+            raise StoreError(
+                f"{self.path} keeps its measurements in Parquet folders (ingest --external):"
+                " ingest into it with --external too"
+            )
         tables = (
             _rows_table(rows.MEASUREMENT_ROWS, measurement_rows),
             _rows_table(rows.VERDICT_ROWS, verdict_rows),
@@ -387,7 +405,7 @@ class Store:
 
     def network_names(self) -> dict[str, str]:
         """AS number -> the name people use for it (empty in a store before schema 4)."""
-        cur = self._con.cursor()
+        cur = self.cursor()
         try:
             return context.network_names(cur)
         finally:
@@ -398,7 +416,7 @@ class Store:
     ) -> list[Annotation]:
         """Annotations by date, of ``country`` and any of ``domains`` when given (see
         store.context.read_annotations)."""
-        cur = self._con.cursor()
+        cur = self.cursor()
         try:
             return context.read_annotations(cur, country, domains)
         finally:
@@ -417,7 +435,7 @@ class Store:
         if f.limit is not None:
             sql += " LIMIT ?"
             params.append(max(0, int(f.limit)))
-        cur = self._con.cursor()
+        cur = self.cursor()
         try:
             cur.execute(sql, params)
             while rows := cur.fetchmany(chunk):
@@ -453,7 +471,7 @@ class Store:
         return rawtexts.texts(self._fetch, found)
 
     def _fetch(self, sql: str, params: list[Any]) -> list[tuple[Any, ...]]:
-        cur = self._con.cursor()
+        cur = self.cursor()
         try:
             return cur.execute(sql, params).fetchall()
         finally:
