@@ -85,10 +85,18 @@ def ingest(
     parts: Path | None = typer.Option(
         None, "--parts", help="Folder for the Dask workers' Parquet parts (shared with them)."
     ),
+    external: Path | None = typer.Option(
+        None,
+        "--external",
+        help="With --engine dask: keep the rows here as Parquet (by day and country), read"
+        " through views, instead of loading them into the store.",
+    ),
 ) -> None:
     """Read OONI measurements into the store (idempotent, resumable); report bad records."""
     if engine not in ("local", "dask"):
         raise typer.BadParameter("must be local or dask", param_hint="--engine")
+    if external is not None and engine != "dask":
+        raise typer.BadParameter("needs --engine dask", param_hint="--external")
     with cli_errors(), Store(db_path(db)) as store, ByteProgress(enabled=progress) as bar:
         if engine == "dask":
             # Dask takes about a second to import: only this engine loads it.
@@ -101,6 +109,7 @@ def ingest(
                 workers=workers,
                 fingerprints=fingerprints,
                 parts_dir=parts,
+                external=external,
                 progress=bar,
             )
             try:  # ingest_paths checks its final checkpoint itself

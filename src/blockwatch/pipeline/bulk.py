@@ -16,7 +16,7 @@ import hashlib
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Final
+from typing import Final
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -24,6 +24,7 @@ import pyarrow.parquet as pq
 from blockwatch.analysis.fingerprints import FingerprintTable
 from blockwatch.errors import InputError, MalformedMeasurement
 from blockwatch.ooni.reader import expand_paths, iter_file
+from blockwatch.pipeline.external import arrow_table, write_external_chunk
 from blockwatch.pipeline.ingest import (
     DEFAULT_BATCH,
     MAX_RECORD_BYTES,
@@ -32,7 +33,7 @@ from blockwatch.pipeline.ingest import (
     _todo,
     prepare,
 )
-from blockwatch.store import rows
+from blockwatch.store import external, rows
 from blockwatch.store.store import Store
 from blockwatch.store.writer import Job, Writer
 
@@ -41,8 +42,11 @@ __all__ = [
     "FileParts",
     "FileTask",
     "files_to_ingest",
+    "finish_external",
     "load_file_parts",
     "prepare_file_parts",
+    "register_file_parts",
+    "start_external",
 ]
 
 # A chunk is also closed at this much raw JSON, so a worker's memory is bounded by bytes.
@@ -78,6 +82,16 @@ class FileParts:
     errors: list[tuple[str, int | None, str]] = field(default_factory=list)
     network_names: dict[str, str] = field(default_factory=dict)  # AS -> probe_network_name
 
+    def count_into(self, report: IngestReport) -> None:
+        """Add the worker's counts and errors to ``report``."""
+        report.read += self.read
+        report.malformed += self.malformed
+        report.analysis_failed += self.analysis_failed
+        report.conflicts += self.conflicts
+        report.unreadable += self.unreadable
+        for source, line, reason in self.errors:
+            report.error(MalformedMeasurement(source, line, reason))
+
 
 def files_to_ingest(store: Store, paths: list[str | Path], report: IngestReport) -> list[FileTask]:
     """The files of ``paths`` still to ingest (complete unchanged ones are skipped, counted in
@@ -93,17 +107,10 @@ def _fingerprints(path: str | None) -> FingerprintTable | None:
     return FingerprintTable.load(Path(path)) if path is not None else None
 
 
-def _arrow(table: rows.ArrowRows, values: list[tuple[Any, ...]]) -> pa.Table:
-    if values:
-        return table.arrow(values)
-    empty = [pa.array([], type=t) for t in table.types]
-    return pa.Table.from_arrays(empty, names=table.names)
-
-
 def _write_chunk(batch: PreparedBatch, stem: Path) -> None:
     batch.close_block()
-    measurements = _arrow(rows.MEASUREMENT_ROWS, list(batch.measurements.values()))
-    verdicts = _arrow(rows.VERDICT_ROWS, batch.verdicts)
+    measurements = arrow_table(rows.MEASUREMENT_ROWS, list(batch.measurements.values()))
+    verdicts = arrow_table(rows.VERDICT_ROWS, batch.verdicts)
     # The batch's blocks are one buffer already (rawcodec.BlockArray): no list of bytes.
     data = batch.blocks.arrow().cast(pa.binary())
     blocks = pa.Table.from_arrays([data], schema=_BLOCK_SCHEMA)
@@ -119,20 +126,30 @@ def prepare_file_parts(
     parts_dir: str,
     fingerprints: str | None = None,
     batch_size: int = DEFAULT_BATCH,
+    external_task: int | None = None,
 ) -> FileParts:
     """Read and analyse one file (from the line after ``task.done``) into Parquet chunks under
-    ``parts_dir``. Runs on a worker: pure but for reading the input and writing the parts."""
+    ``parts_dir``. Runs on a worker: pure but for reading the input and writing the parts.
+    With ``external_task`` (the task's number in the store), ``parts_dir`` is an external
+    folder and the chunks are written to stay there (pipeline.external)."""
     table = _fingerprints(fingerprints)
     result = FileParts(task)
     report = IngestReport()
     digest = hashlib.sha256(f"{task.key}|{task.mtime_ns}|{task.done}".encode()).hexdigest()
+    if external_task is not None:
+        digest = f"t{external_task}-{digest}"  # a chunk's name says its task (block ids)
     stem = Path(parts_dir) / digest[:24]
     batch, last = PreparedBatch(), task.done
 
     def close() -> None:
         nonlocal batch
         name = f"{stem}-{len(result.chunks):05d}"
-        _write_chunk(batch, Path(name))
+        if external_task is None:
+            _write_chunk(batch, Path(name))
+        else:
+            write_external_chunk(
+                batch, Path(parts_dir), Path(name).name, external_task, len(result.chunks)
+            )
         result.chunks.append((name, last, batch.duplicates))
         for asn, network in batch.network_names.items():
             result.network_names.setdefault(asn, network)
@@ -163,8 +180,10 @@ def prepare_file_parts(
     return result
 
 
-def _rows(table: pa.Table) -> list[tuple[Any, ...]]:
-    return list(zip(*(column.to_pylist() for column in table.columns), strict=True))
+def _read_part(path: str) -> pa.Table:
+    """A part as written: memory-mapped, on this thread (pyarrow's dataset reader and its thread
+    pool cost the loader three times as much CPU for these small uncompressed files)."""
+    return pq.ParquetFile(path, memory_map=True).read(use_threads=False)
 
 
 def load_file_parts(store: Store, parts: FileParts, report: IngestReport) -> None:
@@ -175,11 +194,12 @@ def load_file_parts(store: Store, parts: FileParts, report: IngestReport) -> Non
     try:
         for index, (stem, last, duplicates) in enumerate(parts.chunks):
             final = parts.complete and index == len(parts.chunks) - 1
-            blocks = pq.read_table(f"{stem}.blocks.parquet").column("data").to_pylist()
+            # Arrow tables straight into DuckDB: the loader makes no Python object per row.
+            blocks = _read_part(f"{stem}.blocks.parquet").column("data").combine_chunks()
             writer.submit(
                 Job(
-                    rows=_rows(pq.read_table(f"{stem}.measurements.parquet")),
-                    verdicts=_rows(pq.read_table(f"{stem}.verdicts.parquet")),
+                    rows=_read_part(f"{stem}.measurements.parquet"),
+                    verdicts=_read_part(f"{stem}.verdicts.parquet"),
                     progress=[(task.key, task.size, task.mtime_ns, last, final)],
                     raw_bytes=0,
                     duplicates=duplicates,
@@ -196,10 +216,35 @@ def load_file_parts(store: Store, parts: FileParts, report: IngestReport) -> Non
         report.duplicates += writer.duplicates
         for measurement_id, source in writer.conflicts:
             report.conflict(measurement_id, source)
-    report.read += parts.read
-    report.malformed += parts.malformed
-    report.analysis_failed += parts.analysis_failed
-    report.conflicts += parts.conflicts
-    report.unreadable += parts.unreadable
-    for source, line, reason in parts.errors:
-        report.error(MalformedMeasurement(source, line, reason))
+    parts.count_into(report)
+
+
+def start_external(store: Store, folder: Path) -> int:
+    """Make the store ready to register ``folder``'s chunks; the first free task number."""
+    with store.transaction() as con:
+        return external.prepare(con, folder)
+
+
+def register_file_parts(
+    store: Store, parts: FileParts, folder: Path, task: int, report: IngestReport
+) -> None:
+    """Register one file's chunks (a transaction each, with the file's progress); the counts
+    go to ``report`` as load_file_parts counts a plain load."""
+    for index, (stem, last, duplicates) in enumerate(parts.chunks):
+        final = parts.complete and index == len(parts.chunks) - 1
+        progress = [(parts.task.key, parts.task.size, parts.task.mtime_ns, last, final)]
+        names = parts.network_names if index == 0 else {}
+        with store.transaction() as con:
+            added, skipped = external.register_chunk(
+                con, folder, Path(stem).name, task, progress, names
+            )
+        report.added += added
+        report.duplicates += duplicates + skipped
+    parts.count_into(report)
+
+
+def finish_external(store: Store) -> None:
+    """(Re)create the views over every registered folder; the store reads through them."""
+    with store.transaction() as con:
+        external.create_views(con)
+    store.use_external()

@@ -18,23 +18,30 @@ import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Final
+from typing import Any, Final
 
 from distributed import Client, LocalCluster
 
 from blockwatch.pipeline import IngestProgress, IngestReport, resolve_fingerprints
 from blockwatch.pipeline.bulk import (
-    DEFAULT_BATCH,
     FileParts,
+    FileTask,
     files_to_ingest,
+    finish_external,
     load_file_parts,
     prepare_file_parts,
+    register_file_parts,
+    start_external,
 )
 from blockwatch.store import Store
 
 __all__ = ["DEFAULT_WORKERS", "dask_client", "ingest_dask"]
 
 DEFAULT_WORKERS: Final = 2
+# Measurements per Parquet chunk, and so per load transaction: five times a plain ingest's
+# batch, as each transaction's fixed cost (commit, block ids, parts opened) falls on the one
+# loader every worker waits for. The parts' CHUNK_BYTES still bounds a worker's memory.
+DEFAULT_CHUNK: Final = 10_000
 
 
 @contextmanager
@@ -58,6 +65,38 @@ def dask_client(scheduler: str | None, workers: int) -> Iterator[Client]:
         yield client
 
 
+def _prepare(task: FileTask, number: int | None, **options: Any) -> FileParts:
+    """A worker's task: one file to Parquet chunks (the parts folder, or an external one)."""
+    return prepare_file_parts(task, external_task=number, **options)
+
+
+def _run(
+    client: Client,
+    store: Store,
+    tasks: list[FileTask],
+    folder: Path,
+    external_base: int | None,
+    options: dict[str, Any],
+    report: IngestReport,
+    progress: IngestProgress | None,
+) -> None:
+    numbers = [None if external_base is None else external_base + i for i in range(len(tasks))]
+    futures = client.map(
+        _prepare, tasks, numbers, parts_dir=str(folder), pure=False, **options
+    )  # fmt: skip
+    # In input order, as ingest_paths writes: where two files hold the same measurement id
+    # with different texts, the same one is kept either way.
+    for future, number in zip(futures, numbers, strict=True):
+        parts: FileParts = future.result()
+        if progress is not None:
+            progress.next_file(Path(parts.task.path).name, parts.task.size)
+        if number is None:
+            load_file_parts(store, parts, report)
+        else:
+            register_file_parts(store, parts, folder, number, report)
+        future.release()
+
+
 def ingest_dask(
     store: Store,
     paths: Iterable[str | Path],
@@ -66,11 +105,14 @@ def ingest_dask(
     workers: int = DEFAULT_WORKERS,
     fingerprints: str | Path | None = None,
     parts_dir: str | Path | None = None,
+    external: str | Path | None = None,
     progress: IngestProgress | None = None,
     batch_size: int | None = None,
 ) -> IngestReport:
     """Ingest files and directories on Dask (see module doc); the same report, rows and
-    resumability as ``ingest_paths``. ``fingerprints``: a table's path (workers load it)."""
+    resumability as ``ingest_paths``. ``fingerprints``: a table's path (workers load it).
+    ``external``: keep the rows as Parquet in this folder, registered as views
+    (pipeline.external), instead of loading them into the store."""
     started = time.perf_counter()
     report = IngestReport()
     table = None
@@ -80,34 +122,26 @@ def ingest_dask(
     tasks = files_to_ingest(store, list(paths), report)
     if progress is not None:
         progress.start(sum(t.size for t in tasks))
-    made_dir = parts_dir is None
-    if parts_dir is None:
+    base = None
+    if external is not None:
+        folder = Path(external).resolve()
+        folder.mkdir(parents=True, exist_ok=True)
+        base = start_external(store, folder)
+    elif parts_dir is None:
         folder = Path(tempfile.mkdtemp(prefix=".bw-parts-", dir=store.path.parent))
     else:
         folder = Path(parts_dir)
         folder.mkdir(parents=True, exist_ok=True)
+    options = {"fingerprints": table, "batch_size": batch_size or DEFAULT_CHUNK}
     try:
         if tasks:
             with dask_client(scheduler, workers) as client:
-                futures = client.map(
-                    prepare_file_parts,
-                    tasks,
-                    parts_dir=str(folder),
-                    fingerprints=table,
-                    batch_size=batch_size or DEFAULT_BATCH,
-                    pure=False,
-                )
-                # In input order, as ingest_paths writes: where two files hold the same
-                # measurement id with different texts, the same one is kept either way.
-                for future in futures:
-                    parts: FileParts = future.result()
-                    if progress is not None:
-                        progress.next_file(Path(parts.task.path).name, parts.task.size)
-                    load_file_parts(store, parts, report)
-                    future.release()
+                _run(client, store, tasks, folder, base, options, report, progress)
     finally:
-        if made_dir:
+        if external is None and parts_dir is None:
             shutil.rmtree(folder, ignore_errors=True)
+    if external is not None:
+        finish_external(store)
     if progress is not None:
         progress.finish()
     report.seconds = time.perf_counter() - started

@@ -21,7 +21,7 @@ import pyarrow.compute as pc
 from blockwatch.analysis.records import Annotation, Event, Verdict
 from blockwatch.config import default_db_path
 from blockwatch.errors import StoreError
-from blockwatch.store import context, counts, rawcodec, rawtexts, rows, schema
+from blockwatch.store import context, counts, external, rawcodec, rawtexts, rows, schema
 from blockwatch.store.conflicts import stored_conflicts
 from blockwatch.store.filters import Filter, event_where, verdict_where
 from blockwatch.store.owner import current_owner
@@ -40,6 +40,16 @@ def _block_array(blocks: Sequence[bytes] | pa.Array) -> pa.Array | None:
     if isinstance(blocks, pa.Array):
         return blocks if len(blocks) else None
     return pa.array(blocks, pa.binary()) if blocks else None
+
+
+def _rows_table(
+    kind: rows.ArrowRows, data: Sequence[tuple[Any, ...]] | pa.Table
+) -> pa.Table | None:
+    """Row tuples as ``kind``'s Arrow table; an Arrow table (a bulk load's Parquet part, read
+    as it was written) passes as it is."""
+    if isinstance(data, pa.Table):
+        return data if data.num_rows else None
+    return kind.arrow(data) if data else None
 
 
 class _Conflict(Exception):
@@ -75,6 +85,7 @@ class Store:
     def __init__(self, path: str | Path | None = None, read_only: bool = False) -> None:
         self.path = Path(path) if path is not None else default_db_path()
         self.read_only = read_only
+        self.external = False
         if read_only and not self.path.exists():
             raise StoreError(f"no store at {self.path} (run `blockwatch ingest` first)")
         self._existed = self.path.exists() and self.path.stat().st_size > 0
@@ -106,6 +117,12 @@ class Store:
                 self._counts_ready = True
                 self._counts_compacted = self._counts_rows = counts.rows(self._con)
                 self._days_pay = counts.days_pay(self._con)
+            # Measurements kept in Parquet folders (ingest --external): read through views.
+            self.external = external.has_external(self._con)
+            if self.external:
+                external.enter(self._con)
+                # The counts cover the store's own verdicts only, not the Parquet ones.
+                self._counts_ready = self._days_pay = False
         except BaseException:
             self._con.close()
             raise
@@ -224,7 +241,15 @@ class Store:
     def cursor(self) -> duckdb.DuckDBPyConnection:
         """A cursor on this store's connection, for one thread's work (DuckDB cannot open the
         same file twice in one process with different modes, so readers share it)."""
-        return self._con.cursor()
+        cur = self._con.cursor()
+        if self.external:
+            external.enter(cur)
+        return cur
+
+    def use_external(self) -> None:
+        """Read through the external views from now on (ingest --external made them)."""
+        self.external = True
+        external.enter(self._con)
 
     class _Tx:
         def __init__(self, con: duckdb.DuckDBPyConnection, path: Path) -> None:
@@ -262,8 +287,8 @@ class Store:
 
     def write_batch(
         self,
-        measurement_rows: Sequence[tuple[Any, ...]],
-        verdict_rows: Sequence[tuple[Any, ...]],
+        measurement_rows: Sequence[tuple[Any, ...]] | pa.Table,
+        verdict_rows: Sequence[tuple[Any, ...]] | pa.Table,
         file_progress: Sequence[tuple[str, int, int, int, bool]] = (),
         blocks: Sequence[bytes] | pa.Array = (),
         conflicts: list[tuple[str, str]] | None = None,
@@ -276,7 +301,8 @@ class Store:
         measurements gave it (OONI's probe_network_name). A row's ``raw_block`` numbers its block in
         ``blocks`` from 0: the blocks get their ids here, inside the transaction, so no other
         writer of the file can have taken them. ``blocks`` may be an Arrow binary array
-        already (the pipeline's, over its own buffer): it is then inserted without a copy.
+        already (the pipeline's, over its own buffer): it is then inserted without a copy, and
+        so may the rows be (Arrow tables of those columns: pipeline.bulk's Parquet parts).
 
         The batch is first written with plain INSERTs, which cost about half of INSERT OR
         IGNORE (bench: 29 against 45 us a measurement, commit included); if a key is present
@@ -284,9 +310,14 @@ class Store:
         rolled back whole, and the batch is written again with INSERT OR IGNORE. On that path,
         each measurement whose id is stored with a different document is a conflict: its
         ``(measurement_id, source)`` is appended to ``conflicts`` (the stored one stays)."""
+        if self.external:
+            raise StoreError(
+                f"{self.path} keeps its measurements in Parquet folders (ingest --external):"
+                " ingest into it with --external too"
+            )
         tables = (
-            rows.MEASUREMENT_ROWS.arrow(measurement_rows) if measurement_rows else None,
-            rows.VERDICT_ROWS.arrow(verdict_rows) if verdict_rows else None,
+            _rows_table(rows.MEASUREMENT_ROWS, measurement_rows),
+            _rows_table(rows.VERDICT_ROWS, verdict_rows),
             _block_array(blocks),
         )
         names = network_names or {}
@@ -420,7 +451,7 @@ class Store:
 
     def network_names(self) -> dict[str, str]:
         """AS number -> the name people use for it (empty in a store before schema 4)."""
-        cur = self._con.cursor()
+        cur = self.cursor()
         try:
             return context.network_names(cur)
         finally:
@@ -431,7 +462,7 @@ class Store:
     ) -> list[Annotation]:
         """Annotations by date, of ``country`` and any of ``domains`` when given (see
         store.context.read_annotations)."""
-        cur = self._con.cursor()
+        cur = self.cursor()
         try:
             return context.read_annotations(cur, country, domains)
         finally:
@@ -450,7 +481,7 @@ class Store:
         if f.limit is not None:
             sql += " LIMIT ?"
             params.append(max(0, int(f.limit)))
-        cur = self._con.cursor()
+        cur = self.cursor()
         try:
             cur.execute(sql, params)
             while rows := cur.fetchmany(chunk):
@@ -486,7 +517,7 @@ class Store:
         return rawtexts.texts(self._fetch, found)
 
     def _fetch(self, sql: str, params: list[Any]) -> list[tuple[Any, ...]]:
-        cur = self._con.cursor()
+        cur = self.cursor()
         try:
             return cur.execute(sql, params).fetchall()
         finally:

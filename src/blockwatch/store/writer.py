@@ -18,8 +18,9 @@ from blockwatch.store.store import Store
 class Job:
     """One batch for one transaction."""
 
-    rows: list[tuple[Any, ...]]
-    verdicts: list[tuple[Any, ...]]
+    # Row tuples, or Arrow tables of the same columns (a bulk load's parts, no Python rows)
+    rows: list[tuple[Any, ...]] | pa.Table
+    verdicts: list[tuple[Any, ...]] | pa.Table
     progress: list[tuple[str, int, int, int, bool]]
     raw_bytes: int
     duplicates: int

@@ -5,6 +5,7 @@ from blockwatch.scale.testing.data import (
     load_real_measurements,
     ooni_uid,
     replant,
+    replant_iter,
 )
 from blockwatch.scale.testing.mimic import Faults, MimicRecord, OoniMimic
 
@@ -16,4 +17,5 @@ __all__ = [
     "load_real_measurements",
     "ooni_uid",
     "replant",
+    "replant_iter",
 ]
