@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import sys
+import threading
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -64,3 +65,21 @@ def test_coalesced_refreshes_store_the_events_a_full_recompute_finds(db: Path) -
     key = lambda e: (e.event_id, e.start, e.end)  # noqa: E731
     assert sorted(map(key, stored)) == sorted(map(key, again))
     assert committer.refresh_interval() >= REFRESH_SHARE * committer._refresh_seconds
+
+
+def test_stop_returns_when_the_last_commit_woke_the_events_loop(db: Path) -> None:
+    # The last commit sets the events loop's wake-up as stop() cancels it: Python 3.11's
+    # wait_for then loses the cancel, and stop() used to wait for that loop forever.
+    async def scenario(store: Store) -> None:
+        committer = Committer(store, events_every=3600)
+        await committer.start()
+        await asyncio.gather(*(committer.submit(d) for d in _round(0, blocked=False)))
+        await committer.stop()  # awaited as the server does: no task around it
+
+    with Store(db) as store:
+        # On a thread of its own, so a stop that never returns fails here instead of hanging.
+        worker = threading.Thread(target=asyncio.run, args=(scenario(store),), daemon=True)
+        worker.start()
+        worker.join(timeout=30)
+        assert not worker.is_alive(), "Committer.stop() did not return"
+        assert store.verdicts(Filter(country="PK"))

@@ -101,6 +101,7 @@ class Committer:
         self._refresh_seconds = 0.0  # how long the last refresh took
         self._refreshing = asyncio.Lock()
         self._fresh = asyncio.Event()  # set by a commit of newer data than any before
+        self._stopping = False
 
     async def start(self) -> None:
         self._tasks = [
@@ -110,6 +111,10 @@ class Committer:
 
     async def stop(self) -> None:
         """Commit what is queued, refresh events once more, then stop the writer thread."""
+        # Python 3.11's wait_for loses a cancel that lands as its wait ends (the last commit
+        # sets _fresh): the events loop also stops on this flag, or stop() waits forever.
+        self._stopping = True
+        self._fresh.set()
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
@@ -189,9 +194,11 @@ class Committer:
     async def _events_loop(self) -> None:
         # Fresh data is refreshed for as soon as the interval allows; countries touched by
         # commits of late data only still get their recompute, within a few intervals.
-        while True:
+        while not self._stopping:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._fresh.wait(), max(self.events_every, 1.0))
+            if self._stopping:
+                return
             self._fresh.clear()
             wait = self._last_refresh + self.refresh_interval() - time.monotonic()
             if wait > 0:
