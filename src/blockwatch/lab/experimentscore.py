@@ -19,11 +19,11 @@ from blockwatch.lab.groundtruth import Truth
 WEB = "web_connectivity"
 
 
-@dataclass(frozen=True, slots=True)
-class ExperimentScore:
-    experiment: str
-    rows: int  # truth rows with a verdict
-    blocked: int  # of them, under a technique
+class Rates:
+    """Precision and recall from a score's ``tp``, ``fp`` and ``fn`` (1.0 when nothing was
+    there to find or to claim)."""
+
+    __slots__ = ()
     tp: int
     fp: int
     fn: int
@@ -35,6 +35,16 @@ class ExperimentScore:
     @property
     def recall(self) -> float:
         return self.tp / (self.tp + self.fn) if self.tp + self.fn else 1.0
+
+
+@dataclass(frozen=True, slots=True)
+class ExperimentScore(Rates):
+    experiment: str
+    rows: int  # truth rows with a verdict
+    blocked: int  # of them, under a technique
+    tp: int
+    fp: int
+    fn: int
 
 
 def experiment_of(domain: str) -> str:

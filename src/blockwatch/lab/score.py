@@ -24,7 +24,12 @@ from blockwatch.analysis.events import DetectorParams, alarm_times, analyse
 from blockwatch.analysis.records import Event, Verdict
 from blockwatch.analysis.verdict import TECHNIQUE_OBSERVED_AS, analyze, detects
 from blockwatch.errors import InputError, MalformedMeasurement
-from blockwatch.lab.experimentscore import ExperimentScore, experiment_scores, row_key
+from blockwatch.lab.experimentscore import (
+    ExperimentScore,
+    Rates,
+    experiment_scores,
+    row_key,
+)
 from blockwatch.lab.groundtruth import TrueBlock, Truth, build_truth, read_truth, true_blocks
 from blockwatch.lab.rulescore import RuleScore, rule_scores
 from blockwatch.lab.scenario import TECHNIQUES, Scenario, load
@@ -38,19 +43,11 @@ CUSUM_H = {"cusum h=7": 7.0, "cusum h=3.5": 3.5}
 
 
 @dataclass(frozen=True, slots=True)
-class MethodScore:
+class MethodScore(Rates):
     method: str
     tp: int
     fp: int
     fn: int
-
-    @property
-    def precision(self) -> float:
-        return self.tp / (self.tp + self.fp) if self.tp + self.fp else 1.0
-
-    @property
-    def recall(self) -> float:
-        return self.tp / (self.tp + self.fn) if self.tp + self.fn else 1.0
 
 
 @dataclass(frozen=True, slots=True)
