@@ -68,7 +68,7 @@ def observatory_app(
             release(store.path)
             store.close()
 
-    # Reports are built in threads over this connection (see web.heavy.HeavyLane).
+    # Pages and reports are built in worker processes reading through this one (web.workers).
     app = build_app(store, lifespan=lifespan, services=services, asn_db=asn_db, **(lanes or {}))
     install_error_handler(app)
     app.include_router(collector_router(collector))

@@ -56,6 +56,13 @@ def serve(
     events_every: float = typer.Option(
         2.0, "--events-every", help="Seconds between event updates of the countries touched."
     ),
+    page_workers: int | None = typer.Option(
+        None,
+        "--page-workers",
+        min=0,
+        help="Processes building page and API answers (0: the serving process itself;"
+        " default: the cores beyond two, at most 4).",
+    ),
     report_workers: int = typer.Option(
         2, "--report-workers", min=1, help="Processes building evidence reports and PDFs."
     ),
@@ -83,11 +90,13 @@ def serve(
     from blockwatch.collector import Limits
     from blockwatch.web.app import build_app
     from blockwatch.web.app import serve as serve_app
+    from blockwatch.web.workers import default_page_workers
 
     base = url or f"http://{host}:{port}"
     with cli_errors():
         check_port(host, port)  # before anything is opened or printed
         lanes = {
+            "page_workers": default_page_workers() if page_workers is None else page_workers,
             "report_workers": report_workers,
             "report_queue": report_queue,
             "csv_streams": csv_streams,

@@ -16,6 +16,7 @@ import duckdb
 from blockwatch.analysis.records import Annotation, Event
 from blockwatch.errors import StoreError
 from blockwatch.store import schema
+from blockwatch.store.cursor import SqlCursor
 
 __all__ = [
     "NAMES_TTL",
@@ -43,7 +44,7 @@ _UPSERT_ANNOTATION: Final = (
 )
 
 
-def has_table(con: duckdb.DuckDBPyConnection, table: str) -> bool:
+def has_table(con: SqlCursor, table: str) -> bool:
     sql = "SELECT count(*) FROM duckdb_tables() WHERE table_name = ? AND schema_name = 'main'"
     row = con.execute(sql, [table]).fetchone()
     return bool(row and row[0])
@@ -79,7 +80,7 @@ def write_network_names(
             con.execute(_UPSERT_NAME, [asn, names[asn], source, now])
 
 
-def network_names(con: duckdb.DuckDBPyConnection) -> dict[str, str]:
+def network_names(con: SqlCursor) -> dict[str, str]:
     """AS number ("AS17557") -> name, for every named network."""
     if not has_table(con, "network_names"):
         return {}
@@ -97,7 +98,7 @@ def write_annotations(con: duckdb.DuckDBPyConnection, items: Iterable[Annotation
 
 
 def read_annotations(
-    con: duckdb.DuckDBPyConnection, country: str | None = None, domains: Iterable[str] = ()
+    con: SqlCursor, country: str | None = None, domains: Iterable[str] = ()
 ) -> list[Annotation]:
     """Annotations by date: those of ``country`` (and the worldwide ones) when given, and of
     any of ``domains`` (and those naming no domain) when given."""
@@ -119,7 +120,7 @@ def read_annotations(
     return [schema.row_to_annotation(r) for r in rows]
 
 
-def top_censorship_events(con: duckdb.DuckDBPyConnection, country: str | None) -> list[Event]:
+def top_censorship_events(con: SqlCursor, country: str | None) -> list[Event]:
     """Top-level censorship events (of one country when given), the input of the
     service-level view (analysis.services)."""
     sql = (
@@ -135,7 +136,7 @@ def top_censorship_events(con: duckdb.DuckDBPyConnection, country: str | None) -
 
 
 def trace_rows(
-    con: duckdb.DuckDBPyConnection,
+    con: SqlCursor,
     country: str,
     domain: str,
     asns: Sequence[str],
@@ -175,7 +176,7 @@ class ContextReads:
     def no_names() -> tuple[float, dict[str, str]]:
         return (-NAMES_TTL, {})
 
-    def _cursor(self) -> duckdb.DuckDBPyConnection:
+    def _cursor(self) -> SqlCursor:
         raise NotImplementedError
 
     def network_names(self) -> dict[str, str]:

@@ -28,8 +28,10 @@ from blockwatch.analysis.records import EVENT_JSONL_FIELDS, VERDICT_JSONL_FIELDS
 from blockwatch.errors import StoreError
 from blockwatch.store import counts, rawtexts, schema
 from blockwatch.store.context import ContextReads
+from blockwatch.store.cursor import SqlCursor
 from blockwatch.store.filters import Filter, event_where, verdict_where
 from blockwatch.store.rawcodec import decode_text
+from blockwatch.store.remote import RemoteStore
 from blockwatch.store.store import Store
 from blockwatch.times import ONE_DAY, naive_utc, shift
 
@@ -68,7 +70,11 @@ def _clamp_times(select: str, times: Sequence[str]) -> str:
     return ", ".join(f"{clamped(c)} AS {c}" if c in quoted else c for c in select.split(", "))
 
 
-EVENT_COLUMNS: Final = _select(schema.EVENT_FIELDS, ("start", "end"))
+# An event's fields as pages and the API show them: its id list as the list's length (the
+# ids of a long event are thousands of strings that no page lists).
+EVENT_COLUMNS: Final = _select(schema.EVENT_FIELDS, ("start", "end")).replace(
+    '"measurements"', 'len("measurements") AS n_measurements'
+)
 MEASURED_AT: Final = clamped("measured_at")
 _SPAN: Final = f"{clamped('min(measured_at)')} lo, {clamped('max(measured_at)')} hi"
 _EVENT_SPAN: Final = _select(("start", "end"), ("start", "end"))
@@ -102,8 +108,7 @@ def _event_row(row: dict[str, Any]) -> dict[str, Any]:
     nets = row.get("networks")
     row["networks"] = orjson.loads(nets) if nets else []
     row["methods"] = list(row.get("methods") or [])
-    row["n_measurements"] = len(row.get("measurements") or [])
-    row.pop("measurements", None)
+    row["n_measurements"] = int(row.pop("n_measurements", None) or 0)  # last, as before
     return row
 
 
@@ -111,7 +116,9 @@ class RowStream:
     """The rows of one query, already executed (so a failure comes before the first row),
     then read a batch at a time: an export of any size never sits whole in memory."""
 
-    def __init__(self, store: Store, sql: str, params: list[Any], batch: int = 10_000) -> None:
+    def __init__(
+        self, store: Store | RemoteStore, sql: str, params: list[Any], batch: int = 10_000
+    ) -> None:
         self._cur = store.cursor()
         try:
             self._result = self._cur.execute(sql, params)
@@ -133,15 +140,15 @@ class Reads(ContextReads):
     """Read-only queries over one Store, safe to share between threads (network names and
     annotations: ContextReads)."""
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store | RemoteStore) -> None:
         self.store = store
         self._local = threading.local()
         self._raw_columns = store.raw_columns
         self._names = ContextReads.no_names()
         self._verdict_select = _clamp_times(store.verdict_select, ("measured_at",))
 
-    def _cursor(self) -> duckdb.DuckDBPyConnection:
-        cur: duckdb.DuckDBPyConnection | None = getattr(self._local, "cursor", None)
+    def _cursor(self) -> SqlCursor:
+        cur: SqlCursor | None = getattr(self._local, "cursor", None)
         if cur is None:
             cur = self.store.cursor()
             self._local.cursor = cur

@@ -10,9 +10,11 @@ blockpage body that slipped through escaping could not run.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
+from typing import Any, Final
 
 from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, Response
@@ -24,6 +26,7 @@ from blockwatch.asn_names import open_asn_db
 from blockwatch.config import services_path
 from blockwatch.errors import BlockwatchError, FilterError, StoreError
 from blockwatch.store import Reads, Store
+from blockwatch.store.remote import QueryService
 from blockwatch.web import api, pages
 from blockwatch.web.api import JSON
 from blockwatch.web.cache import (
@@ -38,8 +41,9 @@ from blockwatch.web.cache import (
 from blockwatch.web.heavy import RETRY_AFTER_S, Busy, CsvLane, HeavyLane, JobFailed, PdfJobs
 from blockwatch.web.render import make_templates
 from blockwatch.web.views import NotFound
+from blockwatch.web.workers import Delegate, RenderLane, Source, route_matcher
 
-__all__ = ["build_app", "serve"]
+__all__ = ["build_app", "dashboard_app", "serve"]
 
 STATIC_DIR = Path(__file__).parent / "static"
 CSP = (
@@ -80,6 +84,7 @@ def build_app(
     lifespan: Lifespan | None = None,
     services: str | Path | ServiceTable | None = None,
     *,
+    page_workers: int = 0,
     report_workers: int = 2,
     report_queue: int = 8,
     csv_streams: int = 4,
@@ -87,13 +92,13 @@ def build_app(
     asn_db: str | Path | None = None,
 ) -> FastAPI:
     """The dashboard over the store at ``db`` (a path: opened read-only, closed with the app),
-    or over an open Store whose owner serves it (readers are cursors of the owner's connection:
-    DuckDB refuses a second connection in another mode in one process). ``lifespan``: the
-    composing server's work around the dashboard's life. Reports are built by ``report_workers``
-    processes (threads of this one over an owner's store, which no other process may open),
-    ``report_queue`` more may wait; at most ``csv_streams`` CSV exports run at once (heavy.py);
-    ``cache_bytes`` of answers are kept (0: none). ``services``: see ``_service_table``.
-    ``asn_db``: an ASN database naming the networks no measurement named (asn_names)."""
+    or over an open Store whose owner serves it (its other processes then read through the
+    owner: store.remote). ``lifespan``: the composing server's work around the dashboard's
+    life. Pages and API answers are built by ``page_workers`` processes (0: in this one;
+    workers.py), reports by ``report_workers`` processes with ``report_queue`` more waiting; at
+    most ``csv_streams`` CSV exports run at once (heavy.py); ``cache_bytes`` of answers are
+    kept (0: none). ``services``: see ``_service_table``. ``asn_db``: an ASN database naming the
+    networks no measurement named (asn_names)."""
     table = _service_table(services)
     owned = not isinstance(db, Store)
     store = Store(db, read_only=True) if not isinstance(db, Store) else db
@@ -101,34 +106,52 @@ def build_app(
     names = open_asn_db(asn_db) if asn_db is not None else None
     if names is not None:
         reads.use_names(names.name)
-    lane = HeavyLane(
-        store.path,
-        workers=report_workers,
-        queue=report_queue,
-        reads=None if store.read_only else reads,
-        asn_db=names.path if names is not None else None,
-    )
+    names_path = names.path if names is not None else None
+    # Other processes cannot open a store this one writes: they read through it.
+    queries = None if store.read_only else QueryService(store)
+    source: Source = str(store.path) if queries is None else queries.address
+    lane = HeavyLane(source, report_workers, report_queue, asn_db=names_path, db_path=store.path)
     csv_lane = CsvLane(csv_streams)
+    pages_lane = RenderLane(source, table, page_workers, names_path) if page_workers else None
 
     @asynccontextmanager
     async def lifespan_all(app: FastAPI) -> AsyncIterator[None]:
-        await lane.warm()
+        warming = [asyncio.create_task(x.warm()) for x in (lane, pages_lane) if x is not None]
         try:
             if lifespan is None:
                 yield
             else:
                 async with lifespan(app):
-                    yield
+                    try:
+                        yield
+                    finally:  # the workers go before the owner closes the store
+                        _stop(warming, pages_lane, lane, csv_lane, queries)
         finally:
-            lane.close()
-            csv_lane.close()
+            _stop(warming, pages_lane, lane, csv_lane, queries)
             if names is not None:
                 names.close()
             if owned:
                 store.close()
 
+    app = dashboard_app(reads, table, lifespan_all)
+    app.state.heavy = lane
+    app.state.csv = csv_lane
+    app.state.pdf_jobs = PdfJobs(lane)
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    if pages_lane is not None:
+        app.add_middleware(Delegate, lane=pages_lane, delegated=_delegated())
+    app.add_middleware(ResponseCache, db_path=store.path, max_bytes=cache_bytes)
+    app.add_middleware(HeadAsGet)
+    return app
+
+
+def dashboard_app(
+    reads: Reads, services: ServiceTable, lifespan: Lifespan | None = None
+) -> FastAPI:
+    """The dashboard's routes over ``reads``, with their error pages and security headers:
+    what ``build_app`` serves, and what a page worker (workers.py) runs."""
     app = FastAPI(
-        lifespan=lifespan_all,
+        lifespan=lifespan,
         title="blockwatch",
         version=__version__,
         description="Censorship measurements, verdicts and events from a blockwatch store.",
@@ -140,20 +163,45 @@ def build_app(
         default_response_class=JSON,
     )
     app.state.reads = reads
-    app.state.services = table
+    app.state.services = services
     app.state.templates = make_templates(reads.network_name)
-    app.state.heavy = lane
-    app.state.csv = csv_lane
-    app.state.pdf_jobs = PdfJobs(lane)
-
     _security_headers(app)
     _handle_errors(app)
-    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     app.include_router(api.router)
     app.include_router(pages.router)
-    app.add_middleware(ResponseCache, db_path=store.path, max_bytes=cache_bytes)
-    app.add_middleware(HeadAsGet)
     return app
+
+
+# Routes answered by this process even with page workers: reports and PDFs (jobs of their
+# own lane), CSV exports (streamed), and a static file.
+_SERVED_HERE: Final[frozenset[Callable[..., Any]]] = frozenset(
+    {pages.event_report, pages.scope_report, pages.favicon, api.verdicts_csv, api.events_csv}
+)
+
+
+def _delegated() -> Callable[[Scope], bool]:
+    # The dashboard's routes in the order dashboard_app includes them; the app's own routes
+    # (the OpenAPI schema) and the composing server's (collector, feeds) match no path of
+    # theirs, so those requests stay here.
+    return route_matcher([*api.router.routes, *pages.router.routes], _SERVED_HERE)
+
+
+def _stop(
+    warming: list[asyncio.Task[None]],
+    pages_lane: RenderLane | None,
+    lane: HeavyLane,
+    csv_lane: CsvLane,
+    queries: QueryService | None,
+) -> None:
+    """Stop the lanes' workers, then the owner's query service (twice is harmless)."""
+    for task in warming:
+        task.cancel()
+    if pages_lane is not None:
+        pages_lane.close()
+    lane.close()
+    csv_lane.close()
+    if queries is not None:
+        queries.close()
 
 
 def _security_headers(app: FastAPI) -> None:

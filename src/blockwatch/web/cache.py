@@ -31,6 +31,7 @@ __all__ = [
     "Scope",
     "Send",
     "cacheable",
+    "store_state",
 ]
 
 DEFAULT_MAX_BYTES: Final = 64 * 1024 * 1024
@@ -67,7 +68,8 @@ def _marked(start: Message, how: bytes) -> Message:
     return {**start, "headers": [*start.get("headers", []), (ANSWER_HEADER, how)]}
 
 
-def _fingerprint(db: Path) -> tuple[tuple[int, int], ...]:
+def store_state(db: Path) -> tuple[tuple[int, int], ...]:
+    """What changes whenever the store does: its file's and its WAL's size and time."""
     out = []
     for path in (db, db.with_name(db.name + ".wal")):
         try:
@@ -97,7 +99,7 @@ class ResponseCache:
         self.misses = 0
         self._answers: OrderedDict[tuple[str, bytes], _Answer] = OrderedDict()
         self._building: dict[tuple[str, bytes], asyncio.Future[_Answer | None]] = {}
-        self._state = _fingerprint(self.db_path)
+        self._state = store_state(self.db_path)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if (
@@ -169,7 +171,7 @@ class ResponseCache:
             self.size -= len(old.body) + 512
 
     def _check_store(self) -> None:
-        state = _fingerprint(self.db_path)
+        state = store_state(self.db_path)
         if state != self._state:
             self._state = state
             self._answers.clear()

@@ -1,7 +1,8 @@
 """The heavy routes (evidence reports, their PDFs, CSV exports), kept from stalling the rest.
 
 Reports are built in a pool of worker processes (``HeavyLane``): each opens the store
-read-only itself and runs at the lowest CPU priority (nice 19), so a report being rendered never
+read-only itself, or reads it through the server that owns it (store.remote), and runs at
+the lowest CPU priority (nice 19), so a report being rendered never
 holds the interpreter lock of the process serving pages, and pages win the CPU when both want
 it; chromium, started from a worker for a PDF, inherits that priority. At most ``workers``
 reports are built at once and ``queue`` more wait their turn; a request beyond that gets
@@ -21,22 +22,24 @@ import multiprocessing
 import os
 import signal
 import sys
-import threading
 import time
+from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable, Hashable, Iterator
-from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final, TypeVar
 
-from blockwatch.asn_names import open_asn_db
 from blockwatch.errors import BlockwatchError, FilterError
-from blockwatch.store import Filter, Reads, Store
+from blockwatch.store import Filter, Reads
 from blockwatch.web import report
+from blockwatch.web.cache import store_state
 from blockwatch.web.views import NotFound
+from blockwatch.web.workers import Source, exit_with, open_reads
 
 __all__ = [
     "KEEP_JOBS",
+    "KEEP_REPORTS",
     "KEEP_SECONDS",
     "RETRY_AFTER_S",
     "Busy",
@@ -49,6 +52,7 @@ __all__ = [
 
 KEEP_SECONDS: Final = 600.0
 KEEP_JOBS: Final = 16
+KEEP_REPORTS: Final = 32
 WORKER_NICE: Final = 19
 RETRY_AFTER_S: Final = 5
 T = TypeVar("T")
@@ -79,24 +83,14 @@ class JobFailed(BlockwatchError):
 _reads: Reads | None = None
 
 
-def _worker_start(db_path: str, server_pid: int, asn_db: str | None = None) -> None:
+def _worker_start(source: Source, server_pid: int, asn_db: str | None = None) -> None:
     global _reads
     os.nice(WORKER_NICE)
     # Stopped by the server (HeavyLane.close): unwind, so a chromium being waited for is
     # killed and its temporary folder removed.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
-    _reads = Reads(Store(db_path, read_only=True))
-    if asn_db is not None:
-        _reads.use_names(open_asn_db(asn_db).name)
-    threading.Thread(target=_exit_with, args=(server_pid,), daemon=True).start()
-
-
-def _exit_with(server_pid: int) -> None:
-    """End this worker when the server is gone, however it ended (a killed server leaves
-    its workers to init, and they would wait for work forever)."""
-    while os.getppid() == server_pid:
-        time.sleep(1.0)
-    os._exit(0)
+    _reads = open_reads(source, asn_db)
+    exit_with(server_pid)
 
 
 def _outcome(build: Callable[[Reads], T]) -> tuple[str, Any]:
@@ -121,46 +115,43 @@ def _html_job(event_id: str | None, scope: Filter | None) -> tuple[str, Any]:
     return _outcome(build)
 
 
-def _pdf_job(event_id: str | None, scope: Filter | None) -> tuple[str, Any]:
-    def build(r: Reads) -> tuple[str, bytes]:
-        doc = report.build(r, event_id=event_id, scope=scope)
-        return doc.slug, report.html_to_pdf(doc.html)
-
-    return _outcome(build)
+def _pdf_job(html: str) -> tuple[str, Any]:
+    try:
+        return "ok", report.html_to_pdf(html)
+    except BlockwatchError as exc:
+        return "error", (500, "report error", str(exc))
 
 
 # --- in the server --------------------------------------------------------------------------
 
 
 class HeavyLane:
-    """Reports built in ``workers`` processes of their own, ``queue`` more waiting. Over a
-    store this process owns and writes (``reads`` given: `blockwatch serve`), no other
-    process may open the file, so the workers are threads reading through ``reads``."""
+    """Reports built in ``workers`` processes of their own, ``queue`` more waiting; the
+    workers read ``source`` (workers.Source: the store file, or its owner)."""
 
     def __init__(
         self,
-        db_path: Path,
+        source: Source,
         workers: int = 2,
         queue: int = 8,
-        reads: Reads | None = None,
         asn_db: Path | None = None,
+        db_path: Path | None = None,
     ) -> None:
-        global _reads
         self.workers = workers
         self.queue = queue
         self._active = 0
-        self._pool: Executor
-        if reads is not None:
-            _reads = reads  # the jobs read through it (thread-safe: a cursor per thread)
-            self._pool = ThreadPoolExecutor(workers, thread_name_prefix="blockwatch-report")
-            return
+        # Finished reports, kept while the store at ``db_path`` stays as it was.
+        self._db_path = db_path
+        self._state = store_state(db_path) if db_path else None
+        self._kept: OrderedDict[Hashable, tuple[str, str]] = OrderedDict()
+        self._building: dict[Hashable, asyncio.Future[tuple[str, str]]] = {}
         self._pool = ProcessPoolExecutor(
             max_workers=workers,
             # A fresh interpreter: forking a server that holds a DuckDB connection and threads
             # is unsafe.
             mp_context=multiprocessing.get_context("spawn"),
             initializer=_worker_start,
-            initargs=(str(db_path), os.getpid(), str(asn_db) if asn_db else None),
+            initargs=(source, os.getpid(), str(asn_db) if asn_db else None),
         )
 
     @property
@@ -184,13 +175,48 @@ class HeavyLane:
         return value
 
     async def report_html(self, event_id: str | None, scope: Filter | None) -> tuple[str, str]:
-        """(slug, HTML) of the evidence report on an event or a scope."""
-        result: tuple[str, str] = await self._run("reports", _html_job, event_id, scope)
+        """(slug, HTML) of the evidence report on an event or a scope. A report is built once
+        per state of the store: readers asking while it is built wait for it, later ones get
+        it kept (at most KEEP_REPORTS, least recently asked first out)."""
+        key = (event_id, scope)
+        state = self._current_state()
+        if (kept := self._kept.get(key)) is not None:
+            self._kept.move_to_end(key)
+            return kept
+        if key in self._building:
+            return await asyncio.shield(self._building[key])
+        shared = asyncio.get_running_loop().create_future()
+        shared.add_done_callback(_retrieved)
+        self._building[key] = shared
+        try:
+            result: tuple[str, str] = await self._run("reports", _html_job, event_id, scope)
+        except BaseException as exc:
+            shared.set_exception(exc)
+            raise
+        finally:
+            del self._building[key]
+        shared.set_result(result)
+        if state is not None and self._current_state() == state:  # no write while building
+            self._kept[key] = result
+            while len(self._kept) > KEEP_REPORTS:
+                self._kept.popitem(last=False)
         return result
 
+    def _current_state(self) -> tuple[tuple[int, int], ...] | None:
+        """The store's state, forgetting the kept reports when it changed."""
+        if self._db_path is None:
+            return None
+        state = store_state(self._db_path)
+        if state != self._state:
+            self._state = state
+            self._kept.clear()
+        return state
+
     async def report_pdf(self, event_id: str | None, scope: Filter | None) -> tuple[str, bytes]:
-        result: tuple[str, bytes] = await self._run("reports", _pdf_job, event_id, scope)
-        return result
+        """(slug, PDF) of a report: its HTML (kept or built), printed by a worker."""
+        slug, html = await self.report_html(event_id, scope)
+        pdf: bytes = await self._run("reports", _pdf_job, html)
+        return slug, pdf
 
     async def warm(self) -> None:
         """Start the worker processes now rather than on the first report."""
@@ -203,11 +229,18 @@ class HeavyLane:
         """Stop the workers now, a report in progress too: the server is going away."""
         self._pool.shutdown(wait=False, cancel_futures=True)
         deadline = time.monotonic() + 3.0
-        for child in multiprocessing.active_children():  # the server starts no others
+        # The server's other children, the page workers (workers.RenderLane), stop with it.
+        for child in multiprocessing.active_children():
             child.join(max(0.0, deadline - time.monotonic()))  # an idle one ends by itself
             if child.is_alive():
                 child.terminate()
                 child.join(1.0)
+
+
+def _retrieved(future: asyncio.Future[Any]) -> None:
+    """A failure shared with nobody is not logged as never retrieved (the builder raised it)."""
+    if not future.cancelled():
+        future.exception()
 
 
 class CsvLane:

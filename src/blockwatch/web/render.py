@@ -158,6 +158,7 @@ def make_templates(network_name: Callable[[str | None], str | None] | None = Non
         autoescape=select_autoescape(default=True, default_for_string=True),
         trim_blocks=True,
         lstrip_blocks=True,
+        auto_reload=False,  # shipped in the package: they do not change under a server
     )
     env.filters["t"] = fmt_time
     env.filters["shown"] = shown
