@@ -122,11 +122,13 @@ def read_annotations(
 
 def top_censorship_events(con: SqlCursor, country: str | None) -> list[Event]:
     """Top-level censorship events (of one country when given), the input of the
-    service-level view (analysis.services)."""
-    sql = (
-        f"SELECT {schema.column_list(schema.EVENT_FIELDS)} FROM events"
-        " WHERE kind = 'censorship' AND parent_event_id IS NULL"
+    service-level view (analysis.services), without their measurement ids."""
+    # Without their measurement ids (the service view counts networks and time, not ids:
+    # thousands of strings per event that nothing reads).
+    fields = schema.column_list(schema.EVENT_FIELDS).replace(
+        '"measurements"', '[]::VARCHAR[] AS "measurements"'
     )
+    sql = f"SELECT {fields} FROM events WHERE kind = 'censorship' AND parent_event_id IS NULL"
     params: list[Any] = []
     if country:
         sql += " AND probe_cc = ?"
