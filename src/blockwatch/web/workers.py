@@ -19,9 +19,13 @@ from __future__ import annotations
 import asyncio
 import multiprocessing
 import os
+import pickle
+import socket
+import struct
 import threading
 from collections.abc import Callable, Collection, Sequence
-from concurrent.futures import BrokenExecutor, ProcessPoolExecutor
+from dataclasses import dataclass
+from multiprocessing.process import BaseProcess
 from pathlib import Path
 from typing import Any, Final
 
@@ -29,6 +33,7 @@ from starlette.routing import BaseRoute, Match
 
 from blockwatch.analysis.services import ServiceTable
 from blockwatch.asn_names import open_asn_db
+from blockwatch.errors import BlockwatchError
 from blockwatch.store import Reads, Store
 from blockwatch.store.remote import RemoteAddress, RemoteStore
 from blockwatch.web.cache import ASGIApp, Message, Receive, Scope, Send
@@ -38,6 +43,7 @@ __all__ = [
     "Delegate",
     "RenderLane",
     "Source",
+    "WorkerFailed",
     "default_page_workers",
     "exit_with",
     "open_reads",
@@ -45,6 +51,8 @@ __all__ = [
 ]
 
 RENDER_TIMEOUT_S: Final = 120.0
+RETRY_AFTER_S: Final = 5
+_LENGTH: Final = struct.Struct("!Q")  # a message's length, before it (workers' sockets)
 MAX_DEFAULT_WORKERS: Final = 4
 # What a worker reads: a store file it opens read-only, or the owner's QueryService.
 Source = str | RemoteAddress
@@ -96,14 +104,15 @@ def exit_with(server_pid: int) -> None:
 
 # --- in the worker processes ----------------------------------------------------------------
 
-_app: ASGIApp | None = None
-_loop: asyncio.AbstractEventLoop | None = None
 
-
-def _worker_start(
-    source: Source, services: ServiceTable, asn_db: str | None, server_pid: int
+def _worker_main(
+    sock: socket.socket,
+    source: Source,
+    services: ServiceTable,
+    asn_db: str | None,
+    server_pid: int,
 ) -> None:
-    global _app, _loop
+    """A page worker: answer each request the server sends until it closes its end."""
     # The dashboard's framework is heavy: only a worker (and the server) imports it.
     from blockwatch.web.app import dashboard_app
 
@@ -113,17 +122,39 @@ def _worker_start(
     env = app.state.templates
     for name in env.list_templates():
         env.get_template(name)
-    _app = app
-    _loop = asyncio.new_event_loop()
+    loop = asyncio.new_event_loop()
+    while True:
+        try:
+            request = pickle.loads(_read_frame(sock))
+        except (EOFError, OSError):
+            return  # the server closed its end: it is stopping
+        sock.sendall(_frame(loop.run_until_complete(_call(app, request))))
 
 
-def _render(request: dict[str, Any]) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
-    """(status, headers, body) of one GET, answered by the worker's dashboard."""
-    assert _app is not None and _loop is not None, "worker not started"
-    return _loop.run_until_complete(_call(_app, request))
+def _frame(value: object) -> bytes:
+    """A message on a worker's socket: its length, then the pickled value."""
+    data = pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
+    return _LENGTH.pack(len(data)) + data
+
+
+def _read_frame(sock: socket.socket) -> bytes:
+    """One message (blocking: the worker's side)."""
+    (size,) = _LENGTH.unpack(_read_exactly(sock, _LENGTH.size))
+    return _read_exactly(sock, size)
+
+
+def _read_exactly(sock: socket.socket, n: int) -> bytes:
+    buf = bytearray()
+    while len(buf) < n:
+        chunk = sock.recv(min(n - len(buf), 1 << 20))
+        if not chunk:
+            raise EOFError("the other end closed")
+        buf += chunk
+    return bytes(buf)
 
 
 async def _call(app: ASGIApp, request: dict[str, Any]) -> tuple[int, list[Any], bytes]:
+    """(status, headers, body) of one GET, answered by the worker's dashboard."""
     scope: Scope = {**request, "asgi": {"version": "3.0"}, "state": {}}
     start: Message = {}
     body: list[bytes] = []
@@ -143,15 +174,32 @@ async def _call(app: ASGIApp, request: dict[str, Any]) -> tuple[int, list[Any], 
         elif message["type"] == "http.response.body":
             body.append(message.get("body", b""))
 
-    await app(scope, receive, send)
+    try:
+        await app(scope, receive, send)
+    except Exception:
+        # The app's error layer sent its 500 page before raising again: that is the answer.
+        if not start:
+            return 500, [(b"content-type", b"text/plain; charset=utf-8")], b"internal error"
     return int(start.get("status", 500)), list(start.get("headers", [])), b"".join(body)
 
 
 # --- in the server --------------------------------------------------------------------------
 
 
+class WorkerFailed(BlockwatchError):
+    """A page worker died or did not answer in time (answered 503)."""
+
+
+@dataclass(slots=True)
+class _Worker:
+    process: BaseProcess
+    sock: socket.socket
+
+
 class RenderLane:
-    """``workers`` processes answering page and API requests (see the module doc)."""
+    """``workers`` processes answering page and API requests (see the module doc). Each has
+    a pipe of its own, written and awaited from the event loop: no thread of this process
+    stands between a request and its worker."""
 
     def __init__(
         self,
@@ -161,48 +209,113 @@ class RenderLane:
         asn_db: Path | None = None,
     ) -> None:
         self.workers = workers
-        self._initargs = (source, services, str(asn_db) if asn_db else None, os.getpid())
-        self._pool = self._new_pool()
+        self._args = (source, services, str(asn_db) if asn_db else None, os.getpid())
+        self._ctx = multiprocessing.get_context("spawn")  # forking a server is unsafe
+        self._idle: asyncio.Queue[_Worker] | None = None
+        self._all: list[_Worker] = []
         self._closed = False
 
-    def _new_pool(self) -> ProcessPoolExecutor:
-        return ProcessPoolExecutor(
-            max_workers=self.workers,
-            # A fresh interpreter: forking a server that holds a DuckDB connection and threads
-            # is unsafe.
-            mp_context=multiprocessing.get_context("spawn"),
-            initializer=_worker_start,
-            initargs=self._initargs,
+    def _spawn(self) -> _Worker:
+        here, there = socket.socketpair()
+        process = self._ctx.Process(
+            target=_worker_main, args=(there, *self._args), name="blockwatch-page", daemon=True
         )
+        process.start()
+        there.close()
+        here.setblocking(False)
+        worker = _Worker(process, here)
+        self._all.append(worker)
+        return worker
+
+    def _queue(self) -> asyncio.Queue[_Worker]:
+        if self._idle is None:
+            self._idle = asyncio.Queue()
+            for _ in range(self.workers):
+                self._idle.put_nowait(self._spawn())
+        return self._idle
 
     async def answer(self, scope: Scope) -> tuple[int, list[Any], bytes]:
         """The answer of a worker to this request; a worker that died is replaced and the
         request asked once more."""
         request = {k: scope[k] for k in _SCOPE_KEYS if k in scope}
-        loop = asyncio.get_running_loop()
-        for attempt in (1, 2):
-            pool = self._pool
+        idle = self._queue()
+        worker = await idle.get()
+        try:
             try:
-                return await asyncio.wait_for(
-                    loop.run_in_executor(pool, _render, request), RENDER_TIMEOUT_S
-                )
-            except BrokenExecutor:
-                if self._closed or attempt == 2:
-                    raise
-                if pool is self._pool:  # not already replaced by another request
-                    self._pool = self._new_pool()
-        raise AssertionError("unreachable")
+                return await self._ask(worker, request)
+            except (EOFError, OSError):
+                if self._closed:
+                    raise WorkerFailed("the dashboard is stopping") from None
+                worker = self._replace(worker)
+                try:
+                    return await self._ask(worker, request)
+                except (EOFError, OSError) as exc:
+                    worker = self._replace(worker)
+                    raise WorkerFailed(f"a page worker failed twice: {exc}") from exc
+            except TimeoutError:
+                worker = self._replace(worker)
+                raise WorkerFailed(f"no answer within {RENDER_TIMEOUT_S:.0f} s") from None
+        finally:
+            idle.put_nowait(worker)
+
+    async def _ask(self, worker: _Worker, request: dict[str, Any]) -> tuple[int, list[Any], bytes]:
+        """Send the request and read the answer as it arrives, from the event loop."""
+        loop = asyncio.get_running_loop()
+        await asyncio.wait_for(loop.sock_sendall(worker.sock, _frame(request)), RENDER_TIMEOUT_S)
+        done: asyncio.Future[bytes] = loop.create_future()
+        buf = bytearray()
+        fd = worker.sock.fileno()
+
+        def readable() -> None:
+            try:
+                chunk = worker.sock.recv(1 << 20)
+            except BlockingIOError:
+                return
+            except OSError as exc:
+                if not done.done():
+                    done.set_exception(exc)
+                return
+            if not chunk:
+                if not done.done():
+                    done.set_exception(EOFError("the page worker ended"))
+                return
+            buf.extend(chunk)
+            if len(buf) >= _LENGTH.size:
+                (size,) = _LENGTH.unpack_from(buf)
+                if len(buf) >= _LENGTH.size + size and not done.done():
+                    done.set_result(bytes(buf[_LENGTH.size :]))
+
+        loop.add_reader(fd, readable)
+        try:
+            data = await asyncio.wait_for(done, RENDER_TIMEOUT_S)
+        finally:
+            loop.remove_reader(fd)
+        answer: tuple[int, list[Any], bytes] = pickle.loads(data)
+        return answer
+
+    def _replace(self, worker: _Worker) -> _Worker:
+        self._stop(worker)
+        return self._spawn()
+
+    def _stop(self, worker: _Worker) -> None:
+        worker.sock.close()
+        if worker.process.is_alive():
+            worker.process.terminate()
+        worker.process.join(1.0)
+        if worker in self._all:
+            self._all.remove(worker)
 
     async def warm(self) -> None:
         """Start the worker processes now rather than on the first request."""
-        loop = asyncio.get_running_loop()
-        await asyncio.gather(
-            *(loop.run_in_executor(self._pool, os.getpid) for _ in range(self.workers))
-        )
+        self._queue()
 
     def close(self) -> None:
         self._closed = True
-        self._pool.shutdown(wait=False, cancel_futures=True)
+        for worker in list(self._all):
+            worker.sock.close()  # an idle worker ends at once
+        for worker in list(self._all):
+            worker.process.join(1.0)
+            self._stop(worker)
 
 
 class Delegate:
@@ -217,7 +330,14 @@ class Delegate:
         if scope["type"] != "http" or scope["method"] != "GET" or not self.delegated(scope):
             await self.app(scope, receive, send)
             return
-        status, headers, body = await self.lane.answer(scope)
+        try:
+            status, headers, body = await self.lane.answer(scope)
+        except WorkerFailed as exc:
+            status, body = 503, f"busy: {exc}; try again in {RETRY_AFTER_S} s".encode()
+            headers = [
+                (b"content-type", b"text/plain; charset=utf-8"),
+                (b"retry-after", str(RETRY_AFTER_S).encode()),
+            ]
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": body, "more_body": False})
 
