@@ -38,9 +38,11 @@ DEFAULT_MAX_BYTES: Final = 64 * 1024 * 1024
 MAX_ANSWER_BYTES: Final = 4 * 1024 * 1024
 ANSWER_HEADER: Final = b"x-blockwatch-answer"
 # Answers built at once. Building is Python work (templates, rows to dicts) that holds the
-# interpreter lock between DuckDB's queries: with fewer builders in turn, the event loop,
-# which answers kept pages, waits for the lock behind fewer threads.
-DEFAULT_BUILDERS: Final = 3
+# interpreter lock, between DuckDB's queries, which do not: with too few builders a core
+# idles while they wait for the lock; with too many the event loop, which answers kept pages,
+# waits for it behind them. Six measured better than three under bench/web_latency.py's load
+# (p95 about 15 % lower) and no worse than ten.
+DEFAULT_BUILDERS: Final = 6
 
 # The ASGI interface (the types Starlette names; spelled here as it is not our dependency).
 Scope = MutableMapping[str, Any]
