@@ -82,6 +82,8 @@ def test_only_one_select_is_answered_and_the_store_is_untouched(owned: Store) ->
         # A failing SELECT is the store's error, and the channel still answers after it.
         with pytest.raises(StoreError, match="query failed"):
             Reads(remote)._rows("SELECT nothing FROM verdicts")  # type: ignore[arg-type]
+        with pytest.raises(duckdb.Error, match="complex"):
+            remote.cursor().execute("SELECT ?", [complex(1, 2)])
         assert remote.cursor().execute("SELECT count(*) FROM verdicts").fetchone() == (before,)
     finally:
         remote.close()

@@ -134,7 +134,8 @@ def _answer(cur: duckdb.DuckDBPyConnection, sql: object, params: object) -> tupl
         res = cur.execute(sql, params)
         cols = [d[0] for d in res.description or []]
         rows = res.fetchmany(MAX_ROWS + 1)
-    except duckdb.Error as exc:
+    except (duckdb.Error, TypeError, ValueError) as exc:
+        # A parameter DuckDB cannot bind is the query's error too; the channel stays open.
         return ("error", str(exc))
     if len(rows) > MAX_ROWS:
         return ("error", f"more than {MAX_ROWS:,} rows asked of the owner")
@@ -187,13 +188,9 @@ class RemoteStore:
     external: Final = False  # the owner's cursors already read through its views
 
     def __init__(self, address: RemoteAddress) -> None:
-        path, key = address
+        self._address = address
         self._lock = threading.Lock()
-        try:
-            self._conn = Client(path, family="AF_UNIX", authkey=key)
-            hello = self._conn.recv()
-        except (OSError, EOFError, AuthenticationError) as exc:
-            raise duckdb.ConnectionException(f"cannot reach the store's owner: {exc}") from exc
+        self._conn, hello = self._connect()
         self.path = Path(hello["path"])
         self.raw_columns: str = hello["raw_columns"]
         self.verdict_select: str = hello["verdict_select"]
@@ -210,13 +207,29 @@ class RemoteStore:
     def cursor(self) -> RemoteCursor:
         return RemoteCursor(self)
 
+    def _connect(self) -> tuple[Connection, dict[str, Any]]:
+        path, key = self._address
+        try:
+            conn = Client(path, family="AF_UNIX", authkey=key)
+            return conn, conn.recv()
+        except (OSError, EOFError, AuthenticationError) as exc:
+            raise duckdb.ConnectionException(f"cannot reach the store's owner: {exc}") from exc
+
     def query(self, sql: str, params: list[Any]) -> tuple[list[str], list[tuple[Any, ...]]]:
         with self._lock:
             try:
                 self._conn.send((sql, params))
                 answer = self._conn.recv()
-            except (OSError, EOFError) as exc:
-                raise duckdb.ConnectionException(f"the store's owner is gone: {exc}") from exc
+            except (OSError, EOFError):
+                # Once more on a new channel: the owner may have dropped this one (a query it
+                # could not read); if it is gone, this fails too.
+                self._conn.close()
+                self._conn, _ = self._connect()
+                try:
+                    self._conn.send((sql, params))
+                    answer = self._conn.recv()
+                except (OSError, EOFError) as exc:
+                    raise duckdb.ConnectionException(f"the store's owner is gone: {exc}") from exc
         self._counts_ready, self._days_pay = answer[-1]
         if answer[0] == "error":
             raise duckdb.Error(answer[1])
