@@ -88,6 +88,9 @@ class QueryService:
                 if self._closed:
                     return
                 self._clients.add(conn)
+            # The worker's CPU priority, taken by the thread serving it: a report worker's
+            # reads (nice 19) give way to the pages' here too.
+            _lower_priority(conn.recv())
             cur = self.store.cursor()
             conn.send(
                 {
@@ -121,6 +124,17 @@ class QueryService:
             with contextlib.suppress(OSError), socket.socket(fileno=os.dup(conn.fileno())) as s:
                 s.shutdown(socket.SHUT_RDWR)
         shutil.rmtree(self._dir, ignore_errors=True)
+
+
+def _lower_priority(nice: object) -> None:
+    """This thread at the worker's priority (Linux gives each thread its own), never above
+    the server's."""
+    if not isinstance(nice, int) or not hasattr(os, "setpriority"):
+        return
+    tid = threading.get_native_id()
+    with contextlib.suppress(OSError):
+        if nice > os.getpriority(os.PRIO_PROCESS, tid):
+            os.setpriority(os.PRIO_PROCESS, tid, min(nice, 19))
 
 
 def _answer(cur: duckdb.DuckDBPyConnection, sql: object, params: object) -> tuple[Any, ...]:
@@ -211,6 +225,7 @@ class RemoteStore:
         path, key = self._address
         try:
             conn = Client(path, family="AF_UNIX", authkey=key)
+            conn.send(os.nice(0))  # this process's priority, for the thread serving it
             return conn, conn.recv()
         except (OSError, EOFError, AuthenticationError) as exc:
             raise duckdb.ConnectionException(f"cannot reach the store's owner: {exc}") from exc
