@@ -18,10 +18,12 @@ kept ``KEEP_SECONDS`` (at most ``KEEP_JOBS``), so a reader who comes back gets i
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import multiprocessing
 import os
 import signal
 import sys
+import threading
 import time
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable, Hashable, Iterator
@@ -237,6 +239,13 @@ class HeavyLane:
                 child.join(1.0)
 
 
+def _background() -> None:
+    """This thread at the report workers' CPU priority (Linux gives each thread its own): an
+    export gives way to the pages built beside it."""
+    with contextlib.suppress(OSError, AttributeError):
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), WORKER_NICE)
+
+
 def _retrieved(future: asyncio.Future[Any]) -> None:
     """A failure shared with nobody is not logged as never retrieved (the builder raised it)."""
     if not future.cancelled():
@@ -250,7 +259,9 @@ class CsvLane:
     def __init__(self, streams: int = 4) -> None:
         self.streams = streams
         self._active = 0
-        self._pool = ThreadPoolExecutor(max_workers=streams, thread_name_prefix="blockwatch-csv")
+        self._pool = ThreadPoolExecutor(
+            max_workers=streams, thread_name_prefix="blockwatch-csv", initializer=_background
+        )
 
     def admit(self) -> None:
         """Take a place for one export (Busy when all are taken); ``stream`` or ``release``
