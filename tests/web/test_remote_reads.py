@@ -3,7 +3,10 @@ nothing but the owner's own workers' SELECTs is answered."""
 
 from __future__ import annotations
 
+import os
 import shutil
+import subprocess
+import sys
 from datetime import timedelta
 from multiprocessing import AuthenticationError
 from pathlib import Path
@@ -113,3 +116,34 @@ def test_reads_fail_cleanly_once_the_owner_is_gone(owned: Store) -> None:
     with pytest.raises(StoreError, match="owner"):
         Reads(remote).countries(Filter())  # type: ignore[arg-type]
     remote.close()
+
+
+def _thread_nices() -> list[int]:
+    """The nice value of each thread of this process (Linux keeps one per thread)."""
+    out = []
+    for task in Path("/proc/self/task").iterdir():
+        stat = (task / "stat").read_text()
+        out.append(int(stat[stat.rindex(")") + 2 :].split()[16]))
+    return out
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").exists(), reason="needs Linux's /proc")
+def test_a_niced_worker_is_served_at_its_priority(owned: Store) -> None:
+    service = QueryService(owned)
+    path, key = service.address
+    client = (
+        "import os, sys; from blockwatch.store.remote import RemoteStore;"
+        f"os.nice(19); r = RemoteStore(({path!r}, {key!r}));"
+        "print(r.cursor().execute('SELECT 1').fetchall()); sys.stdout.flush();"
+        "sys.stdin.read()"  # connected until the test has looked
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-c", client], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert proc.stdout is not None and proc.stdout.readline().strip() == "[(1,)]"
+        assert 19 in _thread_nices()  # the thread serving it
+        assert os.nice(0) == 0  # and the server itself untouched
+    finally:
+        proc.communicate("", timeout=30)
+        service.close()
