@@ -55,8 +55,14 @@ def _answer(e: ServiceEvent, measured: int, names: dict[str, str]) -> dict[str, 
     }
 
 
-def service_answers(r: Reads, services: ServiceTable, q: str | None) -> dict[str, Any]:
-    """The answers for the home page (see the module doc)."""
+def service_answers(
+    r: Reads,
+    services: ServiceTable,
+    q: str | None,
+    countries: list[dict[str, Any]] | None = None,
+) -> dict[str, Any]:
+    """The answers for the home page (see the module doc). ``countries``: the store's
+    countries (Reads.countries over no filter) when the caller has read them already."""
     what, cc = parse_question(q, services) if q and q.strip() else ("", None)
     asked = bool(q and q.strip())
     wanted = {s.name for s in services.find(what)} if what else None
@@ -65,7 +71,8 @@ def service_answers(r: Reads, services: ServiceTable, q: str | None) -> dict[str
         for e in service_events(r.censorship_events(cc), services)
         if (asked or e.ongoing) and (wanted is None or e.service in wanted)
     ]
-    measured = {row["probe_cc"]: int(row["networks"]) for row in r.countries(Filter())}
+    rows = r.countries(Filter()) if countries is None else countries
+    measured = {row["probe_cc"]: int(row["networks"]) for row in rows}
     # The measurements' names, else the ASN database's (Reads.network_name).
     names = {a: n for e in found for a in e.networks if (n := r.network_name(a))}
     answers = [_answer(e, measured.get(e.probe_cc, 0), names) for e in found]

@@ -60,10 +60,13 @@ def _charts(tl: dict[str, Any]) -> dict[str, Any]:
 
 @router.get("/", response_class=HTMLResponse)
 def overview_page(request: Request, r: R, f: F, q: Question = None) -> HTMLResponse:
-    answers = service_answers(r, request.app.state.services, q)
+    data = views.overview(r, f)
+    # Over the whole store, the page's country table is what the answers count networks in.
+    whole = data["countries"] if f == Filter() else None
+    answers = service_answers(r, request.app.state.services, q, whole)
     if views.empty_range(r, f):  # "ongoing" is as of the last measurement: none in range
         answers = {**answers, "answers": [e for e in answers["answers"] if not e["ongoing"]]}
-    return _render(request, "overview.html", f, services=answers, **views.overview(r, f))
+    return _render(request, "overview.html", f, services=answers, **data)
 
 
 def _context(r: Reads, cc: str, domains: list[str], tl: dict[str, Any]) -> dict[str, Any]:
