@@ -102,8 +102,6 @@ def read_annotations(
 ) -> list[Annotation]:
     """Annotations by date: those of ``country`` (and the worldwide ones) when given, and of
     any of ``domains`` (and those naming no domain) when given."""
-    if not has_table(con, "annotations"):
-        return []
     where: list[str] = []
     params: list[Any] = []
     if country:
@@ -116,7 +114,14 @@ def read_annotations(
     sql = f"SELECT {_ANNOTATION_COLUMNS} FROM annotations"
     if where:
         sql += " WHERE " + " AND ".join(where)
-    rows = con.execute(sql + " ORDER BY start, annotation_id", params).fetchall()
+    try:
+        rows = con.execute(sql + " ORDER BY start, annotation_id", params).fetchall()
+    except duckdb.Error:
+        # A store that never had an annotation has no table for them (asked only then: the
+        # check is a query of its own on every page).
+        if not has_table(con, "annotations"):
+            return []
+        raise
     return [schema.row_to_annotation(r) for r in rows]
 
 
