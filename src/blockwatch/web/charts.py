@@ -62,6 +62,8 @@ class Bucket:
     n: int = 0
     outcomes: Counter[str] = field(default_factory=Counter)
     methods: Counter[str] = field(default_factory=Counter)
+    # (layers, escaped tooltip) once drawn: a page draws each chart twice (wide, narrow).
+    drawn: tuple[list[tuple[str, int, str]], str] | None = None
 
     @property
     def blocked_share(self) -> float:
@@ -264,21 +266,24 @@ def _bar(b: Bucket, fr: _Frame, width: float) -> list[str]:
         f'<rect class="measured" x="{bx:.1f}" y="{TOP + fr.ph - 3:g}" width="{width:.1f}"'
         ' height="3"/>'
     ]
-    tip = [
-        f"{b.start.isoformat(sep=' ', timespec='minutes')}: {b.n} measurements,"
-        f" {b.blocked_share:.0%} blocked"
-    ]
-    layers = [(m, k, _method_attrs(m)) for m, k in b.methods.most_common()]
-    if b.outcomes["down"]:
-        layers.append(("down", b.outcomes["down"], f'fill="{DOWN_COLOUR}" class="down"'))
-    for label, k, attrs in layers:
+    if b.drawn is None:
+        layers = [(m, k, _method_attrs(m)) for m, k in b.methods.most_common()]
+        if b.outcomes["down"]:
+            layers.append(("down", b.outcomes["down"], f'fill="{DOWN_COLOUR}" class="down"'))
+        tip = [
+            f"{b.start.isoformat(sep=' ', timespec='minutes')}: {b.n} measurements,"
+            f" {b.blocked_share:.0%} blocked",
+            *(f"{label}: {k}" for label, k, _ in layers),
+        ]
+        b.drawn = (layers, escape("; ".join(tip)))
+    layers, title = b.drawn
+    for _, k, attrs in layers:
         h = fr.ph * k / b.n
         y -= h
         out.append(f'<rect x="{bx:.1f}" y="{y:.1f}" width="{width:.1f}" height="{h:.1f}" {attrs}/>')
-        tip.append(f"{label}: {k}")
     out.append(
         f'<rect class="hit" x="{bx:.1f}" y="{TOP}" width="{width:.1f}" height="{fr.ph:g}">'
-        f"<title>{escape('; '.join(tip))}</title></rect>"
+        f"<title>{title}</title></rect>"
     )
     return out
 
