@@ -238,6 +238,15 @@ class Store:
         """What to select from measurements for rawtexts.texts (schema 1 or 2 columns)."""
         return self._raw_columns
 
+    def use_threads(self, n: int) -> None:
+        """Run each query on at most ``n`` of DuckDB's threads (``SET threads``: the whole
+        connection's). A server answering many small queries at once gains nothing from
+        splitting each, and pays for it: see web.app.SERVE_THREADS."""
+        try:
+            self._con.execute(f"SET threads = {max(1, int(n))}")
+        except duckdb.Error as exc:
+            raise StoreError(f"cannot set DuckDB's threads to {n}: {exc}") from exc
+
     def cursor(self) -> duckdb.DuckDBPyConnection:
         """A cursor on this store's connection, for one thread's work (DuckDB cannot open the
         same file twice in one process with different modes, so readers share it)."""

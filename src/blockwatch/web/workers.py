@@ -83,7 +83,12 @@ def default_page_workers(cores: int | None = None) -> int:
 
 def open_reads(source: Source, asn_db: str | None) -> Reads:
     """A worker's reads: of the store file (read-only), or through its owner."""
-    store = Store(source, read_only=True) if isinstance(source, str) else RemoteStore(source)
+    store: Store | RemoteStore
+    if isinstance(source, str):
+        store = opened = Store(source, read_only=True)
+        opened.use_threads(1)  # one of several processes reading at once
+    else:
+        store = RemoteStore(source)  # the owner runs its queries
     reads = Reads(store)
     if asn_db is not None:
         reads.use_names(open_asn_db(asn_db).name)
