@@ -16,7 +16,7 @@ import pytest
 
 from blockwatch.errors import StoreError
 from blockwatch.store import Filter, Reads, Store
-from blockwatch.store.remote import QueryService, RemoteStore
+from blockwatch.store.remote import THREAD_NICE, QueryService, RemoteStore
 from blockwatch.web import report
 
 
@@ -82,6 +82,11 @@ def test_only_one_select_is_answered_and_the_store_is_untouched(owned: Store) ->
         ):
             with pytest.raises(duckdb.Error, match="only one SELECT"):
                 remote.cursor().execute(sql)
+        # A SELECT that writes all the same: refused by the read-only transaction it runs in.
+        with pytest.raises(duckdb.Error, match="read-only"):
+            remote.cursor().execute(
+                "WITH gone AS (DELETE FROM verdicts RETURNING 1) SELECT count(*) FROM gone"
+            )
         # A failing SELECT is the store's error, and the channel still answers after it.
         with pytest.raises(StoreError, match="query failed"):
             Reads(remote)._rows("SELECT nothing FROM verdicts")  # type: ignore[arg-type]
@@ -142,7 +147,7 @@ def test_a_niced_worker_is_served_at_its_priority(owned: Store) -> None:
     )
     try:
         assert proc.stdout is not None and proc.stdout.readline().strip() == "[(1,)]"
-        assert 19 in _thread_nices()  # the thread serving it
+        assert THREAD_NICE in _thread_nices()  # the thread serving it (19 capped)
         assert os.nice(0) == 0  # and the server itself untouched
     finally:
         proc.communicate("", timeout=30)

@@ -369,8 +369,8 @@ class Reads(ContextReads):
         orders the event's rows and returns the page's (a window of the event's time prunes
         the scan; ``found`` says whether it held every id, else the whole table is read)."""
         ids = sorted(set(self.event_measurement_ids(ev["event_id"])))
-        if not ids:
-            return []
+        if offset >= len(ids):
+            return []  # past the end (and not a window that missed: no scan for it)
         page = " ORDER BY measured_at, measurement_id LIMIT ? OFFSET ?"
         if len(ids) <= INDEX_LOOKUP_MAX:
             marks = ", ".join("?" * len(ids))

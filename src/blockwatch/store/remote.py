@@ -22,6 +22,7 @@ import shutil
 import socket
 import tempfile
 import threading
+import time
 from multiprocessing import AuthenticationError
 from multiprocessing.connection import (
     Client,
@@ -42,6 +43,8 @@ __all__ = ["QueryService", "RemoteAddress", "RemoteCursor", "RemoteStore"]
 # Rows of one answer at most: every read of the dashboard is limited far below this.
 MAX_ROWS: Final = 1_000_000
 RemoteAddress = tuple[str, bytes]  # (socket path, key)
+# The lowest priority a thread of the server takes (see _lower_priority).
+THREAD_NICE: Final = 10
 
 
 # --- in the owner ----------------------------------------------------------------------------
@@ -56,7 +59,8 @@ class QueryService:
         self._key = os.urandom(32)
         self._listener = Listener(os.path.join(self._dir, "s"), family="AF_UNIX")
         self._closed = False
-        self._clients: set[Connection] = set()
+        self._clients: dict[Connection, duckdb.DuckDBPyConnection | None] = {}
+        self._threads: list[threading.Thread] = []
         self._lock = threading.Lock()
         threading.Thread(target=self._accept, name="blockwatch-reads", daemon=True).start()
 
@@ -71,8 +75,12 @@ class QueryService:
             except OSError:
                 if self._closed:
                     return
+                time.sleep(0.05)  # out of descriptors, say: not a busy loop meanwhile
                 continue
-            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
+            thread = threading.Thread(target=self._serve, args=(conn,), daemon=True)
+            with self._lock:
+                self._threads.append(thread)
+            thread.start()
 
     def _state(self) -> tuple[bool, bool]:
         return (self.store.counts_ready, self.store.days_pay)
@@ -84,14 +92,14 @@ class QueryService:
             # answers the challenge holds up only itself.
             deliver_challenge(conn, self._key)
             answer_challenge(conn, self._key)
+            # The worker's CPU priority, taken by the thread serving it: a report worker's
+            # reads give way to the pages' here too.
+            _lower_priority(conn.recv())
+            cur = self.store.cursor()
             with self._lock:
                 if self._closed:
                     return
-                self._clients.add(conn)
-            # The worker's CPU priority, taken by the thread serving it: a report worker's
-            # reads (nice 19) give way to the pages' here too.
-            _lower_priority(conn.recv())
-            cur = self.store.cursor()
+                self._clients[conn] = cur
             conn.send(
                 {
                     "path": str(self.store.path),
@@ -106,35 +114,44 @@ class QueryService:
         except (EOFError, OSError, ValueError, TypeError, AuthenticationError, duckdb.Error):
             pass  # the worker ended or failed the key, or the store closed under us
         finally:
+            with self._lock:
+                self._clients.pop(conn, None)
             if cur is not None:
                 cur.close()
-            with self._lock:
-                self._clients.discard(conn)
             conn.close()
 
-    def close(self) -> None:
-        """Stop answering: the workers' next read fails (their server is going away)."""
+    def close(self, wait: float = 5.0) -> None:
+        """Stop answering: queries running are interrupted, the workers' next read fails
+        (their server is going away), and the serving threads are waited for (``wait``
+        seconds at most), so the store can be closed after."""
         with self._lock:
             self._closed = True
-            clients = list(self._clients)
+            clients = list(self._clients.items())
+            threads = list(self._threads)
         self._listener.close()
-        for conn in clients:
+        for conn, cur in clients:
+            if cur is not None:
+                cur.interrupt()
             # Shut down, not closed: the thread blocked reading it wakes (end of file) and
             # closes it itself.
             with contextlib.suppress(OSError), socket.socket(fileno=os.dup(conn.fileno())) as s:
                 s.shutdown(socket.SHUT_RDWR)
+        deadline = time.monotonic() + wait
+        for thread in threads:
+            thread.join(max(0.0, deadline - time.monotonic()))
         shutil.rmtree(self._dir, ignore_errors=True)
 
 
 def _lower_priority(nice: object) -> None:
     """This thread at the worker's priority (Linux gives each thread its own), never above
-    the server's."""
+    the server's and at most THREAD_NICE: it holds the interpreter lock at times, and a
+    thread starved of CPU while holding it would stall the whole server."""
     if not isinstance(nice, int) or not hasattr(os, "setpriority"):
         return
     tid = threading.get_native_id()
     with contextlib.suppress(OSError):
         if nice > os.getpriority(os.PRIO_PROCESS, tid):
-            os.setpriority(os.PRIO_PROCESS, tid, min(nice, 19))
+            os.setpriority(os.PRIO_PROCESS, tid, min(nice, THREAD_NICE))
 
 
 def _answer(cur: duckdb.DuckDBPyConnection, sql: object, params: object) -> tuple[Any, ...]:
@@ -145,9 +162,15 @@ def _answer(cur: duckdb.DuckDBPyConnection, sql: object, params: object) -> tupl
         statements = cur.extract_statements(sql)
         if len(statements) != 1 or statements[0].type != duckdb.StatementType.SELECT:
             return ("error", "only one SELECT is answered")
-        res = cur.execute(sql, params)
-        cols = [d[0] for d in res.description or []]
-        rows = res.fetchmany(MAX_ROWS + 1)
+        # In a read-only transaction: a SELECT can still write (a CTE holding a DELETE,
+        # nextval(), checkpoint()), and this is the owner's read-write connection.
+        cur.execute("BEGIN TRANSACTION READ ONLY")
+        try:
+            res = cur.execute(sql, params)
+            cols = [d[0] for d in res.description or []]
+            rows = res.fetchmany(MAX_ROWS + 1)
+        finally:
+            cur.execute("ROLLBACK")
     except (duckdb.Error, TypeError, ValueError) as exc:
         # A parameter DuckDB cannot bind is the query's error too; the channel stays open.
         return ("error", str(exc))

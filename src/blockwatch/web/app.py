@@ -11,6 +11,7 @@ blockpage body that slipped through escaping could not run.
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
@@ -127,6 +128,8 @@ def build_app(
     @asynccontextmanager
     async def lifespan_all(app: FastAPI) -> AsyncIterator[None]:
         warming = [asyncio.create_task(x.warm()) for x in (lane, pages_lane) if x is not None]
+        for task in warming:
+            task.add_done_callback(_warmed)
         try:
             if lifespan is None:
                 yield
@@ -194,6 +197,12 @@ def _delegated() -> Callable[[Scope], bool]:
     # (the OpenAPI schema) and the composing server's (collector, feeds) match no path of
     # theirs, so those requests stay here.
     return route_matcher([*api.router.routes, *pages.router.routes], _SERVED_HERE)
+
+
+def _warmed(task: asyncio.Task[None]) -> None:
+    """Say why workers failed to start (their first requests will say it too)."""
+    if not task.cancelled() and (exc := task.exception()) is not None:
+        logging.getLogger("blockwatch.web").warning("workers failed to start: %r", exc)
 
 
 def _stop(

@@ -27,13 +27,14 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable, Hashable, Iterator
-from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures import BrokenExecutor, ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final, TypeVar
 
 from blockwatch.errors import BlockwatchError, FilterError
 from blockwatch.store import Filter, Reads
+from blockwatch.store.remote import THREAD_NICE
 from blockwatch.web import report
 from blockwatch.web.cache import store_state
 from blockwatch.web.views import NotFound
@@ -42,6 +43,7 @@ from blockwatch.web.workers import Source, exit_with, open_reads
 __all__ = [
     "KEEP_JOBS",
     "KEEP_REPORTS",
+    "KEEP_REPORT_BYTES",
     "KEEP_SECONDS",
     "RETRY_AFTER_S",
     "Busy",
@@ -55,6 +57,7 @@ __all__ = [
 KEEP_SECONDS: Final = 600.0
 KEEP_JOBS: Final = 16
 KEEP_REPORTS: Final = 32
+KEEP_REPORT_BYTES: Final = 64 * 1024 * 1024
 WORKER_NICE: Final = 19
 RETRY_AFTER_S: Final = 5
 T = TypeVar("T")
@@ -146,14 +149,19 @@ class HeavyLane:
         self._db_path = db_path
         self._state = store_state(db_path) if db_path else None
         self._kept: OrderedDict[Hashable, tuple[str, str]] = OrderedDict()
-        self._building: dict[Hashable, asyncio.Future[tuple[str, str]]] = {}
-        self._pool = ProcessPoolExecutor(
-            max_workers=workers,
+        self._kept_bytes = 0
+        self._building: dict[Hashable, asyncio.Task[tuple[str, str]]] = {}
+        self._initargs = (source, os.getpid(), str(asn_db) if asn_db else None)
+        self._pool = self._new_pool()
+
+    def _new_pool(self) -> ProcessPoolExecutor:
+        return ProcessPoolExecutor(
+            max_workers=self.workers,
             # A fresh interpreter: forking a server that holds a DuckDB connection and threads
             # is unsafe.
             mp_context=multiprocessing.get_context("spawn"),
             initializer=_worker_start,
-            initargs=(source, os.getpid(), str(asn_db) if asn_db else None),
+            initargs=self._initargs,
         )
 
     @property
@@ -168,8 +176,16 @@ class HeavyLane:
     async def _run(self, what: str, fn: Callable[..., tuple[str, Any]], *args: Any) -> Any:
         self.admit(what)
         self._active += 1
+        pool = self._pool
         try:
-            status, value = await asyncio.get_running_loop().run_in_executor(self._pool, fn, *args)
+            status, value = await asyncio.get_running_loop().run_in_executor(pool, fn, *args)
+        except BrokenExecutor:
+            # A worker died (killed, out of memory): the pool is unusable from now on. A new
+            # one serves the next request; this one is told to try again.
+            if pool is self._pool:
+                pool.shutdown(wait=False, cancel_futures=True)
+                self._pool = self._new_pool()
+            raise Busy(what, self.limit) from None
         finally:
             self._active -= 1
         if status == "error":
@@ -178,31 +194,42 @@ class HeavyLane:
 
     async def report_html(self, event_id: str | None, scope: Filter | None) -> tuple[str, str]:
         """(slug, HTML) of the evidence report on an event or a scope. A report is built once
-        per state of the store: readers asking while it is built wait for it, later ones get
-        it kept (at most KEEP_REPORTS, least recently asked first out)."""
+        per state of the store, in a task of its own: readers asking while it is built wait
+        for it (one who leaves does not stop it), later ones get it kept (at most
+        KEEP_REPORTS and KEEP_REPORT_BYTES, least recently asked first out)."""
         key = (event_id, scope)
-        state = self._current_state()
+        self._current_state()
         if (kept := self._kept.get(key)) is not None:
             self._kept.move_to_end(key)
             return kept
-        if key in self._building:
-            return await asyncio.shield(self._building[key])
-        shared = asyncio.get_running_loop().create_future()
-        shared.add_done_callback(_retrieved)
-        self._building[key] = shared
+        task = self._building.get(key)
+        if task is None:
+            task = asyncio.get_running_loop().create_task(self._build(key, event_id, scope))
+            task.add_done_callback(_retrieved)
+            self._building[key] = task
+        return await asyncio.shield(task)
+
+    async def _build(
+        self, key: Hashable, event_id: str | None, scope: Filter | None
+    ) -> tuple[str, str]:
+        state = self._current_state()
         try:
             result: tuple[str, str] = await self._run("reports", _html_job, event_id, scope)
-        except BaseException as exc:
-            shared.set_exception(exc)
-            raise
         finally:
             del self._building[key]
-        shared.set_result(result)
         if state is not None and self._current_state() == state:  # no write while building
-            self._kept[key] = result
-            while len(self._kept) > KEEP_REPORTS:
-                self._kept.popitem(last=False)
+            self._keep(key, result)
         return result
+
+    def _keep(self, key: Hashable, result: tuple[str, str]) -> None:
+        size = len(result[1])
+        if size > KEEP_REPORT_BYTES:
+            return
+        self._kept[key] = result
+        self._kept_bytes += size
+        while len(self._kept) > KEEP_REPORTS or self._kept_bytes > KEEP_REPORT_BYTES:
+            _, (_, html) = self._kept.popitem(last=False)
+            self._kept_bytes -= len(html)
 
     def _current_state(self) -> tuple[tuple[int, int], ...] | None:
         """The store's state, forgetting the kept reports when it changed."""
@@ -212,6 +239,7 @@ class HeavyLane:
         if state != self._state:
             self._state = state
             self._kept.clear()
+            self._kept_bytes = 0
         return state
 
     async def report_pdf(self, event_id: str | None, scope: Filter | None) -> tuple[str, bytes]:
@@ -240,10 +268,11 @@ class HeavyLane:
 
 
 def _background() -> None:
-    """This thread at the report workers' CPU priority (Linux gives each thread its own): an
-    export gives way to the pages built beside it."""
+    """This thread at a lower CPU priority (Linux gives each thread its own): an export gives
+    way to the pages built beside it. Not as low as the report workers: it holds the
+    interpreter lock at times (store.remote.THREAD_NICE)."""
     with contextlib.suppress(OSError, AttributeError):
-        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), WORKER_NICE)
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), THREAD_NICE)
 
 
 def _retrieved(future: asyncio.Future[Any]) -> None:

@@ -240,27 +240,37 @@ class RenderLane:
         return self._idle
 
     async def answer(self, scope: Scope) -> tuple[int, list[Any], bytes]:
-        """The answer of a worker to this request; a worker that died is replaced and the
-        request asked once more."""
+        """The answer of a worker to this request. A worker that died is replaced and the
+        request asked once more; one that does not answer in RENDER_TIMEOUT_S is replaced
+        and the request refused (WorkerFailed), as is one whose request was abandoned
+        midway (its answer would be read as the next request's)."""
         request = {k: scope[k] for k in _SCOPE_KEYS if k in scope}
         idle = self._queue()
-        worker = await idle.get()
+        try:
+            worker = await asyncio.wait_for(idle.get(), RENDER_TIMEOUT_S)
+        except TimeoutError:
+            raise WorkerFailed(f"no page worker free within {RENDER_TIMEOUT_S:.0f} s") from None
+        clean = False
         try:
             try:
-                return await self._ask(worker, request)
+                answer = await self._ask(worker, request)
+            except TimeoutError:  # before OSError: it is one since Python 3.11
+                raise WorkerFailed(f"no answer within {RENDER_TIMEOUT_S:.0f} s") from None
             except (EOFError, OSError):
                 if self._closed:
                     raise WorkerFailed("the dashboard is stopping") from None
                 worker = self._replace(worker)
                 try:
-                    return await self._ask(worker, request)
+                    answer = await self._ask(worker, request)
+                except TimeoutError:
+                    raise WorkerFailed(f"no answer within {RENDER_TIMEOUT_S:.0f} s") from None
                 except (EOFError, OSError) as exc:
-                    worker = self._replace(worker)
-                    raise WorkerFailed(f"a page worker failed twice: {exc}") from exc
-            except TimeoutError:
-                worker = self._replace(worker)
-                raise WorkerFailed(f"no answer within {RENDER_TIMEOUT_S:.0f} s") from None
+                    raise WorkerFailed(f"a page worker failed twice: {exc!r}") from exc
+            clean = True
+            return answer
         finally:
+            if not clean and not self._closed:
+                worker = self._replace(worker)
             idle.put_nowait(worker)
 
     async def _ask(self, worker: _Worker, request: dict[str, Any]) -> tuple[int, list[Any], bytes]:
@@ -306,6 +316,9 @@ class RenderLane:
         worker.sock.close()
         if worker.process.is_alive():
             worker.process.terminate()
+            worker.process.join(1.0)
+        if worker.process.is_alive():  # stopped, or ignoring SIGTERM
+            worker.process.kill()
         worker.process.join(1.0)
         if worker in self._all:
             self._all.remove(worker)
