@@ -22,7 +22,10 @@ def test_dask_ingest_stores_the_same_verdicts_measurements_and_events_as_one_pro
     with Store(single) as store:
         one = ingest_paths(store, [input_dir], batch_size=64)
     with Store(dask) as store:
+        threads = store.cursor().execute("SELECT current_setting('threads')").fetchall()
         many = ingest_dask(store, [input_dir], workers=2, batch_size=64)
+        # DuckDB ran on one thread for the load only (Store.loading_alone)
+        assert store.cursor().execute("SELECT current_setting('threads')").fetchall() == threads
     assert (many.read, many.added, many.duplicates, many.malformed) == (
         one.read,
         one.added,

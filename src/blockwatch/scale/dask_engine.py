@@ -20,6 +20,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Final
 
+import dask
 from distributed import Client, LocalCluster
 
 from blockwatch.pipeline import IngestProgress, IngestReport, resolve_fingerprints
@@ -42,6 +43,24 @@ DEFAULT_WORKERS: Final = 2
 # batch, as each transaction's fixed cost (commit, block ids, parts opened) falls on the one
 # loader every worker waits for. The parts' CHUNK_BYTES still bounds a worker's memory.
 DEFAULT_CHUNK: Final = 10_000
+# How the LocalCluster started here differs from Dask's defaults, measured on two shared cores
+# (bench/scale.py, docs/scale.md):
+# - Dask starts its workers with MALLOC_TRIM_THRESHOLD_=65536, so that freed memory goes back
+#   to the system at once. Setting it also turns off glibc's adaptive mmap threshold: every
+#   allocation past 128 KiB (a JSON document's parse, a chunk's buffers) then maps fresh pages
+#   and unmaps them again, and read + verdict took ~195 instead of ~150 us of CPU a
+#   measurement. Unset (None), a worker keeps glibc's defaults; its peak RSS stays a chunk's
+#   worth (~200 MiB).
+# - Diagnostics only the dashboard (off here) shows: the event loops' 20 ms tick, the 500 ms
+#   system monitor, the workers' 10 ms stack sampling. They took 3 to 4% of a core in each
+#   process, idle or not; the ingesting process (scheduler and nannies beside the loader)
+#   paid about 5 us a measurement for them.
+LOCAL_CLUSTER_CONFIG: Final = {
+    "distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None,
+    "distributed.admin.tick.interval": "1s",
+    "distributed.admin.system-monitor.interval": "5s",
+    "distributed.worker.profile.enabled": False,
+}
 
 
 @contextmanager
@@ -53,6 +72,7 @@ def dask_client(scheduler: str | None, workers: int) -> Iterator[Client]:
             yield client
         return
     with (
+        dask.config.set(LOCAL_CLUSTER_CONFIG),  # read as the nannies start the workers
         LocalCluster(
             n_workers=workers,
             threads_per_worker=1,
@@ -135,7 +155,7 @@ def ingest_dask(
     options = {"fingerprints": table, "batch_size": batch_size or DEFAULT_CHUNK}
     try:
         if tasks:
-            with dask_client(scheduler, workers) as client:
+            with dask_client(scheduler, workers) as client, store.loading_alone():
                 _run(client, store, tasks, folder, base, options, report, progress)
     finally:
         if external is None and parts_dir is None:
