@@ -217,11 +217,11 @@ class Store:
         whose cores DuckDB's other threads would only take. Loading the bench's Parquet parts
         costs about a fifth less CPU so (28 against 35 us a measurement at 100,000)."""
         before = self._fetch("SELECT current_setting('threads')", [])[0][0]
-        self._con.execute("SET threads = 1")
+        self.use_threads(1)
         try:
             yield
         finally:
-            self._con.execute(f"SET threads = {int(before)}")
+            self.use_threads(int(before))
 
     def __enter__(self) -> Store:
         return self
