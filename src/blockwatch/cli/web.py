@@ -88,7 +88,7 @@ def serve(
     # The web framework and the ASGI server are heavy: only this command needs them.
     from blockwatch.cli.observatory import observatory_app
     from blockwatch.collector import Limits
-    from blockwatch.web.app import SERVE_THREADS, build_app
+    from blockwatch.web.app import build_app
     from blockwatch.web.app import serve as serve_app
     from blockwatch.web.workers import default_page_workers
 
@@ -101,7 +101,6 @@ def serve(
             "report_queue": report_queue,
             "csv_streams": csv_streams,
             "cache_bytes": cache_mb * 1024 * 1024,
-            "duckdb_threads": SERVE_THREADS,
         }
         names = asn_db_path(asn_db)
         if read_only:

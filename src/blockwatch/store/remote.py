@@ -131,7 +131,8 @@ class QueryService:
         self._listener.close()
         for conn, cur in clients:
             if cur is not None:
-                cur.interrupt()
+                with contextlib.suppress(duckdb.Error):  # closed meanwhile by its thread
+                    cur.interrupt()
             # Shut down, not closed: the thread blocked reading it wakes (end of file) and
             # closes it itself.
             with contextlib.suppress(OSError), socket.socket(fileno=os.dup(conn.fileno())) as s:

@@ -254,8 +254,8 @@ class Store:
 
     def use_threads(self, n: int) -> None:
         """Run each query on at most ``n`` of DuckDB's threads (``SET threads``: the whole
-        connection's). A server answering many small queries at once gains nothing from
-        splitting each, and pays for it: see web.app.SERVE_THREADS."""
+        connection's): for a process that shares the cores with others doing the same work
+        (loading_alone; page workers reading a store file)."""
         try:
             self._con.execute(f"SET threads = {max(1, int(n))}")
         except duckdb.Error as exc:

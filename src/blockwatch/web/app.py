@@ -44,15 +44,9 @@ from blockwatch.web.render import make_templates
 from blockwatch.web.views import NotFound
 from blockwatch.web.workers import Delegate, RenderLane, Source, route_matcher
 
-__all__ = ["SERVE_THREADS", "build_app", "dashboard_app", "serve"]
+__all__ = ["build_app", "dashboard_app", "serve"]
 
 STATIC_DIR = Path(__file__).parent / "static"
-# DuckDB's threads per query in a serving process. Its many small queries at once (six
-# answers built at once, report workers' reads, the collector's commits) keep the cores busy
-# without splitting each query; split, each paid for starting and waiting on DuckDB's task
-# threads. bench/web_latency.py at 1M verdicts: 6.3 s of server CPU per 1,000 requests
-# with one thread, 10.1 s with two (pages p95 337 ms against 547 ms).
-SERVE_THREADS: Final = 1
 CSP = (
     "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self';"
     " base-uri 'none'; frame-ancestors 'none'"
@@ -97,7 +91,6 @@ def build_app(
     csv_streams: int = 4,
     cache_bytes: int = DEFAULT_MAX_BYTES,
     asn_db: str | Path | None = None,
-    duckdb_threads: int | None = None,
 ) -> FastAPI:
     """The dashboard over the store at ``db`` (a path: opened read-only, closed with the app),
     or over an open Store whose owner serves it (its other processes then read through the
@@ -106,13 +99,10 @@ def build_app(
     workers.py), reports by ``report_workers`` processes with ``report_queue`` more waiting; at
     most ``csv_streams`` CSV exports run at once (heavy.py); ``cache_bytes`` of answers are
     kept (0: none). ``services``: see ``_service_table``. ``asn_db``: an ASN database naming the
-    networks no measurement named (asn_names). ``duckdb_threads``: DuckDB's threads per query
-    in this process (None: DuckDB's default, one per core; `blockwatch serve`: SERVE_THREADS)."""
+    networks no measurement named (asn_names)."""
     table = _service_table(services)
     owned = not isinstance(db, Store)
     store = Store(db, read_only=True) if not isinstance(db, Store) else db
-    if duckdb_threads is not None:
-        store.use_threads(duckdb_threads)
     reads = Reads(store)
     names = open_asn_db(asn_db) if asn_db is not None else None
     if names is not None:
