@@ -340,8 +340,12 @@ def run(
             for w in workers:
                 if w.is_alive():
                     w.kill()
+            # Its report workers (and multiprocessing's tracker) end just after it: wait.
+            helpers = psutil.Process(server.pid).children(recursive=True)
             server.terminate()
             server.wait(timeout=120)
+            for left in psutil.wait_procs(helpers, timeout=15)[1]:
+                left.kill()
             stop_rss.set()
     return Figures(
         probes * per, ended - started, submit, pages, status, peak[0], server_cpu, load_cpu
