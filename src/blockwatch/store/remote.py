@@ -38,12 +38,19 @@ import duckdb
 
 from blockwatch.store.store import Store
 
-__all__ = ["QueryService", "RemoteAddress", "RemoteCursor", "RemoteStore"]
+__all__ = [
+    "THREAD_NICE",
+    "QueryService",
+    "RemoteAddress",
+    "RemoteCursor",
+    "RemoteStore",
+    "lower_thread_priority",
+]
 
 # Rows of one answer at most: every read of the dashboard is limited far below this.
 MAX_ROWS: Final = 1_000_000
 RemoteAddress = tuple[str, bytes]  # (socket path, key)
-# The lowest priority a thread of the server takes (see _lower_priority).
+# The lowest priority a thread of the server takes (see lower_thread_priority).
 THREAD_NICE: Final = 10
 
 
@@ -94,7 +101,7 @@ class QueryService:
             answer_challenge(conn, self._key)
             # The worker's CPU priority, taken by the thread serving it: a report worker's
             # reads give way to the pages' here too.
-            _lower_priority(conn.recv())
+            lower_thread_priority(conn.recv())
             cur = self.store.cursor()
             with self._lock:
                 if self._closed:
@@ -143,7 +150,7 @@ class QueryService:
         shutil.rmtree(self._dir, ignore_errors=True)
 
 
-def _lower_priority(nice: object) -> None:
+def lower_thread_priority(nice: object) -> None:
     """This thread at the worker's priority (Linux gives each thread its own), never above
     the server's and at most THREAD_NICE: it holds the interpreter lock at times, and a
     thread starved of CPU while holding it would stall the whole server."""

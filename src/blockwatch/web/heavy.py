@@ -18,12 +18,10 @@ kept ``KEEP_SECONDS`` (at most ``KEEP_JOBS``), so a reader who comes back gets i
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import multiprocessing
 import os
 import signal
 import sys
-import threading
 import time
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable, Hashable, Iterator
@@ -34,7 +32,7 @@ from typing import Any, Final, TypeVar
 
 from blockwatch.errors import BlockwatchError, FilterError
 from blockwatch.store import Filter, Reads
-from blockwatch.store.remote import THREAD_NICE
+from blockwatch.store.remote import THREAD_NICE, lower_thread_priority
 from blockwatch.web import report
 from blockwatch.web.cache import store_state
 from blockwatch.web.views import NotFound
@@ -268,11 +266,9 @@ class HeavyLane:
 
 
 def _background() -> None:
-    """This thread at a lower CPU priority (Linux gives each thread its own): an export gives
-    way to the pages built beside it. Not as low as the report workers: it holds the
-    interpreter lock at times (store.remote.THREAD_NICE)."""
-    with contextlib.suppress(OSError, AttributeError):
-        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), THREAD_NICE)
+    """This thread at a lower CPU priority: an export gives way to the pages built beside it
+    (not as low as the report workers: it holds the interpreter lock at times)."""
+    lower_thread_priority(THREAD_NICE)
 
 
 def _retrieved(future: asyncio.Future[Any]) -> None:
