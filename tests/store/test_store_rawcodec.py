@@ -1,5 +1,5 @@
-"""Raw texts: LZ4 blocks for new rows, per-row LZ4 and zlib values of schema-1 stores still
-read, and the JSON text of a JSONL line stored byte for byte."""
+"""Raw texts: zstd blocks for new rows, the LZ4 blocks and per-row LZ4 and zlib values of older
+stores still read, and the JSON text of a JSONL line stored byte for byte."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import zlib
 from pathlib import Path
 from typing import Any
 
+import lz4.frame
 import orjson
 import pytest
 
@@ -55,6 +56,41 @@ def test_a_block_gives_back_every_text_at_its_offset() -> None:
         rawcodec.text_of(None, whole, len(whole) - 2, 10)
     with pytest.raises(StoreError):
         rawcodec.decompress_block(rawcodec.LZ4_MAGIC + b"\x00broken")
+    assert data[:4] == rawcodec.ZSTD_MAGIC
+
+
+def test_a_changed_or_cut_zstd_block_is_a_store_error_not_other_text() -> None:
+    builder = rawcodec.BlockBuilder()
+    for i in range(300):
+        builder.add(orjson.dumps({"n": i, "body": f"<html>{i * 7919}</html>"}))
+    data = builder.finish()
+    flipped = bytearray(data)
+    flipped[len(data) // 2] ^= 0x01  # the frame's checksum catches it
+    for damaged in (bytes(flipped), data[: len(data) // 2], data[:-1], rawcodec.ZSTD_MAGIC):
+        with pytest.raises(StoreError, match="raw block unreadable"):
+            rawcodec.decompress_block(damaged)
+
+
+def test_lz4_blocks_of_an_older_store_read_beside_new_zstd_ones(
+    store: Store, qa_documents: list[dict[str, Any]], tmp_path: Path
+) -> None:
+    docs = list(distinct_copies(qa_documents, 6, tag="mixed"))
+    older, newer = tmp_path / "older.jsonl", tmp_path / "newer.jsonl"
+    older.write_bytes(b"\n".join(orjson.dumps(d) for d in docs[:3]) + b"\n")
+    newer.write_bytes(b"\n".join(orjson.dumps(d) for d in docs[3:]) + b"\n")
+    ingest_paths(store, [older])
+    con = store.cursor()
+    # The first file's block rewritten as blockwatch wrote blocks before zstd: an LZ4 frame.
+    (block, data), *more = con.execute("SELECT block_id, data FROM raw_blocks").fetchall()
+    assert not more and data[:4] == rawcodec.ZSTD_MAGIC
+    old = lz4.frame.compress(rawcodec.decompress_block(data))
+    con.execute("UPDATE raw_blocks SET data = ? WHERE block_id = ?", [old, block])
+    ingest_paths(store, [newer])
+    magics = {data[:4] for (data,) in con.execute("SELECT data FROM raw_blocks").fetchall()}
+    assert magics == {rawcodec.LZ4_MAGIC, rawcodec.ZSTD_MAGIC}
+
+    ids = [measurement_id(d) for d in docs]
+    assert store.raw_texts(ids) == {i: orjson.dumps(d) for i, d in zip(ids, docs, strict=True)}
 
 
 def test_a_jsonl_line_is_stored_byte_for_byte_and_the_codec_is_recorded(

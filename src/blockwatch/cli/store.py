@@ -26,7 +26,7 @@ from blockwatch.cli.options import (
     make_filter,
 )
 from blockwatch.cli.progress import ByteProgress
-from blockwatch.errors import MalformedMeasurement, StoreError
+from blockwatch.errors import MalformedMeasurement
 from blockwatch.pipeline import IngestReport, ReanalyzeReport, ingest_paths, reanalyze
 from blockwatch.store import Filter, Reads, Store
 from blockwatch.store.export import FORMATS, write_verdicts
@@ -112,10 +112,6 @@ def ingest(
                 external=external,
                 progress=bar,
             )
-            try:  # ingest_paths checks its final checkpoint itself
-                store.checkpoint()
-            except StoreError as err:
-                report.checkpoint_error = err
         else:
             report = ingest_paths(
                 store, paths, fingerprints=fingerprints, progress=bar, threaded=writer_thread

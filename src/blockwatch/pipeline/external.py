@@ -80,5 +80,5 @@ def write_external_chunk(
             [ids, data, names], names=["block_id", "data", external.PART_COLUMN]
         )
         (folder / "raw_blocks").mkdir(parents=True, exist_ok=True)
-        # The texts are LZ4 blocks already: compressing the file again would gain little.
+        # The texts are compressed blocks already: compressing the file again would gain little.
         pq.write_table(blocks, folder / "raw_blocks" / f"{part}.parquet", compression="none")

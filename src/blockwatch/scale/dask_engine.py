@@ -2,7 +2,7 @@
 
 Each input file is one task: a worker runs the pipeline's ``prepare_file_parts`` on it (the
 same parse and rules as a plain ingest) and writes Parquet parts; this process, the store's one
-writer, loads each file's parts once its task is done (``load_file_parts``), so loading
+writer, loads each chunk as soon as its worker has written it (``ChunkLoader``), so loading
 overlaps the workers' work and memory holds a few chunks, not the dataset. Files are loaded in
 input order (the workers run ahead), so the store is the one ``ingest_paths`` would make.
 Without a scheduler address a ``distributed.LocalCluster`` of ``workers`` processes (one
@@ -21,15 +21,16 @@ from pathlib import Path
 from typing import Any, Final
 
 import dask
-from distributed import Client, LocalCluster
+from distributed import Client, Future, LocalCluster
 
+from blockwatch.errors import StoreError
 from blockwatch.pipeline import IngestProgress, IngestReport, resolve_fingerprints
 from blockwatch.pipeline.bulk import (
+    ChunkLoader,
     FileParts,
     FileTask,
     files_to_ingest,
     finish_external,
-    load_file_parts,
     prepare_file_parts,
     register_file_parts,
     start_external,
@@ -41,8 +42,11 @@ __all__ = ["DEFAULT_WORKERS", "dask_client", "ingest_dask"]
 DEFAULT_WORKERS: Final = 2
 # Measurements per Parquet chunk, and so per load transaction: five times a plain ingest's
 # batch, as each transaction's fixed cost (commit, block ids, parts opened) falls on the one
-# loader every worker waits for. The parts' CHUNK_BYTES still bounds a worker's memory.
+# loader every worker waits for. The parts' CHUNK_BYTES still bounds a worker's memory (and
+# closes most chunks first: OONI's web_connectivity measurements average ~10 KiB of JSON).
 DEFAULT_CHUNK: Final = 10_000
+# How often the loader looks for a chunk a worker has finished, when it has none to load.
+POLL_SECONDS: Final = 0.02
 # How the LocalCluster started here differs from Dask's defaults, measured on two shared cores
 # (bench/scale.py, docs/scale.md):
 # - Dask starts its workers with MALLOC_TRIM_THRESHOLD_=65536, so that freed memory goes back
@@ -90,6 +94,22 @@ def _prepare(task: FileTask, number: int | None, **options: Any) -> FileParts:
     return prepare_file_parts(task, external_task=number, **options)
 
 
+def _load_as_ready(
+    store: Store, future: Future, task: FileTask, folder: Path, report: IngestReport
+) -> FileParts:
+    """Load a task's chunks as its worker finishes them, then the rest once it returns."""
+    loader = ChunkLoader(store, task, folder)
+    try:
+        while not future.done():
+            if not loader.poll():
+                time.sleep(POLL_SECONDS)
+        parts: FileParts = future.result()
+        loader.finish(parts)
+    finally:
+        loader.close(report)
+    return parts
+
+
 def _run(
     client: Client,
     store: Store,
@@ -106,14 +126,13 @@ def _run(
     )  # fmt: skip
     # In input order, as ingest_paths writes: where two files hold the same measurement id
     # with different texts, the same one is kept either way.
-    for future, number in zip(futures, numbers, strict=True):
-        parts: FileParts = future.result()
+    for future, task, number in zip(futures, tasks, numbers, strict=True):
         if progress is not None:
-            progress.next_file(Path(parts.task.path).name, parts.task.size)
+            progress.next_file(Path(task.path).name, task.size)
         if number is None:
-            load_file_parts(store, parts, report)
+            _load_as_ready(store, future, task, folder, report).count_into(report)
         else:
-            register_file_parts(store, parts, folder, number, report)
+            register_file_parts(store, future.result(), folder, number, report)
         future.release()
 
 
@@ -162,6 +181,10 @@ def ingest_dask(
             shutil.rmtree(folder, ignore_errors=True)
     if external is not None:
         finish_external(store)
+    try:  # as ingest_paths: the store file holds everything when this returns (and is timed)
+        store.checkpoint()
+    except StoreError as err:
+        report.checkpoint_error = err
     if progress is not None:
         progress.finish()
     report.seconds = time.perf_counter() - started

@@ -109,26 +109,29 @@ def _totals_of(days: str, where: str) -> str:
     )
 
 
-def add(con: duckdb.DuckDBPyConnection, added: str) -> int:
+def add(con: duckdb.DuckDBPyConnection, added: str) -> dict[str, int]:
     """Add the verdicts of ``added`` (a query giving measured_at, probe_cc, probe_asn, domain,
     outcome and method of verdicts just inserted, none of them replacing one) to the counts,
     as rows of their own beside the groups' earlier rows: readers sum a group's rows anyway,
     and the collector's commits, a few measurements each, must stay cheap (merging them cost
     three times the commit). :func:`compact` folds the rows together again. Returns the rows
-    added to ``verdict_totals``. Run it in the writing transaction."""
-    con.execute(
+    added to each table, by name. Run it in the writing transaction."""
+    days = con.execute(
         f"INSERT INTO {DAYS} SELECT {_DAY}, {_KEYS}, {_COUNTED} FROM ({added}) GROUP BY ALL"
     ).fetchall()
-    res = con.execute(
+    totals = con.execute(
         f"INSERT INTO {TOTALS} SELECT {_KEYS}, {_COUNTED} FROM ({added}) GROUP BY ALL"
     ).fetchall()
-    return int(res[0][0])
+    return {DAYS: int(days[0][0]), TOTALS: int(totals[0][0])}
 
 
-def compact(con: duckdb.DuckDBPyConnection) -> int:
-    """One row per group again in both tables (see :func:`add`); returns the totals' rows."""
-    for table, keys in ((DAYS, ("day", *GROUP)), (TOTALS, GROUP)):
-        cols = ", ".join(keys)
+def compact(con: duckdb.DuckDBPyConnection, tables: tuple[str, ...] = TABLES) -> dict[str, int]:
+    """One row per group again in ``tables`` (see :func:`add`); returns their rows, by name.
+    Each table is folded on its own: the totals (a row per group) are cheap to fold and read
+    on every page, the days (a row per group and day) cost the most to fold."""
+    folded = {}
+    for table in tables:
+        cols = ", ".join(("day", *GROUP) if table == DAYS else GROUP)
         con.execute(
             f"CREATE OR REPLACE TEMP TABLE {_MERGED} AS SELECT {cols}, sum(n)::BIGINT AS n,"
             f" min(first) AS first, max(last) AS last FROM {table} GROUP BY ALL"
@@ -136,13 +139,14 @@ def compact(con: duckdb.DuckDBPyConnection) -> int:
         )
         con.execute(f"DELETE FROM {table}")
         con.execute(f"INSERT INTO {table} ({cols}, n, first, last) SELECT * FROM {_MERGED}")
-    con.execute(f"DROP TABLE {_MERGED}")
-    return int(con.execute(f"SELECT count(*) FROM {TOTALS}").fetchall()[0][0])
+        con.execute(f"DROP TABLE {_MERGED}")
+        folded[table] = int(con.execute(f"SELECT count(*) FROM {table}").fetchall()[0][0])
+    return folded
 
 
-def rows(con: duckdb.DuckDBPyConnection) -> int:
-    """The rows of ``verdict_totals`` (what :func:`add` returns)."""
-    return int(con.execute(f"SELECT count(*) FROM {TOTALS}").fetchall()[0][0])
+def rows(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
+    """The rows of each counts table, by name."""
+    return {t: int(con.execute(f"SELECT count(*) FROM {t}").fetchall()[0][0]) for t in TABLES}
 
 
 def before_change(con: duckdb.DuckDBPyConnection, ids: str, params: list[Any]) -> None:
