@@ -113,13 +113,17 @@ def _fingerprints(path: str | None) -> FingerprintTable | None:
     return FingerprintTable.load(Path(path)) if path is not None else None
 
 
-def chunk_stem(task: FileTask, parts_dir: str | Path, external_task: int | None = None) -> Path:
+def chunk_stem(
+    task: FileTask, parts_dir: str | Path, external_task: int | None = None, run: str = ""
+) -> Path:
     """Where the chunks of ``task`` go (``{stem}-{index:05d}.*``): named after the file and how
-    far it was done, so a rerun never meets an older run's chunks of another start."""
+    far it was done, and after ``run`` (the loading run's token), so a chunk that a killed run
+    left in a reused parts folder is never taken for this run's. External chunks keep their
+    name across runs: a rerun writes over the chunks it did not register."""
     digest = hashlib.sha256(f"{task.key}|{task.mtime_ns}|{task.done}".encode()).hexdigest()
     if external_task is not None:
-        digest = f"t{external_task}-{digest}"  # a chunk's name says its task (block ids)
-    return Path(parts_dir) / digest[:24]
+        return Path(parts_dir) / f"t{external_task}-{digest}"[:24]  # its task: block ids
+    return Path(parts_dir) / f"{run}{digest}"[:24]
 
 
 def _write_chunk(batch: PreparedBatch, stem: Path, marker: dict[str, object]) -> None:
@@ -146,6 +150,7 @@ def prepare_file_parts(
     fingerprints: str | None = None,
     batch_size: int = DEFAULT_BATCH,
     external_task: int | None = None,
+    run: str = "",
 ) -> FileParts:
     """Read and analyse one file (from the line after ``task.done``) into Parquet chunks under
     ``parts_dir``. Runs on a worker: pure but for reading the input and writing the parts.
@@ -154,7 +159,7 @@ def prepare_file_parts(
     table = _fingerprints(fingerprints)
     result = FileParts(task)
     report = IngestReport()
-    stem = chunk_stem(task, parts_dir, external_task)
+    stem = chunk_stem(task, parts_dir, external_task, run)
     batch, last = PreparedBatch(), task.done
 
     def close(final: bool = False) -> None:
@@ -217,9 +222,9 @@ class ChunkLoader:
     it, and what is left when the last task returns is a chunk, not a file (on two shared
     cores the loader's tail after two 62,500-measurement files took ~10 % of a 1M run)."""
 
-    def __init__(self, store: Store, task: FileTask, parts_dir: str | Path) -> None:
+    def __init__(self, store: Store, task: FileTask, parts_dir: str | Path, run: str) -> None:
         self.task = task
-        self.stem = chunk_stem(task, parts_dir)
+        self.stem = chunk_stem(task, parts_dir, run=run)
         self.writer = Writer(store, False, None)
         self.loaded = 0  # chunks committed
         self.last = False  # whether the task's last chunk is one of them

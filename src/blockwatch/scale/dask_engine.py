@@ -12,6 +12,7 @@ and by this process: on one machine any folder; on a cluster a shared volume (do
 
 from __future__ import annotations
 
+import secrets
 import shutil
 import tempfile
 import time
@@ -95,10 +96,10 @@ def _prepare(task: FileTask, number: int | None, **options: Any) -> FileParts:
 
 
 def _load_as_ready(
-    store: Store, future: Future, task: FileTask, folder: Path, report: IngestReport
+    store: Store, future: Future, task: FileTask, folder: Path, run: str, report: IngestReport
 ) -> FileParts:
     """Load a task's chunks as its worker finishes them, then the rest once it returns."""
-    loader = ChunkLoader(store, task, folder)
+    loader = ChunkLoader(store, task, folder, run)
     try:
         while not future.done():
             if not loader.poll():
@@ -130,7 +131,8 @@ def _run(
         if progress is not None:
             progress.next_file(Path(task.path).name, task.size)
         if number is None:
-            _load_as_ready(store, future, task, folder, report).count_into(report)
+            parts = _load_as_ready(store, future, task, folder, options["run"], report)
+            parts.count_into(report)
         else:
             register_file_parts(store, future.result(), folder, number, report)
         future.release()
@@ -171,7 +173,9 @@ def ingest_dask(
     else:
         folder = Path(parts_dir)
         folder.mkdir(parents=True, exist_ok=True)
-    options = {"fingerprints": table, "batch_size": batch_size or DEFAULT_CHUNK}
+    # The chunks' names carry this run's token (pipeline.bulk.chunk_stem).
+    run = secrets.token_hex(4)
+    options = {"fingerprints": table, "batch_size": batch_size or DEFAULT_CHUNK, "run": run}
     try:
         if tasks:
             with dask_client(scheduler, workers) as client, store.loading_alone():

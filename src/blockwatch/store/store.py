@@ -398,31 +398,7 @@ class Store:
                     raise
                 raise _Conflict() from exc
             if verdicts is not None:
-                con.register(_COUNTED_VIEW, verdicts)
-                if ignore:
-                    # Some were skipped as present already: their groups are counted again
-                    # from the verdicts (a skipped one leaves its group as it was).
-                    counts.refresh(
-                        con,
-                        f"SELECT measured_at, probe_cc, probe_asn, domain FROM {_COUNTED_VIEW}",
-                    )
-                else:  # every verdict of the batch went in, none replaced one
-                    for table, n in counts.add(con, f"SELECT * FROM {_COUNTED_VIEW}").items():
-                        self._counts_rows[table] += n
-                    # A table is folded when its rows have doubled since it last was, so
-                    # folding costs a constant share of the rows written. (Folding both at
-                    # the totals' doubling rewrote the days 40 times in a 1M bulk load: 15 %
-                    # of the loader.)
-                    grown = tuple(
-                        t
-                        for t, n in self._counts_rows.items()
-                        if n > 2 * self._counts_compacted[t] + 1000
-                    )
-                    if grown:
-                        folded = counts.compact(con, grown)
-                        self._counts_rows.update(folded)
-                        self._counts_compacted.update(folded)
-                con.unregister(_COUNTED_VIEW)
+                self._count(con, verdicts, ignore)
             if ignore and block_data is not None:
                 # The texts of measurements stored before stay where they were; a block none
                 # of whose measurements went in is dropped (a partly used one is kept whole).
@@ -441,6 +417,32 @@ class Store:
             if names:
                 context.write_network_names(con, names, "measurements")
         return added
+
+    def _count(self, con: duckdb.DuckDBPyConnection, verdicts: pa.Table, ignore: bool) -> None:
+        """Count a batch's inserted ``verdicts`` into verdict_days and verdict_totals."""
+        con.register(_COUNTED_VIEW, verdicts)
+        if ignore:
+            # Some were skipped as present already: their groups are counted again
+            # from the verdicts (a skipped one leaves its group as it was).
+            counts.refresh(
+                con,
+                f"SELECT measured_at, probe_cc, probe_asn, domain FROM {_COUNTED_VIEW}",
+            )
+        else:  # every verdict of the batch went in, none replaced one
+            for table, n in counts.add(con, f"SELECT * FROM {_COUNTED_VIEW}").items():
+                self._counts_rows[table] += n
+            # A table is folded when its rows have doubled since it last was, so
+            # folding costs a constant share of the rows written. (Folding both at
+            # the totals' doubling rewrote the days 40 times in a 1M bulk load: 15 %
+            # of the loader.)
+            grown = tuple(
+                t for t, n in self._counts_rows.items() if n > 2 * self._counts_compacted[t] + 1000
+            )
+            if grown:
+                folded = counts.compact(con, grown)
+                self._counts_rows.update(folded)
+                self._counts_compacted.update(folded)
+        con.unregister(_COUNTED_VIEW)
 
     def add_verdicts(self, verdicts: Iterable[Verdict]) -> int:
         """Insert (or replace) verdicts, adding a minimal measurement row for each one that has
