@@ -219,8 +219,7 @@ class ChunkLoader:
     loads those whose worker has finished them (their markers are there) while it goes on
     with the file, :meth:`finish` the rest once the task has returned. So the store's one
     writer keeps up with the workers instead of starting on a file when they are done with
-    it, and what is left when the last task returns is a chunk, not a file (on two shared
-    cores the loader's tail after two 62,500-measurement files took ~10 % of a 1M run)."""
+    it, and what is left when the last task returns is a chunk, not a file."""
 
     def __init__(self, store: Store, task: FileTask, parts_dir: str | Path, run: str) -> None:
         self.task = task
@@ -277,7 +276,7 @@ class ChunkLoader:
         for index in range(self.loaded, len(parts.chunks)):
             name, line, duplicates = parts.chunks[index]
             final = parts.complete and index == len(parts.chunks) - 1
-            self._load(name, line, duplicates, parts.network_names if index == 0 else {}, final)
+            self._load(name, line, duplicates, parts.network_names, final)
 
     def close(self, report: IngestReport) -> None:
         """Wait for the writer; its counts go to ``report``."""
