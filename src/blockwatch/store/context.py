@@ -183,7 +183,8 @@ class ContextReads:
     def no_names() -> tuple[float, dict[str, str]]:
         return (-NAMES_TTL, {})
 
-    def _cursor(self) -> SqlCursor:
+    def _reading(self) -> SqlCursor:
+        """A cursor for this thread's reads (Reads: one keeping results, when asked to)."""
         raise NotImplementedError
 
     def network_names(self) -> dict[str, str]:
@@ -191,7 +192,7 @@ class ContextReads:
         at, names = self._names
         if time.monotonic() - at >= NAMES_TTL:
             try:
-                names = network_names(self._cursor())
+                names = network_names(self._reading())
             except duckdb.Error as exc:
                 raise StoreError(f"query failed: {exc}") from exc
             self._names = (time.monotonic(), names)
@@ -212,7 +213,7 @@ class ContextReads:
 
     def annotations(self, country: str | None, domains: Sequence[str] = ()) -> list[Annotation]:
         try:
-            return read_annotations(self._cursor(), country, domains)
+            return read_annotations(self._reading(), country, domains)
         except duckdb.Error as exc:
             raise StoreError(f"query failed: {exc}") from exc
 
@@ -226,12 +227,12 @@ class ContextReads:
     ) -> list[dict[str, Any]]:
         """Trace measurements of a domain in a country (``trace_rows``)."""
         try:
-            return trace_rows(self._cursor(), country, domain, asns, since, until)
+            return trace_rows(self._reading(), country, domain, asns, since, until)
         except duckdb.Error as exc:
             raise StoreError(f"query failed: {exc}") from exc
 
     def censorship_events(self, country: str | None = None) -> list[Event]:
         try:
-            return top_censorship_events(self._cursor(), country)
+            return top_censorship_events(self._reading(), country)
         except duckdb.Error as exc:
             raise StoreError(f"query failed: {exc}") from exc

@@ -30,6 +30,8 @@ from blockwatch.store import counts, rawtexts, schema
 from blockwatch.store.context import ContextReads
 from blockwatch.store.cursor import SqlCursor
 from blockwatch.store.filters import Filter, event_where, verdict_where
+from blockwatch.store.kept import DEFAULT_MAX_BYTES as DEFAULT_KEPT_BYTES
+from blockwatch.store.kept import KeptCursor, KeptResults, Rows
 from blockwatch.store.rawcodec import decode_text
 from blockwatch.store.remote import RemoteStore
 from blockwatch.store.store import Store
@@ -146,6 +148,7 @@ class Reads(ContextReads):
         self._raw_columns = store.raw_columns
         self._names = ContextReads.no_names()
         self._verdict_select = _clamp_times(store.verdict_select, ("measured_at",))
+        self._kept: KeptResults | None = None
 
     def _cursor(self) -> SqlCursor:
         cur: SqlCursor | None = getattr(self._local, "cursor", None)
@@ -154,19 +157,31 @@ class Reads(ContextReads):
             self._local.cursor = cur
         return cur
 
+    def _reading(self) -> SqlCursor:
+        cur = self._cursor()
+        return cur if self._kept is None else KeptCursor(self._kept, cur)
+
+    def keep_results(self, max_bytes: int = DEFAULT_KEPT_BYTES) -> None:
+        """Keep query results per store state from now on (kept.py), up to ``max_bytes``;
+        0 keeps none."""
+        self._kept = KeptResults(self.store.path, max_bytes) if max_bytes > 0 else None
+
+    def _query(self, sql: str, params: Sequence[Any]) -> Rows:
+        def run() -> Rows:
+            try:
+                res = self._cursor().execute(sql, list(params))
+                return tuple(d[0] for d in res.description or []), res.fetchall()
+            except duckdb.Error as exc:
+                raise StoreError(f"query failed: {exc}") from exc
+
+        return run() if self._kept is None else self._kept.rows(sql, params, run)
+
     def _rows(self, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
-        try:
-            res = self._cursor().execute(sql, list(params))
-            cols = [d[0] for d in res.description or []]
-            return [dict(zip(cols, r, strict=True)) for r in res.fetchall()]
-        except duckdb.Error as exc:
-            raise StoreError(f"query failed: {exc}") from exc
+        cols, rows = self._query(sql, params)
+        return [dict(zip(cols, r, strict=True)) for r in rows]
 
     def _fetch(self, sql: str, params: list[Any]) -> list[tuple[Any, ...]]:
-        try:
-            return self._cursor().execute(sql, params).fetchall()
-        except duckdb.Error as exc:
-            raise StoreError(f"query failed: {exc}") from exc
+        return list(self._query(sql, params)[1])
 
     # -- the whole store -----------------------------------------------------------------
 
