@@ -153,3 +153,15 @@ def test_the_last_bar_is_clipped_at_the_end_of_the_data() -> None:
         for x, w in re.findall(r'<rect class="hit" x="([\d.]+)" y="\d+" width="([\d.]+)"', svg)
     ]
     assert xs and all(x + w <= W - RIGHT + 0.05 for x, w in xs), xs
+
+
+def test_a_dict_field_reads_as_its_key_and_dict_methods_still_work() -> None:
+    from blockwatch.web.render import make_templates
+
+    env = make_templates()
+    page = env.from_string(
+        "{{ d.n }}|{{ d.missing }}|{% for k, v in d.items() %}{{ k }}={{ v }};{% endfor %}"
+    )
+    # Measured data may hold keys named like dict methods (a response header "items"):
+    # the method stays the method, the key is still shown by the loop.
+    assert page.render(d={"n": 3, "items": "hdr"}) == "3||n=3;items=hdr;"

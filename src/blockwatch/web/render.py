@@ -14,7 +14,8 @@ from typing import Any, Final
 from urllib.parse import quote
 
 import orjson
-from jinja2 import Environment, PackageLoader, select_autoescape
+from jinja2 import BytecodeCache, Environment, PackageLoader, select_autoescape
+from jinja2.bccache import Bucket
 
 from blockwatch import __version__
 from blockwatch.errors import FilterError
@@ -27,6 +28,7 @@ __all__ = [
     "MAX_BUCKETS",
     "charts",
     "choose_bucket",
+    "compile_templates",
     "dumps",
     "fmt_time",
     "legend",
@@ -149,16 +151,61 @@ def event_subject(e: dict[str, Any]) -> str:
     return f"network {where}" if e.get("probe_asn") else f"every network measured in {where}"
 
 
+_DICT_ATTRIBUTES: Final = frozenset(dir(dict))
+
+
+class _CompiledTemplates(BytecodeCache):
+    """Compiled templates kept for the process: each dashboard (the server's, a worker's, a
+    test's) makes its own environment, and compiling the pages costs about 90 ms."""
+
+    def __init__(self) -> None:
+        self._code: dict[str, bytes] = {}
+
+    def load_bytecode(self, bucket: Bucket) -> None:
+        code = self._code.get(bucket.key)
+        if code is not None:
+            bucket.bytecode_from_string(code)
+
+    def dump_bytecode(self, bucket: Bucket) -> None:
+        self._code[bucket.key] = bucket.bytecode_to_string()
+
+
+_COMPILED: Final = _CompiledTemplates()
+
+
+def compile_templates(env: Environment) -> None:
+    """Compile every template now, not in the first requests (compiling a page costs more
+    than rendering it)."""
+    for name in env.list_templates():
+        env.get_template(name)
+
+
+class _Templates(Environment):
+    """Jinja2 with ``row.name`` on a dict looked up as the key at once. Jinja tries the
+    attribute first and takes the key after the AttributeError: a network page's Python
+    time went from 3.8 to 2.8 ms without it. The answer is the same, as a dict has no
+    attribute of that name (its methods, ``items`` and the rest, go the usual way)."""
+
+    def getattr(self, obj: Any, attribute: str) -> Any:
+        if type(obj) is dict and attribute not in _DICT_ATTRIBUTES:
+            try:
+                return obj[attribute]
+            except KeyError:
+                return self.undefined(obj=obj, name=attribute)
+        return super().getattr(obj, attribute)
+
+
 def make_templates(network_name: Callable[[str | None], str | None] | None = None) -> Environment:
     """The Jinja2 environment; autoescape is on for every template (measured data is
     untrusted), and only our own SVG strings are marked safe, after escaping in charts.py.
     ``network_name``: AS -> the network's name, for the ``with_isp`` filter."""
-    env = Environment(
+    env = _Templates(
         loader=PackageLoader("blockwatch.web", "templates"),
         autoescape=select_autoescape(default=True, default_for_string=True),
         trim_blocks=True,
         lstrip_blocks=True,
         auto_reload=False,  # shipped in the package: they do not change under a server
+        bytecode_cache=_COMPILED,
     )
     env.filters["t"] = fmt_time
     env.filters["shown"] = shown
