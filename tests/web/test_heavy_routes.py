@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,8 @@ import psutil
 import pytest
 from webstore import serving
 
+from blockwatch.analysis.records import Verdict
+from blockwatch.store import Store
 from blockwatch.web import report
 from blockwatch.web.cache import ANSWER_HEADER, ResponseCache, cacheable
 from blockwatch.web.heavy import Busy, CsvLane
@@ -252,3 +255,51 @@ def test_at_most_the_builders_build_answers_at_once(tmp_path: Path) -> None:
 
     assert [status for status, _ in asyncio.run(burst())] == [200] * 10
     assert peak == 2 and len(inner.built) == 10
+
+
+def test_a_small_csv_export_is_kept_until_the_store_changes(tmp_path: Path) -> None:
+    with Store(tmp_path / "s.duckdb") as store:
+        lane = CsvLane(streams=1, db_path=store.path)
+
+        async def export(key: str, chunks: list[str], stop_after: int | None = None) -> bytes:
+            state, kept = lane.kept(key)
+            if kept is not None:
+                return kept
+            lane.admit()
+            got = []
+            stream = lane.stream(iter(chunks), (key, state))
+            async for chunk in stream:
+                got.append(chunk)
+                if stop_after is not None and len(got) == stop_after:
+                    await stream.aclose()  # the reader went away
+                    break
+            return "".join(got).encode()
+
+        assert asyncio.run(export("k", ["a,b\n", "1,2\n"])) == b"a,b\n1,2\n"
+        assert lane.kept("k")[1] == b"a,b\n1,2\n"
+        assert asyncio.run(export("k", ["other\n"])) == b"a,b\n1,2\n"  # kept, not built
+        lane.admit()  # every place was given back
+        lane.release()
+        asyncio.run(export("cut", ["a,b\n", "1,2\n"], stop_after=1))
+        assert lane.kept("cut")[1] is None  # an export not sent whole is not kept
+        big = ["x" * 1024 * 1024 + "\n"] * 5  # over KEEP_CSV_BYTES / 8
+        asyncio.run(export("big", big))
+        assert lane.kept("big")[1] is None
+        store.add_verdicts(
+            [
+                Verdict(
+                    measurement_id="m1",
+                    measured_at=datetime(2024, 2, 17, tzinfo=UTC),
+                    probe_cc="PK",
+                    probe_asn="AS17557",
+                    input="https://x.com/",
+                    domain="x.com",
+                    test_name="web_connectivity",
+                    outcome="ok",
+                    method=None,
+                    confidence=0.9,
+                    evidence=(),
+                )
+            ]
+        )
+        assert lane.kept("k")[1] is None

@@ -219,3 +219,14 @@ def test_serving_a_file_that_is_not_a_store_is_a_clean_error(tmp_path: Path) -> 
         timeout=60,
     )
     assert res.returncode == 2 and "not a blockwatch store" in res.stderr
+
+
+def test_a_csv_export_asked_again_is_the_same_file_served_whole(http: httpx.Client) -> None:
+    url = "/api/verdicts.csv?country=PK"
+    first, second = http.get(url), http.get(url)
+    assert first.status_code == second.status_code == 200
+    assert second.content == first.content and first.content.count(b"\n") > 1
+    assert "content-length" not in first.headers  # streamed as it was read
+    assert second.headers["content-length"] == str(len(first.content))  # kept whole
+    for name in ("content-type", "content-disposition", "content-security-policy"):
+        assert second.headers[name] == first.headers[name]

@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterator
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
-from fastapi.responses import JSONResponse, StreamingResponse
+from fastapi.responses import JSONResponse, Response, StreamingResponse
 
 from blockwatch.store import Filter, Reads
 from blockwatch.store.reads import PAGE_SIZE, RowStream
@@ -105,6 +105,7 @@ def api_verdicts(r: R, f: F, outcome: Opt = None, method: Opt = None, page: Page
     return JSON({"page": page, "page_size": PAGE_SIZE, "verdicts": rows})
 
 
+CSV_TYPE = "text/csv; charset=utf-8"
 # A cell starting with one of these is a formula to a spreadsheet: measured text (a URL, a
 # domain) must not become one when a journalist opens the CSV, so it gets a leading quote.
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
@@ -135,10 +136,16 @@ def _csv_lines(rows: RowStream) -> Iterator[str]:
 
 async def _csv_export(
     request: Request, query: Callable[[Filter], RowStream], f: Filter, name: str
-) -> StreamingResponse:
-    """An export in the CSV lane (heavy.py): a place taken first (else 503), the query run
-    before the response starts (a failure is a clean error, not a cut stream), then streamed."""
+) -> Response:
+    """An export in the CSV lane (heavy.py): kept whole when small, else a place taken first
+    (else 503), the query run before the response starts (a failure is a clean error, not a
+    cut stream), then streamed."""
     lane: CsvLane = request.app.state.csv
+    headers = {"Content-Disposition": f'attachment; filename="{name}"'}
+    key = (request.url.path, request.url.query)
+    state, kept = lane.kept(key)
+    if kept is not None:
+        return Response(kept, media_type=CSV_TYPE, headers=headers)
     lane.admit()
     try:
         rows = await lane.call(query, f)
@@ -146,20 +153,18 @@ async def _csv_export(
         lane.release()
         raise
     return StreamingResponse(
-        lane.stream(_csv_lines(rows)),
-        media_type="text/csv; charset=utf-8",
-        headers={"Content-Disposition": f'attachment; filename="{name}"'},
+        lane.stream(_csv_lines(rows), (key, state)), media_type=CSV_TYPE, headers=headers
     )
 
 
 @router.get("/verdicts.csv", summary="CSV of verdicts matching the filter")
 async def verdicts_csv(
     request: Request, r: R, f: F, outcome: Opt = None, method: Opt = None
-) -> StreamingResponse:
+) -> Response:
     scope = f.replace(outcome=outcome or None, method=method or None)
     return await _csv_export(request, r.verdict_stream, scope, "verdicts.csv")
 
 
 @router.get("/events.csv", summary="CSV of events matching the filter")
-async def events_csv(request: Request, r: R, f: F, kind: Opt = None) -> StreamingResponse:
+async def events_csv(request: Request, r: R, f: F, kind: Opt = None) -> Response:
     return await _csv_export(request, r.event_stream, f.replace(kind=kind or None), "events.csv")

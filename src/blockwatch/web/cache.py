@@ -21,6 +21,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
+from blockwatch.store.kept import store_state
+
 __all__ = [
     "ANSWER_HEADER",
     "DEFAULT_MAX_BYTES",
@@ -40,9 +42,11 @@ ANSWER_HEADER: Final = b"x-blockwatch-answer"
 # Answers built at once. Building is Python work (templates, rows to dicts) that holds the
 # interpreter lock, between DuckDB's queries, which do not: with too few builders a core
 # idles while they wait for the lock; with too many the event loop, which answers kept pages,
-# waits for it behind them. Six measured better than three under bench/web_latency.py's load
-# (p95 about 15 % lower) and no worse than ten.
-DEFAULT_BUILDERS: Final = 6
+# waits for it behind them. Since the rows of queries are kept (store/kept.py), a build is
+# mostly short Python between queries, and more of them at once keep both cores busy: under
+# bench/web_latency.py's load at 1M verdicts, the median of four runs' worse p95 was 388 ms
+# with 3 builders, 326 with 6, 292 with 10, 286 with 12, 269 with 16 and 284 with 24.
+DEFAULT_BUILDERS: Final = 16
 
 # The ASGI interface (the types Starlette names; spelled here as it is not our dependency).
 Scope = MutableMapping[str, Any]
@@ -68,18 +72,6 @@ def _marked(start: Message, how: bytes) -> Message:
     """The answer's start with a header saying whether it was kept or built for this request
     (what a load test needs to tell first visits from the rest)."""
     return {**start, "headers": [*start.get("headers", []), (ANSWER_HEADER, how)]}
-
-
-def store_state(db: Path) -> tuple[tuple[int, int], ...]:
-    """What changes whenever the store does: its file's and its WAL's size and time."""
-    out = []
-    for path in (db, db.with_name(db.name + ".wal")):
-        try:
-            st = path.stat()
-            out.append((st.st_size, st.st_mtime_ns))
-        except OSError:
-            out.append((-1, -1))
-    return tuple(out)
 
 
 class ResponseCache:

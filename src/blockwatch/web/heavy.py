@@ -32,6 +32,7 @@ from typing import Any, Final, TypeVar
 
 from blockwatch.errors import BlockwatchError, FilterError
 from blockwatch.store import Filter, Reads
+from blockwatch.store.kept import KeptByState, State
 from blockwatch.store.remote import THREAD_NICE, lower_thread_priority
 from blockwatch.web import report
 from blockwatch.web.cache import store_state
@@ -39,6 +40,7 @@ from blockwatch.web.views import NotFound
 from blockwatch.web.workers import Source, exit_with, open_reads
 
 __all__ = [
+    "KEEP_CSV_BYTES",
     "KEEP_JOBS",
     "KEEP_REPORTS",
     "KEEP_REPORT_BYTES",
@@ -56,6 +58,7 @@ KEEP_SECONDS: Final = 600.0
 KEEP_JOBS: Final = 16
 KEEP_REPORTS: Final = 32
 KEEP_REPORT_BYTES: Final = 64 * 1024 * 1024
+KEEP_CSV_BYTES: Final = 32 * 1024 * 1024
 WORKER_NICE: Final = 19
 RETRY_AFTER_S: Final = 5
 T = TypeVar("T")
@@ -279,14 +282,21 @@ def _retrieved(future: asyncio.Future[Any]) -> None:
 
 class CsvLane:
     """CSV exports: each batch read and written in threads of their own, at most ``streams``
-    exports at once, so exports never take the threads that pages run in."""
+    exports at once, so exports never take the threads that pages run in. A whole export of
+    at most KEEP_CSV_BYTES / 8 is kept while the store at ``db_path`` stays as it was, and
+    served again without a query (``kept``)."""
 
-    def __init__(self, streams: int = 4) -> None:
+    def __init__(self, streams: int = 4, db_path: Path | None = None) -> None:
         self.streams = streams
         self._active = 0
         self._pool = ThreadPoolExecutor(
             max_workers=streams, thread_name_prefix="blockwatch-csv", initializer=_background
         )
+        self._kept = KeptByState[bytes](db_path, KEEP_CSV_BYTES) if db_path else None
+
+    def kept(self, key: Hashable) -> tuple[State | None, bytes | None]:
+        """(the store's state, the kept export or None): the state goes to ``stream``."""
+        return (None, None) if self._kept is None else self._kept.lookup(key)
 
     def admit(self) -> None:
         """Take a place for one export (Busy when all are taken); ``stream`` or ``release``
@@ -301,11 +311,24 @@ class CsvLane:
     async def call(self, fn: Callable[..., T], *args: Any) -> T:
         return await asyncio.get_running_loop().run_in_executor(self._pool, fn, *args)
 
-    async def stream(self, chunks: Iterator[str]) -> AsyncIterator[str]:
-        """The chunks of an admitted export; frees its place when done or abandoned."""
+    async def stream(
+        self, chunks: Iterator[str], keep: tuple[Hashable, State | None] | None = None
+    ) -> AsyncIterator[str]:
+        """The chunks of an admitted export; frees its place when done or abandoned. With
+        ``keep`` (key, the state ``kept`` gave): a small export sent whole is kept."""
+        whole: list[str] | None = [] if keep is not None and self._kept is not None else None
+        size = 0
         try:
             while (chunk := await self.call(next, chunks, None)) is not None:
+                if whole is not None:
+                    whole.append(chunk)
+                    size += len(chunk)
+                    if size > KEEP_CSV_BYTES // 8:
+                        whole = None
                 yield chunk
+            if whole is not None and keep is not None and keep[1] is not None and self._kept:
+                body = "".join(whole).encode()
+                self._kept.keep(keep[0], body, len(body), keep[1])
         finally:
             self.release()
             close = getattr(chunks, "close", None)

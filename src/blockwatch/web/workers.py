@@ -120,13 +120,11 @@ def _worker_main(
     """A page worker: answer each request the server sends until it closes its end."""
     # The dashboard's framework is heavy: only a worker (and the server) imports it.
     from blockwatch.web.app import dashboard_app
+    from blockwatch.web.render import compile_templates
 
     exit_with(server_pid)
     app = dashboard_app(open_reads(source, asn_db), services)
-    # Compiled now, not by the first requests (compiling a page costs more than rendering it).
-    env = app.state.templates
-    for name in env.list_templates():
-        env.get_template(name)
+    compile_templates(app.state.templates)
     loop = asyncio.new_event_loop()
     while True:
         try:
