@@ -73,11 +73,7 @@ def serve(
         4, "--csv-streams", min=1, help="CSV exports streaming at once (then 503)."
     ),
     cache_mb: int = typer.Option(
-        64,
-        "--cache-mb",
-        min=0,
-        help="Memory for finished page and API answers, a quarter of it for the query rows"
-        " they were built from (0: none).",
+        64, "--cache-mb", min=0, help="Memory for kept answers and query rows (0: none)."
     ),
     services: Path | None = typer.Option(
         None,
