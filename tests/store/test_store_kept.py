@@ -131,3 +131,13 @@ def test_readers_in_many_threads_get_the_same_rows(kept_reads: Reads, store: Sto
     for t in threads:
         t.join()
     assert len(seen) == 80 and all(rows == expected for rows in seen)
+
+
+def test_a_cap_on_the_number_of_values_drops_the_least_recently_used(tmp_path: Path) -> None:
+    with Store(tmp_path / "s.duckdb") as store:
+        kept = KeptByState[str](store.path, 1 << 20, max_items=2, max_value_bytes=1 << 20)
+        for key in ("a", "b"):
+            kept.keep(key, key, 300_000, kept.state())  # over an eighth, under its own cap
+        kept.lookup("a")  # "a" used last: "b" goes first
+        kept.keep("c", "c", 10, kept.state())
+        assert [kept.lookup(k)[1] for k in ("a", "b", "c")] == ["a", None, "c"]

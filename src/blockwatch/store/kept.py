@@ -73,15 +73,24 @@ def _size(rows: list[tuple[Any, ...]]) -> int:
 
 class KeptByState(Generic[V]):
     """Values keyed by anything hashable, least recently used first out, up to ``max_bytes``
-    (a value over an eighth of that is not kept: one export-sized value would push out
-    everything else); all of them dropped when the store at ``db`` changes. Thread-safe.
+    and ``max_items`` (a value over ``max_value_bytes``, by default an eighth of
+    ``max_bytes``, is not kept: one export-sized value would push out everything else); all
+    of them dropped when the store at ``db`` changes. Thread-safe.
 
-    ``lookup`` gives the store's state with the value; ``keep`` takes that state back, and
+    ``lookup`` (or ``state``) gives the store's state; ``keep`` takes that state back, and
     keeps the value only if the store is still in it (else the value may be older)."""
 
-    def __init__(self, db: Path, max_bytes: int) -> None:
+    def __init__(
+        self,
+        db: Path,
+        max_bytes: int,
+        max_items: int | None = None,
+        max_value_bytes: int | None = None,
+    ) -> None:
         self.db = Path(db)
         self.max_bytes = max_bytes
+        self.max_items = max_items
+        self.max_value_bytes = max_bytes // 8 if max_value_bytes is None else max_value_bytes
         self.size = 0
         self.hits = 0
         self.misses = 0
@@ -89,13 +98,23 @@ class KeptByState(Generic[V]):
         self._values: OrderedDict[Hashable, tuple[V, int]] = OrderedDict()
         self._state = store_state(self.db)
 
+    def state(self) -> State:
+        """The store's state now, forgetting every value if it changed."""
+        state = store_state(self.db)
+        with self._lock:
+            self._forget_unless(state)
+        return state
+
+    def _forget_unless(self, state: State) -> None:
+        if state != self._state:
+            self._state = state
+            self._values.clear()
+            self.size = 0
+
     def lookup(self, key: Hashable) -> tuple[State, V | None]:
         state = store_state(self.db)
         with self._lock:
-            if state != self._state:
-                self._state = state
-                self._values.clear()
-                self.size = 0
+            self._forget_unless(state)
             found = self._values.get(key)
             if found is None:
                 self.misses += 1
@@ -105,17 +124,21 @@ class KeptByState(Generic[V]):
             return state, found[0]
 
     def keep(self, key: Hashable, value: V, size: int, state: State) -> None:
-        if size > self.max_bytes // 8:
+        if size > self.max_value_bytes:
             return
+        now = store_state(self.db)
         with self._lock:
-            if state != self._state:
+            self._forget_unless(now)
+            if state != now:
                 return  # the store changed while the value was made
             old = self._values.pop(key, None)
             if old is not None:
                 self.size -= old[1]
             self._values[key] = (value, size)
             self.size += size
-            while self.size > self.max_bytes:
+            while self.size > self.max_bytes or (
+                self.max_items is not None and len(self._values) > self.max_items
+            ):
                 _, (_, dropped) = self._values.popitem(last=False)
                 self.size -= dropped
 

@@ -23,7 +23,6 @@ import os
 import signal
 import sys
 import time
-from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable, Hashable, Iterator
 from concurrent.futures import BrokenExecutor, ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -35,7 +34,6 @@ from blockwatch.store import Filter, Reads
 from blockwatch.store.kept import KeptByState, State
 from blockwatch.store.remote import THREAD_NICE, lower_thread_priority
 from blockwatch.web import report
-from blockwatch.web.cache import store_state
 from blockwatch.web.views import NotFound
 from blockwatch.web.workers import Source, exit_with, open_reads
 
@@ -147,10 +145,13 @@ class HeavyLane:
         self.queue = queue
         self._active = 0
         # Finished reports, kept while the store at ``db_path`` stays as it was.
-        self._db_path = db_path
-        self._state = store_state(db_path) if db_path else None
-        self._kept: OrderedDict[Hashable, tuple[str, str]] = OrderedDict()
-        self._kept_bytes = 0
+        self._kept = (
+            KeptByState[tuple[str, str]](
+                db_path, KEEP_REPORT_BYTES, KEEP_REPORTS, max_value_bytes=KEEP_REPORT_BYTES
+            )
+            if db_path
+            else None
+        )
         self._building: dict[Hashable, asyncio.Task[tuple[str, str]]] = {}
         self._initargs = (source, os.getpid(), str(asn_db) if asn_db else None)
         self._pool = self._new_pool()
@@ -199,9 +200,7 @@ class HeavyLane:
         for it (one who leaves does not stop it), later ones get it kept (at most
         KEEP_REPORTS and KEEP_REPORT_BYTES, least recently asked first out)."""
         key = (event_id, scope)
-        self._current_state()
-        if (kept := self._kept.get(key)) is not None:
-            self._kept.move_to_end(key)
+        if self._kept is not None and (kept := self._kept.lookup(key)[1]) is not None:
             return kept
         task = self._building.get(key)
         if task is None:
@@ -213,35 +212,14 @@ class HeavyLane:
     async def _build(
         self, key: Hashable, event_id: str | None, scope: Filter | None
     ) -> tuple[str, str]:
-        state = self._current_state()
+        state = self._kept.state() if self._kept is not None else None
         try:
             result: tuple[str, str] = await self._run("reports", _html_job, event_id, scope)
         finally:
             del self._building[key]
-        if state is not None and self._current_state() == state:  # no write while building
-            self._keep(key, result)
+        if self._kept is not None and state is not None:  # kept unless the store changed
+            self._kept.keep(key, result, len(result[1]), state)
         return result
-
-    def _keep(self, key: Hashable, result: tuple[str, str]) -> None:
-        size = len(result[1])
-        if size > KEEP_REPORT_BYTES:
-            return
-        self._kept[key] = result
-        self._kept_bytes += size
-        while len(self._kept) > KEEP_REPORTS or self._kept_bytes > KEEP_REPORT_BYTES:
-            _, (_, html) = self._kept.popitem(last=False)
-            self._kept_bytes -= len(html)
-
-    def _current_state(self) -> tuple[tuple[int, int], ...] | None:
-        """The store's state, forgetting the kept reports when it changed."""
-        if self._db_path is None:
-            return None
-        state = store_state(self._db_path)
-        if state != self._state:
-            self._state = state
-            self._kept.clear()
-            self._kept_bytes = 0
-        return state
 
     async def report_pdf(self, event_id: str | None, scope: Filter | None) -> tuple[str, bytes]:
         """(slug, PDF) of a report: its HTML (kept or built), printed by a worker."""
