@@ -15,13 +15,12 @@ building it again, so a burst on a cold page costs one build; at most ``builders
 from __future__ import annotations
 
 import asyncio
-from collections import OrderedDict
 from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
-from blockwatch.store.kept import store_state
+from blockwatch.store.kept import KeptByState, State
 
 __all__ = [
     "ANSWER_HEADER",
@@ -33,7 +32,6 @@ __all__ = [
     "Scope",
     "Send",
     "cacheable",
-    "store_state",
 ]
 
 DEFAULT_MAX_BYTES: Final = 64 * 1024 * 1024
@@ -88,12 +86,8 @@ class ResponseCache:
         self._builders = asyncio.Semaphore(builders)
         self.db_path = Path(db_path)
         self.max_bytes = max_bytes
-        self.size = 0
-        self.hits = 0
-        self.misses = 0
-        self._answers: OrderedDict[tuple[str, bytes], _Answer] = OrderedDict()
+        self._answers = KeptByState[_Answer](self.db_path, max_bytes, max_value_bytes=max_bytes)
         self._building: dict[tuple[str, bytes], asyncio.Future[_Answer | None]] = {}
-        self._state = store_state(self.db_path)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if (
@@ -104,23 +98,18 @@ class ResponseCache:
         ):
             await self.app(scope, receive, send)
             return
-        self._check_store()
         key = (scope["path"], scope.get("query_string", b""))
-        answer = self._answers.get(key)
+        state, answer = self._answers.lookup(key)
         if answer is None and key in self._building:
             answer = await asyncio.shield(self._building[key])
         if answer is not None:
-            self.hits += 1
-            if key in self._answers:  # (one too large to keep was only shared)
-                self._answers.move_to_end(key)
             await send(_marked(answer.start, b"kept"))
             await send({"type": "http.response.body", "body": answer.body, "more_body": False})
             return
-        self.misses += 1
-        await self._build(key, scope, receive, send)
+        await self._build(key, state, scope, receive, send)
 
     async def _build(
-        self, key: tuple[str, bytes], scope: Scope, receive: Receive, send: Send
+        self, key: tuple[str, bytes], state: State, scope: Scope, receive: Receive, send: Send
     ) -> None:
         """Run the app for this request, passing its answer on and keeping it if whole."""
         done: asyncio.Future[_Answer | None] = asyncio.get_running_loop().create_future()
@@ -146,27 +135,8 @@ class ResponseCache:
                 await self.app(scope, receive, capture)
             if keep and start is not None:
                 answer = _Answer(start, b"".join(parts))
-                self._keep(key, answer)
+                # Kept unless the store changed while it was built.
+                self._answers.keep(key, answer, len(answer.body) + 512, state)
         finally:
             del self._building[key]
             done.set_result(answer)
-
-    def _keep(self, key: tuple[str, bytes], answer: _Answer) -> None:
-        size = len(answer.body) + 512
-        if size > self.max_bytes:
-            return
-        old = self._answers.pop(key, None)
-        if old is not None:
-            self.size -= len(old.body) + 512
-        self._answers[key] = answer
-        self.size += size
-        while self.size > self.max_bytes:
-            _, old = self._answers.popitem(last=False)
-            self.size -= len(old.body) + 512
-
-    def _check_store(self) -> None:
-        state = store_state(self.db_path)
-        if state != self._state:
-            self._state = state
-            self._answers.clear()
-            self.size = 0
