@@ -4,32 +4,14 @@ older than the store, within their memory cap."""
 from __future__ import annotations
 
 import threading
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 
-from blockwatch.analysis.records import Verdict
 from blockwatch.store import Filter, Reads, Store
 from blockwatch.store.kept import KeptByState, KeptResults, store_state
-
-T0 = datetime(2024, 2, 17, tzinfo=UTC)
-
-
-def verdict(i: int, outcome: str = "blocked", cc: str = "PK") -> Verdict:
-    return Verdict(
-        measurement_id=f"m{i:04d}",
-        measured_at=T0 + timedelta(hours=i),
-        probe_cc=cc,
-        probe_asn="AS17557",
-        input="https://x.com/",
-        domain="x.com",
-        test_name="web_connectivity",
-        outcome=outcome,  # type: ignore[arg-type]
-        method="tls.reset" if outcome == "blocked" else None,
-        confidence=0.9,
-        evidence=("probe: connection_reset after ClientHello",),
-    )
+from storehelpers import verdict
 
 
 @pytest.fixture

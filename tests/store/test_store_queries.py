@@ -2,35 +2,16 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
 
-from blockwatch.analysis.records import Event, Verdict
+from blockwatch.analysis.records import Event
 from blockwatch.errors import StoreError
 from blockwatch.store import Store
 from blockwatch.store.filters import Filter
-
-T0 = datetime(2024, 2, 17, tzinfo=UTC)
-
-
-def verdict(
-    i: int, cc: str = "PK", asn: str = "AS17557", domain: str = "x.com", outcome: str = "blocked"
-) -> Verdict:
-    return Verdict(
-        measurement_id=f"m{i:04d}",
-        measured_at=T0 + timedelta(hours=i),
-        probe_cc=cc,
-        probe_asn=asn,
-        input=f"https://{domain}/",
-        domain=domain,
-        test_name="web_connectivity",
-        outcome=outcome,  # type: ignore[arg-type]
-        method="tls.reset" if outcome == "blocked" else None,
-        confidence=0.9,
-        evidence=("probe: connection_reset after ClientHello",),
-    )
+from storehelpers import T0, verdict
 
 
 @pytest.fixture

@@ -10,7 +10,6 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -19,11 +18,11 @@ import psutil
 import pytest
 from webstore import serving
 
-from blockwatch.analysis.records import Verdict
 from blockwatch.store import Store
 from blockwatch.web import report
 from blockwatch.web.cache import ANSWER_HEADER, ResponseCache, cacheable
 from blockwatch.web.heavy import Busy, CsvLane
+from storehelpers import verdict
 
 needs_chromium = pytest.mark.skipif(
     report.chromium_path() is None,
@@ -285,21 +284,5 @@ def test_a_small_csv_export_is_kept_until_the_store_changes(tmp_path: Path) -> N
         big = ["x" * 1024 * 1024 + "\n"] * 5  # over KEEP_CSV_BYTES / 8
         asyncio.run(export("big", big))
         assert lane.kept("big")[1] is None
-        store.add_verdicts(
-            [
-                Verdict(
-                    measurement_id="m1",
-                    measured_at=datetime(2024, 2, 17, tzinfo=UTC),
-                    probe_cc="PK",
-                    probe_asn="AS17557",
-                    input="https://x.com/",
-                    domain="x.com",
-                    test_name="web_connectivity",
-                    outcome="ok",
-                    method=None,
-                    confidence=0.9,
-                    evidence=(),
-                )
-            ]
-        )
+        store.add_verdicts([verdict(1, outcome="ok")])
         assert lane.kept("k")[1] is None
