@@ -14,16 +14,37 @@ from scalehelpers import store_contents
 from storehelpers import Cli
 
 
+class _Advances:
+    """An IngestProgress that keeps what it was told."""
+
+    def __init__(self) -> None:
+        self.files: list[str] = []
+        self.advances: list[int] = []
+
+    def start(self, total: int) -> None:
+        pass
+
+    def next_file(self, name: str, size: int) -> None:
+        self.files.append(name)
+
+    def advance(self, nbytes: int) -> None:
+        self.advances.append(nbytes)
+
+    def finish(self) -> None:
+        pass
+
+
 @pytest.mark.slow
 def test_dask_ingest_stores_the_same_verdicts_measurements_and_events_as_one_process(
     input_dir: Path, tmp_path: Path
 ) -> None:
     single, dask = tmp_path / "single.duckdb", tmp_path / "dask.duckdb"
+    alone, spread = _Advances(), _Advances()
     with Store(single) as store:
-        one = ingest_paths(store, [input_dir], batch_size=64)
+        one = ingest_paths(store, [input_dir], batch_size=64, progress=alone)
     with Store(dask) as store:
         threads = store.cursor().execute("SELECT current_setting('threads')").fetchall()
-        many = ingest_dask(store, [input_dir], workers=2, batch_size=64)
+        many = ingest_dask(store, [input_dir], workers=2, batch_size=64, progress=spread)
         # DuckDB ran on one thread for the load only (Store.loading_alone)
         assert store.cursor().execute("SELECT current_setting('threads')").fetchall() == threads
     assert (many.read, many.added, many.duplicates, many.malformed) == (
@@ -33,6 +54,10 @@ def test_dask_ingest_stores_the_same_verdicts_measurements_and_events_as_one_pro
         one.malformed,
     )
     assert many.malformed == 1 and many.duplicates >= 1
+    # The workers wrote chunks of 64 measurements, each loaded (and shown) on its own; the
+    # bar moved through the same bytes of JSON as the single-process one.
+    assert len(spread.files) == 6 and len(spread.advances) >= many.read // 64 > 6
+    assert sum(spread.advances) == sum(alone.advances)
     cli = Cli()
     for db in (single, dask):
         assert cli("events", "--db", db, "--format", "jsonl").exit_code == 0

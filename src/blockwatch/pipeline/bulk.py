@@ -32,6 +32,7 @@ from blockwatch.pipeline.external import arrow_table, write_external_chunk
 from blockwatch.pipeline.ingest import (
     DEFAULT_BATCH,
     MAX_RECORD_BYTES,
+    IngestProgress,
     IngestReport,
     PreparedBatch,
     _todo,
@@ -78,7 +79,8 @@ class FileParts:
     last input line it holds) and its counts; small, so it travels back to the loader."""
 
     task: FileTask
-    chunks: list[tuple[str, int, int]] = field(default_factory=list)  # stem, line, duplicates
+    # stem, last line, duplicates, bytes of JSON read (for the progress bar)
+    chunks: list[tuple[str, int, int, int]] = field(default_factory=list)
     complete: bool = False
     read: int = 0
     malformed: int = 0
@@ -169,6 +171,7 @@ def prepare_file_parts(
             marker = {
                 "line": last,
                 "duplicates": batch.duplicates,
+                "bytes": batch.raw_bytes,
                 "names": batch.network_names,
                 "final": final and result.complete,
                 "last": final,
@@ -178,7 +181,7 @@ def prepare_file_parts(
             write_external_chunk(
                 batch, Path(parts_dir), Path(name).name, external_task, len(result.chunks)
             )
-        result.chunks.append((name, last, batch.duplicates))
+        result.chunks.append((name, last, batch.duplicates, batch.raw_bytes))
         for asn, network in batch.network_names.items():
             result.network_names.setdefault(asn, network)
         batch = PreparedBatch()
@@ -221,10 +224,18 @@ class ChunkLoader:
     writer keeps up with the workers instead of starting on a file when they are done with
     it, and what is left when the last task returns is a chunk, not a file."""
 
-    def __init__(self, store: Store, task: FileTask, parts_dir: str | Path, run: str) -> None:
+    def __init__(
+        self,
+        store: Store,
+        task: FileTask,
+        parts_dir: str | Path,
+        run: str,
+        progress: IngestProgress | None = None,
+    ) -> None:
         self.task = task
         self.stem = chunk_stem(task, parts_dir, run=run)
         self.writer = Writer(store, False, None)
+        self.progress = progress
         self.loaded = 0  # chunks committed
         self.last = False  # whether the task's last chunk is one of them
         # The networks named so far: as a whole file's names went with its first chunk, the
@@ -233,8 +244,9 @@ class ChunkLoader:
         self.named: set[str] = set()
 
     def _load(
-        self, name: str, line: int, duplicates: int, names: dict[str, str], final: bool
+        self, name: str, chunk: tuple[int, int, int], names: dict[str, str], final: bool
     ) -> None:
+        line, duplicates, nbytes = chunk
         # Arrow tables straight into DuckDB: the loader makes no Python object per row.
         blocks = _read_part(f"{name}.blocks.parquet").column("data").combine_chunks()
         names = {asn: network for asn, network in names.items() if asn not in self.named}
@@ -251,6 +263,8 @@ class ChunkLoader:
             )
         )
         self.loaded += 1
+        if self.progress is not None and nbytes:
+            self.progress.advance(nbytes)
         for suffix in (*(f".{kind}.parquet" for kind in _KINDS), READY):
             Path(f"{name}{suffix}").unlink(missing_ok=True)
 
@@ -264,8 +278,8 @@ class ChunkLoader:
             except FileNotFoundError:
                 break
             self.last = bool(marker["last"])
-            line, duplicates = int(marker["line"]), int(marker["duplicates"])
-            self._load(name, line, duplicates, dict(marker["names"]), bool(marker["final"]))
+            chunk = (int(marker["line"]), int(marker["duplicates"]), int(marker["bytes"]))
+            self._load(name, chunk, dict(marker["names"]), bool(marker["final"]))
         return self.loaded - before
 
     def finish(self, parts: FileParts) -> None:
@@ -274,9 +288,9 @@ class ChunkLoader:
         volume's cache)."""
         self.poll()
         for index in range(self.loaded, len(parts.chunks)):
-            name, line, duplicates = parts.chunks[index]
+            name, line, duplicates, nbytes = parts.chunks[index]
             final = parts.complete and index == len(parts.chunks) - 1
-            self._load(name, line, duplicates, parts.network_names, final)
+            self._load(name, (line, duplicates, nbytes), parts.network_names, final)
 
     def close(self, report: IngestReport) -> None:
         """Wait for the writer; its counts go to ``report``."""
@@ -296,20 +310,27 @@ def start_external(store: Store, folder: Path) -> int:
 
 
 def register_file_parts(
-    store: Store, parts: FileParts, folder: Path, task: int, report: IngestReport
+    store: Store,
+    parts: FileParts,
+    folder: Path,
+    task: int,
+    report: IngestReport,
+    progress: IngestProgress | None = None,
 ) -> None:
     """Register one file's chunks (a transaction each, with the file's progress); the counts
-    go to ``report`` as a ChunkLoader counts a plain load."""
-    for index, (stem, last, duplicates) in enumerate(parts.chunks):
+    go to ``report`` as a ChunkLoader counts a plain load, the bytes to ``progress``."""
+    for index, (stem, last, duplicates, nbytes) in enumerate(parts.chunks):
         final = parts.complete and index == len(parts.chunks) - 1
-        progress = [(parts.task.key, parts.task.size, parts.task.mtime_ns, last, final)]
+        done = [(parts.task.key, parts.task.size, parts.task.mtime_ns, last, final)]
         names = parts.network_names if index == 0 else {}
         with store.transaction() as con:
             added, skipped = external.register_chunk(
-                con, folder, Path(stem).name, task, progress, names
+                con, folder, Path(stem).name, task, done, names
             )
         report.added += added
         report.duplicates += duplicates + skipped
+        if progress is not None and nbytes:
+            progress.advance(nbytes)
     parts.count_into(report)
 
 
