@@ -14,6 +14,7 @@ been seen: a kept result is never older than the state it is served under.
 
 from __future__ import annotations
 
+import functools
 import os
 import threading
 from collections import OrderedDict
@@ -30,6 +31,7 @@ __all__ = [
     "KeptResults",
     "Rows",
     "State",
+    "query_rows",
     "store_state",
 ]
 
@@ -55,6 +57,12 @@ def store_state(db: Path) -> State:
         except OSError:
             out.append((-1, -1))
     return tuple(out)
+
+
+def query_rows(cursor: SqlCursor, sql: str, params: Sequence[Any]) -> Rows:
+    """Run ``sql`` on ``cursor``: its column names and all its rows."""
+    res = cursor.execute(sql, list(params))
+    return tuple(d[0] for d in res.description or []), res.fetchall()
 
 
 def _size(rows: list[tuple[Any, ...]]) -> int:
@@ -186,11 +194,7 @@ class KeptCursor:
 
     def execute(self, query: str, parameters: object = None) -> KeptCursor:
         params = list(parameters) if isinstance(parameters, Sequence) else []
-
-        def run() -> Rows:
-            res = self._cursor.execute(query, params)
-            return tuple(d[0] for d in res.description or []), res.fetchall()
-
+        run = functools.partial(query_rows, self._cursor, query, params)
         self._result, self._at = self._kept.rows(query, params, run), 0
         return self
 

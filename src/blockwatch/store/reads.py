@@ -31,7 +31,7 @@ from blockwatch.store.context import ContextReads
 from blockwatch.store.cursor import SqlCursor
 from blockwatch.store.filters import Filter, event_where, verdict_where
 from blockwatch.store.kept import DEFAULT_MAX_BYTES as DEFAULT_KEPT_BYTES
-from blockwatch.store.kept import KeptCursor, KeptResults, Rows
+from blockwatch.store.kept import KeptCursor, KeptResults, Rows, query_rows
 from blockwatch.store.rawcodec import decode_text
 from blockwatch.store.remote import RemoteStore
 from blockwatch.store.store import Store
@@ -169,8 +169,7 @@ class Reads(ContextReads):
     def _query(self, sql: str, params: Sequence[Any]) -> Rows:
         def run() -> Rows:
             try:
-                res = self._cursor().execute(sql, list(params))
-                return tuple(d[0] for d in res.description or []), res.fetchall()
+                return query_rows(self._cursor(), sql, params)
             except duckdb.Error as exc:
                 raise StoreError(f"query failed: {exc}") from exc
 
