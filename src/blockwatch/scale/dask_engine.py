@@ -135,13 +135,13 @@ def _run(
     # CPU fell by a fifth once they held the 10,000 (or 64 MiB) meant.
     prepare = functools.partial(_prepare, parts_dir=str(folder), **options)
     futures = client.map(prepare, tasks, numbers, pure=False)
+    run = options["run"]
     # In input order, as ingest_paths writes: where two files hold the same measurement id
     # with different texts, the same one is kept either way.
     for future, task, number in zip(futures, tasks, numbers, strict=True):
         if progress is not None:
             progress.next_file(Path(task.path).name, task.size)
         if number is None:
-            run = options["run"]
             parts = _load_as_ready(store, future, task, folder, run, report, progress)
             parts.count_into(report)
         else:
